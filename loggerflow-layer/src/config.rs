@@ -1,0 +1,156 @@
+//! The layer's configuration, frozen when its worker starts.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::sink::Sink;
+use crate::trace::TraceMode;
+use crate::trace::classify::Classifier;
+
+/// Targets whose events are never captured: this crate's own, and the HTTP
+/// and TLS stacks that sinks use (their errors are reported by the sink).
+pub(crate) const NEVER_CAPTURED_TARGETS: &[&str] = &[
+    "loggerflow_layer",
+    "reqwest",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "rustls",
+    "tungstenite",
+    "tokio_tungstenite",
+];
+
+/// How a sink's failed deliveries are retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts after the first one.
+    pub retries: u32,
+    /// Delay before the first retry; doubled each time.
+    pub initial_backoff: Duration,
+    /// Longest delay between two attempts.
+    pub max_backoff: Duration,
+    /// Longest time one attempt may take before it counts as failed.
+    pub attempt_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            retries: 4,
+            initial_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(10),
+            attempt_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before retry number `retry` (0-based).
+    pub fn backoff(&self, retry: u32) -> Duration {
+        let factor = 1u32.checked_shl(retry.min(16)).unwrap_or(u32::MAX);
+        self.initial_backoff
+            .saturating_mul(factor)
+            .min(self.max_backoff)
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub(crate) project: String,
+    pub(crate) release: Option<String>,
+    pub(crate) host: String,
+    pub(crate) cwd: Option<PathBuf>,
+    pub(crate) event_level: tracing::Level,
+    pub(crate) span_level: tracing::Level,
+    pub(crate) trace_mode: TraceMode,
+    pub(crate) exclude_text: Vec<String>,
+    pub(crate) exclude_types: Vec<String>,
+    pub(crate) exclude_targets: Vec<String>,
+    pub(crate) classifier: Classifier,
+    pub(crate) backtrace: bool,
+    pub(crate) capture_panics: bool,
+    pub(crate) queue_capacity: usize,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) flush_timeout: Duration,
+    pub(crate) panic_flush_timeout: Duration,
+    pub(crate) sinks: Vec<Arc<dyn Sink>>,
+}
+
+impl Config {
+    pub(crate) fn new(project: String) -> Self {
+        Self {
+            project,
+            release: None,
+            host: gethostname::gethostname().to_string_lossy().into_owned(),
+            cwd: std::env::current_dir().ok(),
+            event_level: tracing::Level::ERROR,
+            span_level: tracing::Level::INFO,
+            trace_mode: TraceMode::Full,
+            exclude_text: Vec::new(),
+            exclude_types: Vec::new(),
+            exclude_targets: Vec::new(),
+            classifier: Classifier::new(),
+            backtrace: backtrace_from_env(),
+            capture_panics: true,
+            queue_capacity: 1024,
+            retry: RetryPolicy::default(),
+            flush_timeout: Duration::from_secs(5),
+            panic_flush_timeout: Duration::from_secs(2),
+            sinks: Vec::new(),
+        }
+    }
+
+}
+
+/// Whether events of `target` are never captured: ours and the HTTP stack's,
+/// and the user's `extra` excludes.
+pub(crate) fn target_excluded(extra: &[String], target: &str) -> bool {
+    NEVER_CAPTURED_TARGETS
+        .iter()
+        .copied()
+        .chain(extra.iter().map(String::as_str))
+        .any(|prefix| target_matches(target, prefix))
+}
+
+/// `hyper::proto` matches `hyper`, `hyper_util` does not.
+fn target_matches(target: &str, prefix: &str) -> bool {
+    target
+        .strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+}
+
+/// Backtraces for events follow `RUST_LIB_BACKTRACE`, then `RUST_BACKTRACE`,
+/// as `std::backtrace::Backtrace::capture` does.
+fn backtrace_from_env() -> bool {
+    let var = std::env::var("RUST_LIB_BACKTRACE").or_else(|_| std::env::var("RUST_BACKTRACE"));
+    matches!(var.as_deref(), Ok(v) if v != "0")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_match_by_path_segment() {
+        assert!(target_matches("hyper", "hyper"));
+        assert!(target_matches("hyper::proto::h1", "hyper"));
+        assert!(!target_matches("hyper_util::client", "hyper"));
+        assert!(!target_matches("my_hyper", "hyper"));
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let p = RetryPolicy {
+            retries: 10,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+            attempt_timeout: Duration::from_secs(1),
+        };
+        assert_eq!(p.backoff(0), Duration::from_millis(100));
+        assert_eq!(p.backoff(1), Duration::from_millis(200));
+        assert_eq!(p.backoff(3), Duration::from_millis(800));
+        assert_eq!(p.backoff(4), Duration::from_secs(1));
+        assert_eq!(p.backoff(40), Duration::from_secs(1));
+    }
+}

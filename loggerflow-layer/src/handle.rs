@@ -1,0 +1,389 @@
+//! [`Handle`]: capture by hand, flush, shut down and read the counters.
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::error::Error;
+use std::panic::Location;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tracing::Dispatch;
+
+use crate::capture::{Captured, Reentrancy, error_info};
+use crate::config::Config;
+use crate::layer::Capture;
+use crate::protocol::{Level, ReportId, ReportKind, SpanInfo};
+use crate::worker::{self, Counters, Msg, Notify, SinkCounters};
+
+/// Finds the spans enclosing the current one in a dispatcher's registry.
+pub(crate) type SpanLookup = fn(&Dispatch) -> Vec<SpanInfo>;
+
+pub(crate) struct Core {
+    pub(crate) config: Arc<Config>,
+    tx: Option<mpsc::Sender<Msg>>,
+    counters: Arc<Counters>,
+    pub(crate) span_lookup: OnceLock<SpanLookup>,
+}
+
+/// A cheap, cloneable handle to a layer's pipeline.
+///
+/// Get one from [`LoggerFlowLayer::handle`](crate::LoggerFlowLayer::handle),
+/// or from anywhere with [`Handle::current`]. Every capture method is
+/// non-blocking (it only copies and enqueues), so it is as safe in async code
+/// as in sync code, and returns the id the report will carry.
+#[derive(Clone)]
+pub struct Handle {
+    pub(crate) core: Arc<Core>,
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle")
+            .field("project", &self.core.config.project)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Counters of one sink, as read by [`Handle::stats`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkStats {
+    /// The sink's name.
+    pub name: String,
+    /// Reports delivered.
+    pub delivered: u64,
+    /// Reports given up on after the retries.
+    pub failed: u64,
+    /// Reports dropped because the sink's own queue was full.
+    pub dropped: u64,
+    /// Attempts that panicked.
+    pub panicked: u64,
+    /// The last error, if any.
+    pub last_error: Option<String>,
+}
+
+/// Counters of a layer's pipeline, as read by [`Handle::stats`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stats {
+    /// Reports captured (events, panics and manual captures).
+    pub captured: u64,
+    /// Reports dropped because the layer's queue was full.
+    pub dropped: u64,
+    /// Reports left out by an exclude.
+    pub excluded: u64,
+    /// Per sink, in the order they were added.
+    pub sinks: Vec<SinkStats>,
+}
+
+impl Handle {
+    /// Starts the worker for `config`.
+    pub(crate) fn start(config: Config) -> Self {
+        let config = Arc::new(config);
+        let counters = Arc::new(Counters {
+            sinks: config
+                .sinks
+                .iter()
+                .map(|s| SinkCounters {
+                    name: s.name().into_owned(),
+                    ..SinkCounters::default()
+                })
+                .collect(),
+            ..Counters::default()
+        });
+        let tx = match worker::spawn(Arc::clone(&config), Arc::clone(&counters)) {
+            Ok(tx) => Some(tx),
+            Err(error) => {
+                eprintln!("loggerflow: cannot start the delivery worker, reports will be dropped: {error}");
+                None
+            }
+        };
+        Self {
+            core: Arc::new(Core {
+                config,
+                tx,
+                counters,
+                span_lookup: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// The handle of the layer in the current dispatcher (the thread's scoped
+    /// one, else the global one), if it has a `LoggerFlowLayer`.
+    pub fn current() -> Option<Handle> {
+        tracing::dispatcher::get_default(|dispatch| {
+            dispatch
+                .downcast_ref::<Capture>()
+                .and_then(|capture| capture.started().cloned())
+        })
+    }
+
+    /// The project name reports carry.
+    pub fn project(&self) -> &str {
+        &self.core.config.project
+    }
+
+    pub(crate) fn capture_panics(&self) -> bool {
+        self.core.config.capture_panics
+    }
+
+    pub(crate) fn panic_flush_timeout(&self) -> Duration {
+        self.core.config.panic_flush_timeout
+    }
+
+    /// Enqueues a capture; counts it as dropped when the queue is full.
+    pub(crate) fn submit(&self, captured: Captured) -> ReportId {
+        let id = captured.id;
+        self.core.counters.captured.fetch_add(1, Ordering::Relaxed);
+        let sent = self
+            .core
+            .tx
+            .as_ref()
+            .is_some_and(|tx| tx.try_send(Msg::Report(Box::new(captured))).is_ok());
+        if !sent {
+            self.core.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        id
+    }
+
+    fn manual(
+        &self,
+        kind: ReportKind,
+        level: Level,
+        file: Option<Cow<'static, str>>,
+        line: Option<u32>,
+    ) -> Captured {
+        let target = match kind {
+            ReportKind::Panic => "panic",
+            ReportKind::Event => "loggerflow::capture",
+        };
+        let mut captured = Captured::new(kind, level, Cow::Borrowed(target));
+        captured.file = file;
+        captured.line = line;
+        if self.core.config.backtrace || kind == ReportKind::Panic {
+            captured.backtrace = Some(backtrace::Backtrace::new_unresolved());
+        }
+        if let Some(lookup) = self.core.span_lookup.get() {
+            captured.spans = tracing::dispatcher::get_default(|d| lookup(d));
+        }
+        captured
+    }
+
+    /// Captures an error with its chain of sources, at level ERROR.
+    ///
+    /// For code that handles errors itself (an axum error type, a failed
+    /// tokio task): the model's `send_traceback`.
+    #[track_caller]
+    pub fn capture_error<E>(&self, error: &E) -> ReportId
+    where
+        E: Error + ?Sized + 'static,
+    {
+        self.capture_error_at(error, Location::caller())
+    }
+
+    /// Captures a message at `level`.
+    #[track_caller]
+    pub fn capture_message(&self, message: impl Into<String>, level: Level) -> ReportId {
+        self.capture_message_at(message.into(), level, Location::caller())
+    }
+
+    /// Captures a panic from its payload, as returned by
+    /// `std::panic::catch_unwind` or `tokio::task::JoinError::into_panic`.
+    #[track_caller]
+    pub fn capture_panic(&self, payload: &(dyn Any + Send)) -> ReportId {
+        self.capture_panic_at(payload, Location::caller())
+    }
+
+    fn capture_error_at<E>(&self, error: &E, location: &'static Location<'static>) -> ReportId
+    where
+        E: Error + ?Sized + 'static,
+    {
+        let _reentrancy = Reentrancy::enter();
+        let type_name = std::any::type_name::<E>();
+        // for `dyn Error` the type is only known from its Debug output
+        let type_name = (!type_name.starts_with("dyn ")).then_some(type_name);
+        let info = error_info(&DynError(error), type_name);
+        let mut captured = self.manual(ReportKind::Event, Level::Error, at(location), Some(location.line()));
+        captured.message.clone_from(&info.message);
+        captured.error = Some(info);
+        self.submit(captured)
+    }
+
+    fn capture_message_at(
+        &self,
+        message: String,
+        level: Level,
+        location: &'static Location<'static>,
+    ) -> ReportId {
+        let _reentrancy = Reentrancy::enter();
+        let mut captured = self.manual(ReportKind::Event, level, at(location), Some(location.line()));
+        captured.message = message;
+        self.submit(captured)
+    }
+
+    fn capture_panic_at(
+        &self,
+        payload: &(dyn Any + Send),
+        location: &'static Location<'static>,
+    ) -> ReportId {
+        self.capture_panic_from_hook(payload, at(location).map(Cow::into_owned), Some(location.line()))
+    }
+
+    /// Captures a panic where it happened (the panic hook's location).
+    pub(crate) fn capture_panic_from_hook(
+        &self,
+        payload: &(dyn Any + Send),
+        file: Option<String>,
+        line: Option<u32>,
+    ) -> ReportId {
+        let _reentrancy = Reentrancy::enter();
+        let mut captured = self.manual(ReportKind::Panic, Level::Error, file.map(Cow::Owned), line);
+        captured.message = panic_message(payload);
+        self.submit(captured)
+    }
+
+    /// Waits until everything captured so far was attempted by every sink,
+    /// or `timeout` passed. Returns whether it finished in time.
+    ///
+    /// Blocks the calling thread: in async code use [`Handle::flush_async`].
+    pub fn flush(&self, timeout: Duration) -> bool {
+        self.wait_blocking(Msg::Flush, timeout)
+    }
+
+    /// [`Handle::flush`] for async code: never blocks the runtime.
+    pub async fn flush_async(&self, timeout: Duration) -> bool {
+        self.wait_async(Msg::Flush, timeout).await
+    }
+
+    /// Flushes, then lets each sink finish (a lifecycle sink says goodbye).
+    /// Returns whether it finished within `timeout`.
+    pub async fn shutdown(&self, timeout: Duration) -> bool {
+        self.wait_async(Msg::Shutdown, timeout).await
+    }
+
+    pub(crate) fn shutdown_blocking(&self, timeout: Duration) -> bool {
+        self.wait_blocking(Msg::Shutdown, timeout)
+    }
+
+    fn wait_blocking(&self, msg: fn(Notify) -> Msg, timeout: Duration) -> bool {
+        let Some(tx) = &self.core.tx else { return false };
+        let (done_tx, done_rx) = std::sync::mpsc::sync_channel(1);
+        let deadline = std::time::Instant::now() + timeout;
+        let mut msg = msg(Notify::Blocking(done_tx));
+        // the queue may be full: retry until there is room or time runs out
+        loop {
+            match tx.try_send(msg) {
+                Ok(()) => break,
+                Err(mpsc::error::TrySendError::Full(back)) => {
+                    if std::time::Instant::now() >= deadline {
+                        return false;
+                    }
+                    msg = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return false,
+            }
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        done_rx.recv_timeout(left).is_ok()
+    }
+
+    async fn wait_async(&self, msg: fn(Notify) -> Msg, timeout: Duration) -> bool {
+        let Some(tx) = &self.core.tx else { return false };
+        let (done_tx, done_rx) = oneshot::channel();
+        let wait = async move {
+            tx.send(msg(Notify::Async(done_tx))).await.is_ok() && done_rx.await.is_ok()
+        };
+        tokio::time::timeout(timeout, wait).await.unwrap_or(false)
+    }
+
+    /// Reports dropped so far because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.core.counters.dropped.load(Ordering::Relaxed)
+    }
+
+    /// All counters.
+    pub fn stats(&self) -> Stats {
+        let c = &self.core.counters;
+        Stats {
+            captured: c.captured.load(Ordering::Relaxed),
+            dropped: c.dropped.load(Ordering::Relaxed),
+            excluded: c.excluded.load(Ordering::Relaxed),
+            sinks: c
+                .sinks
+                .iter()
+                .map(|s| SinkStats {
+                    name: s.name.clone(),
+                    delivered: s.delivered.load(Ordering::Relaxed),
+                    failed: s.failed.load(Ordering::Relaxed),
+                    dropped: s.dropped.load(Ordering::Relaxed),
+                    panicked: s.panicked.load(Ordering::Relaxed),
+                    last_error: s.last_error.lock().ok().and_then(|e| e.clone()),
+                })
+                .collect(),
+        }
+    }
+}
+
+fn at(location: &'static Location<'static>) -> Option<Cow<'static, str>> {
+    Some(Cow::Borrowed(location.file()))
+}
+
+/// The text of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "Box<dyn Any>".to_owned()
+    }
+}
+
+/// Lets an unsized `E` be seen as `&dyn Error + 'static`.
+struct DynError<'a, E: ?Sized>(&'a E);
+
+impl<E: Error + ?Sized> std::fmt::Debug for DynError<'_, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.0, f)
+    }
+}
+
+impl<E: Error + ?Sized> std::fmt::Display for DynError<'_, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self.0, f)
+    }
+}
+
+impl<E: Error + ?Sized> Error for DynError<'_, E> {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.0.source()
+    }
+}
+
+/// Captures an error through the current dispatcher's layer (see
+/// [`Handle::capture_error`]); `None` when no `LoggerFlowLayer` is installed.
+#[track_caller]
+pub fn capture_error<E>(error: &E) -> Option<ReportId>
+where
+    E: Error + ?Sized + 'static,
+{
+    let location = Location::caller();
+    Handle::current().map(|h| h.capture_error_at(error, location))
+}
+
+/// Captures a message through the current dispatcher's layer (see
+/// [`Handle::capture_message`]); `None` when no `LoggerFlowLayer` is installed.
+#[track_caller]
+pub fn capture_message(message: impl Into<String>, level: Level) -> Option<ReportId> {
+    let location = Location::caller();
+    Handle::current().map(|h| h.capture_message_at(message.into(), level, location))
+}
+
+/// Captures a panic payload through the current dispatcher's layer (see
+/// [`Handle::capture_panic`]); `None` when no `LoggerFlowLayer` is installed.
+#[track_caller]
+pub fn capture_panic(payload: &(dyn Any + Send)) -> Option<ReportId> {
+    let location = Location::caller();
+    Handle::current().map(|h| h.capture_panic_at(payload, location))
+}

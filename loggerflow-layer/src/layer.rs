@@ -1,0 +1,438 @@
+//! [`LoggerFlowLayer`]: the `tracing` layer that captures events.
+
+use std::any::TypeId;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use tracing::level_filters::LevelFilter;
+use tracing::span::{Attributes, Id, Record};
+use tracing::subscriber::Interest;
+use tracing::{Dispatch, Event, Metadata, Subscriber};
+use tracing_subscriber::filter::Filtered;
+use tracing_subscriber::layer::{self, Context, Layer};
+use tracing_subscriber::registry::{LookupSpan, Registry};
+
+use crate::capture::{Captured, FieldVisitor, Reentrancy, SpanFields, span_info, suppressed};
+use crate::config::{Config, RetryPolicy, target_excluded};
+use crate::guard::FlushGuard;
+use crate::handle::Handle;
+use crate::protocol::{ReportKind, SpanInfo};
+use crate::sink::{Blocking, BlockingSink, Sink};
+use crate::trace::TraceMode;
+
+/// A `tracing` layer that turns events at or above a level (ERROR by
+/// default) and panics into [`Report`](crate::Report)s, and ships them to
+/// sinks from a background worker.
+///
+/// Its level applies to this layer alone (it is a per-layer filter): other
+/// layers, such as `fmt`, see exactly what they saw without it.
+///
+/// Configure it fully before calling [`flush_guard`](Self::flush_guard) or
+/// [`handle`](Self::handle) and before adding it to a subscriber: the
+/// worker starts then, with the configuration it has at that moment.
+///
+/// ```no_run
+/// use loggerflow_layer::{LoggerFlowLayer, TraceMode, sink::FileSink};
+/// use tracing_subscriber::prelude::*;
+///
+/// let layer = LoggerFlowLayer::new("TestProj")
+///     .sink(FileSink::new("test.log"))
+///     .trace_mode(TraceMode::Clean)
+///     .exclude("ValueError");
+/// let _guard = layer.flush_guard();
+/// tracing_subscriber::registry()
+///     .with(tracing_subscriber::fmt::layer())
+///     .with(layer)
+///     .init();
+///
+/// tracing::error!(user_id = 7, "failed to load the user");
+/// ```
+pub struct LoggerFlowLayer<S = Registry> {
+    inner: Filtered<Capture, CaptureFilter, S>,
+}
+
+impl<S> std::fmt::Debug for LoggerFlowLayer<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoggerFlowLayer")
+            .field("project", &self.inner.inner().config.project)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> LoggerFlowLayer<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    /// A layer for the project (application) `project`, with no sinks yet.
+    pub fn new(project: impl Into<String>) -> Self {
+        let config = Config::new(project.into());
+        let filter = CaptureFilter::from_config(&config);
+        Self {
+            inner: Filtered::new(
+                Capture {
+                    config,
+                    handle: OnceLock::new(),
+                },
+                filter,
+            ),
+        }
+    }
+}
+
+impl<S> LoggerFlowLayer<S> {
+    fn config(mut self, update: impl FnOnce(&mut Config)) -> Self {
+        let capture = self.inner.inner_mut();
+        if capture.handle.get().is_some() {
+            eprintln!(
+                "loggerflow: the layer was configured after it started; the change is ignored"
+            );
+        }
+        update(&mut capture.config);
+        let filter = CaptureFilter::from_config(&capture.config);
+        *self.inner.filter_mut() = filter;
+        self
+    }
+
+    /// Adds a sink.
+    #[must_use]
+    pub fn sink(self, sink: impl Sink) -> Self {
+        self.config(|c| c.sinks.push(Arc::new(sink)))
+    }
+
+    /// Adds a blocking sink; it runs on a blocking thread pool.
+    #[must_use]
+    pub fn blocking_sink(self, sink: impl BlockingSink) -> Self {
+        self.config(|c| c.sinks.push(Arc::new(Blocking(Arc::new(sink)))))
+    }
+
+    /// How sinks receive the trace (default [`TraceMode::Full`]).
+    #[must_use]
+    pub fn trace_mode(self, mode: TraceMode) -> Self {
+        self.config(|c| c.trace_mode = mode)
+    }
+
+    /// The least severe event level captured (default ERROR).
+    #[must_use]
+    pub fn level(self, level: tracing::Level) -> Self {
+        self.config(|c| c.event_level = level)
+    }
+
+    /// The least severe span level recorded in span traces (default INFO).
+    #[must_use]
+    pub fn span_level(self, level: tracing::Level) -> Self {
+        self.config(|c| c.span_level = level)
+    }
+
+    /// Leaves out reports whose message or full trace contains `text`, or
+    /// whose error type is named `text` (the model's `exclude`).
+    #[must_use]
+    pub fn exclude(self, text: impl Into<String>) -> Self {
+        let text = text.into();
+        self.config(|c| {
+            c.exclude_types.push(text.clone());
+            c.exclude_text.push(text);
+        })
+    }
+
+    /// Leaves out reports whose error's type is named `name`
+    /// (`ParseIntError`, `io::Error`, `serde_json::Error`).
+    #[must_use]
+    pub fn exclude_error_type(self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        self.config(|c| c.exclude_types.push(name))
+    }
+
+    /// Never captures events whose target is `target` or lies under it
+    /// (`sqlx` excludes `sqlx::query` too). Decided once per callsite, so it
+    /// costs nothing per event.
+    #[must_use]
+    pub fn exclude_target(self, target: impl Into<String>) -> Self {
+        let target = target.into();
+        self.config(|c| c.exclude_targets.push(target))
+    }
+
+    /// Adds crates whose frames are yours (by name), on top of the default
+    /// rules of [`Classifier`](crate::trace::classify::Classifier).
+    #[must_use]
+    pub fn your_crates<I, N>(self, names: I) -> Self
+    where
+        I: IntoIterator<Item = N>,
+        N: Into<String>,
+    {
+        self.config(|c| c.classifier = c.classifier.clone().crates(names))
+    }
+
+    /// Replaces the rules that decide which frames are yours.
+    #[must_use]
+    pub fn yours_if(
+        self,
+        predicate: impl Fn(&crate::Frame) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.config(|c| c.classifier = c.classifier.clone().predicate(predicate))
+    }
+
+    /// Whether `tracing` events carry a backtrace. Defaults to what
+    /// `RUST_LIB_BACKTRACE` / `RUST_BACKTRACE` say; panics always carry one.
+    #[must_use]
+    pub fn with_backtrace(self, enabled: bool) -> Self {
+        self.config(|c| c.backtrace = enabled)
+    }
+
+    /// Whether panics become reports (default `true`).
+    #[must_use]
+    pub fn capture_panics(self, enabled: bool) -> Self {
+        self.config(|c| c.capture_panics = enabled)
+    }
+
+    /// The release (version) reports carry.
+    #[must_use]
+    pub fn release(self, release: impl Into<String>) -> Self {
+        let release = release.into();
+        self.config(|c| c.release = Some(release))
+    }
+
+    /// How many reports may wait for the worker (default 1024); beyond it
+    /// reports are dropped and counted, never waited for.
+    #[must_use]
+    pub fn queue_capacity(self, capacity: usize) -> Self {
+        self.config(|c| c.queue_capacity = capacity.max(1))
+    }
+
+    /// How sinks' failed deliveries are retried.
+    #[must_use]
+    pub fn retry(self, policy: RetryPolicy) -> Self {
+        self.config(|c| c.retry = policy)
+    }
+
+    /// How long the [`FlushGuard`] waits when dropped (default 5 s).
+    #[must_use]
+    pub fn flush_timeout(self, timeout: Duration) -> Self {
+        self.config(|c| c.flush_timeout = timeout)
+    }
+
+    /// How long a panic on the main thread waits for its report to be
+    /// delivered before the process goes on ending (default 2 s).
+    #[must_use]
+    pub fn panic_flush_timeout(self, timeout: Duration) -> Self {
+        self.config(|c| c.panic_flush_timeout = timeout)
+    }
+
+    /// The handle of this layer (starts its worker).
+    pub fn handle(&self) -> Handle {
+        self.inner.inner().handle().clone()
+    }
+
+    /// A guard that flushes and shuts the sinks down when dropped (starts the
+    /// worker). Bind it in `main`: `let _guard = layer.flush_guard();`.
+    pub fn flush_guard(&self) -> FlushGuard {
+        let capture = self.inner.inner();
+        FlushGuard::new(capture.handle().clone(), capture.config.flush_timeout)
+    }
+}
+
+/// The layer inside the per-layer filter: copies events into captures.
+pub(crate) struct Capture {
+    config: Config,
+    handle: OnceLock<Handle>,
+}
+
+impl Capture {
+    fn handle(&self) -> &Handle {
+        self.handle
+            .get_or_init(|| Handle::start(self.config.clone()))
+    }
+
+    pub(crate) fn started(&self) -> Option<&Handle> {
+        self.handle.get()
+    }
+}
+
+/// The spans enclosing the current one, for captures made outside `on_event`.
+fn current_spans<S>(dispatch: &Dispatch) -> Vec<SpanInfo>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let Some(subscriber) = dispatch.downcast_ref::<S>() else {
+        return Vec::new();
+    };
+    let current = subscriber.current_span();
+    let Some(span) = current.id().and_then(|id| subscriber.span(id)) else {
+        return Vec::new();
+    };
+    span.scope()
+        .filter(|s| s.extensions().get::<SpanFields>().is_some())
+        .map(|s| span_info(&s))
+        .collect()
+}
+
+impl<S> Layer<S> for Capture
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_layer(&mut self, _subscriber: &mut S) {
+        let handle = self.handle();
+        let _ = handle.core.span_lookup.set(current_spans::<S>);
+        if self.config.capture_panics {
+            crate::panic::install();
+        }
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut fields = SpanFields::default();
+        attrs.record(&mut fields);
+        span.extensions_mut().insert(fields);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut extensions = span.extensions_mut();
+        if let Some(fields) = extensions.get_mut::<SpanFields>() {
+            values.record(fields);
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if suppressed() {
+            return;
+        }
+        let Some(_reentrancy) = Reentrancy::enter() else {
+            return;
+        };
+        let handle = self.handle();
+        let meta = event.metadata();
+        let mut captured = Captured::new(
+            ReportKind::Event,
+            (*meta.level()).into(),
+            meta.target().into(),
+        );
+        captured.module = meta.module_path().map(Into::into);
+        captured.file = meta.file().map(Into::into);
+        captured.line = meta.line();
+        event.record(&mut FieldVisitor {
+            captured: &mut captured,
+        });
+        if let Some(scope) = ctx.event_scope(event) {
+            captured.spans = scope.map(|span| span_info(&span)).collect();
+        }
+        if self.config.backtrace {
+            captured.backtrace = Some(backtrace::Backtrace::new_unresolved());
+        }
+        handle.submit(captured);
+    }
+}
+
+/// The per-layer filter: events by level and target, spans by level.
+#[derive(Clone)]
+pub(crate) struct CaptureFilter {
+    event_level: tracing::Level,
+    span_level: tracing::Level,
+    exclude_targets: Arc<[String]>,
+}
+
+impl CaptureFilter {
+    fn from_config(config: &Config) -> Self {
+        Self {
+            event_level: config.event_level,
+            span_level: config.span_level,
+            exclude_targets: config.exclude_targets.clone().into(),
+        }
+    }
+
+    fn decide(&self, meta: &Metadata<'_>) -> bool {
+        if meta.is_span() {
+            meta.level() <= &self.span_level
+        } else {
+            meta.level() <= &self.event_level
+                && !target_excluded(&self.exclude_targets, meta.target())
+        }
+    }
+}
+
+impl<S> layer::Filter<S> for CaptureFilter {
+    fn enabled(&self, meta: &Metadata<'_>, _cx: &Context<'_, S>) -> bool {
+        self.decide(meta)
+    }
+
+    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
+        if self.decide(meta) {
+            Interest::always()
+        } else {
+            Interest::never()
+        }
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        Some(LevelFilter::from_level(self.event_level.max(self.span_level)))
+    }
+}
+
+impl<S> Layer<S> for LoggerFlowLayer<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_register_dispatch(&self, subscriber: &Dispatch) {
+        self.inner.on_register_dispatch(subscriber);
+    }
+
+    fn on_layer(&mut self, subscriber: &mut S) {
+        self.inner.on_layer(subscriber);
+    }
+
+    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
+        self.inner.register_callsite(metadata)
+    }
+
+    fn enabled(&self, metadata: &Metadata<'_>, ctx: Context<'_, S>) -> bool {
+        self.inner.enabled(metadata, ctx)
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        self.inner.on_new_span(attrs, id, ctx);
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        self.inner.max_level_hint()
+    }
+
+    fn on_record(&self, span: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        self.inner.on_record(span, values, ctx);
+    }
+
+    fn on_follows_from(&self, span: &Id, follows: &Id, ctx: Context<'_, S>) {
+        self.inner.on_follows_from(span, follows, ctx);
+    }
+
+    fn event_enabled(&self, event: &Event<'_>, ctx: Context<'_, S>) -> bool {
+        self.inner.event_enabled(event, ctx)
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        self.inner.on_event(event, ctx);
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        self.inner.on_enter(id, ctx);
+    }
+
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        self.inner.on_exit(id, ctx);
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        self.inner.on_close(id, ctx);
+    }
+
+    fn on_id_change(&self, old: &Id, new: &Id, ctx: Context<'_, S>) {
+        self.inner.on_id_change(old, new, ctx);
+    }
+
+    unsafe fn downcast_raw(&self, id: TypeId) -> Option<*const ()> {
+        if id == TypeId::of::<Self>() {
+            return Some(self as *const Self as *const ());
+        }
+        // SAFETY: forwarded unchanged to the per-layer filter, which answers
+        // for itself, its filter id marker and the `Capture` layer inside.
+        unsafe { self.inner.downcast_raw(id) }
+    }
+}

@@ -1,0 +1,199 @@
+//! Where reports go.
+//!
+//! A sink receives each [`Delivery`] (the [`Report`] and its text in the
+//! layer's [`TraceMode`]) on the layer's background worker, never on the
+//! app's threads. Each sink has its own queue and task: a slow, failing or
+//! panicking sink delays or loses only its own deliveries. A failed delivery
+//! is retried with exponential backoff when the error is
+//! [retryable](SinkError::is_retryable).
+//!
+//! Write an async sink by implementing [`Sink`]; write a blocking one (a
+//! database driver without async, say) by implementing [`BlockingSink`] and
+//! adding it with [`LoggerFlowLayer::blocking_sink`](crate::LoggerFlowLayer::blocking_sink):
+//! it then runs on a blocking thread pool.
+//!
+//! ```
+//! use loggerflow_layer::sink::{BlockingSink, Delivery, SinkError};
+//!
+//! struct Stderr;
+//!
+//! impl BlockingSink for Stderr {
+//!     fn send(&self, delivery: &Delivery) -> Result<(), SinkError> {
+//!         eprintln!("[{}] {}", delivery.report().project, delivery.text());
+//!         Ok(())
+//!     }
+//! }
+//! ```
+
+mod file;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+pub use file::FileSink;
+
+/// The attribute that makes [`Sink`]'s async methods object-safe; put it on
+/// your `impl Sink for ...` block.
+pub use async_trait::async_trait;
+
+use crate::protocol::Report;
+use crate::trace::{TraceMode, render::render};
+
+/// One report on its way to a sink.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    report: Report,
+    text: String,
+    trace_mode: TraceMode,
+    dropped_before: u64,
+}
+
+impl Delivery {
+    pub(crate) fn new(report: Report, trace_mode: TraceMode, dropped_before: u64) -> Self {
+        let text = render(&report, trace_mode);
+        Self {
+            report,
+            text,
+            trace_mode,
+            dropped_before,
+        }
+    }
+
+    /// The report.
+    pub fn report(&self) -> &Report {
+        &self.report
+    }
+
+    /// The report rendered in the layer's trace mode.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The layer's trace mode.
+    pub fn trace_mode(&self) -> TraceMode {
+        self.trace_mode
+    }
+
+    /// The report rendered in another mode.
+    pub fn render(&self, mode: TraceMode) -> String {
+        if mode == self.trace_mode {
+            self.text.clone()
+        } else {
+            render(&self.report, mode)
+        }
+    }
+
+    /// How many reports the layer dropped (its queue was full) since the
+    /// previous delivery: sinks should mention it when it is not zero.
+    pub fn dropped_before(&self) -> u64 {
+        self.dropped_before
+    }
+}
+
+/// Why a sink could not deliver.
+#[derive(Debug)]
+pub struct SinkError {
+    message: String,
+    retryable: bool,
+}
+
+impl SinkError {
+    /// A failure worth retrying (network errors, timeouts, 5xx, 429).
+    pub fn retryable(message: impl fmt::Display) -> Self {
+        Self {
+            message: message.to_string(),
+            retryable: true,
+        }
+    }
+
+    /// A failure that retrying will not fix (bad credentials, a 4xx, an
+    /// unwritable path).
+    pub fn permanent(message: impl fmt::Display) -> Self {
+        Self {
+            message: message.to_string(),
+            retryable: false,
+        }
+    }
+
+    /// Whether the worker should retry the delivery.
+    pub fn is_retryable(&self) -> bool {
+        self.retryable
+    }
+}
+
+impl fmt::Display for SinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for SinkError {}
+
+impl SinkError {
+    /// An IO failure with context; retryable unless retrying cannot help
+    /// (permission denied, a missing or read-only path, a directory).
+    pub fn io(context: impl fmt::Display, error: &std::io::Error) -> Self {
+        use std::io::ErrorKind::*;
+        let message = format!("{context}: {error}");
+        match error.kind() {
+            PermissionDenied | NotFound | InvalidInput | IsADirectory | ReadOnlyFilesystem
+            | NotADirectory => Self::permanent(message),
+            _ => Self::retryable(message),
+        }
+    }
+}
+
+/// An async destination for reports.
+///
+/// `send` runs on the layer's worker runtime (a tokio current-thread runtime
+/// with IO and timers), so it may use tokio and async HTTP clients but must
+/// not block: use [`BlockingSink`] for blocking IO. Events raised inside a
+/// sink (yours, or your HTTP client's) are never captured again.
+#[async_trait::async_trait]
+pub trait Sink: Send + Sync + 'static {
+    /// A short name for statistics and error messages.
+    fn name(&self) -> Cow<'static, str> {
+        Cow::Borrowed(std::any::type_name::<Self>())
+    }
+
+    /// Delivers one report.
+    async fn send(&self, delivery: &Delivery) -> Result<(), SinkError>;
+
+    /// Called once when the layer shuts down (its flush guard is dropped),
+    /// after every queued report was attempted.
+    async fn shutdown(&self) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+/// A blocking destination for reports; it runs on a blocking thread pool.
+pub trait BlockingSink: Send + Sync + 'static {
+    /// A short name for statistics and error messages.
+    fn name(&self) -> Cow<'static, str> {
+        Cow::Borrowed(std::any::type_name::<Self>())
+    }
+
+    /// Delivers one report.
+    fn send(&self, delivery: &Delivery) -> Result<(), SinkError>;
+}
+
+/// Runs a [`BlockingSink`] as a [`Sink`], on tokio's blocking pool.
+pub(crate) struct Blocking<S>(pub(crate) Arc<S>);
+
+#[async_trait::async_trait]
+impl<S: BlockingSink> Sink for Blocking<S> {
+    fn name(&self) -> Cow<'static, str> {
+        self.0.name()
+    }
+
+    async fn send(&self, delivery: &Delivery) -> Result<(), SinkError> {
+        let sink = Arc::clone(&self.0);
+        let delivery = delivery.clone();
+        match tokio::task::spawn_blocking(move || sink.send(&delivery)).await {
+            Ok(result) => result,
+            Err(join) if join.is_panic() => Err(SinkError::permanent("the sink panicked")),
+            Err(join) => Err(SinkError::retryable(join)),
+        }
+    }
+}
