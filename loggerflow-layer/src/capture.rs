@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::cell::Cell;
 use std::error::Error;
 use std::fmt::{self, Write as _};
+use std::sync::Arc;
 
 use backtrace::Backtrace;
 use chrono::{DateTime, Utc};
@@ -88,7 +89,7 @@ pub(crate) struct Captured {
     pub(crate) fields: Vec<(&'static str, FieldValue)>,
     pub(crate) error: Option<ErrorInfo>,
     pub(crate) spans: Vec<SpanInfo>,
-    pub(crate) thread: String,
+    pub(crate) thread: Arc<str>,
     pub(crate) backtrace: Option<Backtrace>,
 }
 
@@ -113,12 +114,18 @@ impl Captured {
     }
 }
 
-fn thread_name() -> String {
-    let thread = std::thread::current();
-    match thread.name() {
-        Some(name) => name.to_owned(),
-        None => format!("{:?}", thread.id()),
+/// This thread's name (or id), looked up once per thread.
+fn thread_name() -> Arc<str> {
+    thread_local! {
+        static NAME: Arc<str> = {
+            let thread = std::thread::current();
+            match thread.name() {
+                Some(name) => name.into(),
+                None => format!("{:?}", thread.id()).into(),
+            }
+        };
     }
+    NAME.with(Arc::clone)
 }
 
 /// The chain of an error: its type name, message and sources.
@@ -243,7 +250,9 @@ impl Visit for FieldVisitor<'_> {
         } else {
             let mut s = String::new();
             let _ = write!(s, "{value:?}");
-            self.captured.fields.push((field.name(), FieldValue::Str(s)));
+            self.captured
+                .fields
+                .push((field.name(), FieldValue::Str(s)));
         }
     }
 }
@@ -293,14 +302,20 @@ mod tests {
         assert_eq!(short_type_name("my::Wrap<a::B>"), "Wrap<a::B>");
         assert_eq!(short_type_name("Plain"), "Plain");
         assert_eq!(short_type_name("std::io::error::Error"), "io::Error");
-        assert_eq!(short_type_name("serde_json::error::Error"), "serde_json::Error");
+        assert_eq!(
+            short_type_name("serde_json::error::Error"),
+            "serde_json::Error"
+        );
     }
 
     #[test]
     fn dyn_errors_are_named_from_debug() {
         let err = "x".parse::<u8>().unwrap_err();
         assert_eq!(error_info(&err, None).type_name, "ParseIntError");
-        let parse = "1.5".parse::<f32>().map(|_| ()).and("x".parse::<f32>().map(|_| ()));
+        let parse = "1.5"
+            .parse::<f32>()
+            .map(|_| ())
+            .and("x".parse::<f32>().map(|_| ()));
         let parse = parse.unwrap_err();
         assert_eq!(error_info(&parse, None).type_name, "ParseFloatError");
     }

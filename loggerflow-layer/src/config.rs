@@ -100,7 +100,6 @@ impl Config {
             sinks: Vec::new(),
         }
     }
-
 }
 
 /// Whether events of `target` are never captured: ours and the HTTP stack's,

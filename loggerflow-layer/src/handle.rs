@@ -94,7 +94,9 @@ impl Handle {
         let tx = match worker::spawn(Arc::clone(&config), Arc::clone(&counters)) {
             Ok(tx) => Some(tx),
             Err(error) => {
-                eprintln!("loggerflow: cannot start the delivery worker, reports will be dropped: {error}");
+                eprintln!(
+                    "loggerflow: cannot start the delivery worker, reports will be dropped: {error}"
+                );
                 None
             }
         };
@@ -139,7 +141,7 @@ impl Handle {
             .core
             .tx
             .as_ref()
-            .is_some_and(|tx| tx.try_send(Msg::Report(Box::new(captured))).is_ok());
+            .is_some_and(|tx| tx.try_send(Msg::Report(captured)).is_ok());
         if !sent {
             self.core.counters.dropped.fetch_add(1, Ordering::Relaxed);
         }
@@ -164,7 +166,7 @@ impl Handle {
             captured.backtrace = Some(backtrace::Backtrace::new_unresolved());
         }
         if let Some(lookup) = self.core.span_lookup.get() {
-            captured.spans = tracing::dispatcher::get_default(|d| lookup(d));
+            captured.spans = tracing::dispatcher::get_default(lookup);
         }
         captured
     }
@@ -203,7 +205,12 @@ impl Handle {
         // for `dyn Error` the type is only known from its Debug output
         let type_name = (!type_name.starts_with("dyn ")).then_some(type_name);
         let info = error_info(&DynError(error), type_name);
-        let mut captured = self.manual(ReportKind::Event, Level::Error, at(location), Some(location.line()));
+        let mut captured = self.manual(
+            ReportKind::Event,
+            Level::Error,
+            at(location),
+            Some(location.line()),
+        );
         captured.message.clone_from(&info.message);
         captured.error = Some(info);
         self.submit(captured)
@@ -216,7 +223,12 @@ impl Handle {
         location: &'static Location<'static>,
     ) -> ReportId {
         let _reentrancy = Reentrancy::enter();
-        let mut captured = self.manual(ReportKind::Event, level, at(location), Some(location.line()));
+        let mut captured = self.manual(
+            ReportKind::Event,
+            level,
+            at(location),
+            Some(location.line()),
+        );
         captured.message = message;
         self.submit(captured)
     }
@@ -226,7 +238,11 @@ impl Handle {
         payload: &(dyn Any + Send),
         location: &'static Location<'static>,
     ) -> ReportId {
-        self.capture_panic_from_hook(payload, at(location).map(Cow::into_owned), Some(location.line()))
+        self.capture_panic_from_hook(
+            payload,
+            at(location).map(Cow::into_owned),
+            Some(location.line()),
+        )
     }
 
     /// Captures a panic where it happened (the panic hook's location).
@@ -266,7 +282,9 @@ impl Handle {
     }
 
     fn wait_blocking(&self, msg: fn(Notify) -> Msg, timeout: Duration) -> bool {
-        let Some(tx) = &self.core.tx else { return false };
+        let Some(tx) = &self.core.tx else {
+            return false;
+        };
         let (done_tx, done_rx) = std::sync::mpsc::sync_channel(1);
         let deadline = std::time::Instant::now() + timeout;
         let mut msg = msg(Notify::Blocking(done_tx));
@@ -289,7 +307,9 @@ impl Handle {
     }
 
     async fn wait_async(&self, msg: fn(Notify) -> Msg, timeout: Duration) -> bool {
-        let Some(tx) = &self.core.tx else { return false };
+        let Some(tx) = &self.core.tx else {
+            return false;
+        };
         let (done_tx, done_rx) = oneshot::channel();
         let wait = async move {
             tx.send(msg(Notify::Async(done_tx))).await.is_ok() && done_rx.await.is_ok()

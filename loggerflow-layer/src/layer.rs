@@ -363,7 +363,9 @@ impl<S> layer::Filter<S> for CaptureFilter {
     }
 
     fn max_level_hint(&self) -> Option<LevelFilter> {
-        Some(LevelFilter::from_level(self.event_level.max(self.span_level)))
+        Some(LevelFilter::from_level(
+            self.event_level.max(self.span_level),
+        ))
     }
 }
 

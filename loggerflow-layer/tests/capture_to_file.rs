@@ -58,7 +58,10 @@ fn an_error_event_lands_in_the_file_with_fields_chain_and_spans() {
     assert!(text.contains("  0: reset by peer"), "{text}");
     assert!(text.contains("attempt=3"), "{text}");
     assert!(text.contains("error=query failed"), "{text}");
-    assert!(text.contains("capture_to_file::load_user with user_id=7"), "{text}");
+    assert!(
+        text.contains("capture_to_file::load_user with user_id=7"),
+        "{text}"
+    );
     assert!(
         text.contains("> ") && text.contains("capture_to_file::an_error_event_lands"),
         "your frame is marked in the stack: {text}"
@@ -101,7 +104,10 @@ fn each_trace_mode_renders_from_the_same_frames() {
                 assert!(text.contains("capture_to_file::each_trace_mode"), "{text}");
             }
             TraceMode::Full => {
-                assert!(text.contains("core::ops::function::FnOnce::call_once"), "{text}");
+                assert!(
+                    text.contains("core::ops::function::FnOnce::call_once"),
+                    "{text}"
+                );
                 assert!(text.contains("capture_to_file::each_trace_mode"), "{text}");
             }
         }
@@ -132,7 +138,11 @@ fn excludes_by_text_type_and_target() {
         .map(|d| d.report().message.clone())
         .collect();
     assert_eq!(messages, ["kept: only whole path segments match", "kept"]);
-    assert_eq!(handle.stats().excluded, 2, "text and type excludes are counted");
+    assert_eq!(
+        handle.stats().excluded,
+        2,
+        "text and type excludes are counted"
+    );
 }
 
 #[test]
@@ -156,19 +166,28 @@ fn manual_capture_from_sync_and_async_code_returns_the_report_id() {
             Err(e) if e.is_panic() => loggerflow_layer::capture_panic(&*e.into_panic()),
             _ => None,
         };
-        let id = loggerflow_layer::capture_message(
-            "checkout degraded",
-            loggerflow_layer::Level::Warn,
-        );
+        let id =
+            loggerflow_layer::capture_message("checkout degraded", loggerflow_layer::Level::Warn);
         (id, panic_id)
     });
     assert!(handle.flush(common::WAIT));
 
-    let reports: Vec<_> = sink.taken().into_iter().map(|d| d.report().clone()).collect();
+    let reports: Vec<_> = sink
+        .taken()
+        .into_iter()
+        .map(|d| d.report().clone())
+        .collect();
     let find = |id| reports.iter().find(|r| r.id == id).expect("delivered");
     let r = find(from_sync);
-    assert_eq!(r.error.as_ref().map(|e| e.type_name.as_str()), Some("ParseIntError"));
-    assert!(r.file.as_deref().is_some_and(|f| f.ends_with("capture_to_file.rs")));
+    assert_eq!(
+        r.error.as_ref().map(|e| e.type_name.as_str()),
+        Some("ParseIntError")
+    );
+    assert!(
+        r.file
+            .as_deref()
+            .is_some_and(|f| f.ends_with("capture_to_file.rs"))
+    );
     let r = find(from_dyn);
     assert_eq!(r.message, "disk");
     assert_eq!(r.error.as_ref().map(|e| e.message.as_str()), Some("disk"));

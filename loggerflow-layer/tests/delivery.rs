@@ -119,13 +119,29 @@ fn contained_sinks() {
 
     assert_eq!(good.taken().len(), 3, "the good sink delivered everything");
     let stats = handle.stats();
-    let by_name = |n: &str| stats.sinks.iter().find(|s| s.name == n).cloned().expect("sink");
+    let by_name = |n: &str| {
+        stats
+            .sinks
+            .iter()
+            .find(|s| s.name == n)
+            .cloned()
+            .expect("sink")
+    };
     assert_eq!(by_name("hangs").failed, 3);
-    assert!(by_name("hangs").last_error.unwrap_or_default().contains("timed out"));
+    assert!(
+        by_name("hangs")
+            .last_error
+            .unwrap_or_default()
+            .contains("timed out")
+    );
     assert_eq!(by_name("panics").failed, 3);
     assert_eq!(by_name("panics").panicked, 3);
     assert_eq!(by_name("fails").failed, 3);
-    assert_eq!(attempts.load(Ordering::SeqCst), 9, "1 attempt + 2 retries each");
+    assert_eq!(
+        attempts.load(Ordering::SeqCst),
+        9,
+        "1 attempt + 2 retries each"
+    );
     assert_eq!(by_name("memory").delivered, 3);
     // the app's thread only enqueued: far below one sink timeout
     assert!(emitting < Duration::from_millis(200), "{emitting:?}");
@@ -163,5 +179,8 @@ fn full_queue() {
     tracing::error!("after the burst");
     assert!(handle.flush(common::WAIT));
     let reported: u64 = good.taken().iter().map(Delivery::dropped_before).sum();
-    assert_eq!(reported, stats.dropped, "every drop is reported by a later delivery");
+    assert_eq!(
+        reported, stats.dropped,
+        "every drop is reported by a later delivery"
+    );
 }

@@ -52,7 +52,9 @@ fn emit() {
     tracing::error!("an error");
 }
 
-fn fmt_layer(buffer: &Buffer) -> impl tracing_subscriber::Layer<tracing_subscriber::Registry> + use<> {
+fn fmt_layer(
+    buffer: &Buffer,
+) -> impl tracing_subscriber::Layer<tracing_subscriber::Registry> + use<> {
     tracing_subscriber::fmt::layer()
         .without_time()
         .with_ansi(false)
@@ -83,7 +85,11 @@ fn fmt_sees_exactly_what_it_saw_without_the_layer() {
     let reports = sink.taken();
     assert_eq!(reports.len(), 1);
     assert_eq!(reports[0].report().message, "an error");
-    assert_eq!(reports[0].report().spans[0].name, "debug_span", "spans below INFO are kept when asked");
+    assert_eq!(
+        reports[0].report().spans[0].name,
+        "debug_span",
+        "spans below INFO are kept when asked"
+    );
 }
 
 #[test]
@@ -113,6 +119,9 @@ fn a_lower_level_captures_warnings_too() {
     let levels: Vec<_> = sink.taken().iter().map(|d| d.report().level).collect();
     assert_eq!(
         levels,
-        [loggerflow_layer::Level::Warn, loggerflow_layer::Level::Error]
+        [
+            loggerflow_layer::Level::Warn,
+            loggerflow_layer::Level::Error
+        ]
     );
 }

@@ -43,7 +43,10 @@ impl FileSink {
         let path = self.path.as_path();
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             fs::create_dir_all(parent).map_err(|e| {
-                SinkError::io(format_args!("cannot create directory {}", parent.display()), &e)
+                SinkError::io(
+                    format_args!("cannot create directory {}", parent.display()),
+                    &e,
+                )
             })?;
         }
         let mut file = OpenOptions::new()
@@ -51,7 +54,10 @@ impl FileSink {
             .append(true)
             .open(path)
             .map_err(|e| {
-                SinkError::io(format_args!("cannot open {} for appending", path.display()), &e)
+                SinkError::io(
+                    format_args!("cannot open {} for appending", path.display()),
+                    &e,
+                )
             })?;
         file.write_all(block.as_bytes())
             .map_err(|e| SinkError::io(format_args!("cannot write to {}", path.display()), &e))

@@ -92,15 +92,16 @@ impl Classifier {
             return predicate(frame);
         }
         let krate = crate_of(&frame.function);
-        if self.crates.iter().any(|c| c == krate) {
+        if !krate.is_empty() && self.crates.iter().any(|c| c == krate) {
             return true;
         }
-        if NEVER_YOURS.contains(&krate) || krate.is_empty() {
+        if NEVER_YOURS.contains(&krate) {
             return false;
         }
         match &frame.file {
-            Some(file) => !is_dependency_path(file),
-            None => self.exe_crate.as_deref() == Some(krate),
+            // inlined frames may carry a bare name (`main`, `{closure#0}`): the path decides
+            Some(file) => file.ends_with(".rs") && !is_dependency_path(file) && !is_own_path(file),
+            None => !krate.is_empty() && self.exe_crate.as_deref() == Some(krate),
         }
     }
 }
@@ -111,6 +112,13 @@ pub fn is_dependency_path(file: &str) -> bool {
     DEPENDENCY_PATHS.iter().any(|p| file.contains(p))
         || file.starts_with("library/")
         || file.starts_with("/rustc/")
+}
+
+/// Whether a source path lies in this crate (which is never yours, even
+/// when your workspace builds it from a local path).
+pub(crate) fn is_own_path(file: &str) -> bool {
+    let own = concat!(env!("CARGO_MANIFEST_DIR"), "/src/");
+    file.starts_with(own)
 }
 
 /// The crate a demangled function name belongs to.
@@ -124,10 +132,7 @@ pub fn crate_of(function: &str) -> &str {
     match name.find("::") {
         Some(end) => {
             let krate = &name[..end];
-            if krate
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_')
-            {
+            if krate.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 krate
             } else {
                 ""
@@ -172,7 +177,10 @@ mod tests {
             crate_of("<alloc::boxed::Box<F,A> as core::ops::function::FnOnce<Args>>::call_once"),
             "alloc"
         );
-        assert_eq!(crate_of("<&mut my_app::X as core::ops::Fn>::call"), "my_app");
+        assert_eq!(
+            crate_of("<&mut my_app::X as core::ops::Fn>::call"),
+            "my_app"
+        );
         assert_eq!(crate_of("main"), "");
         assert_eq!(crate_of("__libc_start_main"), "");
     }
@@ -184,7 +192,9 @@ mod tests {
         assert!(c.is_yours(&frame("my_app::handler", Some("src/main.rs"))));
         assert!(!c.is_yours(&frame(
             "hyper::proto::h1::dispatch",
-            Some("/root/.cargo/registry/src/index.crates.io-1/hyper-1.0.0/src/proto/h1/dispatch.rs")
+            Some(
+                "/root/.cargo/registry/src/index.crates.io-1/hyper-1.0.0/src/proto/h1/dispatch.rs"
+            )
         )));
         assert!(!c.is_yours(&frame(
             "gitdep::f",
@@ -195,8 +205,24 @@ mod tests {
             Some("/rustc/abc/library/std/src/rt.rs")
         )));
         // std, tokio and tracing are never yours, even when built from a local path
-        assert!(!c.is_yours(&frame("tokio::runtime::park", Some("/src/tokio/src/park.rs"))));
+        assert!(!c.is_yours(&frame(
+            "tokio::runtime::park",
+            Some("/src/tokio/src/park.rs")
+        )));
         assert!(!c.is_yours(&frame("main", None)));
+        // bare inlined names are decided by their path
+        assert!(c.is_yours(&frame("{closure#0}<()>", Some("/work/app/src/main.rs"))));
+        assert!(!c.is_yours(&frame(
+            "{closure#0}<()>",
+            Some("/rustc/abc/library/std/src/rt.rs")
+        )));
+        // C runtime frames are never yours
+        assert!(!c.is_yours(&frame(
+            "__libc_start_call_main",
+            Some("./csu/../sysdeps/nptl/libc_start_call_main.h")
+        )));
+        let own = concat!(env!("CARGO_MANIFEST_DIR"), "/src/handle.rs");
+        assert!(!c.is_yours(&frame("capture_error_at<u8>", Some(own))));
     }
 
     #[test]
@@ -213,7 +239,10 @@ mod tests {
     #[test]
     fn a_predicate_replaces_the_rules() {
         let c = Classifier::default().predicate(|f| f.function.starts_with("std::"));
-        assert!(c.is_yours(&frame("std::rt::lang_start", Some("/rustc/x/std/src/rt.rs"))));
+        assert!(c.is_yours(&frame(
+            "std::rt::lang_start",
+            Some("/rustc/x/std/src/rt.rs")
+        )));
         assert!(!c.is_yours(&frame("my_app::f", Some("src/main.rs"))));
     }
 }

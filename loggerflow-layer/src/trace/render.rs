@@ -119,7 +119,7 @@ fn block(report: &Report, mode: TraceMode) -> String {
             } else {
                 ' '
             };
-            let _ = writeln!(out, "{mark}{i:>3}: {}", frame.function);
+            let _ = writeln!(out, "{mark}{i:>3}: {}", elide_generics(&frame.function));
             if let Some(file) = &frame.file {
                 let _ = writeln!(out, "        at {}", location(file, frame.line));
             }
@@ -132,6 +132,52 @@ fn block(report: &Report, mode: TraceMode) -> String {
         out.pop();
     }
     out
+}
+
+/// Long generic argument lists (`poll<hyper::…<…>>`) make a stack unreadable:
+/// those longer than 48 characters are shown as `<…>`. `<T as Trait>`
+/// qualifications are kept.
+pub(crate) fn elide_generics(function: &str) -> std::borrow::Cow<'_, str> {
+    const LONGEST: usize = 48;
+    if function.len() <= LONGEST {
+        return std::borrow::Cow::Borrowed(function);
+    }
+    let mut out = String::with_capacity(function.len());
+    let mut chars = function.char_indices().peekable();
+    let mut prev: Option<char> = None;
+    while let Some((start, c)) = chars.next() {
+        let opens_generics = c == '<'
+            && prev.is_some_and(|p| p.is_alphanumeric() || p == '_' || p == '}' || p == ':');
+        if opens_generics {
+            // find the matching '>'
+            let mut depth = 1usize;
+            let mut end = start;
+            for (i, c) in chars.by_ref() {
+                match c {
+                    '<' => depth += 1,
+                    '>' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            end = i;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let inner = &function[start..=end.max(start)];
+            if inner.len() > LONGEST {
+                out.push_str("<…>");
+            } else {
+                out.push_str(inner);
+            }
+            prev = Some('>');
+            continue;
+        }
+        out.push(c);
+        prev = Some(c);
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 fn push_hidden(out: &mut String, hidden: usize) {
@@ -250,6 +296,15 @@ mod tests {
             render(&report, TraceMode::Minimal),
             "src/users.rs:42 - QueryError: failed to load user"
         );
+    }
+
+    #[test]
+    fn long_generic_arguments_are_elided() {
+        assert_eq!(elide_generics("my_app::run"), "my_app::run");
+        let long = "poll<hyper_util::service::glue::TowerToHyperService<tower::util::map_request::MapRequest<axum::routing::Router<()>>>>";
+        assert_eq!(elide_generics(long), "poll<…>");
+        let qualified = "<tokio::runtime::blocking::task::BlockingTask<T> as core::future::future::Future>::poll";
+        assert_eq!(elide_generics(qualified), qualified);
     }
 
     #[test]

@@ -14,7 +14,10 @@ pub struct MemorySink {
 
 impl MemorySink {
     pub fn taken(&self) -> Vec<Delivery> {
-        self.deliveries.lock().map(|d| d.clone()).unwrap_or_default()
+        self.deliveries
+            .lock()
+            .map(|d| d.clone())
+            .unwrap_or_default()
     }
 }
 
