@@ -13,6 +13,7 @@ fn run(bin: &str, args: &[&str], envs: &[(&str, &str)]) -> (String, std::process
         "axum_service" => env!("CARGO_BIN_EXE_axum_service"),
         "custom_sink" => env!("CARGO_BIN_EXE_custom_sink"),
         "multiple_sinks" => env!("CARGO_BIN_EXE_multiple_sinks"),
+        "backlighter" => env!("CARGO_BIN_EXE_backlighter"),
         other => panic!("unknown example {other}"),
     };
     let output = Command::new(exe)
@@ -91,4 +92,30 @@ fn axum_handler_errors_are_reported_with_their_id() {
         "{text}"
     );
     assert!(text.contains("0: invalid digit found in string"), "{text}");
+}
+
+#[test]
+fn the_backlighter_prints_only_your_frames_in_clean_mode() {
+    let (_, out) = run(
+        "backlighter",
+        &["clean"],
+        &[("NO_COLOR", "1"), ("RUST_BACKTRACE", "1")],
+    );
+    assert_eq!(out.status.code(), Some(101), "it panicked");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("The application panicked (crashed)."),
+        "{stderr}"
+    );
+    assert!(stderr.contains("backlighter::parse_row"), "{stderr}");
+    assert!(
+        stderr.contains(r#"row.parse().expect("every row is a number")"#),
+        "{stderr}"
+    );
+    assert!(stderr.contains("frames hidden"), "{stderr}");
+    assert!(
+        !stderr.contains("thread 'main' panicked"),
+        "the default hook's message is replaced"
+    );
+    assert!(!stderr.contains('\u{1b}'), "NO_COLOR: no escape codes");
 }

@@ -66,6 +66,7 @@
 //! The default build has the file sink and the [`Sink`](sink::Sink) trait and
 //! no HTTP stack. Sinks that need HTTP come behind their own features.
 
+pub mod backlight;
 pub mod protocol;
 pub mod sink;
 pub mod trace;
@@ -78,6 +79,7 @@ mod layer;
 mod panic;
 mod worker;
 
+pub use backlight::{Backlight, BacklitError, Color, TracebackBacklighter};
 pub use config::RetryPolicy;
 pub use guard::FlushGuard;
 pub use handle::{Handle, SinkStats, Stats, capture_error, capture_message, capture_panic};
