@@ -14,10 +14,13 @@ fn run(bin: &str, args: &[&str], envs: &[(&str, &str)]) -> (String, std::process
         "custom_sink" => env!("CARGO_BIN_EXE_custom_sink"),
         "multiple_sinks" => env!("CARGO_BIN_EXE_multiple_sinks"),
         "backlighter" => env!("CARGO_BIN_EXE_backlighter"),
+        "telegram" => env!("CARGO_BIN_EXE_telegram"),
         other => panic!("unknown example {other}"),
     };
     let output = Command::new(exe)
         .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
         .envs(envs.iter().copied())
         .env("LOGGERFLOW_EXAMPLE_LOG", &log)
         .current_dir(dir.path())
@@ -118,4 +121,27 @@ fn the_backlighter_prints_only_your_frames_in_clean_mode() {
         "the default hook's message is replaced"
     );
     assert!(!stderr.contains('\u{1b}'), "NO_COLOR: no escape codes");
+}
+
+#[test]
+fn multiple_sinks_writes_the_file_and_stderr() {
+    let (text, out) = run("multiple_sinks", &[], &[]);
+    assert!(out.status.success());
+    assert!(
+        text.contains("payment provider rejected the card"),
+        "{text}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("[Multi] examples/src/bin/multiple_sinks.rs:"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_telegram_example_says_which_variable_is_missing() {
+    let (_, out) = run("telegram", &[], &[]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("set TELEGRAM_TOKEN"), "{stderr}");
 }

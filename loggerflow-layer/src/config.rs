@@ -32,6 +32,9 @@ pub struct RetryPolicy {
     pub max_backoff: Duration,
     /// Longest time one attempt may take before it counts as failed.
     pub attempt_timeout: Duration,
+    /// Longest wait a rate-limited service (HTTP 429) may ask for; a longer
+    /// one gives the report up.
+    pub max_retry_after: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -41,11 +44,27 @@ impl Default for RetryPolicy {
             initial_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(10),
             attempt_timeout: Duration::from_secs(15),
+            max_retry_after: Duration::from_secs(120),
         }
     }
 }
 
 impl RetryPolicy {
+    /// The delay before retry number `retry` (0-based) after `error`: the
+    /// backoff, or longer when the service asked for longer; `None` when
+    /// the report should be given up.
+    pub fn delay(&self, retry: u32, error: &crate::sink::SinkError) -> Option<Duration> {
+        if !error.is_retryable() || retry >= self.retries {
+            return None;
+        }
+        let backoff = self.backoff(retry);
+        match error.retry_after() {
+            Some(asked) if asked > self.max_retry_after => None,
+            Some(asked) => Some(asked.max(backoff)),
+            None => Some(backoff),
+        }
+    }
+
     /// The delay before retry number `retry` (0-based).
     pub fn backoff(&self, retry: u32) -> Duration {
         let factor = 1u32.checked_shl(retry.min(16)).unwrap_or(u32::MAX);
@@ -145,11 +164,36 @@ mod tests {
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(1),
             attempt_timeout: Duration::from_secs(1),
+            max_retry_after: Duration::from_secs(1),
         };
         assert_eq!(p.backoff(0), Duration::from_millis(100));
         assert_eq!(p.backoff(1), Duration::from_millis(200));
         assert_eq!(p.backoff(3), Duration::from_millis(800));
         assert_eq!(p.backoff(4), Duration::from_secs(1));
         assert_eq!(p.backoff(40), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn rate_limits_are_honoured_within_bounds() {
+        use crate::sink::SinkError;
+        let p = RetryPolicy {
+            retries: 2,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+            attempt_timeout: Duration::from_secs(1),
+            max_retry_after: Duration::from_secs(30),
+        };
+        let limited = SinkError::rate_limited("429", Duration::from_secs(5));
+        assert_eq!(p.delay(0, &limited), Some(Duration::from_secs(5)));
+        let short = SinkError::rate_limited("429", Duration::from_millis(10));
+        assert_eq!(
+            p.delay(1, &short),
+            Some(Duration::from_millis(200)),
+            "never below the backoff"
+        );
+        assert_eq!(p.delay(2, &limited), None, "retries are bounded");
+        let forever = SinkError::rate_limited("429", Duration::from_secs(3600));
+        assert_eq!(p.delay(0, &forever), None, "an hour is longer than we wait");
+        assert_eq!(p.delay(0, &SinkError::permanent("401")), None);
     }
 }

@@ -237,15 +237,17 @@ async fn deliver(
                 counters.delivered.fetch_add(1, Ordering::Relaxed);
                 return;
             }
-            Err(error) if error.is_retryable() && attempt < retry.retries => {
-                tokio::time::sleep(retry.backoff(attempt)).await;
-                attempt += 1;
-            }
-            Err(error) => {
-                counters.failed.fetch_add(1, Ordering::Relaxed);
-                give_up(counters, "gave up on a report", &error);
-                return;
-            }
+            Err(error) => match retry.delay(attempt, &error) {
+                Some(delay) => {
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                None => {
+                    counters.failed.fetch_add(1, Ordering::Relaxed);
+                    give_up(counters, "gave up on a report", &error);
+                    return;
+                }
+            },
         }
     }
 }

@@ -105,6 +105,7 @@ fn contained_sinks() {
             initial_backoff: Duration::from_millis(10),
             max_backoff: Duration::from_millis(20),
             attempt_timeout: Duration::from_millis(200),
+            max_retry_after: Duration::from_secs(1),
         });
     let handle = layer.handle();
     let subscriber = tracing_subscriber::registry().with(layer);
@@ -160,6 +161,7 @@ fn full_queue() {
             initial_backoff: Duration::from_millis(1),
             max_backoff: Duration::from_millis(1),
             attempt_timeout: Duration::from_millis(50),
+            max_retry_after: Duration::from_secs(1),
         });
     let handle = layer.handle();
     let _default = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));

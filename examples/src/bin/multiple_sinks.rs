@@ -1,10 +1,16 @@
-//! Several sinks at once: every report goes to each of them, independently
-//! (the model's `backend=[backend_telegram, backend_discord]`). Here: a
-//! full trace in one file, the one-line summary in another, and stderr.
+//! Several sinks at once (the model's `backend=[backend_telegram,
+//! backend_discord]`): every report goes to each of them, independently, so
+//! a chat service that is down delays nobody else.
+//!
+//! Telegram and Discord are used when their variables are set
+//! (`TELEGRAM_TOKEN` + `TELEGRAM_CHAT_ID`, `DISCORD_WEBHOOK_URL`); the file
+//! `logs/errors.log` and a one-line summary on stderr always are.
 //!
 //! Run with: `cargo run -p loggerflow-examples --bin multiple_sinks`
 
-use loggerflow_layer::sink::{BlockingSink, Delivery, FileSink, SinkError};
+use loggerflow_layer::sink::{
+    BlockingSink, Delivery, DiscordSink, FileSink, SinkError, TelegramSink,
+};
 use loggerflow_layer::{LoggerFlowLayer, TraceMode};
 use tracing_subscriber::prelude::*;
 
@@ -23,11 +29,26 @@ impl BlockingSink for Stderr {
 }
 
 fn main() {
-    let layer = LoggerFlowLayer::new("Multi")
-        .sink(FileSink::new("logs/full.log"))
-        .sink(FileSink::new("logs/errors.log"))
+    let path = std::env::var("LOGGERFLOW_EXAMPLE_LOG").unwrap_or_else(|_| "logs/errors.log".into());
+    let mut layer = LoggerFlowLayer::new("Multi")
+        .sink(FileSink::new(&path))
         .blocking_sink(Stderr)
         .trace_mode(TraceMode::Full);
+    if let (Ok(token), Ok(chat)) = (
+        std::env::var("TELEGRAM_TOKEN"),
+        std::env::var("TELEGRAM_CHAT_ID"),
+    ) {
+        let mut telegram = TelegramSink::new(token, chat)
+            .authors(["@telegram_username"])
+            .trace_mode(TraceMode::Clean);
+        if let Ok(url) = std::env::var("TELEGRAM_API_URL") {
+            telegram = telegram.api_url(url);
+        }
+        layer = layer.sink(telegram);
+    }
+    if let Ok(webhook) = std::env::var("DISCORD_WEBHOOK_URL") {
+        layer = layer.sink(DiscordSink::new(webhook).trace_mode(TraceMode::Minimal));
+    }
     let _guard = layer.flush_guard();
     tracing_subscriber::registry().with(layer).init();
 

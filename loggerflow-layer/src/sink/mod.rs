@@ -25,13 +25,25 @@
 //! }
 //! ```
 
+#[cfg(any(feature = "telegram", feature = "discord"))]
+mod chat;
+#[cfg(feature = "discord")]
+mod discord;
 mod file;
+#[cfg(feature = "telegram")]
+mod telegram;
 
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
+#[cfg(any(feature = "telegram", feature = "discord"))]
+pub use chat::ChatStats;
+#[cfg(feature = "discord")]
+pub use discord::DiscordSink;
 pub use file::FileSink;
+#[cfg(feature = "telegram")]
+pub use telegram::{ChatId, TelegramSink};
 
 /// The attribute that makes [`Sink`]'s async methods object-safe; put it on
 /// your `impl Sink for ...` block.
@@ -96,6 +108,7 @@ impl Delivery {
 pub struct SinkError {
     message: String,
     retryable: bool,
+    retry_after: Option<std::time::Duration>,
 }
 
 impl SinkError {
@@ -104,6 +117,18 @@ impl SinkError {
         Self {
             message: message.to_string(),
             retryable: true,
+            retry_after: None,
+        }
+    }
+
+    /// The service asked to wait `retry_after` before trying again (HTTP
+    /// 429). The worker waits at least that long, or gives up when it is
+    /// longer than [`RetryPolicy::max_retry_after`](crate::RetryPolicy::max_retry_after).
+    pub fn rate_limited(message: impl fmt::Display, retry_after: std::time::Duration) -> Self {
+        Self {
+            message: message.to_string(),
+            retryable: true,
+            retry_after: Some(retry_after),
         }
     }
 
@@ -113,12 +138,18 @@ impl SinkError {
         Self {
             message: message.to_string(),
             retryable: false,
+            retry_after: None,
         }
     }
 
     /// Whether the worker should retry the delivery.
     pub fn is_retryable(&self) -> bool {
         self.retryable
+    }
+
+    /// How long the service asked to wait, if it did.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        self.retry_after
     }
 }
 

@@ -46,8 +46,12 @@ fn location(file: &str, line: Option<u32>) -> String {
 }
 
 fn block(report: &Report, mode: TraceMode) -> String {
-    let mut out = String::with_capacity(512 + report.frames.len() * 96);
+    let mut out = String::with_capacity(512 + report.message.len() + report.frames.len() * 96);
     let _ = writeln!(out, "{}", report.title());
+    // the title holds the message's first line; the rest follows as it is
+    for line in report.message.lines().skip(1) {
+        let _ = writeln!(out, "{line}");
+    }
     if let Some(error) = &report.error {
         if error.message != report.message {
             let _ = writeln!(out, "Error: {}: {}", error.type_name, error.message);

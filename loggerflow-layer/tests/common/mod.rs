@@ -37,3 +37,4 @@ impl Sink for MemorySink {
 }
 
 pub const WAIT: Duration = Duration::from_secs(20);
+pub mod http;
