@@ -21,31 +21,30 @@ thread_local! {
 /// Whether capture is switched off on this thread (the worker's threads, or
 /// a capture already in progress).
 pub(crate) fn suppressed() -> bool {
-    SUPPRESSED.with(Cell::get)
+    SUPPRESSED.try_with(Cell::get).unwrap_or(true)
 }
 
 /// Switches capture off on this thread for good (worker threads).
 pub(crate) fn suppress_thread() {
-    SUPPRESSED.with(|s| s.set(true));
+    let _ = SUPPRESSED.try_with(|s| s.set(true));
 }
 
 /// Switches capture off on this thread until the guard drops, so an event
 /// raised while capturing (by a `Debug` impl, say) is not captured again.
-pub(crate) struct Reentrancy {
-    was: bool,
-}
+pub(crate) struct Reentrancy(());
 
 impl Reentrancy {
-    /// `None` when capture is already off on this thread.
+    /// `None` when capture is already off on this thread (or the thread is
+    /// being torn down).
     pub(crate) fn enter() -> Option<Self> {
-        let was = SUPPRESSED.with(|s| s.replace(true));
-        if was { None } else { Some(Self { was }) }
+        let was = SUPPRESSED.try_with(|s| s.replace(true)).unwrap_or(true);
+        if was { None } else { Some(Self(())) }
     }
 }
 
 impl Drop for Reentrancy {
     fn drop(&mut self) {
-        SUPPRESSED.with(|s| s.set(self.was));
+        let _ = SUPPRESSED.try_with(|s| s.set(false));
     }
 }
 
@@ -125,7 +124,9 @@ fn thread_name() -> Arc<str> {
             }
         };
     }
-    NAME.with(Arc::clone)
+    // `try_with`: a panic while the thread's locals are torn down must not panic again
+    NAME.try_with(Arc::clone)
+        .unwrap_or_else(|_| Arc::from("<exiting thread>"))
 }
 
 /// The chain of an error: its type name, message and sources.

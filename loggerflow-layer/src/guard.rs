@@ -33,10 +33,10 @@ impl FlushGuard {
 impl Drop for FlushGuard {
     fn drop(&mut self) {
         if !self.handle.shutdown_blocking(self.timeout) {
-            eprintln!(
-                "loggerflow: some reports were not delivered within {:?}",
+            crate::diag::warn(format_args!(
+                "some reports were not delivered within {:?}",
                 self.timeout
-            );
+            ));
         }
     }
 }

@@ -2,11 +2,13 @@
 
 use std::any::Any;
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::error::Error;
 use std::panic::Location;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
+use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 use tracing::Dispatch;
@@ -25,6 +27,8 @@ pub(crate) struct Core {
     tx: Option<mpsc::Sender<Msg>>,
     counters: Arc<Counters>,
     pub(crate) span_lookup: OnceLock<SpanLookup>,
+    /// Panics the hook reported lately: (message, id, when).
+    recent_panics: Mutex<VecDeque<(String, ReportId, Instant)>>,
 }
 
 /// A cheap, cloneable handle to a layer's pipeline.
@@ -94,9 +98,9 @@ impl Handle {
         let tx = match worker::spawn(Arc::clone(&config), Arc::clone(&counters)) {
             Ok(tx) => Some(tx),
             Err(error) => {
-                eprintln!(
-                    "loggerflow: cannot start the delivery worker, reports will be dropped: {error}"
-                );
+                crate::diag::warn(format_args!(
+                    "cannot start the delivery worker, reports will be dropped: {error}"
+                ));
                 None
             }
         };
@@ -106,6 +110,7 @@ impl Handle {
                 tx,
                 counters,
                 span_lookup: OnceLock::new(),
+                recent_panics: Mutex::new(VecDeque::new()),
             }),
         }
     }
@@ -174,33 +179,41 @@ impl Handle {
     /// Captures an error with its chain of sources, at level ERROR.
     ///
     /// For code that handles errors itself (an axum error type, a failed
-    /// tokio task): the model's `send_traceback`.
+    /// tokio task): the model's `send_traceback`. `None` when called from
+    /// LoggerFlow's own threads (a sink), where nothing is captured.
     #[track_caller]
-    pub fn capture_error<E>(&self, error: &E) -> ReportId
+    pub fn capture_error<E>(&self, error: &E) -> Option<ReportId>
     where
         E: Error + ?Sized + 'static,
     {
         self.capture_error_at(error, Location::caller())
     }
 
-    /// Captures a message at `level`.
+    /// Captures a message at `level` (`None` on LoggerFlow's own threads).
     #[track_caller]
-    pub fn capture_message(&self, message: impl Into<String>, level: Level) -> ReportId {
+    pub fn capture_message(&self, message: impl Into<String>, level: Level) -> Option<ReportId> {
         self.capture_message_at(message.into(), level, Location::caller())
     }
 
     /// Captures a panic from its payload, as returned by
     /// `std::panic::catch_unwind` or `tokio::task::JoinError::into_panic`.
+    ///
+    /// When the panic hook already reported this panic (same message, in
+    /// the last 30 s), no second report is made: the hook's id is returned.
     #[track_caller]
-    pub fn capture_panic(&self, payload: &(dyn Any + Send)) -> ReportId {
+    pub fn capture_panic(&self, payload: &(dyn Any + Send)) -> Option<ReportId> {
         self.capture_panic_at(payload, Location::caller())
     }
 
-    fn capture_error_at<E>(&self, error: &E, location: &'static Location<'static>) -> ReportId
+    fn capture_error_at<E>(
+        &self,
+        error: &E,
+        location: &'static Location<'static>,
+    ) -> Option<ReportId>
     where
         E: Error + ?Sized + 'static,
     {
-        let _reentrancy = Reentrancy::enter();
+        let _reentrancy = Reentrancy::enter()?;
         let type_name = std::any::type_name::<E>();
         // for `dyn Error` the type is only known from its Debug output
         let type_name = (!type_name.starts_with("dyn ")).then_some(type_name);
@@ -211,9 +224,9 @@ impl Handle {
             at(location),
             Some(location.line()),
         );
-        captured.message.clone_from(&info.message);
+        // the worker titles it with the error's message
         captured.error = Some(info);
-        self.submit(captured)
+        Some(self.submit(captured))
     }
 
     fn capture_message_at(
@@ -221,8 +234,8 @@ impl Handle {
         message: String,
         level: Level,
         location: &'static Location<'static>,
-    ) -> ReportId {
-        let _reentrancy = Reentrancy::enter();
+    ) -> Option<ReportId> {
+        let _reentrancy = Reentrancy::enter()?;
         let mut captured = self.manual(
             ReportKind::Event,
             level,
@@ -230,32 +243,57 @@ impl Handle {
             Some(location.line()),
         );
         captured.message = message;
-        self.submit(captured)
+        Some(self.submit(captured))
     }
 
     fn capture_panic_at(
         &self,
         payload: &(dyn Any + Send),
         location: &'static Location<'static>,
-    ) -> ReportId {
-        self.capture_panic_from_hook(
-            payload,
-            at(location).map(Cow::into_owned),
+    ) -> Option<ReportId> {
+        let message = panic_message(payload);
+        if let Some(id) = self.recent_panic(&message) {
+            return Some(id);
+        }
+        let _reentrancy = Reentrancy::enter()?;
+        let mut captured = self.manual(
+            ReportKind::Panic,
+            Level::Error,
+            at(location),
             Some(location.line()),
-        )
+        );
+        captured.message = message;
+        Some(self.submit(captured))
     }
 
-    /// Captures a panic where it happened (the panic hook's location).
+    /// Captures a panic where it happened (called by the panic hook).
     pub(crate) fn capture_panic_from_hook(
         &self,
         payload: &(dyn Any + Send),
         file: Option<String>,
         line: Option<u32>,
-    ) -> ReportId {
-        let _reentrancy = Reentrancy::enter();
+    ) -> Option<ReportId> {
+        let _reentrancy = Reentrancy::enter()?;
         let mut captured = self.manual(ReportKind::Panic, Level::Error, file.map(Cow::Owned), line);
         captured.message = panic_message(payload);
-        self.submit(captured)
+        // remembered, so that a supervisor handing the same panic over by
+        // hand (a tokio JoinError) does not report it twice
+        if let Ok(mut recent) = self.core.recent_panics.try_lock() {
+            if recent.len() >= 16 {
+                recent.pop_front();
+            }
+            recent.push_back((captured.message.clone(), captured.id, Instant::now()));
+        }
+        Some(self.submit(captured))
+    }
+
+    fn recent_panic(&self, message: &str) -> Option<ReportId> {
+        let recent = self.core.recent_panics.try_lock().ok()?;
+        recent
+            .iter()
+            .rev()
+            .find(|(m, _, at)| m == message && at.elapsed() < Duration::from_secs(30))
+            .map(|(_, id, _)| *id)
     }
 
     /// Waits until everything captured so far was attempted by every sink,
@@ -382,14 +420,15 @@ impl<E: Error + ?Sized> Error for DynError<'_, E> {
 }
 
 /// Captures an error through the current dispatcher's layer (see
-/// [`Handle::capture_error`]); `None` when no `LoggerFlowLayer` is installed.
+/// [`Handle::capture_error`]); `None` when no `LoggerFlowLayer` is installed
+/// or when called from LoggerFlow's own threads.
 #[track_caller]
 pub fn capture_error<E>(error: &E) -> Option<ReportId>
 where
     E: Error + ?Sized + 'static,
 {
     let location = Location::caller();
-    Handle::current().map(|h| h.capture_error_at(error, location))
+    Handle::current().and_then(|h| h.capture_error_at(error, location))
 }
 
 /// Captures a message through the current dispatcher's layer (see
@@ -397,7 +436,7 @@ where
 #[track_caller]
 pub fn capture_message(message: impl Into<String>, level: Level) -> Option<ReportId> {
     let location = Location::caller();
-    Handle::current().map(|h| h.capture_message_at(message.into(), level, location))
+    Handle::current().and_then(|h| h.capture_message_at(message.into(), level, location))
 }
 
 /// Captures a panic payload through the current dispatcher's layer (see
@@ -405,5 +444,5 @@ pub fn capture_message(message: impl Into<String>, level: Level) -> Option<Repor
 #[track_caller]
 pub fn capture_panic(payload: &(dyn Any + Send)) -> Option<ReportId> {
     let location = Location::caller();
-    Handle::current().map(|h| h.capture_panic_at(payload, location))
+    Handle::current().and_then(|h| h.capture_panic_at(payload, location))
 }

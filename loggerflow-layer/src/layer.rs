@@ -12,7 +12,7 @@ use tracing_subscriber::filter::Filtered;
 use tracing_subscriber::layer::{self, Context, Layer};
 use tracing_subscriber::registry::{LookupSpan, Registry};
 
-use crate::capture::{Captured, FieldVisitor, Reentrancy, SpanFields, span_info, suppressed};
+use crate::capture::{Captured, FieldVisitor, Reentrancy, SpanFields, span_info};
 use crate::config::{Config, RetryPolicy, target_excluded};
 use crate::guard::FlushGuard;
 use crate::handle::Handle;
@@ -83,9 +83,10 @@ impl<S> LoggerFlowLayer<S> {
     fn config(mut self, update: impl FnOnce(&mut Config)) -> Self {
         let capture = self.inner.inner_mut();
         if capture.handle.get().is_some() {
-            eprintln!(
-                "loggerflow: the layer was configured after it started; the change is ignored"
-            );
+            crate::diag::warn(format_args!(
+                "the layer was configured after it started; the change is ignored"
+            ));
+            return self;
         }
         update(&mut capture.config);
         let filter = CaptureFilter::from_config(&capture.config);
@@ -102,7 +103,7 @@ impl<S> LoggerFlowLayer<S> {
     /// Adds a blocking sink; it runs on a blocking thread pool.
     #[must_use]
     pub fn blocking_sink(self, sink: impl BlockingSink) -> Self {
-        self.config(|c| c.sinks.push(Arc::new(Blocking(Arc::new(sink)))))
+        self.config(|c| c.sinks.push(Arc::new(Blocking::new(sink))))
     }
 
     /// How sinks receive the trace (default [`TraceMode::Full`]).
@@ -281,21 +282,29 @@ where
         let Some(span) = ctx.span(id) else { return };
         let mut fields = SpanFields::default();
         attrs.record(&mut fields);
-        span.extensions_mut().insert(fields);
+        // `replace`, not `insert`: a second LoggerFlowLayer records the same
+        span.extensions_mut().replace(fields);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
+        // format before taking the span's lock: `Debug` impls are user code
+        // and may log (which reads this span) or panic
+        let mut more = SpanFields::default();
+        values.record(&mut more);
+        if more.0.is_empty() {
+            return;
+        }
         let mut extensions = span.extensions_mut();
         if let Some(fields) = extensions.get_mut::<SpanFields>() {
-            values.record(fields);
+            if !fields.0.is_empty() {
+                fields.0.push(' ');
+            }
+            fields.0.push_str(&more.0);
         }
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        if suppressed() {
-            return;
-        }
         let Some(_reentrancy) = Reentrancy::enter() else {
             return;
         };

@@ -4,9 +4,9 @@
 //! above its level (ERROR by default) and every panic, in any thread, becomes
 //! a [`Report`] (message, fields, error chain, span trace, classified stack).
 //! A background worker renders it as a `full`, `clean` (your frames only) or
-//! `minimal` (one line) trace and ships it to [sinks](sink): a file, a custom
-//! [`Sink`](sink::Sink), and (in later features) chat services and the
-//! LoggerFlow server. The app's threads never wait on a sink.
+//! `minimal` (one line) trace and ships it to [sinks](sink): a file,
+//! Telegram and Discord (features `telegram`, `discord`), or a custom
+//! [`Sink`](sink::Sink). The app's threads never wait on a sink.
 //!
 //! # Quick start
 //!
@@ -64,7 +64,10 @@
 //! # Feature flags
 //!
 //! The default build has the file sink and the [`Sink`](sink::Sink) trait and
-//! no HTTP stack. Sinks that need HTTP come behind their own features.
+//! no HTTP stack. Sinks that need HTTP come behind their own features:
+//!
+//! - `telegram`: [`sink::TelegramSink`] (reqwest with rustls).
+//! - `discord`: [`sink::DiscordSink`] (reqwest with rustls).
 
 pub mod backlight;
 pub mod protocol;
@@ -73,6 +76,7 @@ pub mod trace;
 
 mod capture;
 mod config;
+mod diag;
 mod guard;
 mod handle;
 mod layer;

@@ -24,10 +24,47 @@ pub const PROTOCOL_VERSION: u32 = 1;
 pub struct ReportId(pub Uuid);
 
 impl ReportId {
-    /// A new time-ordered id.
+    /// A new time-ordered id: a UUID v7 (48 bits of Unix milliseconds, then
+    /// 74 bits that are unique within this process and random across
+    /// processes).
+    ///
+    /// It uses no thread-local state and no system call, so it works in a
+    /// panic hook while a thread is being torn down, and costs a few
+    /// nanoseconds.
     pub fn new() -> Self {
-        Self(Uuid::now_v7())
+        use std::sync::OnceLock;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static SEED: OnceLock<u64> = OnceLock::new();
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let seed = *SEED.get_or_init(|| {
+            // process-unique start: the clock's nanoseconds, the pid and an
+            // address, mixed
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or_default();
+            let addr = &COUNTER as *const AtomicU64 as u64;
+            splitmix(nanos ^ (u64::from(std::process::id()) << 32) ^ addr)
+        });
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let random = splitmix(seed.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+        let more = splitmix(random ^ seed);
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or_default();
+        let mut bytes = [0u8; 10];
+        bytes[..8].copy_from_slice(&random.to_le_bytes());
+        bytes[8..].copy_from_slice(&more.to_le_bytes()[..2]);
+        Self(uuid::Builder::from_unix_timestamp_millis(millis, &bytes).into_uuid())
     }
+}
+
+/// SplitMix64's output function: a bijective mix of 64 bits.
+fn splitmix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 impl Default for ReportId {
@@ -200,5 +237,123 @@ impl Report {
             (_, Some(e)) if !first.contains(&e.type_name) => format!("{}: {first}", e.type_name),
             _ => first.to_owned(),
         }
+    }
+}
+
+/// Readings of a process and its host, sent with every heartbeat.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// The host's CPU use, 0–100 %.
+    pub cpu_percent: f32,
+    /// The process's CPU use, in % of one core (may exceed 100 on several cores).
+    pub process_cpu_percent: f32,
+    /// The process's resident memory.
+    pub process_memory_bytes: u64,
+    /// The host's used memory.
+    pub memory_used_bytes: u64,
+    /// The host's total memory.
+    pub memory_total_bytes: u64,
+}
+
+/// How an app instance talks to the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    /// HTTP batches (`POST {base}v1/batch`).
+    Webhook,
+    /// One websocket (`GET {base}v1/ws`).
+    Websocket,
+}
+
+/// The first message of an app instance: who it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    /// The protocol version the client speaks ([`PROTOCOL_VERSION`]).
+    pub protocol: u32,
+    /// The project (application) name.
+    pub project: String,
+    /// This process's unique id (a UUID made at start).
+    pub instance: String,
+    /// The host name.
+    pub host: String,
+    /// The process id.
+    pub pid: u32,
+    /// The client library and its version.
+    pub client_version: String,
+    /// Seconds between heartbeats; the server marks the instance offline
+    /// after three missed ones.
+    pub heartbeat_s: u32,
+    /// The trace mode the app renders in.
+    pub trace_mode: crate::trace::TraceMode,
+    /// Webhook or websocket.
+    pub transport: Transport,
+}
+
+/// One message from an app instance to the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Message {
+    /// Who the instance is; first on every connection (websocket) or in
+    /// every batch until acknowledged (webhook).
+    Hello(Hello),
+    /// The instance is alive; its readings.
+    Heartbeat {
+        /// The readings.
+        metrics: Metrics,
+    },
+    /// An error, panic or event.
+    Report {
+        /// The report.
+        report: Box<Report>,
+    },
+    /// The instance is stopping on purpose.
+    Goodbye {},
+}
+
+/// The body of `POST {base}v1/batch`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Batch {
+    /// The protocol version ([`PROTOCOL_VERSION`]).
+    pub protocol: u32,
+    /// The sending instance (as in its hello).
+    pub instance: String,
+    /// Messages, oldest first.
+    pub messages: Vec<Message>,
+}
+
+/// The server's answer to a batch, or to a websocket frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Reply {
+    /// These reports are stored (and will never be stored twice).
+    Ack {
+        /// The stored reports.
+        ids: Vec<ReportId>,
+    },
+    /// The request was refused.
+    Error {
+        /// A stable code (`unknown_instance`, `unsupported_protocol`, …).
+        error: String,
+        /// What is wrong, for people.
+        message: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_ids_are_unique_v7_and_ordered_by_millisecond() {
+        let ids: Vec<ReportId> = (0..10_000).map(|_| ReportId::new()).collect();
+        let unique: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len());
+        assert!(ids.iter().all(|id| id.0.get_version_num() == 7));
+        let millis = |id: &ReportId| {
+            id.0.get_timestamp()
+                .map(|t| t.to_unix())
+                .unwrap_or_default()
+        };
+        assert!(ids.windows(2).all(|w| millis(&w[0]) <= millis(&w[1])));
     }
 }

@@ -15,8 +15,8 @@ use crate::capture::{Captured, suppress_thread};
 use crate::config::{Config, RetryPolicy};
 use crate::protocol::Report;
 use crate::sink::{Delivery, Sink, SinkError};
+use crate::trace::TraceMode;
 use crate::trace::frames;
-use crate::trace::{TraceMode, render::render};
 
 /// A message from the app's threads to the worker.
 ///
@@ -99,8 +99,16 @@ pub(crate) fn spawn(
     Ok(tx)
 }
 
+/// The worker's side of one sink's lane.
+struct LaneTx {
+    tx: mpsc::Sender<LaneMsg>,
+    /// Reports lost for this sink (the layer's queue was full, or this
+    /// lane's) that no delivery has reported yet.
+    unreported: u64,
+}
+
 async fn run(mut rx: mpsc::Receiver<Msg>, config: Arc<Config>, counters: Arc<Counters>) {
-    let lanes: Vec<mpsc::Sender<LaneMsg>> = config
+    let mut lanes: Vec<LaneTx> = config
         .sinks
         .iter()
         .enumerate()
@@ -113,60 +121,103 @@ async fn run(mut rx: mpsc::Receiver<Msg>, config: Arc<Config>, counters: Arc<Cou
                 Arc::clone(&counters),
                 index,
             ));
-            tx
+            LaneTx { tx, unreported: 0 }
         })
         .collect();
     let mut dropped_seen = 0u64;
     while let Some(msg) = rx.recv().await {
         match msg {
             Msg::Report(captured) => {
-                let report = build_report(captured, &config);
-                if is_excluded(&report, &config) {
-                    counters.excluded.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
                 let dropped_now = counters.dropped.load(Ordering::Relaxed);
-                let delivery = Arc::new(Delivery::new(
-                    report,
-                    config.trace_mode,
-                    dropped_now.saturating_sub(dropped_seen),
-                ));
+                let dropped = dropped_now.saturating_sub(dropped_seen);
                 dropped_seen = dropped_now;
-                for (index, lane) in lanes.iter().enumerate() {
-                    if lane
-                        .try_send(LaneMsg::Deliver(Arc::clone(&delivery)))
-                        .is_err()
-                    {
-                        counters.sinks[index]
-                            .dropped
-                            .fetch_add(1, Ordering::Relaxed);
+                // user code runs here (the `yours_if` predicate): a panic
+                // loses this report, never the worker
+                let prepared = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    prepare(captured, &config)
+                }));
+                let delivery = match prepared {
+                    Ok(Some(delivery)) => delivery,
+                    Ok(None) => {
+                        counters.excluded.fetch_add(1, Ordering::Relaxed);
+                        lanes.iter_mut().for_each(|l| l.unreported += dropped);
+                        continue;
+                    }
+                    Err(_) => {
+                        counters.dropped.fetch_add(1, Ordering::Relaxed);
+                        lanes.iter_mut().for_each(|l| l.unreported += dropped);
+                        continue;
+                    }
+                };
+                let delivery = Arc::new(delivery);
+                for (index, lane) in lanes.iter_mut().enumerate() {
+                    let lost = dropped + lane.unreported;
+                    let own = if lost == delivery.dropped_before() {
+                        Arc::clone(&delivery)
+                    } else {
+                        Arc::new(delivery.with_dropped_before(lost))
+                    };
+                    match lane.tx.try_send(LaneMsg::Deliver(own)) {
+                        Ok(()) => lane.unreported = 0,
+                        Err(_) => {
+                            counters.sinks[index]
+                                .dropped
+                                .fetch_add(1, Ordering::Relaxed);
+                            lane.unreported = lost + 1;
+                        }
                     }
                 }
             }
-            Msg::Flush(notify) => {
-                drain_lanes(&lanes, LaneMsg::Flush).await;
-                notify.done();
-            }
-            Msg::Shutdown(notify) => {
-                drain_lanes(&lanes, LaneMsg::Shutdown).await;
-                notify.done();
-            }
+            // waiting happens in a task: a slow lane never stops the loop
+            Msg::Flush(notify) => drain_lanes(&lanes, LaneMsg::Flush, notify),
+            Msg::Shutdown(notify) => drain_lanes(&lanes, LaneMsg::Shutdown, notify),
         }
     }
 }
 
-/// Sends a marker down every lane and waits until each has reached it.
-async fn drain_lanes(lanes: &[mpsc::Sender<LaneMsg>], marker: fn(oneshot::Sender<()>) -> LaneMsg) {
-    let mut waits = Vec::with_capacity(lanes.len());
-    for lane in lanes {
-        let (tx, rx) = oneshot::channel();
-        if lane.send(marker(tx)).await.is_ok() {
-            waits.push(rx);
+/// Builds, filters and renders one report; `None` when an exclude matches.
+fn prepare(captured: Captured, config: &Config) -> Option<Delivery> {
+    let report = build_report(captured, config);
+    let excluded_type = report.error.as_ref().is_some_and(|e| {
+        config.exclude_types.iter().any(|t| {
+            e.type_name == *t
+                || e.type_name
+                    .strip_prefix(t.as_str())
+                    .is_some_and(|generics| generics.starts_with('<'))
+        })
+    });
+    if excluded_type {
+        return None;
+    }
+    let delivery = Delivery::new(report, config.trace_mode, 0);
+    if config.exclude_text.is_empty() {
+        return Some(delivery);
+    }
+    let full = delivery.render(TraceMode::Full);
+    let excluded_text = config
+        .exclude_text
+        .iter()
+        .any(|needle| full.contains(needle.as_str()));
+    (!excluded_text).then_some(delivery)
+}
+
+/// Sends a marker down every lane (after what is queued there) and, in a
+/// task of its own, waits until each lane has reached it, then notifies.
+fn drain_lanes(lanes: &[LaneTx], marker: fn(oneshot::Sender<()>) -> LaneMsg, notify: Notify) {
+    let lanes: Vec<mpsc::Sender<LaneMsg>> = lanes.iter().map(|l| l.tx.clone()).collect();
+    tokio::spawn(async move {
+        let mut waits = Vec::with_capacity(lanes.len());
+        for lane in &lanes {
+            let (tx, rx) = oneshot::channel();
+            if lane.send(marker(tx)).await.is_ok() {
+                waits.push(rx);
+            }
         }
-    }
-    for wait in waits {
-        let _ = wait.await;
-    }
+        for wait in waits {
+            let _ = wait.await;
+        }
+        notify.done();
+    });
 }
 
 async fn lane(
@@ -257,10 +308,10 @@ async fn deliver(
 fn give_up(counters: &SinkCounters, what: &str, error: &SinkError) {
     let failures = counters.failed.load(Ordering::Relaxed).max(1);
     if failures.is_power_of_two() {
-        eprintln!(
-            "loggerflow: sink {}: {what} ({failures} so far): {error}",
+        crate::diag::warn(format_args!(
+            "sink {}: {what} ({failures} so far): {error}",
             counters.name
-        );
+        ));
     }
     if let Ok(mut last) = counters.last_error.lock() {
         *last = Some(error.to_string());
@@ -285,6 +336,7 @@ pub(crate) fn build_report(captured: Captured, config: &Config) -> Report {
         thread,
         backtrace,
     } = captured;
+    // an event whose only content is an error field is titled by the error
     if let (true, Some(error)) = (message.is_empty(), &error) {
         message.clone_from(&error.message);
     }
@@ -313,31 +365,4 @@ pub(crate) fn build_report(captured: Captured, config: &Config) -> Report {
         host: config.host.clone(),
         release: config.release.clone(),
     }
-}
-
-/// Excludes by error type name, or by a substring of the message or the full trace.
-fn is_excluded(report: &Report, config: &Config) -> bool {
-    let type_excluded = |name: &str| {
-        config.exclude_types.iter().any(|t| {
-            name == t
-                || name
-                    .strip_prefix(t.as_str())
-                    .is_some_and(|g| g.starts_with('<'))
-        })
-    };
-    if report
-        .error
-        .as_ref()
-        .is_some_and(|e| type_excluded(&e.type_name))
-    {
-        return true;
-    }
-    if config.exclude_text.is_empty() {
-        return false;
-    }
-    let text = render(report, TraceMode::Full);
-    config
-        .exclude_text
-        .iter()
-        .any(|needle| text.contains(needle.as_str()))
 }

@@ -156,7 +156,7 @@ fn manual_capture_from_sync_and_async_code_returns_the_report_id() {
     let parse = "x".parse::<i32>().unwrap_err();
     let from_sync = loggerflow_layer::capture_error(&parse).expect("a layer is installed");
     let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(std::io::Error::other("disk"));
-    let from_dyn = handle.capture_error(boxed.as_ref());
+    let from_dyn = handle.capture_error(boxed.as_ref()).expect("captured");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");

@@ -53,9 +53,44 @@ fn events_raised_while_delivering_are_not_captured_again() {
     assert_eq!(async_sink.calls.load(Ordering::SeqCst), 1);
     assert_eq!(blocking.calls.load(Ordering::SeqCst), 1);
     assert_eq!(handle.stats().captured, 1);
+}
 
-    contained_sinks();
-    full_queue();
+/// A sink that reports its own trouble through a stored handle: on the
+/// worker's threads nothing is captured, so this cannot loop.
+#[derive(Clone, Default)]
+struct SelfReporting {
+    handle: Arc<std::sync::OnceLock<loggerflow_layer::Handle>>,
+    answers: Arc<std::sync::Mutex<Vec<Option<loggerflow_layer::ReportId>>>>,
+}
+
+#[loggerflow_layer::sink::async_trait]
+impl Sink for SelfReporting {
+    async fn send(&self, _delivery: &Delivery) -> Result<(), SinkError> {
+        if let Some(handle) = self.handle.get() {
+            let id = handle.capture_message("from inside a sink", loggerflow_layer::Level::Error);
+            self.answers
+                .lock()
+                .map_err(|_| SinkError::permanent("poisoned"))?
+                .push(id);
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn manual_captures_from_a_sink_are_refused() {
+    let sink = SelfReporting::default();
+    let layer = LoggerFlowLayer::new("SelfReporting").sink(sink.clone());
+    let handle = layer.handle();
+    let _ = sink.handle.set(handle.clone());
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        tracing::error!("one");
+    });
+    assert!(handle.flush(common::WAIT));
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(handle.flush(common::WAIT));
+    assert_eq!(*sink.answers.lock().expect("answers"), [None]);
+    assert_eq!(handle.stats().captured, 1);
 }
 
 #[derive(Clone)]
@@ -92,7 +127,8 @@ impl Sink for Bad {
 
 /// A hanging, a panicking and a failing sink: the good sink still delivers
 /// everything, the failing one is retried then given up, the app never waits.
-fn contained_sinks() {
+#[test]
+fn bad_sinks_are_contained() {
     let good = common::MemorySink::default();
     let attempts = Arc::new(AtomicUsize::new(0));
     let layer = LoggerFlowLayer::new("Contained")
@@ -148,9 +184,44 @@ fn contained_sinks() {
     assert!(emitting < Duration::from_millis(200), "{emitting:?}");
 }
 
+/// A flush waits for the lanes in a task of its own: while one sink hangs,
+/// the others keep receiving new reports.
+#[test]
+fn a_flush_never_holds_up_the_other_sinks() {
+    let good = common::MemorySink::default();
+    let layer = LoggerFlowLayer::new("FlushIsolation")
+        .sink(Bad::Hangs)
+        .sink(good.clone())
+        .retry(RetryPolicy {
+            retries: 0,
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(1),
+            attempt_timeout: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(1),
+        });
+    let handle = layer.handle();
+    let _default = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+    tracing::error!("before the flush");
+    assert!(
+        !handle.flush(Duration::from_millis(200)),
+        "the hanging sink cannot finish"
+    );
+    tracing::error!("after the flush");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while good.taken().len() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        good.taken().len(),
+        2,
+        "the good sink got the report sent after the flush"
+    );
+}
+
 /// When the queue is full the report is dropped and counted; the caller
 /// never blocks, and the next delivery says how many were lost.
-fn full_queue() {
+#[test]
+fn a_full_queue_drops_counts_and_reports_later() {
     let good = common::MemorySink::default();
     let layer = LoggerFlowLayer::new("Full")
         .sink(Bad::Hangs)
@@ -182,7 +253,8 @@ fn full_queue() {
     assert!(handle.flush(common::WAIT));
     let reported: u64 = good.taken().iter().map(Delivery::dropped_before).sum();
     assert_eq!(
-        reported, stats.dropped,
-        "every drop is reported by a later delivery"
+        reported,
+        stats.dropped + stats.sinks[1].dropped,
+        "every report the good sink lost is reported by a later delivery"
     );
 }

@@ -21,9 +21,7 @@ async fn main() {
     let path = std::env::var("LOGGERFLOW_EXAMPLE_LOG").unwrap_or_else(|_| "test.log".into());
     let layer = LoggerFlowLayer::new("Tasks")
         .sink(FileSink::new(&path))
-        .trace_mode(TraceMode::Clean)
-        // the panic is reported by the supervisor below, with its task context
-        .capture_panics(false);
+        .trace_mode(TraceMode::Clean);
     let handle = layer.handle();
     tracing_subscriber::registry().with(layer).init();
 
@@ -35,11 +33,12 @@ async fn main() {
             Ok(Ok(())) => println!("batch {batch} sent"),
             Ok(Err(error)) => {
                 let id = handle.capture_error(error.as_ref() as &dyn std::error::Error);
-                println!("batch {batch} failed, reported as {id}");
+                println!("batch {batch} failed, reported as {id:?}");
             }
             Err(join) if join.is_panic() => {
+                // the panic hook reported it already: this returns that report's id
                 let id = handle.capture_panic(&*join.into_panic());
-                println!("batch {batch} panicked, reported as {id}");
+                println!("batch {batch} panicked, reported as {id:?}");
             }
             Err(join) => println!("batch {batch} was cancelled: {join}"),
         }

@@ -124,8 +124,9 @@ impl TracebackBacklighter {
     ///
     /// LoggerFlow keeps one panic hook for capture and printing. It chains
     /// the hook that was installed before it, except Rust's default hook,
-    /// whose message this replaces (a hook that keeps no state is taken for
-    /// the default one).
+    /// whose message this replaces. The default hook is recognised as a hook
+    /// that keeps no state (a zero-sized closure or function): a stateless
+    /// hook of your own is replaced too, so install it after this one.
     pub fn install(self) {
         if let Ok(mut installed) = INSTALLED.write() {
             *installed = Some(Arc::new(self));
@@ -140,11 +141,6 @@ impl TracebackBacklighter {
 
     fn palette(&self) -> Palette {
         let colored = self.colored.unwrap_or_else(colour_wanted);
-        let _ = color_spantrace::set_theme(if colored {
-            color_spantrace::Theme::dark()
-        } else {
-            color_spantrace::Theme::new()
-        });
         Palette::new(self.backlight, self.color, colored)
     }
 

@@ -82,8 +82,26 @@ fn rule(out: &mut String, title: &str) {
 
 fn spans(out: &mut String, spans: &Spans<'_>, palette: &Palette) {
     match spans {
-        Spans::Trace(trace) if trace.status() == SpanTraceStatus::CAPTURED => {
+        Spans::Trace(trace) if trace.status() == SpanTraceStatus::CAPTURED && palette.colored => {
             let _ = writeln!(out, "\n{}", color_spantrace::colorize(trace));
+        }
+        // color-spantrace's theme is global and set once: without colour we
+        // format the trace ourselves, so no escape code can leak
+        Spans::Trace(trace) if trace.status() == SpanTraceStatus::CAPTURED => {
+            rule(out, "SPANTRACE");
+            let mut i = 0usize;
+            trace.with_spans(|meta, fields| {
+                let _ = write!(out, "{i:>2}: {}::{}", meta.target(), meta.name());
+                if !fields.is_empty() {
+                    let _ = write!(out, " with {fields}");
+                }
+                out.push('\n');
+                if let Some(file) = meta.file() {
+                    let _ = writeln!(out, "    at {}", location(file, meta.line()));
+                }
+                i += 1;
+                true
+            });
         }
         Spans::Trace(_) => {}
         Spans::Infos([]) => {}

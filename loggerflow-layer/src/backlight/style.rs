@@ -53,6 +53,7 @@ pub(crate) struct Palette {
     pub(crate) dependency: Style,
     pub(crate) heading: Style,
     pub(crate) message: Style,
+    pub(crate) colored: bool,
 }
 
 impl Palette {
@@ -65,6 +66,7 @@ impl Palette {
                 dependency: plain,
                 heading: plain,
                 message: plain,
+                colored: false,
             };
         }
         let lit = backlight != Backlight::None;
@@ -82,6 +84,7 @@ impl Palette {
             dependency: if lit { Style::new().dimmed() } else { plain },
             heading: Style::new().bold(),
             message: Style::new().bold().color(AnsiColors::Cyan),
+            colored: true,
         }
     }
 }

@@ -390,18 +390,22 @@ impl<D: Dialect> Chat<D> {
 
     pub(crate) async fn send(&self, delivery: &Delivery) -> Result<(), SinkError> {
         let report = delivery.report();
-        let skip = match self.state.progress.lock() {
-            Ok(progress) => match *progress {
-                Some((id, sent)) if id == report.id => Some(sent),
-                _ => None,
-            },
-            Err(_) => None,
-        };
-        // a retry of a half-sent report goes on where it stopped, unfolded
-        let pending = match skip {
-            Some(_) => None,
-            None => match self.state.folder.admit(report, Instant::now()) {
-                Admit::Send(pending) => pending,
+        // a retry of this report (after an error or a timeout) goes on where
+        // the previous attempt stopped, and is never folded
+        let resume = self
+            .state
+            .progress
+            .lock()
+            .ok()
+            .and_then(|p| p.filter(|(id, _)| *id == report.id).map(|(_, sent)| sent));
+        if resume.is_none() {
+            match self.state.folder.admit(report, Instant::now()) {
+                Admit::Send(pending) => {
+                    if let Some(summary) = pending {
+                        let chat = self.clone();
+                        tokio::spawn(async move { chat.send_summary(summary).await });
+                    }
+                }
                 Admit::Folded(first) => {
                     self.state.counters.folded.fetch_add(1, Ordering::Relaxed);
                     if let Some(since) = first {
@@ -409,27 +413,23 @@ impl<D: Dialect> Chat<D> {
                     }
                     return Ok(());
                 }
-            },
-        };
-        if let Some(summary) = pending {
-            self.send_summary(summary).await;
+            }
+            self.set_progress(Some((report.id, 0)));
         }
         let messages = self.messages(delivery);
-        let first = skip.unwrap_or(0);
-        for (sent, message) in messages.into_iter().enumerate().skip(first) {
-            let outcome = self.dialect.post(&self.state.http, message).await;
-            if let Err(error) = outcome {
-                if let Ok(mut progress) = self.state.progress.lock() {
-                    *progress = Some((report.id, sent));
-                }
-                return Err(error);
-            }
+        for (index, message) in messages.into_iter().enumerate().skip(resume.unwrap_or(0)) {
+            self.dialect.post(&self.state.http, message).await?;
             self.state.counters.messages.fetch_add(1, Ordering::Relaxed);
+            self.set_progress(Some((report.id, index + 1)));
         }
-        if let Ok(mut progress) = self.state.progress.lock() {
-            *progress = None;
-        }
+        self.set_progress(None);
         Ok(())
+    }
+
+    fn set_progress(&self, value: Option<(ReportId, usize)>) {
+        if let Ok(mut progress) = self.state.progress.lock() {
+            *progress = value;
+        }
     }
 
     /// Sends the burst's summary when its window is over.
@@ -465,7 +465,7 @@ impl<D: Dialect> Chat<D> {
                     tokio::time::sleep(wait).await;
                 }
                 Err(error) => {
-                    eprintln!("loggerflow: a burst summary was given up: {error}");
+                    crate::diag::warn(format_args!("a burst summary was given up: {error}"));
                     break;
                 }
             }

@@ -6,7 +6,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::{Delivery, Sink, SinkError};
+use super::{Blocking, BlockingSink, Delivery, Sink, SinkError};
 
 /// Appends each report to a file as one block, creating the file and its
 /// parent directories when missing.
@@ -15,26 +15,43 @@ use super::{Delivery, Sink, SinkError};
 /// report rendered in the layer's trace mode, and a blank line. Writes go
 /// through a blocking thread, one block per `write` call, so concurrent
 /// blocks never interleave.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct FileSink {
-    path: Arc<PathBuf>,
-    lock: Arc<Mutex<()>>,
+    writer: Arc<Blocking<Writer>>,
+}
+
+impl std::fmt::Debug for FileSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileSink")
+            .field("path", &self.path())
+            .finish()
+    }
+}
+
+/// The blocking writer behind a [`FileSink`], run on tokio's blocking pool.
+struct Writer {
+    path: PathBuf,
+    lock: Mutex<()>,
 }
 
 impl FileSink {
     /// A sink that appends to `path`.
     pub fn new(path: impl AsRef<Path>) -> Self {
         Self {
-            path: Arc::new(path.as_ref().to_path_buf()),
-            lock: Arc::new(Mutex::new(())),
+            writer: Arc::new(Blocking::new(Writer {
+                path: path.as_ref().to_path_buf(),
+                lock: Mutex::new(()),
+            })),
         }
     }
 
     /// The file reports are appended to.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.writer.sink.path
     }
+}
 
+impl Writer {
     fn append(&self, block: &str) -> Result<(), SinkError> {
         let _serial = self
             .lock
@@ -87,17 +104,23 @@ pub(crate) fn block(delivery: &Delivery) -> String {
     block
 }
 
-#[async_trait::async_trait]
-impl Sink for FileSink {
+impl BlockingSink for Writer {
     fn name(&self) -> Cow<'static, str> {
         Cow::Owned(format!("file:{}", self.path.display()))
     }
 
+    fn send(&self, delivery: &Delivery) -> Result<(), SinkError> {
+        self.append(&block(delivery))
+    }
+}
+
+#[async_trait::async_trait]
+impl Sink for FileSink {
+    fn name(&self) -> Cow<'static, str> {
+        self.writer.name()
+    }
+
     async fn send(&self, delivery: &Delivery) -> Result<(), SinkError> {
-        let sink = self.clone();
-        let block = block(delivery);
-        tokio::task::spawn_blocking(move || sink.append(&block))
-            .await
-            .map_err(SinkError::retryable)?
+        self.writer.send(delivery).await
     }
 }

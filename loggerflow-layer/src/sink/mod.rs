@@ -72,6 +72,14 @@ impl Delivery {
         }
     }
 
+    /// The same delivery, saying that `dropped` reports were lost before it.
+    pub(crate) fn with_dropped_before(&self, dropped: u64) -> Self {
+        Self {
+            dropped_before: dropped,
+            ..self.clone()
+        }
+    }
+
     /// The report.
     pub fn report(&self) -> &Report {
         &self.report
@@ -96,8 +104,9 @@ impl Delivery {
         }
     }
 
-    /// How many reports the layer dropped (its queue was full) since the
-    /// previous delivery: sinks should mention it when it is not zero.
+    /// How many reports this sink lost (the layer's queue or the sink's own
+    /// queue was full) since its previous delivery: sinks should mention it
+    /// when it is not zero.
     pub fn dropped_before(&self) -> u64 {
         self.dropped_before
     }
@@ -210,21 +219,96 @@ pub trait BlockingSink: Send + Sync + 'static {
 }
 
 /// Runs a [`BlockingSink`] as a [`Sink`], on tokio's blocking pool.
-pub(crate) struct Blocking<S>(pub(crate) Arc<S>);
+///
+/// A blocking call cannot be cancelled: when an attempt times out, the call
+/// goes on. So the next attempt first waits for the call still running (a
+/// retry of the same report takes its outcome instead of writing twice), and
+/// a hanging sink holds one blocking thread, not one per attempt.
+pub(crate) struct Blocking<S> {
+    pub(crate) sink: Arc<S>,
+    in_flight: tokio::sync::Mutex<Option<InFlight>>,
+}
+
+struct InFlight {
+    id: crate::protocol::ReportId,
+    done: tokio::sync::watch::Receiver<Option<Outcome>>,
+}
+
+/// A `SinkError` that can be shared between attempts.
+#[derive(Clone)]
+struct Outcome(Result<(), (String, bool)>);
+
+impl Outcome {
+    fn into_result(self) -> Result<(), SinkError> {
+        self.0.map_err(|(message, retryable)| {
+            if retryable {
+                SinkError::retryable(message)
+            } else {
+                SinkError::permanent(message)
+            }
+        })
+    }
+}
+
+impl<S> Blocking<S> {
+    pub(crate) fn new(sink: S) -> Self {
+        Self {
+            sink: Arc::new(sink),
+            in_flight: tokio::sync::Mutex::new(None),
+        }
+    }
+}
+
+async fn finished(done: &mut tokio::sync::watch::Receiver<Option<Outcome>>) -> Option<Outcome> {
+    loop {
+        if let Some(outcome) = done.borrow_and_update().clone() {
+            return Some(outcome);
+        }
+        if done.changed().await.is_err() {
+            // the call ended without a word: it panicked
+            return None;
+        }
+    }
+}
 
 #[async_trait::async_trait]
 impl<S: BlockingSink> Sink for Blocking<S> {
     fn name(&self) -> Cow<'static, str> {
-        self.0.name()
+        self.sink.name()
     }
 
     async fn send(&self, delivery: &Delivery) -> Result<(), SinkError> {
-        let sink = Arc::clone(&self.0);
+        let id = delivery.report().id;
+        let mut in_flight = self.in_flight.lock().await;
+        if let Some(previous) = in_flight.as_mut() {
+            let outcome = finished(&mut previous.done).await;
+            let same = previous.id == id;
+            *in_flight = None;
+            if same {
+                return match outcome {
+                    Some(outcome) => outcome.into_result(),
+                    None => Err(SinkError::permanent("the sink panicked")),
+                };
+            }
+        }
+        let (tx, mut done) = tokio::sync::watch::channel(None);
+        let sink = Arc::clone(&self.sink);
         let delivery = delivery.clone();
-        match tokio::task::spawn_blocking(move || sink.send(&delivery)).await {
-            Ok(result) => result,
-            Err(join) if join.is_panic() => Err(SinkError::permanent("the sink panicked")),
-            Err(join) => Err(SinkError::retryable(join)),
+        let _call = tokio::task::spawn_blocking(move || {
+            let outcome = sink
+                .send(&delivery)
+                .map_err(|e| (e.message.clone(), e.retryable));
+            let _ = tx.send(Some(Outcome(outcome)));
+        });
+        *in_flight = Some(InFlight {
+            id,
+            done: done.clone(),
+        });
+        let outcome = finished(&mut done).await;
+        *in_flight = None;
+        match outcome {
+            Some(outcome) => outcome.into_result(),
+            None => Err(SinkError::permanent("the sink panicked")),
         }
     }
 }
