@@ -1,40 +1,144 @@
-//! The LoggerFlow server: ingest, storage, lifecycle, alarms and the dashboard.
+//! The LoggerFlow server: ingest, storage, lifecycle and the JSON API.
 //!
-//! This crate is at its first stage: [`serve`] answers `GET /api/v1/health`
-//! and nothing else yet. Ingest, storage (sea-orm), the lifecycle sweeper and
-//! the dashboard arrive with the server issue; until then, use the layer's
-//! file sink or a custom sink.
+//! It is a library with a thin binary (`loggerflow`), so tests and your own
+//! binaries can start it on any listener:
 //!
 //! ```no_run
-//! # async fn run() -> std::io::Result<()> {
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-//! loggerflow_server::serve(listener, std::future::pending()).await
+//! # async fn run() -> Result<(), loggerflow_server::ServerError> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(loggerflow_server::ServerError::Bind)?;
+//! let config = loggerflow_server::Config::new("sqlite://loggerflow.db?mode=rwc");
+//! loggerflow_server::serve(listener, config, std::future::pending()).await
 //! # }
 //! ```
+//!
+//! What happens to one report: a handler in [`ingest`] decodes it and hands
+//! it to the [`store::writer::Writer`], which groups it
+//! ([`store::fingerprint`]) and commits it with whatever else is waiting,
+//! then the handler acknowledges it. The [`tasks`] sweeper marks instances
+//! offline when their heartbeats stop, and prunes old metric samples.
+
+pub mod api;
+pub mod error;
+pub mod ingest;
+pub mod router;
+pub mod store;
+pub mod tasks;
 
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
-use axum::{Json, Router, routing::get};
-
-/// The server's routes.
-pub fn router() -> Router {
-    Router::new().route("/api/v1/health", get(health))
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The sea-orm database URL (`sqlite://FILE?mode=rwc` or `postgres://…`).
+    pub database_url: String,
+    /// HTTP Basic credentials for the API and pages.
+    pub auth: Option<(String, String)>,
+    /// The key ingest must present (`Authorization: Bearer KEY`).
+    pub ingest_key: Option<String>,
+    /// How long metric samples are kept.
+    pub retention: Duration,
+    /// The largest request body or websocket message accepted.
+    pub body_limit: usize,
+    /// How often the status sweeper runs.
+    pub sweep_every: Duration,
 }
 
-async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({
-        "status": "ok",
-        "version": env!("CARGO_PKG_VERSION"),
-        "protocol": loggerflow_layer::protocol::PROTOCOL_VERSION,
-    }))
+impl Config {
+    /// Defaults: no auth, 7 days of metrics, 1 MiB bodies, a sweep a second.
+    pub fn new(database_url: impl Into<String>) -> Self {
+        Self {
+            database_url: database_url.into(),
+            auth: None,
+            ingest_key: None,
+            retention: Duration::from_secs(7 * 24 * 3600),
+            body_limit: 1024 * 1024,
+            sweep_every: Duration::from_secs(1),
+        }
+    }
 }
 
-/// Serves on `listener` until `shutdown` completes.
+/// Why the server could not start or stopped.
+#[derive(Debug)]
+pub enum ServerError {
+    /// The listener could not be bound.
+    Bind(std::io::Error),
+    /// The database could not be opened or migrated.
+    Store(store::StoreError),
+    /// Serving failed.
+    Serve(std::io::Error),
+}
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServerError::Bind(e) => write!(f, "cannot listen: {e}"),
+            ServerError::Store(e) => write!(f, "{e}"),
+            ServerError::Serve(e) => write!(f, "server error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ServerError {}
+
+/// A server whose database is open and migrated, ready to serve.
+pub struct Server {
+    config: Config,
+    db: sea_orm::DatabaseConnection,
+}
+
+impl Server {
+    /// Opens (and migrates) the database of `config`.
+    pub async fn open(config: Config) -> Result<Self, ServerError> {
+        let db = store::connect(&config.database_url)
+            .await
+            .map_err(ServerError::Store)?;
+        Ok(Self { config, db })
+    }
+
+    /// Serves on `listener` until `shutdown` completes. Shutdown is graceful:
+    /// requests in flight finish and everything queued for the database is
+    /// written before this returns.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let Self { config, db } = self;
+        let (writer, writer_task) = store::writer::Writer::spawn(db.clone());
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let sweeper = tokio::spawn(tasks::sweeper(
+            db.clone(),
+            config.sweep_every,
+            stop_rx.clone(),
+        ));
+        let retention = tokio::spawn(tasks::retention(db.clone(), config.retention, stop_rx));
+        let state = router::AppState {
+            config: Arc::new(config),
+            db: db.clone(),
+            writer,
+        };
+        let app = router::router(state);
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(ServerError::Serve);
+        // the router (and every Writer clone in it) is gone: the writer drains and ends
+        let _ = stop_tx.send(true);
+        let _ = writer_task.await;
+        let _ = sweeper.await;
+        let _ = retention.await;
+        db.close().await.ok();
+        served
+    }
+}
+
+/// [`Server::open`] then [`Server::serve`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
+    config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router())
-        .with_graceful_shutdown(shutdown)
-        .await
+) -> Result<(), ServerError> {
+    Server::open(config).await?.serve(listener, shutdown).await
 }

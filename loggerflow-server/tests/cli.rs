@@ -11,8 +11,10 @@ fn loggerflow() -> Command {
 
 #[test]
 fn run_serves_the_health_check() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let database = format!("sqlite://{}?mode=rwc", dir.path().join("lf.db").display());
     let mut child = loggerflow()
-        .args(["run", "--host", "127.0.0.1", "--port", "0", "--disable-log"])
+        .args(["run", "--host", "127.0.0.1", "--port", "0", "--disable-log", "-d", &database])
         .stdout(Stdio::piped())
         .spawn()
         .expect("start loggerflow");
@@ -44,7 +46,9 @@ fn run_serves_the_health_check() {
 fn a_taken_port_is_a_one_line_error_and_a_failure_exit() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("addr").port().to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
     let output = loggerflow()
+        .current_dir(dir.path())
         .args(["run", "--port", &port, "--disable-log"])
         .output()
         .expect("run");
@@ -55,4 +59,18 @@ fn a_taken_port_is_a_one_line_error_and_a_failure_exit() {
         stderr.starts_with("loggerflow: cannot listen on 127.0.0.1:"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_bad_database_url_is_a_one_line_error() {
+    for url in ["mysql://x@y/z", "postgres://nobody@127.0.0.1:1/none"] {
+        let output = loggerflow()
+            .args(["run", "--port", "0", "--disable-log", "-d", url])
+            .output()
+            .expect("run");
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with("loggerflow: "), "{stderr}");
+    }
 }

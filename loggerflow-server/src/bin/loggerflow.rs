@@ -2,12 +2,13 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
 /// LoggerFlow: error tracking and lifecycle monitoring for Rust services.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version, about, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -15,7 +16,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the server.
+    /// Run the server: ingest, storage, lifecycle and the API.
     Run(RunArgs),
 }
 
@@ -29,12 +30,33 @@ struct RunArgs {
         default_value = "127.0.0.1"
     )]
     host: String,
-    /// Port to listen on.
+    /// Port to listen on (0 picks a free one).
     #[arg(short = 'p', long, env = "LOGGERFLOW_PORT", default_value_t = 8000)]
     port: u16,
-    /// Disable the request log in the terminal.
+    /// Database URL: sqlite://FILE?mode=rwc or postgres://USER[:PASSWORD]@HOST[:PORT]/DB.
+    #[arg(short = 'd', long, env = "LOGGERFLOW_DATABASE", default_value = loggerflow_server::store::DEFAULT_DATABASE)]
+    database: String,
+    /// Credentials for the API and dashboard, as login:password (HTTP Basic).
+    #[arg(short = 'a', long, env = "LOGGERFLOW_AUTH", value_parser = parse_auth)]
+    auth: Option<(String, String)>,
+    /// Disable the request and event log in the terminal.
     #[arg(long, env = "LOGGERFLOW_DISABLE_LOG")]
     disable_log: bool,
+    /// Refuse ingest without this key (`Authorization: Bearer KEY`, or /loggerflow/k/KEY/ for Python clients).
+    #[arg(long, env = "LOGGERFLOW_INGEST_KEY")]
+    ingest_key: Option<String>,
+    /// Days of metric samples to keep.
+    #[arg(long, env = "LOGGERFLOW_RETENTION_DAYS", default_value_t = 7)]
+    retention_days: u32,
+}
+
+fn parse_auth(value: &str) -> Result<(String, String), String> {
+    match value.split_once(':') {
+        Some((login, password)) if !login.is_empty() && !password.is_empty() => {
+            Ok((login.to_owned(), password.to_owned()))
+        }
+        _ => Err("expected login:password".into()),
+    }
 }
 
 fn main() -> ExitCode {
@@ -43,7 +65,8 @@ fn main() -> ExitCode {
         Command::Run(args) => match run(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
-                eprintln!("loggerflow: {message}");
+                use std::io::Write as _;
+                let _ = writeln!(std::io::stderr(), "loggerflow: {message}");
                 ExitCode::FAILURE
             }
         },
@@ -55,8 +78,9 @@ fn run(args: RunArgs) -> Result<(), String> {
         tracing_subscriber::fmt()
             .with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| "info".into()),
+                    .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn".into()),
             )
+            .with_writer(std::io::stderr)
             .init();
     }
     let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start: {e}"))?;
@@ -70,12 +94,19 @@ fn run(args: RunArgs) -> Result<(), String> {
         let addr = listener
             .local_addr()
             .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-        println!("LoggerFlow listening on http://{addr}/ (health: http://{addr}/api/v1/health)");
+        let mut config = loggerflow_server::Config::new(args.database);
+        config.auth = args.auth;
+        config.ingest_key = args.ingest_key;
+        config.retention = Duration::from_secs(u64::from(args.retention_days) * 86_400);
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        loggerflow_server::serve(listener, shutdown)
+        let server = loggerflow_server::Server::open(config)
             .await
-            .map_err(|e| format!("server error: {e}"))
+            .map_err(|e| e.to_string())?;
+        println!(
+            "LoggerFlow listening on http://{addr}/ (ingest http://{addr}/loggerflow/, health http://{addr}/api/v1/health)"
+        );
+        server.serve(listener, shutdown).await.map_err(|e| e.to_string())
     })
 }

@@ -1,0 +1,159 @@
+//! The JSON API the dashboard, scripts and tests read.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::AppError;
+use crate::router::AppState;
+use crate::store::queries;
+
+/// `GET /api/v1/health`: the server answers and its database too.
+pub async fn health(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
+    let database = match state.db.ping().await {
+        Ok(()) => "ok",
+        Err(_) => "unavailable",
+    };
+    Ok(Json(json!({
+        "status": "ok",
+        "database": database,
+        "version": env!("CARGO_PKG_VERSION"),
+        "protocol": loggerflow_layer::protocol::PROTOCOL_VERSION,
+    })))
+}
+
+/// `GET /api/v1/projects`.
+pub async fn projects(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
+    let projects = queries::projects(&state.db).await?;
+    Ok(Json(json!({ "projects": projects })))
+}
+
+async fn project_id(state: &AppState, name: &str) -> Result<i64, AppError> {
+    queries::project_id(&state.db, name)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("no project named `{name}`")))
+}
+
+/// Query of `GET /api/v1/projects/{project}/errors`.
+#[derive(Deserialize)]
+pub struct ErrorsQuery {
+    state: Option<String>,
+}
+
+fn check_state(state: &str) -> Result<(), AppError> {
+    match state {
+        "open" | "resolved" | "ignored" => Ok(()),
+        other => Err(AppError::bad_request(
+            "invalid_state",
+            format!("unknown state `{other}`: use open, resolved or ignored"),
+        )),
+    }
+}
+
+/// `GET /api/v1/projects/{project}/errors?state=`: the error groups.
+pub async fn errors(
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+    Query(query): Query<ErrorsQuery>,
+) -> Result<Json<Value>, AppError> {
+    if let Some(s) = &query.state {
+        check_state(s)?;
+    }
+    let id = project_id(&state, &project).await?;
+    let groups = queries::groups(&state.db, id, query.state.as_deref()).await?;
+    Ok(Json(json!({ "project": project, "groups": groups })))
+}
+
+/// Body of `POST /api/v1/projects/{project}/errors/{group}/state`.
+#[derive(Deserialize)]
+pub struct StateBody {
+    state: String,
+}
+
+/// `POST /api/v1/projects/{project}/errors/{group}/state` `{"state": "resolved"}`.
+pub async fn set_state(
+    State(state): State<AppState>,
+    Path((project, group)): Path<(String, i64)>,
+    Json(body): Json<StateBody>,
+) -> Result<Json<Value>, AppError> {
+    check_state(&body.state)?;
+    let id = project_id(&state, &project).await?;
+    if queries::set_group_state(&state.db, id, group, &body.state).await? {
+        Ok(Json(json!({ "group": group, "state": body.state })))
+    } else {
+        Err(AppError::not_found(format!(
+            "no group {group} in `{project}`"
+        )))
+    }
+}
+
+/// Query of `GET /api/v1/projects/{project}/reports`.
+#[derive(Deserialize)]
+pub struct ReportsQuery {
+    group: Option<i64>,
+    limit: Option<u64>,
+    before: Option<String>,
+}
+
+/// `GET /api/v1/projects/{project}/reports?group=&limit=&before=`: newest first.
+pub async fn reports(
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+    Query(query): Query<ReportsQuery>,
+) -> Result<Json<Value>, AppError> {
+    let before = match &query.before {
+        Some(cursor) => Some(
+            cursor
+                .split_once(':')
+                .and_then(|(ts, id)| Some((ts.parse::<i64>().ok()?, id.to_owned())))
+                .ok_or_else(|| {
+                    AppError::bad_request(
+                        "invalid_cursor",
+                        "`before` must be a cursor from a previous page",
+                    )
+                })?,
+        ),
+        None => None,
+    };
+    let id = project_id(&state, &project).await?;
+    let reports = queries::reports(
+        &state.db,
+        id,
+        query.group,
+        query.limit.unwrap_or(50),
+        before,
+    )
+    .await?;
+    let next = reports.last().map(|r| r.cursor.clone());
+    Ok(Json(
+        json!({ "project": project, "reports": reports, "next": next }),
+    ))
+}
+
+/// Query of `GET /api/v1/projects/{project}/metrics`.
+#[derive(Deserialize)]
+pub struct MetricsQuery {
+    window: Option<String>,
+}
+
+/// `GET /api/v1/projects/{project}/metrics?window=5m`: bucketed averages.
+pub async fn metrics(
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+    Query(query): Query<MetricsQuery>,
+) -> Result<Json<Value>, AppError> {
+    let window = query.window.unwrap_or_else(|| "5m".into());
+    let Some((_, window_ms)) = queries::WINDOWS.iter().find(|(name, _)| *name == window) else {
+        let names: Vec<&str> = queries::WINDOWS.iter().map(|(n, _)| *n).collect();
+        return Err(AppError::bad_request(
+            "invalid_window",
+            format!("unknown window `{window}`: use one of {}", names.join(", ")),
+        ));
+    };
+    let id = project_id(&state, &project).await?;
+    let points = queries::metrics(&state.db, id, *window_ms).await?;
+    Ok(Json(
+        json!({ "project": project, "window": window, "points": points }),
+    ))
+}

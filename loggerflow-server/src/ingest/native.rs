@@ -1,0 +1,177 @@
+//! The native protocol v1: `POST {base}v1/batch` and websocket `{base}v1/ws`.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::response::{IntoResponse, Response};
+use loggerflow_layer::protocol::{Batch, Message, PROTOCOL_VERSION, Reply};
+
+use super::{parse_json, read_body};
+use crate::error::AppError;
+use crate::router::AppState;
+use crate::store::writer::Op;
+
+/// Refuses protocol versions this server does not speak, naming the ones it does.
+fn check_protocol(version: Option<u64>) -> Result<(), AppError> {
+    match version {
+        Some(v) if v == u64::from(PROTOCOL_VERSION) => Ok(()),
+        Some(v) => Err(AppError::bad_request(
+            "unsupported_protocol",
+            format!(
+                "protocol {v} is not supported; this server speaks protocol {PROTOCOL_VERSION}"
+            ),
+        )),
+        None => Err(AppError::bad_request(
+            "unsupported_protocol",
+            format!(
+                "the body names no protocol version; this server speaks protocol {PROTOCOL_VERSION}"
+            ),
+        )),
+    }
+}
+
+/// The ops of a batch's messages, or why the batch is refused.
+fn to_ops(instance: &str, messages: Vec<Message>) -> Result<Vec<Op>, AppError> {
+    messages
+        .into_iter()
+        .map(|message| {
+            Ok(match message {
+                Message::Hello(hello) => {
+                    check_protocol(Some(u64::from(hello.protocol)))?;
+                    if hello.instance != instance {
+                        return Err(AppError::bad_request(
+                            "invalid_message",
+                            format!(
+                                "the hello is for instance `{}` but the batch is from `{instance}`",
+                                hello.instance
+                            ),
+                        ));
+                    }
+                    Op::Hello(hello)
+                }
+                Message::Heartbeat { metrics } => Op::Heartbeat {
+                    instance: instance.to_owned(),
+                    metrics,
+                },
+                Message::Report { report } => Op::Report {
+                    instance: Some(instance.to_owned()),
+                    report,
+                },
+                Message::Goodbye {} => Op::Goodbye {
+                    instance: instance.to_owned(),
+                },
+            })
+        })
+        .collect()
+}
+
+/// `POST {base}v1/batch`: stores the batch's messages and acknowledges its
+/// reports once they are committed.
+pub async fn batch(State(state): State<AppState>, body: Body) -> Result<Json<Reply>, AppError> {
+    let bytes = read_body(body, state.config.body_limit).await?;
+    // the version first, so a future protocol gets a clear answer, not a parse error
+    let head: serde_json::Value = parse_json(&bytes)?;
+    check_protocol(head.get("protocol").and_then(serde_json::Value::as_u64))?;
+    let batch: Batch = parse_json(&bytes)?;
+    if batch.instance.is_empty() {
+        return Err(AppError::bad_request(
+            "invalid_message",
+            "the batch names no instance",
+        ));
+    }
+    let ops = to_ops(&batch.instance, batch.messages)?;
+    let done = state.writer.submit(ops).await?;
+    Ok(Json(Reply::Ack { ids: done.acked }))
+}
+
+/// `GET {base}v1/ws`: one instance's messages, one per text frame; the first
+/// must be its hello. Reports are acknowledged by id once committed.
+pub async fn websocket(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade
+        .read_buffer_size(4096)
+        .max_message_size(state.config.body_limit)
+        .on_upgrade(move |socket| serve_socket(state, socket))
+        .into_response()
+}
+
+fn error_frame(error: &AppError) -> WsMessage {
+    let reply = Reply::Error {
+        error: error.code().to_owned(),
+        message: error.message().to_owned(),
+    };
+    WsMessage::Text(serde_json::to_string(&reply).unwrap_or_default().into())
+}
+
+async fn serve_socket(state: AppState, mut socket: WebSocket) {
+    let mut instance: Option<String> = None;
+    let mut said_goodbye = false;
+    while let Some(Ok(frame)) = socket.recv().await {
+        let text = match frame {
+            WsMessage::Text(text) => text,
+            WsMessage::Close(_) => break,
+            WsMessage::Binary(_) => {
+                let error = AppError::bad_request("invalid_message", "frames are JSON text");
+                let _ = socket.send(error_frame(&error)).await;
+                continue;
+            }
+            _ => continue,
+        };
+        let message: Message = match parse_json(text.as_bytes()) {
+            Ok(message) => message,
+            Err(error) => {
+                let _ = socket.send(error_frame(&error)).await;
+                continue;
+            }
+        };
+        let ops = match (&instance, message) {
+            (None, Message::Hello(hello)) => {
+                if let Err(error) = check_protocol(Some(u64::from(hello.protocol))) {
+                    let _ = socket.send(error_frame(&error)).await;
+                    break;
+                }
+                instance = Some(hello.instance.clone());
+                vec![Op::Hello(hello)]
+            }
+            (None, _) => {
+                let error =
+                    AppError::bad_request("hello_first", "the first message must be a hello");
+                let _ = socket.send(error_frame(&error)).await;
+                break;
+            }
+            (Some(id), message) => {
+                said_goodbye |= matches!(message, Message::Goodbye {});
+                match to_ops(id, vec![message]) {
+                    Ok(ops) => ops,
+                    Err(error) => {
+                        let _ = socket.send(error_frame(&error)).await;
+                        continue;
+                    }
+                }
+            }
+        };
+        let acks = matches!(ops.first(), Some(Op::Report { .. }));
+        match state.writer.submit(ops).await {
+            Ok(done) if acks => {
+                let reply = Reply::Ack { ids: done.acked };
+                let text = serde_json::to_string(&reply).unwrap_or_default();
+                if socket.send(WsMessage::Text(text.into())).await.is_err() {
+                    break;
+                }
+            }
+            Ok(_) => {}
+            Err(error) => {
+                let error = AppError::from(error);
+                if socket.send(error_frame(&error)).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    if let (Some(instance), false) = (instance, said_goodbye) {
+        let _ = state
+            .writer
+            .submit(vec![Op::Disconnected { instance }])
+            .await;
+    }
+}

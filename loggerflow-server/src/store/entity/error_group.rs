@@ -1,0 +1,34 @@
+//! `error_groups`: reports of one project grouped by fingerprint.
+
+use sea_orm::entity::prelude::*;
+
+/// A group of reports with the same fingerprint.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "error_groups")]
+pub struct Model {
+    /// Row id.
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    /// The project.
+    pub project_id: i64,
+    /// The normalised key reports are grouped by (unique per project).
+    pub fingerprint: String,
+    /// A title from the first report.
+    pub title: String,
+    /// Reports in the group.
+    pub count: i64,
+    /// First report's time.
+    pub first_seen_ms: i64,
+    /// Latest report's time.
+    pub last_seen_ms: i64,
+    /// `open`, `resolved` or `ignored`.
+    pub state: String,
+    /// A resolved group that came back.
+    pub regressed: bool,
+}
+
+/// No relations are declared; queries join by id.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

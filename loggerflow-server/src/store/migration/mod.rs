@@ -1,0 +1,16 @@
+//! Schema migrations, run at every start (`Migrator::up`). One migration per
+//! file: `DeriveMigrationName` takes the name from the file name.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_init;
+
+/// All migrations, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_init::Migration)]
+    }
+}

@@ -1,0 +1,167 @@
+//! Storage: sea-orm over SQLite (a file, by default) or PostgreSQL.
+//!
+//! All writes go through one [`writer::Writer`] task that batches them into
+//! transactions; reads ([`queries`]) use the pool directly.
+
+pub mod entity;
+pub mod fingerprint;
+pub mod migration;
+pub mod queries;
+pub mod writer;
+
+use std::time::Duration;
+
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement,
+};
+use sea_orm_migration::MigratorTrait;
+
+/// Why the store cannot answer.
+#[derive(Debug)]
+pub enum StoreError {
+    /// The database cannot be reached or is busy: try again later (HTTP 503).
+    Unavailable(String),
+    /// Anything else (a bug, a schema problem).
+    Other(String),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Unavailable(m) => write!(f, "the database is unavailable: {m}"),
+            StoreError::Other(m) => write!(f, "database error: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<DbErr> for StoreError {
+    fn from(error: DbErr) -> Self {
+        match &error {
+            DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => {
+                StoreError::Unavailable(error.to_string())
+            }
+            DbErr::Exec(e) | DbErr::Query(e) if is_connection_error(&e.to_string()) => {
+                StoreError::Unavailable(error.to_string())
+            }
+            _ => StoreError::Other(error.to_string()),
+        }
+    }
+}
+
+fn is_connection_error(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    [
+        "connection",
+        "database is locked",
+        "broken pipe",
+        "timed out",
+        "pool",
+    ]
+    .iter()
+    .any(|needle| m.contains(needle))
+}
+
+/// The database URL used when none is given: `loggerflow.db` in the working
+/// directory, created on first start.
+pub const DEFAULT_DATABASE: &str = "sqlite://loggerflow.db?mode=rwc";
+
+/// Connects to `url` (`sqlite://…` or `postgres://…`) and brings its schema
+/// up to date.
+pub async fn connect(url: &str) -> Result<DatabaseConnection, StoreError> {
+    let scheme = url.split(':').next().unwrap_or_default();
+    if !matches!(scheme, "sqlite" | "postgres" | "postgresql") {
+        return Err(StoreError::Other(format!(
+            "unsupported database URL `{}`: use sqlite://FILE or postgres://USER@HOST/DB",
+            redact(url)
+        )));
+    }
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(if scheme == "sqlite" { 4 } else { 10 })
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_timeout(Duration::from_secs(5))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(5))
+        });
+    let db = Database::connect(options)
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("cannot connect to {}: {e}", redact(url))))?;
+    migration::Migrator::up(&db, None)
+        .await
+        .map_err(|e| StoreError::Other(format!("cannot migrate {}: {e}", redact(url))))?;
+    Ok(db)
+}
+
+/// A URL without its password.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// A raw statement with `$n` placeholders (they work on both backends).
+pub(crate) fn sql(
+    backend: DbBackend,
+    sql: &str,
+    values: impl IntoIterator<Item = sea_orm::Value>,
+) -> Statement {
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// Deletes metric samples older than `cutoff_ms`; returns how many.
+pub async fn prune_metrics(db: &DatabaseConnection, cutoff_ms: i64) -> Result<u64, StoreError> {
+    let backend = db.get_database_backend();
+    let result = db
+        .execute_raw(sql(
+            backend,
+            "DELETE FROM metric_samples WHERE ts_ms < $1",
+            [cutoff_ms.into()],
+        ))
+        .await?;
+    Ok(result.rows_affected())
+}
+
+/// Marks online instances whose heartbeats stopped (3 × their interval) as
+/// offline; returns how many changed.
+pub async fn sweep_offline(db: &DatabaseConnection, now_ms: i64) -> Result<u64, StoreError> {
+    let backend = db.get_database_backend();
+    let result = db
+        .execute_raw(sql(
+            backend,
+            "UPDATE instances SET status = 'offline', status_since_ms = $1 \
+             WHERE status = 'online' AND last_seen_ms + CAST(heartbeat_s AS BIGINT) * 3000 < $1",
+            [now_ms.into()],
+        ))
+        .await?;
+    Ok(result.rows_affected())
+}
+
+/// Now, in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("sqlite://x.db"), "sqlite://x.db");
+    }
+}

@@ -1,0 +1,357 @@
+//! What the JSON API (and later the dashboard) reads.
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult};
+use serde::Serialize;
+
+use super::{StoreError, now_ms, sql};
+
+/// An app instance as the API shows it.
+#[derive(Debug, Clone, Serialize, FromQueryResult)]
+pub struct InstanceView {
+    /// Instance id.
+    pub id: String,
+    /// Host name.
+    pub host: String,
+    /// Process id.
+    pub pid: i64,
+    /// Client library and version.
+    pub client_version: String,
+    /// `webhook` or `websocket`.
+    pub transport: String,
+    /// Seconds between heartbeats.
+    pub heartbeat_s: i32,
+    /// `online`, `offline` or `stopped`.
+    pub status: String,
+    /// Since when (ms).
+    pub status_since_ms: i64,
+    /// Last message (ms).
+    pub last_seen_ms: i64,
+    /// Last host CPU %.
+    pub cpu_percent: Option<f64>,
+    /// Last process CPU %.
+    pub process_cpu_percent: Option<f64>,
+    /// Last process memory.
+    pub process_memory_bytes: Option<i64>,
+    /// Last host memory used.
+    pub memory_used_bytes: Option<i64>,
+    /// Host memory total.
+    pub memory_total_bytes: Option<i64>,
+    #[serde(skip)]
+    project_id: i64,
+}
+
+/// A project as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProjectView {
+    /// Name.
+    pub name: String,
+    /// `online` if any instance is, else `offline` if any is, else `stopped` (or `unknown`).
+    pub status: String,
+    /// Implementation(s) of its instances.
+    pub implementation: String,
+    /// Heartbeat interval of its newest instance.
+    pub heartbeat_s: Option<i32>,
+    /// Newest heartbeat of any instance (ms).
+    pub last_heartbeat_ms: Option<i64>,
+    /// Reports stored.
+    pub error_count: i64,
+    /// Error groups.
+    pub group_count: i64,
+    /// Title of the newest group.
+    pub last_error: Option<String>,
+    /// Hidden from the dashboard.
+    pub hidden: bool,
+    /// Its instances, newest first.
+    pub instances: Vec<InstanceView>,
+}
+
+#[derive(FromQueryResult)]
+struct ProjectRow {
+    id: i64,
+    name: String,
+    hidden: bool,
+}
+
+#[derive(FromQueryResult)]
+struct TitleRow {
+    title: String,
+}
+
+#[derive(FromQueryResult)]
+struct GroupTotals {
+    project_id: i64,
+    reports: i64,
+    groups: i64,
+}
+
+/// Every project with its instances and error totals.
+pub async fn projects(db: &DatabaseConnection) -> Result<Vec<ProjectView>, StoreError> {
+    let backend = db.get_database_backend();
+    let projects = ProjectRow::find_by_statement(sql(
+        backend,
+        "SELECT id, name, hidden FROM projects ORDER BY name",
+        [],
+    ))
+    .all(db)
+    .await?;
+    let instances = InstanceView::find_by_statement(sql(
+        backend,
+        "SELECT * FROM instances ORDER BY last_seen_ms DESC",
+        [],
+    ))
+    .all(db)
+    .await?;
+    let totals = GroupTotals::find_by_statement(sql(
+        backend,
+        "SELECT project_id, CAST(COALESCE(SUM(count), 0) AS BIGINT) AS reports, COUNT(*) AS groups \
+         FROM error_groups GROUP BY project_id",
+        [],
+    ))
+    .all(db)
+    .await?;
+    let mut views = Vec::with_capacity(projects.len());
+    for p in projects {
+        let mine: Vec<InstanceView> = instances
+            .iter()
+            .filter(|i| i.project_id == p.id)
+            .cloned()
+            .collect();
+        let status = ["online", "offline", "stopped"]
+            .into_iter()
+            .find(|s| mine.iter().any(|i| i.status == *s))
+            .unwrap_or("unknown")
+            .to_owned();
+        let mut implementation: Vec<&str> = mine.iter().map(|i| i.transport.as_str()).collect();
+        implementation.sort_unstable();
+        implementation.dedup();
+        let last_error = TitleRow::find_by_statement(sql(
+            backend,
+            "SELECT title FROM error_groups WHERE project_id = $1 ORDER BY last_seen_ms DESC LIMIT 1",
+            [p.id.into()],
+        ))
+        .one(db)
+        .await?
+        .map(|r| r.title);
+        let t = totals.iter().find(|t| t.project_id == p.id);
+        views.push(ProjectView {
+            name: p.name,
+            status,
+            implementation: implementation.join(", "),
+            heartbeat_s: mine.first().map(|i| i.heartbeat_s),
+            last_heartbeat_ms: mine.iter().map(|i| i.last_seen_ms).max(),
+            error_count: t.map_or(0, |t| t.reports),
+            group_count: t.map_or(0, |t| t.groups),
+            last_error,
+            hidden: p.hidden,
+            instances: mine,
+        });
+    }
+    Ok(views)
+}
+
+/// The id of the project named `name`.
+pub async fn project_id(db: &DatabaseConnection, name: &str) -> Result<Option<i64>, StoreError> {
+    #[derive(FromQueryResult)]
+    struct Id {
+        id: i64,
+    }
+    let row = Id::find_by_statement(sql(
+        db.get_database_backend(),
+        "SELECT id FROM projects WHERE name = $1",
+        [name.into()],
+    ))
+    .one(db)
+    .await?;
+    Ok(row.map(|r| r.id))
+}
+
+/// An error group as the API shows it.
+#[derive(Debug, Clone, Serialize, FromQueryResult)]
+pub struct GroupView {
+    /// Group id.
+    pub id: i64,
+    /// Title.
+    pub title: String,
+    /// The grouping key.
+    pub fingerprint: String,
+    /// Reports in the group.
+    pub count: i64,
+    /// First seen (ms).
+    pub first_seen_ms: i64,
+    /// Last seen (ms).
+    pub last_seen_ms: i64,
+    /// `open`, `resolved` or `ignored`.
+    pub state: String,
+    /// Came back after being resolved.
+    pub regressed: bool,
+}
+
+/// The groups of a project, most recent first, optionally of one state.
+pub async fn groups(
+    db: &DatabaseConnection,
+    project: i64,
+    state: Option<&str>,
+) -> Result<Vec<GroupView>, StoreError> {
+    let backend = db.get_database_backend();
+    let stmt = match state {
+        Some(state) => sql(
+            backend,
+            "SELECT id, title, fingerprint, count, first_seen_ms, last_seen_ms, state, regressed \
+             FROM error_groups WHERE project_id = $1 AND state = $2 ORDER BY last_seen_ms DESC",
+            [project.into(), state.into()],
+        ),
+        None => sql(
+            backend,
+            "SELECT id, title, fingerprint, count, first_seen_ms, last_seen_ms, state, regressed \
+             FROM error_groups WHERE project_id = $1 ORDER BY last_seen_ms DESC",
+            [project.into()],
+        ),
+    };
+    Ok(GroupView::find_by_statement(stmt).all(db).await?)
+}
+
+#[derive(FromQueryResult)]
+struct PayloadRow {
+    id: String,
+    ts_ms: i64,
+    group_id: i64,
+    instance_id: Option<String>,
+    payload: String,
+}
+
+/// A stored report with where it belongs.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportView {
+    /// Its group.
+    pub group_id: i64,
+    /// The instance that sent it.
+    pub instance_id: Option<String>,
+    /// The report.
+    pub report: serde_json::Value,
+    /// The cursor for the next (older) page: pass it as `before`.
+    pub cursor: String,
+}
+
+/// Reports of a project (optionally of one group), newest first, `limit` at
+/// most, older than the cursor `before` (`"{ts_ms}:{id}"`) when given.
+pub async fn reports(
+    db: &DatabaseConnection,
+    project: i64,
+    group: Option<i64>,
+    limit: u64,
+    before: Option<(i64, String)>,
+) -> Result<Vec<ReportView>, StoreError> {
+    let backend = db.get_database_backend();
+    let (before_ts, before_id) = before.unwrap_or((i64::MAX, String::new()));
+    let limit = i64::try_from(limit.clamp(1, 500)).unwrap_or(100);
+    let group_filter = if group.is_some() {
+        " AND group_id = $5"
+    } else {
+        ""
+    };
+    let text = format!(
+        "SELECT id, ts_ms, group_id, instance_id, payload FROM reports \
+         WHERE project_id = $1 AND (ts_ms < $2 OR (ts_ms = $2 AND id < $3)){group_filter} \
+         ORDER BY ts_ms DESC, id DESC LIMIT $4"
+    );
+    let mut values: Vec<sea_orm::Value> = vec![
+        project.into(),
+        before_ts.into(),
+        (if before_id.is_empty() {
+            "~".to_owned()
+        } else {
+            before_id
+        })
+        .into(),
+        limit.into(),
+    ];
+    if let Some(group) = group {
+        values.push(group.into());
+    }
+    let rows = PayloadRow::find_by_statement(sql(backend, &text, values))
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ReportView {
+            group_id: r.group_id,
+            instance_id: r.instance_id,
+            report: serde_json::from_str(&r.payload).unwrap_or(serde_json::Value::Null),
+            cursor: format!("{}:{}", r.ts_ms, r.id),
+        })
+        .collect())
+}
+
+/// One point of a metrics chart: averages over a bucket.
+#[derive(Debug, Clone, Serialize, FromQueryResult)]
+pub struct MetricPoint {
+    /// Bucket start (ms).
+    pub ts_ms: i64,
+    /// Host CPU %.
+    pub cpu_percent: f64,
+    /// Process CPU %.
+    pub process_cpu_percent: f64,
+    /// Process memory.
+    pub process_memory_bytes: f64,
+    /// Host memory used.
+    pub memory_used_bytes: f64,
+    /// Host memory total.
+    pub memory_total_bytes: f64,
+    /// Samples averaged.
+    pub samples: i64,
+}
+
+/// The chart windows, with their length in milliseconds.
+pub const WINDOWS: &[(&str, i64)] = &[
+    ("1m", 60_000),
+    ("5m", 300_000),
+    ("30m", 1_800_000),
+    ("1h", 3_600_000),
+    ("3h", 10_800_000),
+    ("1d", 86_400_000),
+    ("3d", 259_200_000),
+    ("7d", 604_800_000),
+];
+
+/// Bucketed averages of a project's samples over `window_ms`, at most ~300
+/// points (buckets of at least one second).
+pub async fn metrics(
+    db: &DatabaseConnection,
+    project: i64,
+    window_ms: i64,
+) -> Result<Vec<MetricPoint>, StoreError> {
+    let bucket = (window_ms / 300).max(1000);
+    let since = now_ms() - window_ms;
+    let stmt = sql(
+        db.get_database_backend(),
+        "SELECT (ts_ms / $1) * $1 AS ts_ms, \
+         CAST(AVG(cpu_percent) AS DOUBLE PRECISION) AS cpu_percent, \
+         CAST(AVG(process_cpu_percent) AS DOUBLE PRECISION) AS process_cpu_percent, \
+         CAST(AVG(process_memory_bytes) AS DOUBLE PRECISION) AS process_memory_bytes, \
+         CAST(AVG(memory_used_bytes) AS DOUBLE PRECISION) AS memory_used_bytes, \
+         CAST(AVG(memory_total_bytes) AS DOUBLE PRECISION) AS memory_total_bytes, \
+         COUNT(*) AS samples \
+         FROM metric_samples WHERE project_id = $2 AND ts_ms >= $3 \
+         GROUP BY 1 ORDER BY 1",
+        [bucket.into(), project.into(), since.into()],
+    );
+    Ok(MetricPoint::find_by_statement(stmt).all(db).await?)
+}
+
+/// Sets a group's state (`open`, `resolved`, `ignored`); false when no such group.
+pub async fn set_group_state(
+    db: &DatabaseConnection,
+    project: i64,
+    group: i64,
+    state: &str,
+) -> Result<bool, StoreError> {
+    let result = db
+        .execute_raw(sql(
+            db.get_database_backend(),
+            "UPDATE error_groups SET state = $3, regressed = CASE WHEN $3 = 'open' THEN regressed ELSE FALSE END \
+             WHERE project_id = $1 AND id = $2",
+            [project.into(), group.into(), state.into()],
+        ))
+        .await?;
+    Ok(result.rows_affected() == 1)
+}

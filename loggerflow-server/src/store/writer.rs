@@ -1,0 +1,435 @@
+//! The one task that writes ingest data, in batched transactions.
+//!
+//! Handlers submit a [`Job`] (the messages of one request or frame) and wait
+//! for its answer, which comes only after the transaction holding it is
+//! committed: an acknowledged report is on disk. Jobs that queue up while a
+//! transaction runs go into the next one together, so ingest is not one
+//! transaction per report. Each job runs in its own savepoint, so a job that
+//! is refused (an unknown instance) leaves no half-written row and does not
+//! spoil the others.
+
+use std::collections::HashMap;
+
+use loggerflow_layer::protocol::{Hello, Metrics};
+use loggerflow_layer::{Report, ReportId, ReportKind};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, TransactionTrait,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{StoreError, fingerprint::fingerprint, now_ms, sql};
+
+/// One thing to write.
+#[derive(Debug)]
+pub enum Op {
+    /// An instance introduced itself.
+    Hello(Hello),
+    /// An instance is alive.
+    Heartbeat {
+        /// Its id.
+        instance: String,
+        /// Its readings.
+        metrics: Metrics,
+    },
+    /// A report, from an instance when known.
+    Report {
+        /// The sending instance.
+        instance: Option<String>,
+        /// The report.
+        report: Box<Report>,
+    },
+    /// An instance stopped on purpose.
+    Goodbye {
+        /// Its id.
+        instance: String,
+    },
+    /// An instance's websocket closed without a goodbye.
+    Disconnected {
+        /// Its id.
+        instance: String,
+    },
+}
+
+/// Why a job was refused.
+#[derive(Debug)]
+pub enum IngestError {
+    /// A heartbeat or goodbye for an instance that never said hello.
+    UnknownInstance(String),
+    /// The database failed; nothing of the job was stored.
+    Store(StoreError),
+}
+
+/// What a stored job acknowledges.
+#[derive(Debug, Default)]
+pub struct Done {
+    /// Reports stored (now or before: a re-sent id is acknowledged again).
+    pub acked: Vec<ReportId>,
+}
+
+struct Job {
+    ops: Vec<Op>,
+    reply: oneshot::Sender<Result<Done, IngestError>>,
+}
+
+/// The handle handlers submit jobs through.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Job>,
+}
+
+/// Jobs in one transaction at most.
+const MAX_BATCH: usize = 512;
+
+impl Writer {
+    /// Starts the writer task on `db`. It ends once every `Writer` is dropped
+    /// and the queued jobs are written.
+    pub fn spawn(db: DatabaseConnection) -> (Self, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(4096);
+        let task = tokio::spawn(run(db, rx));
+        (Self { tx }, task)
+    }
+
+    /// Writes `ops` and waits until they are committed.
+    pub async fn submit(&self, ops: Vec<Op>) -> Result<Done, IngestError> {
+        let (reply, answer) = oneshot::channel();
+        if self.tx.send(Job { ops, reply }).await.is_err() {
+            return Err(IngestError::Store(StoreError::Unavailable(
+                "the server is shutting down".into(),
+            )));
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(IngestError::Store(StoreError::Unavailable(
+                "the writer stopped".into(),
+            )))
+        })
+    }
+}
+
+async fn run(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>) {
+    let mut projects: HashMap<String, i64> = HashMap::new();
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        write_batch(&db, &mut projects, jobs).await;
+    }
+}
+
+async fn write_batch(db: &DatabaseConnection, projects: &mut HashMap<String, i64>, jobs: Vec<Job>) {
+    let (ops, replies): (Vec<Vec<Op>>, Vec<_>) = jobs.into_iter().map(|j| (j.ops, j.reply)).unzip();
+    let mut created = HashMap::new();
+    match write_jobs(db, projects, &mut created, &ops).await {
+        Ok(outcomes) => {
+            projects.extend(created);
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                let _ = reply.send(outcome);
+            }
+        }
+        Err(error) => {
+            // the transaction rolled back: nothing of the batch is stored
+            let message = error.to_string();
+            for reply in replies {
+                let _ = reply.send(Err(IngestError::Store(StoreError::Unavailable(
+                    message.clone(),
+                ))));
+            }
+        }
+    }
+}
+
+/// Writes every job in one transaction, each in a savepoint.
+async fn write_jobs(
+    db: &DatabaseConnection,
+    projects: &HashMap<String, i64>,
+    created: &mut HashMap<String, i64>,
+    jobs: &[Vec<Op>],
+) -> Result<Vec<Result<Done, IngestError>>, StoreError> {
+    let txn = db.begin().await?;
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    for ops in jobs {
+        let savepoint = txn.begin().await?;
+        let mut job_created = HashMap::new();
+        let mut ctx = Ctx {
+            txn: &savepoint,
+            backend: db.get_database_backend(),
+            projects,
+            earlier: created,
+            created: &mut job_created,
+        };
+        match ctx.apply(ops).await {
+            Ok(done) => {
+                savepoint.commit().await?;
+                created.extend(job_created);
+                outcomes.push(Ok(done));
+            }
+            Err(IngestError::Store(e)) => return Err(e),
+            Err(refused) => {
+                savepoint.rollback().await?;
+                outcomes.push(Err(refused));
+            }
+        }
+    }
+    txn.commit().await?;
+    Ok(outcomes)
+}
+
+struct Ctx<'a> {
+    txn: &'a DatabaseTransaction,
+    backend: DbBackend,
+    /// Projects known from committed transactions.
+    projects: &'a HashMap<String, i64>,
+    /// Projects created by earlier jobs of this transaction.
+    earlier: &'a HashMap<String, i64>,
+    /// Projects created by this job (kept only if its savepoint is released).
+    created: &'a mut HashMap<String, i64>,
+}
+
+fn store_err(e: sea_orm::DbErr) -> IngestError {
+    IngestError::Store(StoreError::from(e))
+}
+
+impl Ctx<'_> {
+    async fn apply(&mut self, ops: &[Op]) -> Result<Done, IngestError> {
+        let mut done = Done::default();
+        for op in ops {
+            match op {
+                Op::Hello(hello) => self.hello(hello).await?,
+                Op::Heartbeat { instance, metrics } => self.heartbeat(instance, metrics).await?,
+                Op::Report { instance, report } => {
+                    self.report(instance.as_deref(), report).await?;
+                    done.acked.push(report.id);
+                }
+                Op::Goodbye { instance } => self.status(instance, "stopped", true).await?,
+                Op::Disconnected { instance } => self.status(instance, "offline", false).await?,
+            }
+        }
+        Ok(done)
+    }
+
+    async fn project_id(&mut self, name: &str) -> Result<i64, IngestError> {
+        let known = self.projects.get(name).or_else(|| self.earlier.get(name));
+        if let Some(id) = known.or_else(|| self.created.get(name)) {
+            return Ok(*id);
+        }
+        self.txn
+            .execute_raw(sql(
+                self.backend,
+                "INSERT INTO projects (name, created_ms, hidden) VALUES ($1, $2, FALSE) \
+                 ON CONFLICT (name) DO NOTHING",
+                [name.into(), now_ms().into()],
+            ))
+            .await
+            .map_err(store_err)?;
+        let row = self
+            .txn
+            .query_one_raw(sql(
+                self.backend,
+                "SELECT id FROM projects WHERE name = $1",
+                [name.into()],
+            ))
+            .await
+            .map_err(store_err)?;
+        let id: i64 = row
+            .ok_or_else(|| IngestError::Store(StoreError::Other("project row missing".into())))?
+            .try_get("", "id")
+            .map_err(store_err)?;
+        self.created.insert(name.to_owned(), id);
+        Ok(id)
+    }
+
+    async fn hello(&mut self, hello: &Hello) -> Result<(), IngestError> {
+        let project = self.project_id(&hello.project).await?;
+        let now = now_ms();
+        let transport = serde_json::to_value(hello.transport)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        self.txn
+            .execute_raw(sql(
+                self.backend,
+                "INSERT INTO instances (id, project_id, host, pid, client_version, transport, heartbeat_s, \
+                 status, started_ms, last_seen_ms, status_since_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'online', $8, $8, $8) \
+                 ON CONFLICT (id) DO UPDATE SET project_id = excluded.project_id, host = excluded.host, \
+                 pid = excluded.pid, client_version = excluded.client_version, transport = excluded.transport, \
+                 heartbeat_s = excluded.heartbeat_s, \
+                 status_since_ms = CASE WHEN instances.status = 'online' THEN instances.status_since_ms \
+                 ELSE excluded.last_seen_ms END, \
+                 status = 'online', last_seen_ms = excluded.last_seen_ms",
+                [
+                    hello.instance.clone().into(),
+                    project.into(),
+                    hello.host.clone().into(),
+                    i64::from(hello.pid).into(),
+                    hello.client_version.clone().into(),
+                    transport.into(),
+                    i32::try_from(hello.heartbeat_s.clamp(1, 86_400)).unwrap_or(10).into(),
+                    now.into(),
+                ],
+            ))
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    async fn heartbeat(&mut self, instance: &str, m: &Metrics) -> Result<(), IngestError> {
+        let now = now_ms();
+        let mem = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        // readings travel as f32: keep two decimals, not f32's noise
+        let pct = |v: f32| (f64::from(v) * 100.0).round() / 100.0;
+        let updated = self
+            .txn
+            .execute_raw(sql(
+                self.backend,
+                "UPDATE instances SET last_seen_ms = $2, cpu_percent = $3, process_cpu_percent = $4, \
+                 process_memory_bytes = $5, memory_used_bytes = $6, memory_total_bytes = $7, \
+                 status_since_ms = CASE WHEN status = 'online' THEN status_since_ms ELSE $2 END, \
+                 status = 'online' WHERE id = $1",
+                [
+                    instance.into(),
+                    now.into(),
+                    pct(m.cpu_percent).into(),
+                    pct(m.process_cpu_percent).into(),
+                    mem(m.process_memory_bytes).into(),
+                    mem(m.memory_used_bytes).into(),
+                    mem(m.memory_total_bytes).into(),
+                ],
+            ))
+            .await
+            .map_err(store_err)?;
+        if updated.rows_affected() == 0 {
+            return Err(IngestError::UnknownInstance(instance.to_owned()));
+        }
+        self.txn
+            .execute_raw(sql(
+                self.backend,
+                "INSERT INTO metric_samples (project_id, instance_id, ts_ms, cpu_percent, process_cpu_percent, \
+                 process_memory_bytes, memory_used_bytes, memory_total_bytes) \
+                 SELECT project_id, id, $2, $3, $4, $5, $6, $7 FROM instances WHERE id = $1",
+                [
+                    instance.into(),
+                    now.into(),
+                    pct(m.cpu_percent).into(),
+                    pct(m.process_cpu_percent).into(),
+                    mem(m.process_memory_bytes).into(),
+                    mem(m.memory_used_bytes).into(),
+                    mem(m.memory_total_bytes).into(),
+                ],
+            ))
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    async fn report(&mut self, instance: Option<&str>, report: &Report) -> Result<(), IngestError> {
+        let project = self.project_id(&report.project).await?;
+        let ts = report.timestamp.timestamp_millis();
+        let title: String = report.title().chars().take(300).collect();
+        let fp = fingerprint(report);
+        self.txn
+            .execute_raw(sql(
+                self.backend,
+                "INSERT INTO error_groups (project_id, fingerprint, title, count, first_seen_ms, last_seen_ms, \
+                 state, regressed) VALUES ($1, $2, $3, 0, $4, $4, 'open', FALSE) \
+                 ON CONFLICT (project_id, fingerprint) DO NOTHING",
+                [project.into(), fp.clone().into(), title.clone().into(), ts.into()],
+            ))
+            .await
+            .map_err(store_err)?;
+        let group: i64 = self
+            .txn
+            .query_one_raw(sql(
+                self.backend,
+                "SELECT id FROM error_groups WHERE project_id = $1 AND fingerprint = $2",
+                [project.into(), fp.into()],
+            ))
+            .await
+            .map_err(store_err)?
+            .ok_or_else(|| IngestError::Store(StoreError::Other("group row missing".into())))?
+            .try_get("", "id")
+            .map_err(store_err)?;
+        let payload = serde_json::to_string(report)
+            .map_err(|e| IngestError::Store(StoreError::Other(e.to_string())))?;
+        let kind = match report.kind {
+            ReportKind::Panic => "panic",
+            ReportKind::Event => "event",
+        };
+        let inserted = self
+            .txn
+            .execute_raw(sql(
+                self.backend,
+                "INSERT INTO reports (id, project_id, group_id, instance_id, ts_ms, level, kind, title, payload) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+                [
+                    report.id.to_string().into(),
+                    project.into(),
+                    group.into(),
+                    instance.map(str::to_owned).into(),
+                    ts.into(),
+                    report.level.to_string().into(),
+                    kind.into(),
+                    title.into(),
+                    payload.into(),
+                ],
+            ))
+            .await
+            .map_err(store_err)?;
+        if inserted.rows_affected() == 1 {
+            // a resolved group that gets a new report reopens, marked regressed
+            self.txn
+                .execute_raw(sql(
+                    self.backend,
+                    "UPDATE error_groups SET count = count + 1, \
+                     last_seen_ms = CASE WHEN last_seen_ms < $2 THEN $2 ELSE last_seen_ms END, \
+                     first_seen_ms = CASE WHEN first_seen_ms > $2 THEN $2 ELSE first_seen_ms END, \
+                     regressed = CASE WHEN state = 'resolved' THEN TRUE ELSE regressed END, \
+                     state = CASE WHEN state = 'resolved' THEN 'open' ELSE state END \
+                     WHERE id = $1",
+                    [group.into(), ts.into()],
+                ))
+                .await
+                .map_err(store_err)?;
+        }
+        if let Some(instance) = instance {
+            self.txn
+                .execute_raw(sql(
+                    self.backend,
+                    "UPDATE instances SET last_seen_ms = $2 WHERE id = $1 AND last_seen_ms < $2",
+                    [instance.into(), now_ms().into()],
+                ))
+                .await
+                .map_err(store_err)?;
+        }
+        Ok(())
+    }
+
+    async fn status(
+        &mut self,
+        instance: &str,
+        status: &str,
+        always: bool,
+    ) -> Result<(), IngestError> {
+        let now = now_ms();
+        let condition = if always { "" } else { " AND status = 'online'" };
+        let updated = self
+            .txn
+            .execute_raw(sql(
+                self.backend,
+                &format!(
+                    "UPDATE instances SET status = $2, status_since_ms = $3, last_seen_ms = $3 \
+                     WHERE id = $1{condition}"
+                ),
+                [instance.into(), status.into(), now.into()],
+            ))
+            .await
+            .map_err(store_err)?;
+        if always && updated.rows_affected() == 0 {
+            return Err(IngestError::UnknownInstance(instance.to_owned()));
+        }
+        Ok(())
+    }
+}
