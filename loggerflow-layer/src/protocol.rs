@@ -24,9 +24,10 @@ pub const PROTOCOL_VERSION: u32 = 1;
 pub struct ReportId(pub Uuid);
 
 impl ReportId {
-    /// A new time-ordered id: a UUID v7 (48 bits of Unix milliseconds, then
-    /// 74 bits that are unique within this process and random across
-    /// processes).
+    /// A new time-ordered id: a UUID v7 (48 bits of Unix milliseconds, a
+    /// 32-bit counter, then 42 random bits). Ids made by one process are
+    /// strictly increasing; across processes the random bits keep them
+    /// apart.
     ///
     /// It uses no thread-local state and no system call, so it works in a
     /// panic hook while a thread is being torn down, and costs a few
@@ -47,15 +48,16 @@ impl ReportId {
             splitmix(nanos ^ (u64::from(std::process::id()) << 32) ^ addr)
         });
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let random = splitmix(seed.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
-        let more = splitmix(random ^ seed);
+        let random = splitmix(seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let millis = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or_default();
         let mut bytes = [0u8; 10];
-        bytes[..8].copy_from_slice(&random.to_le_bytes());
-        bytes[8..].copy_from_slice(&more.to_le_bytes()[..2]);
+        // the counter first (from a random start), so ids sort in making order
+        let counter = (seed as u32).wrapping_add(n as u32);
+        bytes[..4].copy_from_slice(&counter.to_be_bytes());
+        bytes[4..].copy_from_slice(&random.to_le_bytes()[..6]);
         Self(uuid::Builder::from_unix_timestamp_millis(millis, &bytes).into_uuid())
     }
 }
