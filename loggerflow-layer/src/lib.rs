@@ -68,8 +68,13 @@
 //!
 //! - `telegram`: [`sink::TelegramSink`] (reqwest with rustls).
 //! - `discord`: [`sink::DiscordSink`] (reqwest with rustls).
+//! - `lifecycle`: [`lifecycle::WebhookLifecycle`] and
+//!   [`lifecycle::WebSocketLifecycle`], the LoggerFlow server's sinks, with
+//!   heartbeats and process metrics (sysinfo).
 
 pub mod backlight;
+#[cfg(feature = "lifecycle")]
+pub mod lifecycle;
 pub mod protocol;
 pub mod sink;
 pub mod trace;

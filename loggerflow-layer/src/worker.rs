@@ -113,6 +113,13 @@ async fn run(mut rx: mpsc::Receiver<Msg>, config: Arc<Config>, counters: Arc<Cou
         .iter()
         .enumerate()
         .map(|(index, sink)| {
+            let context = crate::sink::SinkContext {
+                project: config.project.clone(),
+                trace_mode: config.trace_mode,
+                release: config.release.clone(),
+            };
+            let starting = Arc::clone(sink);
+            tokio::spawn(async move { starting.start(&context).await });
             let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
             tokio::spawn(lane(
                 Arc::clone(sink),

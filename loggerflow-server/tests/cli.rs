@@ -14,7 +14,16 @@ fn run_serves_the_health_check() {
     let dir = tempfile::tempdir().expect("tempdir");
     let database = format!("sqlite://{}?mode=rwc", dir.path().join("lf.db").display());
     let mut child = loggerflow()
-        .args(["run", "--host", "127.0.0.1", "--port", "0", "--disable-log", "-d", &database])
+        .args([
+            "run",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--disable-log",
+            "-d",
+            &database,
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .expect("start loggerflow");

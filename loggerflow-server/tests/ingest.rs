@@ -16,7 +16,12 @@ async fn native_batches_are_stored_once_grouped_and_acknowledged() {
         let (a, b) = (new_id(), new_id());
         let body = batch(
             "inst-1",
-            serde_json::json!([hello("Shop", "inst-1", 5, "webhook"), heartbeat(12.5), report("Shop", &a, 1), report("Shop", &b, 2)]),
+            serde_json::json!([
+                hello("Shop", "inst-1", 5, "webhook"),
+                heartbeat(12.5),
+                report("Shop", &a, 1),
+                report("Shop", &b, 2)
+            ]),
         );
         let (status, reply) = server.post("/loggerflow/v1/batch", &body).await;
         assert_eq!(status, 200, "{backend:?}: {reply}");
@@ -31,19 +36,33 @@ async fn native_batches_are_stored_once_grouped_and_acknowledged() {
         assert_eq!(shop["name"], "Shop", "{backend:?}");
         assert_eq!(shop["status"], "online");
         assert_eq!(shop["error_count"], 2, "{backend:?}: stored once: {shop}");
-        assert_eq!(shop["group_count"], 1, "same error, numbers masked: one group");
+        assert_eq!(
+            shop["group_count"], 1,
+            "same error, numbers masked: one group"
+        );
         assert_eq!(shop["instances"][0]["cpu_percent"], 12.5);
         let errors = server.get("/api/v1/projects/Shop/errors").await;
         let group = &errors["groups"][0];
         assert_eq!(group["count"], 2);
         assert_eq!(group["title"], "payment 1 failed");
         let reports = server.get("/api/v1/projects/Shop/reports?limit=1").await;
-        assert_eq!(reports["reports"][0]["report"]["id"], b.as_str(), "newest first");
+        assert_eq!(
+            reports["reports"][0]["report"]["id"],
+            b.as_str(),
+            "newest first"
+        );
         let next = reports["next"].as_str().expect("cursor").to_owned();
-        let older = server.get(&format!("/api/v1/projects/Shop/reports?limit=1&before={next}")).await;
+        let older = server
+            .get(&format!(
+                "/api/v1/projects/Shop/reports?limit=1&before={next}"
+            ))
+            .await;
         assert_eq!(older["reports"][0]["report"]["id"], a.as_str());
         let metrics = server.get("/api/v1/projects/Shop/metrics?window=5m").await;
-        assert_eq!(metrics["points"][0]["cpu_percent"], 12.5, "{backend:?}: {metrics}");
+        assert_eq!(
+            metrics["points"][0]["cpu_percent"], 12.5,
+            "{backend:?}: {metrics}"
+        );
     }
 }
 
@@ -53,24 +72,62 @@ async fn bad_input_gets_a_clear_4xx_and_writes_nothing() {
         let db = Db::new(backend).await;
         let server = Server::start(&db.url, &[]);
         let cases: Vec<(String, u16, &str)> = vec![
-            (r#"{"protocol": 7, "instance": "x", "messages": []}"#.into(), 400, "unsupported_protocol"),
-            (r#"{"instance": "x", "messages": []}"#.into(), 400, "unsupported_protocol"),
-            (r#"{"protocol": 1, "instance": "x", "messages": [}"#.into(), 400, "malformed_json"),
-            (r#"{"protocol": 1, "instance": "x", "messages": [{"type": "bogus"}]}"#.into(), 400, "invalid_message"),
-            (batch("ghost", serde_json::json!([heartbeat(1.0)])), 409, "unknown_instance"),
-            (format!(r#"{{"protocol": 1, "instance": "x", "messages": [], "pad": "{}"}}"#, "x".repeat(1_100_000)), 413, "body_too_large"),
+            (
+                r#"{"protocol": 7, "instance": "x", "messages": []}"#.into(),
+                400,
+                "unsupported_protocol",
+            ),
+            (
+                r#"{"instance": "x", "messages": []}"#.into(),
+                400,
+                "unsupported_protocol",
+            ),
+            (
+                r#"{"protocol": 1, "instance": "x", "messages": [}"#.into(),
+                400,
+                "malformed_json",
+            ),
+            (
+                r#"{"protocol": 1, "instance": "x", "messages": [{"type": "bogus"}]}"#.into(),
+                400,
+                "invalid_message",
+            ),
+            (
+                batch("ghost", serde_json::json!([heartbeat(1.0)])),
+                409,
+                "unknown_instance",
+            ),
+            (
+                format!(
+                    r#"{{"protocol": 1, "instance": "x", "messages": [], "pad": "{}"}}"#,
+                    "x".repeat(1_100_000)
+                ),
+                413,
+                "body_too_large",
+            ),
         ];
         for (body, status, code) in cases {
             let (got, reply) = server.post("/loggerflow/v1/batch", &body).await;
-            assert_eq!((got, reply["error"].as_str()), (status, Some(code)), "{backend:?}: {reply}");
+            assert_eq!(
+                (got, reply["error"].as_str()),
+                (status, Some(code)),
+                "{backend:?}: {reply}"
+            );
             assert!(reply["message"].as_str().is_some_and(|m| !m.is_empty()));
         }
         // a refused message in a batch spoils the batch: nothing of it is stored
-        let body = batch("half", serde_json::json!([report("Half", &new_id(), 1), heartbeat(1.0)]));
+        let body = batch(
+            "half",
+            serde_json::json!([report("Half", &new_id(), 1), heartbeat(1.0)]),
+        );
         let (status, _) = server.post("/loggerflow/v1/batch", &body).await;
         assert_eq!(status, 409);
         let projects = server.get("/api/v1/projects").await;
-        assert_eq!(projects["projects"], serde_json::json!([]), "{backend:?}: no half-written rows");
+        assert_eq!(
+            projects["projects"],
+            serde_json::json!([]),
+            "{backend:?}: no half-written rows"
+        );
     }
 }
 
@@ -80,7 +137,10 @@ async fn ingest_key_and_basic_auth_are_enforced() {
     let server = Server::start(&db.url, &["--ingest-key", "k3y", "--auth", "admin:pw"]);
     let body = batch("i", serde_json::json!([hello("P", "i", 5, "webhook")]));
     let (status, reply) = server.post("/loggerflow/v1/batch", &body).await;
-    assert_eq!((status, reply["error"].as_str()), (401, Some("ingest_key_required")));
+    assert_eq!(
+        (status, reply["error"].as_str()),
+        (401, Some("ingest_key_required"))
+    );
     let client = reqwest::Client::new();
     let ok = client
         .post(server.url("/loggerflow/v1/batch"))
@@ -91,10 +151,20 @@ async fn ingest_key_and_basic_auth_are_enforced() {
         .expect("post");
     assert_eq!(ok.status().as_u16(), 200);
     let python = server
-        .post("/loggerflow/k/k3y/handshake", r#"{"project_name": "Py", "implementation": "webhook", "heartbeat": 60}"#)
+        .post(
+            "/loggerflow/k/k3y/handshake",
+            r#"{"project_name": "Py", "implementation": "webhook", "heartbeat": 60}"#,
+        )
         .await;
-    assert_eq!(python.0, 200, "the key may be a path segment for Python clients");
-    let api = client.get(server.url("/api/v1/projects")).send().await.expect("get");
+    assert_eq!(
+        python.0, 200,
+        "the key may be a path segment for Python clients"
+    );
+    let api = client
+        .get(server.url("/api/v1/projects"))
+        .send()
+        .await
+        .expect("get");
     assert_eq!(api.status().as_u16(), 401);
     assert!(api.headers().contains_key("www-authenticate"));
     let api = client
@@ -104,7 +174,11 @@ async fn ingest_key_and_basic_auth_are_enforced() {
         .await
         .expect("get");
     assert_eq!(api.status().as_u16(), 200);
-    let health = client.get(server.url("/api/v1/health")).send().await.expect("get");
+    let health = client
+        .get(server.url("/api/v1/health"))
+        .send()
+        .await
+        .expect("get");
     assert_eq!(health.status().as_u16(), 200, "health needs no credentials");
 }
 
@@ -114,25 +188,52 @@ async fn websocket_acks_reports_and_a_dropped_socket_goes_offline() {
         let db = Db::new(backend).await;
         let server = Server::start(&db.url, &[]);
         let url = format!("ws://127.0.0.1:{}/loggerflow/v1/ws", server.port());
-        let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.expect("connect");
+        let (mut ws, _) = tokio_tungstenite::connect_async(&url)
+            .await
+            .expect("connect");
         let first = report("Ws", &new_id(), 1);
-        ws.send(Message::text(first.to_string())).await.expect("send");
+        ws.send(Message::text(first.to_string()))
+            .await
+            .expect("send");
         let refused = ws.next().await.expect("frame").expect("frame");
-        assert!(refused.to_text().unwrap_or_default().contains("hello_first"), "{refused}");
+        assert!(
+            refused
+                .to_text()
+                .unwrap_or_default()
+                .contains("hello_first"),
+            "{refused}"
+        );
 
-        let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.expect("connect");
-        ws.send(Message::text(hello("Ws", "ws-1", 5, "websocket").to_string())).await.expect("hello");
-        ws.send(Message::text(heartbeat(3.0).to_string())).await.expect("heartbeat");
+        let (mut ws, _) = tokio_tungstenite::connect_async(&url)
+            .await
+            .expect("connect");
+        ws.send(Message::text(
+            hello("Ws", "ws-1", 5, "websocket").to_string(),
+        ))
+        .await
+        .expect("hello");
+        ws.send(Message::text(heartbeat(3.0).to_string()))
+            .await
+            .expect("heartbeat");
         let id = new_id();
-        ws.send(Message::text(report("Ws", &id, 1).to_string())).await.expect("report");
+        ws.send(Message::text(report("Ws", &id, 1).to_string()))
+            .await
+            .expect("report");
         let ack = ws.next().await.expect("ack").expect("ack");
-        let ack: serde_json::Value = serde_json::from_str(ack.to_text().unwrap_or_default()).expect("json");
-        assert_eq!(ack, serde_json::json!({ "type": "ack", "ids": [id] }), "{backend:?}");
+        let ack: serde_json::Value =
+            serde_json::from_str(ack.to_text().unwrap_or_default()).expect("json");
+        assert_eq!(
+            ack,
+            serde_json::json!({ "type": "ack", "ids": [id] }),
+            "{backend:?}"
+        );
         let online = server.get("/api/v1/projects").await;
         assert_eq!(online["projects"][0]["status"], "online");
         drop(ws); // no goodbye
         let after = server
-            .wait_for("/api/v1/projects", Duration::from_secs(5), |v| v["projects"][0]["status"] == "offline")
+            .wait_for("/api/v1/projects", Duration::from_secs(5), |v| {
+                v["projects"][0]["status"] == "offline"
+            })
             .await;
         assert_eq!(after["projects"][0]["status"], "offline", "{backend:?}");
     }
@@ -143,9 +244,15 @@ async fn silence_means_offline_and_goodbye_means_stopped() {
     for backend in BACKENDS {
         let db = Db::new(backend).await;
         let server = Server::start(&db.url, &[]);
-        let body = batch("quiet", serde_json::json!([hello("Quiet", "quiet", 1, "webhook")]));
+        let body = batch(
+            "quiet",
+            serde_json::json!([hello("Quiet", "quiet", 1, "webhook")]),
+        );
         assert_eq!(server.post("/loggerflow/v1/batch", &body).await.0, 200);
-        let body = batch("polite", serde_json::json!([hello("Polite", "polite", 1, "webhook")]));
+        let body = batch(
+            "polite",
+            serde_json::json!([hello("Polite", "polite", 1, "webhook")]),
+        );
         assert_eq!(server.post("/loggerflow/v1/batch", &body).await.0, 200);
         let body = batch("polite", serde_json::json!([{"type": "goodbye"}]));
         assert_eq!(server.post("/loggerflow/v1/batch", &body).await.0, 200);
@@ -161,8 +268,16 @@ async fn silence_means_offline_and_goodbye_means_stopped() {
                 status(v, "Quiet") == Some(serde_json::json!("offline"))
             })
             .await;
-        assert_eq!(status(&seen, "Quiet"), Some(serde_json::json!("offline")), "{backend:?}");
-        assert_eq!(status(&seen, "Polite"), Some(serde_json::json!("stopped")), "{backend:?}");
+        assert_eq!(
+            status(&seen, "Quiet"),
+            Some(serde_json::json!("offline")),
+            "{backend:?}"
+        );
+        assert_eq!(
+            status(&seen, "Polite"),
+            Some(serde_json::json!("stopped")),
+            "{backend:?}"
+        );
     }
 }
 
@@ -172,21 +287,53 @@ async fn a_resolved_group_reopens_as_a_regression() {
         let db = Db::new(backend).await;
         let server = Server::start(&db.url, &[]);
         let send = |id: String| batch("r", serde_json::json!([report("Reg", &id, 5)]));
-        assert_eq!(server.post("/loggerflow/v1/batch", &send(new_id())).await.0, 200);
+        assert_eq!(
+            server.post("/loggerflow/v1/batch", &send(new_id())).await.0,
+            200
+        );
         let group = server.get("/api/v1/projects/Reg/errors").await["groups"][0]["id"].clone();
         let (status, _) = server
-            .post(&format!("/api/v1/projects/Reg/errors/{group}/state"), r#"{"state": "resolved"}"#)
+            .post(
+                &format!("/api/v1/projects/Reg/errors/{group}/state"),
+                r#"{"state": "resolved"}"#,
+            )
             .await;
         assert_eq!(status, 200);
-        let resolved = server.get("/api/v1/projects/Reg/errors?state=resolved").await;
+        let resolved = server
+            .get("/api/v1/projects/Reg/errors?state=resolved")
+            .await;
         assert_eq!(resolved["groups"].as_array().map(Vec::len), Some(1));
-        assert_eq!(server.post("/loggerflow/v1/batch", &send(new_id())).await.0, 200);
+        assert_eq!(
+            server.post("/loggerflow/v1/batch", &send(new_id())).await.0,
+            200
+        );
         let groups = server.get("/api/v1/projects/Reg/errors").await;
         let g = &groups["groups"][0];
-        assert_eq!((g["state"].as_str(), g["regressed"].as_bool(), g["count"].as_i64()), (Some("open"), Some(true), Some(2)), "{backend:?}");
-        let (status, reply) = server.post("/api/v1/projects/Reg/errors/999/state", r#"{"state": "resolved"}"#).await;
+        assert_eq!(
+            (
+                g["state"].as_str(),
+                g["regressed"].as_bool(),
+                g["count"].as_i64()
+            ),
+            (Some("open"), Some(true), Some(2)),
+            "{backend:?}"
+        );
+        let (status, reply) = server
+            .post(
+                "/api/v1/projects/Reg/errors/999/state",
+                r#"{"state": "resolved"}"#,
+            )
+            .await;
         assert_eq!((status, reply["error"].as_str()), (404, Some("not_found")));
-        let (status, reply) = server.post(&format!("/api/v1/projects/Reg/errors/{group}/state"), r#"{"state": "done"}"#).await;
-        assert_eq!((status, reply["error"].as_str()), (400, Some("invalid_state")));
+        let (status, reply) = server
+            .post(
+                &format!("/api/v1/projects/Reg/errors/{group}/state"),
+                r#"{"state": "done"}"#,
+            )
+            .await;
+        assert_eq!(
+            (status, reply["error"].as_str()),
+            (400, Some("invalid_state"))
+        );
     }
 }

@@ -200,11 +200,30 @@ pub trait Sink: Send + Sync + 'static {
     /// Delivers one report.
     async fn send(&self, delivery: &Delivery) -> Result<(), SinkError>;
 
+    /// Called once when the layer's worker starts, in a task of its own:
+    /// sinks with background work (heartbeats, a connection) run it here,
+    /// until [`shutdown`](Sink::shutdown). It must not return early unless
+    /// it has nothing to do.
+    async fn start(&self, context: &SinkContext) {
+        let _ = context;
+    }
+
     /// Called once when the layer shuts down (its flush guard is dropped),
     /// after every queued report was attempted.
     async fn shutdown(&self) -> Result<(), SinkError> {
         Ok(())
     }
+}
+
+/// What a sink learns about its layer when the worker starts.
+#[derive(Debug, Clone)]
+pub struct SinkContext {
+    /// The project name reports carry.
+    pub project: String,
+    /// The layer's trace mode.
+    pub trace_mode: TraceMode,
+    /// The release, if configured.
+    pub release: Option<String>,
 }
 
 /// A blocking destination for reports; it runs on a blocking thread pool.

@@ -32,7 +32,11 @@ impl Db {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("tempdir");
                 let url = format!("sqlite://{}?mode=rwc", dir.path().join("lf.db").display());
-                Self { url, _dir: Some(dir), pg_name: None }
+                Self {
+                    url,
+                    _dir: Some(dir),
+                    pg_name: None,
+                }
             }
             Backend::Postgres => {
                 let name = format!("lf_test_{}", uuid_like());
@@ -45,7 +49,11 @@ impl Db {
                     .expect("create database");
                 admin.close().await.ok();
                 let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
-                Self { url, _dir: None, pg_name: Some(name) }
+                Self {
+                    url,
+                    _dir: None,
+                    pg_name: Some(name),
+                }
             }
         }
     }
@@ -56,11 +64,16 @@ impl Drop for Db {
         if let Some(name) = self.pg_name.take() {
             // best effort, in a runtime of its own (Drop is sync)
             let _ = std::thread::spawn(move || {
-                if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
                     rt.block_on(async {
                         if let Ok(admin) = sea_orm::Database::connect(PG_ADMIN).await {
                             let _ = admin
-                                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute_unprepared(&format!(
+                                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                                ))
                                 .await;
                         }
                     });
@@ -92,9 +105,22 @@ impl Server {
         Self::start_on(database, extra, 0)
     }
 
+    pub fn start_on_port(database: &str, extra: &[&str], port: u16) -> Self {
+        Self::start_on(database, extra, port)
+    }
+
     fn start_on(database: &str, extra: &[&str], port: u16) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_loggerflow"))
-            .args(["run", "--host", "127.0.0.1", "--port", &port.to_string(), "--disable-log", "-d", database])
+            .args([
+                "run",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--disable-log",
+                "-d",
+                database,
+            ])
             .args(extra)
             .stdout(Stdio::piped())
             .spawn()
@@ -117,7 +143,11 @@ impl Server {
     }
 
     pub fn port(&self) -> u16 {
-        self.base.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or_default()
+        self.base
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_default()
     }
 
     /// SIGKILL, then a new process on the same port and database.
@@ -142,7 +172,11 @@ impl Server {
 
     pub async fn get(&self, path: &str) -> serde_json::Value {
         let response = reqwest::get(self.url(path)).await.expect("GET");
-        assert!(response.status().is_success(), "GET {path}: {}", response.status());
+        assert!(
+            response.status().is_success(),
+            "GET {path}: {}",
+            response.status()
+        );
         response.json().await.expect("JSON")
     }
 
@@ -156,11 +190,19 @@ impl Server {
             .expect("POST");
         let status = response.status().as_u16();
         let text = response.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
     }
 
     /// Polls `check` on `GET path` until it holds or `within` passes.
-    pub async fn wait_for(&self, path: &str, within: Duration, check: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    pub async fn wait_for(
+        &self,
+        path: &str,
+        within: Duration,
+        check: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
         let deadline = std::time::Instant::now() + within;
         loop {
             let value = self.get(path).await;
@@ -184,7 +226,12 @@ pub fn batch(instance: &str, messages: serde_json::Value) -> String {
     serde_json::json!({ "protocol": 1, "instance": instance, "messages": messages }).to_string()
 }
 
-pub fn hello(project: &str, instance: &str, heartbeat_s: u32, transport: &str) -> serde_json::Value {
+pub fn hello(
+    project: &str,
+    instance: &str,
+    heartbeat_s: u32,
+    transport: &str,
+) -> serde_json::Value {
     serde_json::json!({
         "type": "hello", "protocol": 1, "project": project, "instance": instance, "host": "test-host",
         "pid": 42, "client_version": "test/1", "heartbeat_s": heartbeat_s, "trace_mode": "full",

@@ -1,0 +1,261 @@
+//! [`WebSocketLifecycle`]: the lifecycle over one websocket.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{Notify, oneshot};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use super::pending::Pending;
+use super::{MAX_BACKOFF, Sampler, hello, join};
+use crate::protocol::{Message, Reply, ReportId, Transport};
+use crate::sink::{Delivery, Sink, SinkContext, SinkError};
+
+/// Reports and heartbeats to a LoggerFlow server over one websocket
+/// (`{base}v1/ws`): a hello on every connection, heartbeats every 5 s by
+/// default, every report as it comes, acknowledgements back by id, and a
+/// goodbye when the layer shuts down. The server marks the app offline the
+/// moment the socket drops without a goodbye.
+///
+/// `ws://` only for now (no TLS in this build).
+#[derive(Clone)]
+pub struct WebSocketLifecycle {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    base: String,
+    key: Option<String>,
+    heartbeat: Duration,
+    instance: String,
+    pending: Pending,
+    wake: Notify,
+    stopping: AtomicBool,
+    stop: Notify,
+    /// Set by `shutdown`; answered once the goodbye is sent (or cannot be).
+    finished: Mutex<Option<oneshot::Sender<()>>>,
+    sampler: Mutex<Sampler>,
+}
+
+impl std::fmt::Debug for WebSocketLifecycle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocketLifecycle")
+            .field("url", &self.inner.base)
+            .field("instance", &self.inner.instance)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebSocketLifecycle {
+    /// A lifecycle reporting to the server at `base_url`
+    /// (`ws://HOST:8000/loggerflow/`).
+    pub fn new(base_url: impl Into<String>) -> Self {
+        Self::build(base_url.into(), None, Duration::from_secs(5), 10_000)
+    }
+
+    fn build(base: String, key: Option<String>, heartbeat: Duration, capacity: usize) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                base,
+                key,
+                heartbeat,
+                instance: crate::ReportId::new().to_string(),
+                pending: Pending::new(capacity),
+                wake: Notify::new(),
+                stopping: AtomicBool::new(false),
+                stop: Notify::new(),
+                finished: Mutex::new(None),
+                sampler: Mutex::new(Sampler::new()),
+            }),
+        }
+    }
+
+    /// Seconds between heartbeats (default 5; at least 1).
+    #[must_use]
+    pub fn heartbeat(self, every: Duration) -> Self {
+        let i = &self.inner;
+        Self::build(
+            i.base.clone(),
+            i.key.clone(),
+            every.max(Duration::from_secs(1)),
+            10_000,
+        )
+    }
+
+    /// The server's ingest key (`--ingest-key`).
+    #[must_use]
+    pub fn ingest_key(self, key: impl Into<String>) -> Self {
+        let i = &self.inner;
+        Self::build(i.base.clone(), Some(key.into()), i.heartbeat, 10_000)
+    }
+
+    /// This process's instance id, as the server knows it.
+    pub fn instance(&self) -> &str {
+        &self.inner.instance
+    }
+
+    /// Reports waiting for the server's acknowledgement.
+    pub fn pending(&self) -> usize {
+        self.inner.pending.len()
+    }
+
+    /// Reports dropped because the buffer was full.
+    pub fn overflowed(&self) -> u64 {
+        self.inner.pending.overflowed()
+    }
+}
+
+fn text(message: &Message) -> WsMessage {
+    WsMessage::text(serde_json::to_string(message).unwrap_or_default())
+}
+
+impl Inner {
+    async fn run(&self, context: &SinkContext) {
+        let heartbeat_s = u32::try_from(self.heartbeat.as_secs()).unwrap_or(5).max(1);
+        let hello = hello(context, &self.instance, heartbeat_s, Transport::Websocket);
+        let url = join(&self.base, "v1/ws");
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            if self.stopping.load(Ordering::Relaxed) {
+                self.finish();
+                return;
+            }
+            let mut request = match url.as_str().into_client_request() {
+                Ok(request) => request,
+                Err(e) => {
+                    crate::diag::warn(format_args!("lifecycle: bad websocket URL {url}: {e}"));
+                    self.finish();
+                    return;
+                }
+            };
+            let auth = self
+                .key
+                .as_ref()
+                .and_then(|key| format!("Bearer {key}").parse().ok());
+            if let Some(value) = auth {
+                request.headers_mut().insert("authorization", value);
+            }
+            let connected = tokio::select! {
+                c = tokio_tungstenite::connect_async(request) => c,
+                _ = self.stop.notified() => { self.finish(); return; }
+            };
+            if let Ok((socket, _)) = connected {
+                backoff = Duration::from_millis(500);
+                if self.connection(socket, &hello).await {
+                    return;
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = self.stop.notified() => { self.finish(); return; }
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(done) = self.finished.lock().ok().and_then(|mut f| f.take()) {
+            let _ = done.send(());
+        }
+    }
+
+    /// Serves one connection; true when the lifecycle is over (goodbye sent).
+    async fn connection<S>(
+        &self,
+        socket: tokio_tungstenite::WebSocketStream<S>,
+        hello: &crate::protocol::Hello,
+    ) -> bool
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let (mut tx, mut rx) = socket.split();
+        if tx.send(text(&Message::Hello(hello.clone()))).await.is_err() {
+            return false;
+        }
+        let mut sent: HashSet<ReportId> = HashSet::new();
+        let mut ticker = tokio::time::interval(self.heartbeat);
+        loop {
+            // everything unacknowledged that this connection has not carried yet
+            for report in self.pending.take_copy(usize::MAX, |id| sent.contains(id)) {
+                sent.insert(report.id);
+                if tx
+                    .send(text(&Message::Report {
+                        report: Box::new(report),
+                    }))
+                    .await
+                    .is_err()
+                {
+                    return false;
+                }
+            }
+            if self.stopping.load(Ordering::Relaxed) {
+                let _ = tx.send(text(&Message::Goodbye {})).await;
+                let _ = tx.close().await;
+                self.finish();
+                return true;
+            }
+            tokio::select! {
+                _ = ticker.tick() => {
+                    let metrics = self.sampler.lock().map(|mut s| s.sample()).unwrap_or_default();
+                    if tx.send(text(&Message::Heartbeat { metrics })).await.is_err() {
+                        return false;
+                    }
+                }
+                _ = self.wake.notified() => {}
+                _ = self.stop.notified() => {}
+                frame = rx.next() => match frame {
+                    Some(Ok(WsMessage::Text(body))) => {
+                        if let Ok(Reply::Ack { ids }) = serde_json::from_str::<Reply>(body.as_str()) {
+                            self.pending.ack(&ids);
+                            sent.retain(|id| !ids.contains(id));
+                        }
+                    }
+                    Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => return false,
+                    Some(Ok(_)) => {}
+                },
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Sink for WebSocketLifecycle {
+    fn name(&self) -> Cow<'static, str> {
+        "lifecycle:websocket".into()
+    }
+
+    async fn start(&self, context: &SinkContext) {
+        self.inner.run(context).await;
+    }
+
+    /// Buffers the report and wakes the connection: the lifecycle owns
+    /// retries, so this never fails.
+    async fn send(&self, delivery: &Delivery) -> Result<(), SinkError> {
+        self.inner.pending.push(delivery.report().clone());
+        self.inner.wake.notify_one();
+        Ok(())
+    }
+
+    /// Sends what is pending and a goodbye, then closes the socket.
+    async fn shutdown(&self) -> Result<(), SinkError> {
+        let (done, finished) = oneshot::channel();
+        if let Ok(mut slot) = self.inner.finished.lock() {
+            *slot = Some(done);
+        }
+        self.inner.stopping.store(true, Ordering::Relaxed);
+        self.inner.stop.notify_waiters();
+        self.inner.wake.notify_one();
+        let _ = tokio::time::timeout(Duration::from_secs(5), finished).await;
+        match self.inner.pending.len() {
+            0 => Ok(()),
+            n => Err(SinkError::retryable(format!(
+                "{n} report(s) were not acknowledged before shutdown"
+            ))),
+        }
+    }
+}
