@@ -337,3 +337,98 @@ async fn a_resolved_group_reopens_as_a_regression() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_hellos_of_one_project_make_one_project() {
+    for backend in BACKENDS {
+        let db = Db::new(backend).await;
+        let server = Server::start(&db.url, &[]);
+        let mut posts = Vec::new();
+        for i in 0..20 {
+            let instance = format!("inst-{i}");
+            let body = batch(
+                &instance,
+                serde_json::json!([
+                    hello("Same", &instance, 5, "webhook"),
+                    report("Same", &new_id(), i)
+                ]),
+            );
+            let url = server.url("/loggerflow/v1/batch");
+            posts.push(tokio::spawn(async move {
+                reqwest::Client::new()
+                    .post(url)
+                    .body(body)
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+            }));
+        }
+        for post in posts {
+            assert_eq!(post.await.ok().and_then(Result::ok), Some(200));
+        }
+        let projects = server.get("/api/v1/projects").await;
+        let all = projects["projects"].as_array().cloned().unwrap_or_default();
+        assert_eq!(all.len(), 1, "{backend:?}: {projects}");
+        assert_eq!(all[0]["instances"].as_array().map(Vec::len), Some(20));
+        assert_eq!(all[0]["error_count"], 20);
+    }
+}
+
+#[tokio::test]
+async fn ctrl_c_finishes_in_flight_ingest_and_loses_nothing_acknowledged() {
+    let db = Db::new(common::Backend::Sqlite).await;
+    let mut server = Server::start(&db.url, &[]);
+    let mut acked = 0usize;
+    for b in 0..20 {
+        let messages: Vec<serde_json::Value> = (0..50)
+            .map(|n| report("Graceful", &new_id(), b * 50 + n))
+            .collect();
+        let (status, reply) = server
+            .post(
+                "/loggerflow/v1/batch",
+                &batch("g", serde_json::json!(messages)),
+            )
+            .await;
+        assert_eq!(status, 200);
+        acked += reply["ids"].as_array().map(Vec::len).unwrap_or(0);
+    }
+    let pid = server.child.id().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill -INT");
+    assert!(status.success());
+    let exit = server.child.wait().expect("wait");
+    assert!(exit.success(), "a graceful stop exits 0: {exit}");
+    server.kill_and_restart();
+    let projects = server.get("/api/v1/projects").await;
+    assert_eq!(
+        projects["projects"][0]["error_count"].as_u64(),
+        Some(acked as u64)
+    );
+}
+
+#[tokio::test]
+async fn metric_samples_older_than_the_retention_are_pruned() {
+    for backend in BACKENDS {
+        let db = Db::new(backend).await;
+        let conn = loggerflow_server::store::connect(&db.url)
+            .await
+            .expect("connect");
+        use sea_orm::ConnectionTrait;
+        let now = loggerflow_server::store::now_ms();
+        for (i, age_days) in [0i64, 6, 8, 30].iter().enumerate() {
+            conn.execute_unprepared(&format!(
+                "INSERT INTO metric_samples (project_id, instance_id, ts_ms, cpu_percent, process_cpu_percent, \
+                 process_memory_bytes, memory_used_bytes, memory_total_bytes) VALUES (1, 'i{i}', {}, 1, 1, 1, 1, 1)",
+                now - age_days * 86_400_000
+            ))
+            .await
+            .expect("insert");
+        }
+        let pruned = loggerflow_server::store::prune_metrics(&conn, now - 7 * 86_400_000)
+            .await
+            .expect("prune");
+        assert_eq!(pruned, 2, "{backend:?}: the 8- and 30-day-old samples");
+    }
+}

@@ -15,7 +15,8 @@ fn python() -> PathBuf {
     if let Some(python) = std::env::var_os("LOGGERFLOW_PYTHON") {
         return python.into();
     }
-    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/py-loggerflow/bin/python");
+    let python =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/py-loggerflow/bin/python");
     assert!(
         python.exists(),
         "no Python with loggerflow 0.0.6 at {}: run scripts/test (it installs one) or set LOGGERFLOW_PYTHON",
@@ -25,7 +26,10 @@ fn python() -> PathBuf {
 }
 
 fn project<'a>(projects: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
-    projects["projects"].as_array()?.iter().find(|p| p["name"] == name)
+    projects["projects"]
+        .as_array()?
+        .iter()
+        .find(|p| p["name"] == name)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -54,7 +58,8 @@ async fn python_webhook_and_websocket_clients_report_unchanged() {
             })
             .await;
         for (name, implementation) in [("PyHook", "webhook"), ("PyWs", "websocket")] {
-            let p = project(&seen, name).unwrap_or_else(|| panic!("{backend:?}: {name} missing: {seen}"));
+            let p = project(&seen, name)
+                .unwrap_or_else(|| panic!("{backend:?}: {name} missing: {seen}"));
             assert_eq!(p["status"], "online", "{backend:?} {name}: {p}");
             assert_eq!(p["implementation"], implementation);
             assert_eq!(p["heartbeat_s"], 1);
@@ -62,17 +67,39 @@ async fn python_webhook_and_websocket_clients_report_unchanged() {
             assert_eq!(p["group_count"], 1, "the same error twice is one group");
             assert_eq!(p["last_error"], "ZeroDivisionError: division by zero");
             let instance = &p["instances"][0];
-            assert!(instance["memory_total_bytes"].as_i64() > Some(100_000_000), "GiB strings became bytes: {instance}");
-            let errors = server.get(&format!("/api/v1/projects/{name}/reports?limit=1")).await;
+            assert!(
+                instance["memory_total_bytes"].as_i64() > Some(100_000_000),
+                "GiB strings became bytes: {instance}"
+            );
+            let errors = server
+                .get(&format!("/api/v1/projects/{name}/reports?limit=1"))
+                .await;
             let report = &errors["reports"][0]["report"];
-            let innermost = report["frames"].as_array().and_then(|f| f.iter().find(|f| f["yours"] == true)).cloned();
-            assert_eq!(innermost.map(|f| f["function"].clone()), Some("charge".into()), "{report}");
-            let metrics = server.get(&format!("/api/v1/projects/{name}/metrics?window=1m")).await;
-            assert!(!metrics["points"].as_array().map(Vec::is_empty).unwrap_or(true));
+            let innermost = report["frames"]
+                .as_array()
+                .and_then(|f| f.iter().find(|f| f["yours"] == true))
+                .cloned();
+            assert_eq!(
+                innermost.map(|f| f["function"].clone()),
+                Some("charge".into()),
+                "{report}"
+            );
+            let metrics = server
+                .get(&format!("/api/v1/projects/{name}/metrics?window=1m"))
+                .await;
+            assert!(
+                !metrics["points"]
+                    .as_array()
+                    .map(Vec::is_empty)
+                    .unwrap_or(true)
+            );
         }
         for mut child in children {
             let status = child.wait().expect("wait");
-            assert!(status.success(), "{backend:?}: the Python client exited with {status}");
+            assert!(
+                status.success(),
+                "{backend:?}: the Python client exited with {status}"
+            );
         }
         // the websocket client's socket closed at exit: offline at once
         let after = server
@@ -80,6 +107,10 @@ async fn python_webhook_and_websocket_clients_report_unchanged() {
                 project(v, "PyWs").is_some_and(|p| p["status"] == "offline")
             })
             .await;
-        assert_eq!(project(&after, "PyWs").map(|p| p["status"].clone()), Some("offline".into()), "{backend:?}");
+        assert_eq!(
+            project(&after, "PyWs").map(|p| p["status"].clone()),
+            Some("offline".into()),
+            "{backend:?}"
+        );
     }
 }
