@@ -137,6 +137,19 @@ fn main() {
     ));
     let error_sentry = time(&mut c, "error/sentry-tracing", &sentry, None, error);
 
+    // what a heartbeat's readings cost the app (sysinfo, this process only)
+    let mut sampler = loggerflow_layer::lifecycle::Sampler::new();
+    let mut group = c.benchmark_group("lifecycle");
+    group.measurement_time(Duration::from_secs(3));
+    group.bench_function("sample", |b| b.iter(|| black_box(sampler.sample())));
+    group.finish();
+    let rounds = 2_000u32;
+    let start = std::time::Instant::now();
+    for _ in 0..rounds {
+        black_box(sampler.sample());
+    }
+    let sample_ns = start.elapsed().as_nanos() as f64 / f64::from(rounds);
+
     c.final_summary();
     println!();
     println!("figure                                   ns/event   ratio   target");
@@ -154,5 +167,9 @@ fn main() {
     println!(
         "error! loggerflow / sentry-tracing         {error_ours:>7.0} / {error_sentry:<7.0} {:>5.3}x  <= 0.5x",
         error_ours / error_sentry
+    );
+    println!(
+        "lifecycle sample (one heartbeat)           {sample_ns:>7.0}            = {:.4} % of a core at one heartbeat per 5 s",
+        sample_ns / 5e9 * 100.0
     );
 }
