@@ -17,7 +17,9 @@
 //! then the handler acknowledges it. The [`tasks`] sweeper marks instances
 //! offline when their heartbeats stop, and prunes old metric samples.
 
+pub mod alarm;
 pub mod api;
+pub mod cli;
 pub mod error;
 pub mod ingest;
 pub mod router;
@@ -43,6 +45,10 @@ pub struct Config {
     pub body_limit: usize,
     /// How often the status sweeper runs.
     pub sweep_every: Duration,
+    /// The alarm kinds (built-in ones, plus yours with [`Config::alarm`]).
+    pub alarms: alarm::Registry,
+    /// Alarm messages per alarm and project per window.
+    pub alarm_rate: alarm::dispatch::RateLimit,
 }
 
 impl Config {
@@ -55,7 +61,16 @@ impl Config {
             retention: Duration::from_secs(7 * 24 * 3600),
             body_limit: 1024 * 1024,
             sweep_every: Duration::from_secs(1),
+            alarms: alarm::Registry::default(),
+            alarm_rate: alarm::dispatch::RateLimit::default(),
         }
+    }
+
+    /// Registers a custom alarm kind (the model's `--custom-alarm`).
+    #[must_use]
+    pub fn alarm<A: alarm::Alarm>(mut self) -> Self {
+        self.alarms = self.alarms.with::<A>();
+        self
     }
 }
 
@@ -82,6 +97,26 @@ impl std::fmt::Display for ServerError {
 
 impl std::error::Error for ServerError {}
 
+/// Builds the `loggerflow` command line with custom alarm kinds.
+#[derive(Debug, Default)]
+pub struct Builder {
+    alarms: alarm::Registry,
+}
+
+impl Builder {
+    /// Adds an alarm kind (the model's `--custom-alarm`).
+    #[must_use]
+    pub fn alarm<A: alarm::Alarm>(mut self) -> Self {
+        self.alarms = self.alarms.with::<A>();
+        self
+    }
+
+    /// Parses the command line (`run --host … --port …`) and runs it.
+    pub fn run(self) -> std::process::ExitCode {
+        cli::main(self.alarms)
+    }
+}
+
 /// A server whose database is open and migrated, ready to serve.
 pub struct Server {
     config: Config,
@@ -89,6 +124,11 @@ pub struct Server {
 }
 
 impl Server {
+    /// The command line, to add custom alarms before running it.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
     /// Opens (and migrates) the database of `config`.
     pub async fn open(config: Config) -> Result<Self, ServerError> {
         let db = store::connect(&config.database_url)
@@ -113,7 +153,18 @@ impl Server {
             config.sweep_every,
             stop_rx.clone(),
         ));
-        let retention = tokio::spawn(tasks::retention(db.clone(), config.retention, stop_rx));
+        let retention = tokio::spawn(tasks::retention(
+            db.clone(),
+            config.retention,
+            stop_rx.clone(),
+        ));
+        let alarms = tokio::spawn(alarm::dispatch::run(
+            db.clone(),
+            config.alarms.clone(),
+            config.alarm_rate,
+            Duration::from_millis(500),
+            stop_rx,
+        ));
         let state = router::AppState {
             config: Arc::new(config),
             db: db.clone(),
@@ -129,6 +180,7 @@ impl Server {
         let _ = writer_task.await;
         let _ = sweeper.await;
         let _ = retention.await;
+        let _ = alarms.await;
         db.close().await.ok();
         served
     }

@@ -59,6 +59,24 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/projects/{project}/reports", get(api::reports))
         .route("/api/v1/projects/{project}/metrics", get(api::metrics))
+        .route(
+            "/api/v1/projects/{project}/alarms",
+            post(api::alarms::connect),
+        )
+        .route("/api/v1/alarm-kinds", get(api::alarms::kinds))
+        .route(
+            "/api/v1/alarms",
+            get(api::alarms::list).post(api::alarms::create),
+        )
+        .route(
+            "/api/v1/alarms/{name}",
+            axum::routing::delete(api::alarms::delete),
+        )
+        .route("/api/v1/alarms/{name}/check", post(api::alarms::check))
+        .route(
+            "/api/v1/alarm-events",
+            get(api::alarms::events).delete(api::alarms::clear),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), basic_auth));
     Router::new()
         .route("/api/v1/health", get(api::health))

@@ -137,16 +137,40 @@ pub async fn prune_metrics(db: &DatabaseConnection, cutoff_ms: i64) -> Result<u6
 /// Marks online instances whose heartbeats stopped (3 × their interval) as
 /// offline; returns how many changed.
 pub async fn sweep_offline(db: &DatabaseConnection, now_ms: i64) -> Result<u64, StoreError> {
+    use sea_orm::TransactionTrait;
     let backend = db.get_database_backend();
-    let result = db
-        .execute_raw(sql(
+    // the status change and its alarms in one transaction: with several
+    // servers on one database, only the one whose UPDATE changed the row
+    // queues the alarm
+    let txn = db.begin().await?;
+    let rows = txn
+        .query_all_raw(sql(
             backend,
             "UPDATE instances SET status = 'offline', status_since_ms = $1 \
-             WHERE status = 'online' AND last_seen_ms + CAST(heartbeat_s AS BIGINT) * 3000 < $1",
+             WHERE status = 'online' AND last_seen_ms + CAST(heartbeat_s AS BIGINT) * 3000 < $1 \
+             RETURNING id, project_id, host, pid, heartbeat_s",
             [now_ms.into()],
         ))
         .await?;
-    Ok(result.rows_affected())
+    for row in &rows {
+        let id: String = row.try_get("", "id")?;
+        let project: i64 = row.try_get("", "project_id")?;
+        let host: String = row.try_get("", "host")?;
+        let pid: i64 = row.try_get("", "pid")?;
+        let heartbeat: i32 = row.try_get("", "heartbeat_s")?;
+        let who = if host.is_empty() {
+            id
+        } else {
+            format!("{host} (pid {pid})")
+        };
+        let message = format!(
+            "{who} is offline: no heartbeat for {} s",
+            i64::from(heartbeat) * 3
+        );
+        crate::alarm::events::enqueue(&txn, project, "offline", &message).await?;
+    }
+    txn.commit().await?;
+    Ok(rows.len() as u64)
 }
 
 /// Now, in Unix milliseconds.

@@ -241,8 +241,40 @@ impl Ctx<'_> {
         Ok(id)
     }
 
+    /// The instance's status and project before this change.
+    async fn previous(&self, instance: &str) -> Result<Option<(String, i64)>, IngestError> {
+        let row = self
+            .txn
+            .query_one_raw(sql(
+                self.backend,
+                "SELECT status, project_id FROM instances WHERE id = $1",
+                [instance.into()],
+            ))
+            .await
+            .map_err(store_err)?;
+        match row {
+            Some(row) => {
+                let status: String = row.try_get("", "status").map_err(store_err)?;
+                let project: i64 = row.try_get("", "project_id").map_err(store_err)?;
+                Ok(Some((status, project)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn alarm(&self, project: i64, trigger: &str, message: &str) -> Result<(), IngestError> {
+        crate::alarm::events::enqueue(self.txn, project, trigger, message)
+            .await
+            .map_err(store_err)
+    }
+
     async fn hello(&mut self, hello: &Hello) -> Result<(), IngestError> {
         let project = self.project_id(&hello.project).await?;
+        let previous = self.previous(&hello.instance).await?;
+        if previous.is_some_and(|(status, _)| status != "online") {
+            let message = format!("{} (pid {}) is back online", hello.host, hello.pid);
+            self.alarm(project, "online", &message).await?;
+        }
         let now = now_ms();
         let transport = serde_json::to_value(hello.transport)
             .ok()
@@ -278,6 +310,14 @@ impl Ctx<'_> {
 
     async fn heartbeat(&mut self, instance: &str, m: &Metrics) -> Result<(), IngestError> {
         let now = now_ms();
+        if let Some((_, project)) = self
+            .previous(instance)
+            .await?
+            .filter(|(s, _)| s != "online")
+        {
+            let message = format!("instance {instance} is back online");
+            self.alarm(project, "online", &message).await?;
+        }
         let mem = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         // readings travel as f32: keep two decimals, not f32's noise
         let pct = |v: f32| (f64::from(v) * 100.0).round() / 100.0;
@@ -340,18 +380,19 @@ impl Ctx<'_> {
             ))
             .await
             .map_err(store_err)?;
-        let group: i64 = self
+        let row = self
             .txn
             .query_one_raw(sql(
                 self.backend,
-                "SELECT id FROM error_groups WHERE project_id = $1 AND fingerprint = $2",
+                "SELECT id, state, count FROM error_groups WHERE project_id = $1 AND fingerprint = $2",
                 [project.into(), fp.into()],
             ))
             .await
             .map_err(store_err)?
-            .ok_or_else(|| IngestError::Store(StoreError::Other("group row missing".into())))?
-            .try_get("", "id")
-            .map_err(store_err)?;
+            .ok_or_else(|| IngestError::Store(StoreError::Other("group row missing".into())))?;
+        let group: i64 = row.try_get("", "id").map_err(store_err)?;
+        let state: String = row.try_get("", "state").map_err(store_err)?;
+        let count: i64 = row.try_get("", "count").map_err(store_err)?;
         let payload = serde_json::to_string(report)
             .map_err(|e| IngestError::Store(StoreError::Other(e.to_string())))?;
         let kind = match report.kind {
@@ -379,6 +420,26 @@ impl Ctx<'_> {
             .await
             .map_err(store_err)?;
         if inserted.rows_affected() == 1 {
+            let line = report.title();
+            if count == 0 {
+                self.alarm(project, "new_error", &format!("new error: {line}"))
+                    .await?;
+            } else if state == "resolved" {
+                self.alarm(
+                    project,
+                    "regression",
+                    &format!("a resolved error is back: {line}"),
+                )
+                .await?;
+            }
+            crate::alarm::events::enqueue_every_nth(
+                self.txn,
+                project,
+                count + 1,
+                &format!("{} occurrences of: {line}", count + 1),
+            )
+            .await
+            .map_err(store_err)?;
             // a resolved group that gets a new report reopens, marked regressed
             self.txn
                 .execute_raw(sql(
@@ -414,6 +475,7 @@ impl Ctx<'_> {
         always: bool,
     ) -> Result<(), IngestError> {
         let now = now_ms();
+        let previous = self.previous(instance).await?;
         let condition = if always { "" } else { " AND status = 'online'" };
         let updated = self
             .txn
@@ -429,6 +491,14 @@ impl Ctx<'_> {
             .map_err(store_err)?;
         if always && updated.rows_affected() == 0 {
             return Err(IngestError::UnknownInstance(instance.to_owned()));
+        }
+        let changed = previous.filter(|(before, _)| before != status);
+        if let (1, Some((_, project))) = (updated.rows_affected(), changed) {
+            let message = match status {
+                "stopped" => format!("instance {instance} stopped (said goodbye)"),
+                _ => format!("instance {instance} is offline: its connection closed"),
+            };
+            self.alarm(project, status, &message).await?;
         }
         Ok(())
     }

@@ -109,8 +109,22 @@ impl Server {
         Self::start_on(database, extra, port)
     }
 
+    /// Starts another binary that speaks the same command line (a custom server).
+    pub fn start_binary(binary: &std::path::Path, database: &str, extra: &[&str]) -> Self {
+        Self::spawn(Command::new(binary), database, extra, 0)
+    }
+
     fn start_on(database: &str, extra: &[&str], port: u16) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_loggerflow"))
+        Self::spawn(
+            Command::new(env!("CARGO_BIN_EXE_loggerflow")),
+            database,
+            extra,
+            port,
+        )
+    }
+
+    fn spawn(mut command: Command, database: &str, extra: &[&str], port: u16) -> Self {
+        let mut child = command
             .args([
                 "run",
                 "--host",

@@ -157,3 +157,5 @@ pub async fn metrics(
         json!({ "project": project, "window": window, "points": points }),
     ))
 }
+
+pub mod alarms;

@@ -1,0 +1,244 @@
+//! Alarms: the server tells you when an app goes down, comes back, stops, or
+//! breaks in a new way.
+//!
+//! - [`Alarm`]: a channel kind (Telegram, Discord, file, generic webhook, or
+//!   yours), with the fields it needs; [`Registry`] holds the kinds.
+//! - [`events`]: state changes (an instance goes offline, a new error group…)
+//!   insert alarm events in the same transaction as the change, one per
+//!   subscribed connection: an event exists once however many server
+//!   processes share the database.
+//! - [`dispatch`]: a task claims pending events (one process wins each),
+//!   rate-limits them per alarm and project, folds the excess into a digest,
+//!   sends, and records the outcome (the alarm history).
+
+pub mod channels;
+pub mod dispatch;
+pub mod events;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+/// One field an alarm kind needs (the dashboard's form is built from these).
+#[derive(Debug, Clone, Serialize)]
+pub struct FieldSpec {
+    /// Key in the stored fields.
+    pub name: &'static str,
+    /// Label for people.
+    pub label: &'static str,
+    /// A secret: stored, never sent back (shown masked).
+    pub secret: bool,
+    /// Must be given.
+    pub required: bool,
+}
+
+impl FieldSpec {
+    /// A required, non-secret field.
+    pub const fn required(name: &'static str, label: &'static str) -> Self {
+        Self {
+            name,
+            label,
+            secret: false,
+            required: true,
+        }
+    }
+
+    /// A required secret field.
+    pub const fn secret(name: &'static str, label: &'static str) -> Self {
+        Self {
+            name,
+            label,
+            secret: true,
+            required: true,
+        }
+    }
+
+    /// An optional field.
+    pub const fn optional(name: &'static str, label: &'static str) -> Self {
+        Self {
+            name,
+            label,
+            secret: false,
+            required: false,
+        }
+    }
+}
+
+/// The fields of a configured alarm.
+pub type Fields = BTreeMap<String, String>;
+
+/// What an alarm delivers.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlarmMessage {
+    /// The project.
+    pub project: String,
+    /// `offline`, `online`, `stopped`, `new_error`, `regression`, `every_nth`,
+    /// `digest` or `check`.
+    pub trigger: String,
+    /// The text.
+    pub message: String,
+    /// When the event happened (RFC 3339).
+    pub time: String,
+}
+
+/// A kind of alarm channel.
+///
+/// ```
+/// use loggerflow_server::alarm::{Alarm, AlarmMessage, FieldSpec, Fields};
+///
+/// struct Pager { service_key: String }
+///
+/// #[async_trait::async_trait]
+/// impl Alarm for Pager {
+///     fn kind() -> &'static str { "pager" }
+///     fn fields() -> Vec<FieldSpec> { vec![FieldSpec::secret("service_key", "Service key")] }
+///     fn from_fields(fields: &Fields) -> Result<Self, String> {
+///         Ok(Self { service_key: fields.get("service_key").cloned().unwrap_or_default() })
+///     }
+///     async fn send(&self, message: &AlarmMessage) -> Result<(), String> {
+///         let _ = (&self.service_key, message);
+///         Ok(())
+///     }
+/// }
+/// ```
+#[async_trait::async_trait]
+pub trait Alarm: Send + Sync + 'static {
+    /// The kind's name (`telegram`, `webhook`, …).
+    fn kind() -> &'static str
+    where
+        Self: Sized;
+
+    /// The fields it needs.
+    fn fields() -> Vec<FieldSpec>
+    where
+        Self: Sized;
+
+    /// Builds it from stored fields (already checked for the required ones).
+    fn from_fields(fields: &Fields) -> Result<Self, String>
+    where
+        Self: Sized;
+
+    /// Delivers one message; the error is recorded in the history.
+    async fn send(&self, message: &AlarmMessage) -> Result<(), String>;
+}
+
+type Build = fn(&Fields) -> Result<Box<dyn Alarm>, String>;
+
+/// A registered kind.
+#[derive(Clone)]
+pub struct Kind {
+    /// Its name.
+    pub name: &'static str,
+    /// Its fields.
+    pub fields: Vec<FieldSpec>,
+    build: Build,
+}
+
+impl Kind {
+    /// Checks `fields` and builds the channel.
+    pub fn build(&self, fields: &Fields) -> Result<Box<dyn Alarm>, String> {
+        for spec in self.fields.iter().filter(|f| f.required) {
+            if fields.get(spec.name).is_none_or(|v| v.trim().is_empty()) {
+                return Err(format!(
+                    "`{}` needs the field `{}` ({})",
+                    self.name, spec.name, spec.label
+                ));
+            }
+        }
+        if let Some(unknown) = fields
+            .keys()
+            .find(|k| !self.fields.iter().any(|f| f.name == k.as_str()))
+        {
+            return Err(format!("`{}` has no field `{unknown}`", self.name));
+        }
+        (self.build)(fields)
+    }
+
+    /// `fields` with secrets masked, for answers to the browser or API.
+    pub fn masked(&self, fields: &Fields) -> Fields {
+        fields
+            .iter()
+            .map(|(k, v)| {
+                let secret = self.fields.iter().any(|f| f.name == k.as_str() && f.secret);
+                let shown = if secret {
+                    format!("{}***", v.chars().take(4).collect::<String>())
+                } else {
+                    v.clone()
+                };
+                (k.clone(), shown)
+            })
+            .collect()
+    }
+}
+
+/// The alarm kinds a server knows: the built-in ones and yours.
+#[derive(Clone)]
+pub struct Registry {
+    kinds: Arc<Vec<Kind>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.kinds.iter().map(|k| k.name))
+            .finish()
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self {
+            kinds: Arc::new(Vec::new()),
+        }
+        .with::<channels::Telegram>()
+        .with::<channels::Discord>()
+        .with::<channels::File>()
+        .with::<channels::Webhook>()
+    }
+}
+
+fn build<A: Alarm>(fields: &Fields) -> Result<Box<dyn Alarm>, String> {
+    A::from_fields(fields).map(|a| Box::new(a) as Box<dyn Alarm>)
+}
+
+impl Registry {
+    /// Adds (or replaces) the kind `A`.
+    #[must_use]
+    pub fn with<A: Alarm>(self) -> Self {
+        let mut kinds: Vec<Kind> = self
+            .kinds
+            .iter()
+            .filter(|k| k.name != A::kind())
+            .cloned()
+            .collect();
+        kinds.push(Kind {
+            name: A::kind(),
+            fields: A::fields(),
+            build: build::<A>,
+        });
+        Self {
+            kinds: Arc::new(kinds),
+        }
+    }
+
+    /// The kind named `name`.
+    pub fn get(&self, name: &str) -> Option<&Kind> {
+        self.kinds.iter().find(|k| k.name == name)
+    }
+
+    /// Every kind.
+    pub fn kinds(&self) -> &[Kind] {
+        &self.kinds
+    }
+}
+
+/// The triggers a connection can subscribe to.
+pub const TRIGGERS: &[&str] = &[
+    "offline",
+    "online",
+    "stopped",
+    "new_error",
+    "regression",
+    "every_nth",
+];

@@ -1,0 +1,295 @@
+//! The alarm API: kinds, alarms, project connections, history.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use sea_orm::{ConnectionTrait, FromQueryResult};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::alarm::{self, AlarmMessage, Fields, TRIGGERS};
+use crate::error::AppError;
+use crate::router::AppState;
+use crate::store::{now_ms, sql};
+
+/// `GET /api/v1/alarm-kinds`: every kind with the fields its form needs.
+pub async fn kinds(State(state): State<AppState>) -> Json<Value> {
+    let kinds: Vec<Value> = state
+        .config
+        .alarms
+        .kinds()
+        .iter()
+        .map(|k| json!({ "kind": k.name, "fields": k.fields }))
+        .collect();
+    Json(json!({ "kinds": kinds }))
+}
+
+#[derive(FromQueryResult)]
+struct AlarmRow {
+    id: i64,
+    name: String,
+    kind: String,
+    fields: String,
+}
+
+/// `GET /api/v1/alarms`: the alarms, secrets masked.
+pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
+    let rows = AlarmRow::find_by_statement(sql(
+        state.db.get_database_backend(),
+        "SELECT id, name, kind, fields FROM alarms ORDER BY name",
+        [],
+    ))
+    .all(&state.db)
+    .await
+    .map_err(crate::store::StoreError::from)?;
+    let alarms: Vec<Value> = rows
+        .into_iter()
+        .map(|row| {
+            let fields: Fields = serde_json::from_str(&row.fields).unwrap_or_default();
+            let shown = match state.config.alarms.get(&row.kind) {
+                Some(kind) => kind.masked(&fields),
+                None => Fields::new(),
+            };
+            json!({ "id": row.id, "name": row.name, "kind": row.kind, "fields": shown })
+        })
+        .collect();
+    Ok(Json(json!({ "alarms": alarms })))
+}
+
+/// Body of `POST /api/v1/alarms`.
+#[derive(Deserialize)]
+pub struct NewAlarm {
+    kind: String,
+    name: String,
+    #[serde(default)]
+    fields: Fields,
+}
+
+/// `POST /api/v1/alarms` `{"kind", "name", "fields"}`.
+pub async fn create(
+    State(state): State<AppState>,
+    Json(body): Json<NewAlarm>,
+) -> Result<(StatusCode, Json<Value>), AppError> {
+    let kind = state.config.alarms.get(&body.kind).ok_or_else(|| {
+        let known: Vec<&str> = state.config.alarms.kinds().iter().map(|k| k.name).collect();
+        AppError::bad_request(
+            "unknown_kind",
+            format!(
+                "no alarm kind `{}`: use one of {}",
+                body.kind,
+                known.join(", ")
+            ),
+        )
+    })?;
+    if body.name.trim().is_empty() {
+        return Err(AppError::bad_request(
+            "invalid_alarm",
+            "the alarm needs a name",
+        ));
+    }
+    kind.build(&body.fields)
+        .map_err(|e| AppError::bad_request("invalid_alarm", e))?;
+    let fields = serde_json::to_string(&body.fields).unwrap_or_default();
+    let inserted = state
+        .db
+        .execute_raw(sql(
+            state.db.get_database_backend(),
+            "INSERT INTO alarms (name, kind, fields, created_ms) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING",
+            [body.name.clone().into(), body.kind.clone().into(), fields.into(), now_ms().into()],
+        ))
+        .await
+        .map_err(crate::store::StoreError::from)?;
+    if inserted.rows_affected() == 0 {
+        return Err(AppError::new(
+            StatusCode::CONFLICT,
+            "alarm_exists",
+            format!("an alarm named `{}` exists", body.name),
+        ));
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "name": body.name, "kind": body.kind, "fields": kind.masked(&body.fields) })),
+    ))
+}
+
+async fn alarm_id(state: &AppState, name: &str) -> Result<i64, AppError> {
+    #[derive(FromQueryResult)]
+    struct Id {
+        id: i64,
+    }
+    Id::find_by_statement(sql(
+        state.db.get_database_backend(),
+        "SELECT id FROM alarms WHERE name = $1",
+        [name.into()],
+    ))
+    .one(&state.db)
+    .await
+    .map_err(crate::store::StoreError::from)?
+    .map(|r| r.id)
+    .ok_or_else(|| AppError::not_found(format!("no alarm named `{name}`")))
+}
+
+/// `DELETE /api/v1/alarms/{name}` (and its connections).
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, AppError> {
+    let id = alarm_id(&state, &name).await?;
+    let backend = state.db.get_database_backend();
+    for statement in [
+        "DELETE FROM alarm_connections WHERE alarm_id = $1",
+        "DELETE FROM alarms WHERE id = $1",
+    ] {
+        state
+            .db
+            .execute_raw(sql(backend, statement, [id.into()]))
+            .await
+            .map_err(crate::store::StoreError::from)?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/v1/alarms/{name}/check`: sends a test message, says how it went.
+pub async fn check(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    let id = alarm_id(&state, &name).await?;
+    let message = AlarmMessage {
+        project: "LoggerFlow".into(),
+        trigger: "check".into(),
+        message: format!("a test message from alarm `{name}`"),
+        time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    };
+    match alarm::dispatch::send(&state.db, &state.config.alarms, id, message).await {
+        Ok(()) => Ok(Json(json!({ "ok": true }))),
+        Err(error) => Ok(Json(json!({ "ok": false, "error": error }))),
+    }
+}
+
+/// Body of `POST /api/v1/projects/{project}/alarms`.
+#[derive(Deserialize)]
+pub struct Connect {
+    alarm: String,
+    triggers: Vec<String>,
+    #[serde(default)]
+    every_nth: i64,
+}
+
+/// `POST /api/v1/projects/{project}/alarms` `{"alarm", "triggers", "every_nth"}`:
+/// attaches an alarm to a project (the project is created if it is new).
+pub async fn connect(
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+    Json(body): Json<Connect>,
+) -> Result<Json<Value>, AppError> {
+    if let Some(bad) = body
+        .triggers
+        .iter()
+        .find(|t| !TRIGGERS.contains(&t.as_str()))
+    {
+        return Err(AppError::bad_request(
+            "invalid_trigger",
+            format!("unknown trigger `{bad}`: use {}", TRIGGERS.join(", ")),
+        ));
+    }
+    if body.triggers.iter().any(|t| t == "every_nth") && body.every_nth < 1 {
+        return Err(AppError::bad_request(
+            "invalid_trigger",
+            "`every_nth` needs `\"every_nth\": N` with N ≥ 1",
+        ));
+    }
+    let alarm = alarm_id(&state, &body.alarm).await?;
+    let backend = state.db.get_database_backend();
+    let store = |e: sea_orm::DbErr| AppError::from(crate::store::StoreError::from(e));
+    state
+        .db
+        .execute_raw(sql(
+            backend,
+            "INSERT INTO projects (name, created_ms, hidden) VALUES ($1, $2, FALSE) ON CONFLICT (name) DO NOTHING",
+            [project.clone().into(), now_ms().into()],
+        ))
+        .await
+        .map_err(store)?;
+    let id = crate::store::queries::project_id(&state.db, &project)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("no project named `{project}`")))?;
+    let triggers = serde_json::to_string(&body.triggers).unwrap_or_default();
+    state
+        .db
+        .execute_raw(sql(
+            backend,
+            "INSERT INTO alarm_connections (project_id, alarm_id, triggers, every_nth) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (project_id, alarm_id) DO UPDATE SET triggers = excluded.triggers, every_nth = excluded.every_nth",
+            [id.into(), alarm.into(), triggers.into(), body.every_nth.into()],
+        ))
+        .await
+        .map_err(store)?;
+    Ok(Json(
+        json!({ "project": project, "alarm": body.alarm, "triggers": body.triggers, "every_nth": body.every_nth }),
+    ))
+}
+
+/// Query of `GET /api/v1/alarm-events`.
+#[derive(Deserialize)]
+pub struct EventsQuery {
+    project: Option<String>,
+    alarm: Option<String>,
+    limit: Option<i64>,
+}
+
+#[derive(FromQueryResult, serde::Serialize)]
+struct EventRow {
+    id: i64,
+    project: String,
+    alarm: String,
+    trigger: String,
+    message: String,
+    created_ms: i64,
+    status: String,
+    sent_ms: Option<i64>,
+    error: Option<String>,
+}
+
+/// `GET /api/v1/alarm-events?project=&alarm=&limit=`: the alarm history, newest first.
+pub async fn events(
+    State(state): State<AppState>,
+    Query(query): Query<EventsQuery>,
+) -> Result<Json<Value>, AppError> {
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let rows = EventRow::find_by_statement(sql(
+        state.db.get_database_backend(),
+        "SELECT e.id, p.name AS project, COALESCE(a.name, '(deleted)') AS alarm, e.\"trigger\", e.message, \
+         e.created_ms, e.status, e.sent_ms, e.error \
+         FROM alarm_events e JOIN projects p ON p.id = e.project_id LEFT JOIN alarms a ON a.id = e.alarm_id \
+         WHERE ($1 = '' OR p.name = $1) AND ($2 = '' OR a.name = $2) ORDER BY e.id DESC LIMIT $3",
+        [
+            query.project.unwrap_or_default().into(),
+            query.alarm.unwrap_or_default().into(),
+            limit.into(),
+        ],
+    ))
+    .all(&state.db)
+    .await
+    .map_err(crate::store::StoreError::from)?;
+    Ok(Json(json!({ "events": rows })))
+}
+
+/// `DELETE /api/v1/alarm-events?project=`: clears the history (of one project).
+pub async fn clear(
+    State(state): State<AppState>,
+    Query(query): Query<EventsQuery>,
+) -> Result<Json<Value>, AppError> {
+    let backend = state.db.get_database_backend();
+    let result = state
+        .db
+        .execute_raw(sql(
+            backend,
+            "DELETE FROM alarm_events WHERE status NOT IN ('pending', 'sending', 'digested') \
+             AND ($1 = '' OR project_id IN (SELECT id FROM projects WHERE name = $1))",
+            [query.project.unwrap_or_default().into()],
+        ))
+        .await
+        .map_err(crate::store::StoreError::from)?;
+    Ok(Json(json!({ "deleted": result.rows_affected() })))
+}

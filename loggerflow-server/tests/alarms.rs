@@ -1,0 +1,334 @@
+//! Alarms through real server processes: offline and online once each,
+//! rate limits with a digest, two servers on one PostgreSQL sending each
+//! event once, the API's validation, and a custom alarm.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{Backend, Db, Server, batch, heartbeat, hello, new_id, report};
+
+/// A local HTTP server standing in for Telegram: records each request body.
+struct Recorder {
+    addr: SocketAddr,
+    bodies: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+impl Recorder {
+    async fn start() -> Self {
+        let bodies: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+        let seen = bodies.clone();
+        let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
+            let seen = seen.clone();
+            async move {
+                if let Ok(value) = serde_json::from_slice(&body) {
+                    seen.lock().expect("lock").push(value);
+                }
+                axum::Json(serde_json::json!({ "ok": true }))
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { addr, bodies }
+    }
+
+    fn texts(&self) -> Vec<String> {
+        self.bodies
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|b| {
+                b["text"]
+                    .as_str()
+                    .or(b["message"].as_str())
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    async fn wait_for(&self, n: usize, within: Duration) -> Vec<String> {
+        let deadline = std::time::Instant::now() + within;
+        while self.texts().len() < n && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.texts()
+    }
+}
+
+async fn telegram_alarm(
+    server: &Server,
+    recorder: &Recorder,
+    project: &str,
+    triggers: serde_json::Value,
+    every_nth: i64,
+) {
+    let alarm = serde_json::json!({ "kind": "telegram", "name": "ops", "fields": {
+        "token": "123:SECRET", "chat_id": "-100", "api_url": format!("http://{}", recorder.addr) } });
+    let (status, reply) = server.post("/api/v1/alarms", &alarm.to_string()).await;
+    assert!(status == 201 || reply["error"] == "alarm_exists", "{reply}");
+    let connect =
+        serde_json::json!({ "alarm": "ops", "triggers": triggers, "every_nth": every_nth });
+    let (status, reply) = server
+        .post(
+            &format!("/api/v1/projects/{project}/alarms"),
+            &connect.to_string(),
+        )
+        .await;
+    assert_eq!(status, 200, "{reply}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_that_stops_heartbeating_alarms_once_and_once_again_when_back() {
+    for backend in common::BACKENDS {
+        let db = Db::new(backend).await;
+        let server = Server::start(&db.url, &[]);
+        let recorder = Recorder::start().await;
+        telegram_alarm(
+            &server,
+            &recorder,
+            "Pay",
+            serde_json::json!(["offline", "online"]),
+            0,
+        )
+        .await;
+        let body = batch(
+            "pay-1",
+            serde_json::json!([hello("Pay", "pay-1", 1, "webhook"), heartbeat(1.0)]),
+        );
+        assert_eq!(server.post("/loggerflow/v1/batch", &body).await.0, 200);
+        // silent: offline after 3 × 1 s, one sweep, one dispatch round
+        let texts = recorder.wait_for(1, Duration::from_secs(8)).await;
+        assert_eq!(texts.len(), 1, "{backend:?}: {texts:?}");
+        assert!(
+            texts[0].starts_with("[Pay] offline: test-host (pid 42) is offline"),
+            "{texts:?}"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(
+            recorder.texts().len(),
+            1,
+            "{backend:?}: offline is sent once"
+        );
+        let body = batch("pay-1", serde_json::json!([heartbeat(1.0)]));
+        assert_eq!(server.post("/loggerflow/v1/batch", &body).await.0, 200);
+        let texts = recorder.wait_for(2, Duration::from_secs(5)).await;
+        assert_eq!(texts.len(), 2, "{backend:?}: {texts:?}");
+        assert!(texts[1].starts_with("[Pay] online:"), "{texts:?}");
+        let history = server.get("/api/v1/alarm-events?project=Pay").await;
+        let statuses: Vec<&str> = history["events"]
+            .as_array()
+            .map(|e| e.iter().filter_map(|e| e["status"].as_str()).collect())
+            .unwrap_or_default();
+        assert_eq!(statuses, ["sent", "sent"], "{history}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_errors_is_rate_limited_and_summed_up_in_a_digest() {
+    let db = Db::new(Backend::Sqlite).await;
+    let server = Server::start(&db.url, &["--alarm-rate", "3/3"]);
+    let recorder = Recorder::start().await;
+    telegram_alarm(
+        &server,
+        &recorder,
+        "Burst",
+        serde_json::json!(["new_error", "every_nth"]),
+        1,
+    )
+    .await;
+    let messages: Vec<serde_json::Value> =
+        (0..500).map(|n| report("Burst", &new_id(), n)).collect();
+    assert_eq!(
+        server
+            .post(
+                "/loggerflow/v1/batch",
+                &batch("b", serde_json::json!(messages))
+            )
+            .await
+            .0,
+        200
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let texts = recorder.texts();
+    assert!(
+        texts.len() <= 3,
+        "at most the configured 3 messages in the window: {}",
+        texts.len()
+    );
+    assert!(
+        texts.iter().any(|t| t.contains("new error: payment")),
+        "{texts:?}"
+    );
+    // once the window has room again, one digest sums up the rest
+    let texts = recorder.wait_for(4, Duration::from_secs(6)).await;
+    assert_eq!(texts.len(), 4, "{texts:?}");
+    assert!(
+        texts[3].contains("more alarm(s) were held back by the rate limit"),
+        "{texts:?}"
+    );
+    assert!(texts[3].contains("every_nth ×"), "{texts:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_postgresql_send_each_event_once() {
+    let db = Db::new(Backend::Postgres).await;
+    let a = Server::start(&db.url, &[]);
+    let b = Server::start(&db.url, &[]);
+    let recorder = Recorder::start().await;
+    telegram_alarm(
+        &a,
+        &recorder,
+        "Twin",
+        serde_json::json!(["offline", "new_error"]),
+        0,
+    )
+    .await;
+    let body = batch(
+        "twin-1",
+        serde_json::json!([
+            hello("Twin", "twin-1", 1, "webhook"),
+            report("Twin", &new_id(), 1)
+        ]),
+    );
+    assert_eq!(b.post("/loggerflow/v1/batch", &body).await.0, 200);
+    let texts = recorder.wait_for(2, Duration::from_secs(8)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let texts = if texts.len() < 2 {
+        texts
+    } else {
+        recorder.texts()
+    };
+    assert_eq!(
+        texts.len(),
+        2,
+        "new error and offline, each once: {texts:?}"
+    );
+    // alarms are stored: a restarted server still has them
+    let mut a = a;
+    a.kill_and_restart();
+    let alarms = a.get("/api/v1/alarms").await;
+    assert_eq!(alarms["alarms"][0]["name"], "ops");
+    assert_eq!(
+        alarms["alarms"][0]["fields"]["token"], "123:***",
+        "secrets are masked"
+    );
+}
+
+#[tokio::test]
+async fn the_alarm_api_checks_what_it_is_given_and_the_webhook_alarm_posts_json() {
+    let db = Db::new(Backend::Sqlite).await;
+    let server = Server::start(&db.url, &[]);
+    let recorder = Recorder::start().await;
+    let kinds = server.get("/api/v1/alarm-kinds").await;
+    let names: Vec<&str> = kinds["kinds"]
+        .as_array()
+        .map(|k| k.iter().filter_map(|k| k["kind"].as_str()).collect())
+        .unwrap_or_default();
+    for kind in ["telegram", "discord", "file", "webhook"] {
+        assert!(names.contains(&kind), "{kinds}");
+    }
+    let cases = [
+        (
+            r#"{"kind": "pigeon", "name": "x", "fields": {}}"#,
+            400,
+            "unknown_kind",
+        ),
+        (
+            r#"{"kind": "telegram", "name": "x", "fields": {"chat_id": "1"}}"#,
+            400,
+            "invalid_alarm",
+        ),
+        (
+            r#"{"kind": "webhook", "name": "x", "fields": {"url": "ftp://x"}}"#,
+            400,
+            "invalid_alarm",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let (got, reply) = server.post("/api/v1/alarms", body).await;
+        assert_eq!(
+            (got, reply["error"].as_str()),
+            (status, Some(code)),
+            "{reply}"
+        );
+    }
+    let hook = serde_json::json!({ "kind": "webhook", "name": "hook", "fields": { "url": format!("http://{}/alarm", recorder.addr), "headers": "{\"X-Team\": \"pay\"}" } });
+    assert_eq!(
+        server.post("/api/v1/alarms", &hook.to_string()).await.0,
+        201
+    );
+    assert_eq!(
+        server.post("/api/v1/alarms", &hook.to_string()).await.0,
+        409
+    );
+    let (status, reply) = server.post("/api/v1/alarms/hook/check", "").await;
+    assert_eq!(
+        (status, &reply["ok"]),
+        (200, &serde_json::json!(true)),
+        "{reply}"
+    );
+    let body = recorder.bodies.lock().expect("lock")[0].clone();
+    for key in ["project", "trigger", "message", "time"] {
+        assert!(body.get(key).is_some(), "{body}");
+    }
+    let (status, reply) = server
+        .post(
+            "/api/v1/projects/Any/alarms",
+            r#"{"alarm": "hook", "triggers": ["sometimes"]}"#,
+        )
+        .await;
+    assert_eq!(
+        (status, reply["error"].as_str()),
+        (400, Some("invalid_trigger"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_alarm_from_the_example_fires() {
+    let db = Db::new(Backend::Sqlite).await;
+    let exe = std::env::current_exe().expect("exe");
+    let example = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|debug| debug.join("examples/custom_alarm"))
+        .expect("path");
+    assert!(
+        example.exists(),
+        "cargo test builds the examples: {}",
+        example.display()
+    );
+    let server = Server::start_binary(&example, &db.url, &[]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("alarms.jsonl");
+    let alarm = serde_json::json!({ "kind": "jsonl", "name": "audit", "fields": { "path": path.display().to_string(), "api_key": "s3cret" } });
+    assert_eq!(
+        server.post("/api/v1/alarms", &alarm.to_string()).await.0,
+        201
+    );
+    let connect = r#"{"alarm": "audit", "triggers": ["new_error"]}"#;
+    assert_eq!(
+        server
+            .post("/api/v1/projects/Custom/alarms", connect)
+            .await
+            .0,
+        200
+    );
+    let body = batch("c", serde_json::json!([report("Custom", &new_id(), 1)]));
+    assert_eq!(server.post("/loggerflow/v1/batch", &body).await.0, 200);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut text = String::new();
+    while text.is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        text = std::fs::read_to_string(&path).unwrap_or_default();
+    }
+    assert!(text.contains("\"trigger\":\"new_error\""), "{text}");
+    assert!(text.contains("\"key\":\"s3\""), "{text}");
+    let listed = server.get("/api/v1/alarms").await;
+    assert_eq!(listed["alarms"][0]["fields"]["api_key"], "s3cr***");
+}
