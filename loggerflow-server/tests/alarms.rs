@@ -332,3 +332,68 @@ async fn a_custom_alarm_from_the_example_fires() {
     let listed = server.get("/api/v1/alarms").await;
     assert_eq!(listed["alarms"][0]["fields"]["api_key"], "s3cr***");
 }
+
+/// A heartbeat whose process CPU is `cpu` %.
+fn hot(cpu: f32) -> serde_json::Value {
+    serde_json::json!({ "type": "heartbeat", "metrics": {
+        "cpu_percent": 50.0, "process_cpu_percent": cpu, "process_memory_bytes": 10_000_000u64,
+        "memory_used_bytes": 2_000_000_000u64, "memory_total_bytes": 8_000_000_000u64 } })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpu_threshold_held_for_the_window_alarms_once_then_recovers_once() {
+    for backend in common::BACKENDS {
+        let db = Db::new(backend).await;
+        let server = Server::start(&db.url, &[]);
+        let recorder = Recorder::start().await;
+        let alarm = serde_json::json!({ "kind": "telegram", "name": "ops", "fields": {
+            "token": "1:T", "chat_id": "1", "api_url": format!("http://{}", recorder.addr) } });
+        assert_eq!(
+            server.post("/api/v1/alarms", &alarm.to_string()).await.0,
+            201
+        );
+        let connect =
+            r#"{"alarm": "ops", "triggers": ["cpu_high"], "cpu_above": 80, "for_seconds": 2}"#;
+        let (status, reply) = server.post("/api/v1/projects/Hot/alarms", connect).await;
+        assert_eq!(status, 200, "{reply}");
+        let (status, _) = server
+            .post(
+                "/api/v1/projects/Hot/alarms",
+                r#"{"alarm": "ops", "triggers": ["cpu_high"]}"#,
+            )
+            .await;
+        assert_eq!(status, 400, "cpu_high needs cpu_above");
+        let first = batch(
+            "hot-1",
+            serde_json::json!([hello("Hot", "hot-1", 1, "webhook"), hot(95.0)]),
+        );
+        assert_eq!(server.post("/loggerflow/v1/batch", &first).await.0, 200);
+        // a short spike is not enough: held above 80 % for 2 s, then one alarm
+        for _ in 0..4 {
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            let beat = batch("hot-1", serde_json::json!([hot(92.0)]));
+            assert_eq!(server.post("/loggerflow/v1/batch", &beat).await.0, 200);
+        }
+        let texts = recorder.wait_for(1, Duration::from_secs(4)).await;
+        assert_eq!(texts.len(), 1, "{backend:?}: {texts:?}");
+        assert!(
+            texts[0].contains("cpu_high: process CPU % above 80 for 2 s"),
+            "{texts:?}"
+        );
+        for _ in 0..2 {
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            let beat = batch("hot-1", serde_json::json!([hot(93.0)]));
+            assert_eq!(server.post("/loggerflow/v1/batch", &beat).await.0, 200);
+        }
+        assert_eq!(
+            recorder.texts().len(),
+            1,
+            "{backend:?}: still hot, no repeat"
+        );
+        let cool = batch("hot-1", serde_json::json!([hot(10.0)]));
+        assert_eq!(server.post("/loggerflow/v1/batch", &cool).await.0, 200);
+        let texts = recorder.wait_for(2, Duration::from_secs(4)).await;
+        assert_eq!(texts.len(), 2, "{backend:?}: {texts:?}");
+        assert!(texts[1].contains("back below 80 (recovered)"), "{texts:?}");
+    }
+}

@@ -92,6 +92,9 @@ pub async fn run(
     loop {
         tokio::select! {
             _ = tick.tick() => {
+                if let Err(error) = super::thresholds::evaluate(&db).await {
+                    tracing::warn!(%error, "threshold evaluation failed");
+                }
                 if let Err(error) = round(&db, &registry, rate, &me).await {
                     tracing::warn!(%error, "alarm dispatch failed");
                 }

@@ -14,6 +14,7 @@
 pub mod channels;
 pub mod dispatch;
 pub mod events;
+pub mod thresholds;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -241,4 +242,6 @@ pub const TRIGGERS: &[&str] = &[
     "new_error",
     "regression",
     "every_nth",
+    "cpu_high",
+    "memory_high",
 ];

@@ -174,6 +174,12 @@ pub struct Connect {
     triggers: Vec<String>,
     #[serde(default)]
     every_nth: i64,
+    /// `cpu_high`: process CPU % above this…
+    cpu_above: Option<f64>,
+    /// `memory_high`: process memory above this many bytes…
+    memory_above_bytes: Option<i64>,
+    /// …for this many seconds (default 300).
+    for_seconds: Option<i64>,
 }
 
 /// `POST /api/v1/projects/{project}/alarms` `{"alarm", "triggers", "every_nth"}`:
@@ -199,6 +205,16 @@ pub async fn connect(
             "`every_nth` needs `\"every_nth\": N` with N ≥ 1",
         ));
     }
+    let wants = |t: &str| body.triggers.iter().any(|x| x == t);
+    if wants("cpu_high") != body.cpu_above.is_some()
+        || wants("memory_high") != body.memory_above_bytes.is_some()
+    {
+        return Err(AppError::bad_request(
+            "invalid_trigger",
+            "`cpu_high` goes with `cpu_above` (%), `memory_high` with `memory_above_bytes`",
+        ));
+    }
+    let for_seconds = body.for_seconds.unwrap_or(300).max(1);
     let alarm = alarm_id(&state, &body.alarm).await?;
     let backend = state.db.get_database_backend();
     let store = |e: sea_orm::DbErr| AppError::from(crate::store::StoreError::from(e));
@@ -219,9 +235,20 @@ pub async fn connect(
         .db
         .execute_raw(sql(
             backend,
-            "INSERT INTO alarm_connections (project_id, alarm_id, triggers, every_nth) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (project_id, alarm_id) DO UPDATE SET triggers = excluded.triggers, every_nth = excluded.every_nth",
-            [id.into(), alarm.into(), triggers.into(), body.every_nth.into()],
+            "INSERT INTO alarm_connections (project_id, alarm_id, triggers, every_nth, cpu_above, memory_above_bytes, \
+             for_seconds, cpu_hot, memory_hot) VALUES ($1, $2, $3, $4, $5, $6, $7, FALSE, FALSE) \
+             ON CONFLICT (project_id, alarm_id) DO UPDATE SET triggers = excluded.triggers, every_nth = excluded.every_nth, \
+             cpu_above = excluded.cpu_above, memory_above_bytes = excluded.memory_above_bytes, \
+             for_seconds = excluded.for_seconds",
+            [
+                id.into(),
+                alarm.into(),
+                triggers.into(),
+                body.every_nth.into(),
+                body.cpu_above.into(),
+                body.memory_above_bytes.into(),
+                for_seconds.into(),
+            ],
         ))
         .await
         .map_err(store)?;

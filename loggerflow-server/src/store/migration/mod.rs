@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_init;
 mod m20261125_000002_alarms;
+mod m20261125_000003_thresholds;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_init::Migration),
             Box::new(m20261125_000002_alarms::Migration),
+            Box::new(m20261125_000003_thresholds::Migration),
         ]
     }
 }
