@@ -25,6 +25,7 @@ pub mod ingest;
 pub mod router;
 pub mod store;
 pub mod tasks;
+pub mod web;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -19,6 +19,7 @@ use crate::api;
 use crate::error::AppError;
 use crate::ingest::{compat, native};
 use crate::store::writer::Writer;
+use crate::web;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -77,8 +78,18 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/alarm-events",
             get(api::alarms::events).delete(api::alarms::clear),
         )
+        .route("/", get(web::projects))
+        .route("/projects/{project}", get(web::errors))
+        .route(
+            "/projects/{project}/errors/{group}/state",
+            post(web::set_state),
+        )
+        .route("/projects/{project}/reports/{id}", get(web::report))
+        .route("/projects/{project}/metrics", get(web::metrics))
+        .route("/alarms", get(web::alarms))
         .route_layer(middleware::from_fn_with_state(state.clone(), basic_auth));
     Router::new()
+        .route("/assets/style.css", get(web::style))
         .route("/api/v1/health", get(api::health))
         .merge(ingest)
         .merge(keyed)

@@ -265,40 +265,18 @@ pub struct EventsQuery {
     limit: Option<i64>,
 }
 
-#[derive(FromQueryResult, serde::Serialize)]
-struct EventRow {
-    id: i64,
-    project: String,
-    alarm: String,
-    trigger: String,
-    message: String,
-    created_ms: i64,
-    status: String,
-    sent_ms: Option<i64>,
-    error: Option<String>,
-}
-
 /// `GET /api/v1/alarm-events?project=&alarm=&limit=`: the alarm history, newest first.
 pub async fn events(
     State(state): State<AppState>,
     Query(query): Query<EventsQuery>,
 ) -> Result<Json<Value>, AppError> {
-    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
-    let rows = EventRow::find_by_statement(sql(
-        state.db.get_database_backend(),
-        "SELECT e.id, p.name AS project, COALESCE(a.name, '(deleted)') AS alarm, e.\"trigger\", e.message, \
-         e.created_ms, e.status, e.sent_ms, e.error \
-         FROM alarm_events e JOIN projects p ON p.id = e.project_id LEFT JOIN alarms a ON a.id = e.alarm_id \
-         WHERE ($1 = '' OR p.name = $1) AND ($2 = '' OR a.name = $2) ORDER BY e.id DESC LIMIT $3",
-        [
-            query.project.unwrap_or_default().into(),
-            query.alarm.unwrap_or_default().into(),
-            limit.into(),
-        ],
-    ))
-    .all(&state.db)
-    .await
-    .map_err(crate::store::StoreError::from)?;
+    let rows = crate::store::queries::alarm_events(
+        &state.db,
+        query.project.as_deref().unwrap_or(""),
+        query.alarm.as_deref().unwrap_or(""),
+        query.limit.unwrap_or(100),
+    )
+    .await?;
     Ok(Json(json!({ "events": rows })))
 }
 

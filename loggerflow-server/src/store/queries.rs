@@ -355,3 +355,75 @@ pub async fn set_group_state(
         .await?;
     Ok(result.rows_affected() == 1)
 }
+
+/// One entry of the alarm history.
+#[derive(Debug, Clone, FromQueryResult, Serialize)]
+pub struct AlarmEventView {
+    /// Row id.
+    pub id: i64,
+    /// Project name.
+    pub project: String,
+    /// Alarm name (`(deleted)` once deleted).
+    pub alarm: String,
+    /// Trigger.
+    pub trigger: String,
+    /// Message.
+    pub message: String,
+    /// When it happened (ms).
+    pub created_ms: i64,
+    /// `pending`, `sending`, `sent`, `failed`, `digested`, `summarized`.
+    pub status: String,
+    /// When it was sent (ms).
+    pub sent_ms: Option<i64>,
+    /// The delivery error.
+    pub error: Option<String>,
+}
+
+/// The alarm history, newest first, of one project and/or alarm (`""` for all).
+pub async fn alarm_events(
+    db: &DatabaseConnection,
+    project: &str,
+    alarm: &str,
+    limit: i64,
+) -> Result<Vec<AlarmEventView>, StoreError> {
+    Ok(AlarmEventView::find_by_statement(sql(
+        db.get_database_backend(),
+        "SELECT e.id, p.name AS project, COALESCE(a.name, '(deleted)') AS alarm, e.\"trigger\", e.message, \
+         e.created_ms, e.status, e.sent_ms, e.error \
+         FROM alarm_events e JOIN projects p ON p.id = e.project_id LEFT JOIN alarms a ON a.id = e.alarm_id \
+         WHERE ($1 = '' OR p.name = $1) AND ($2 = '' OR a.name = $2) ORDER BY e.id DESC LIMIT $3",
+        [project.into(), alarm.into(), limit.clamp(1, 1000).into()],
+    ))
+    .all(db)
+    .await?)
+}
+
+/// A configured alarm with its connections.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct AlarmConnectionView {
+    /// Alarm name.
+    pub name: String,
+    /// Kind.
+    pub kind: String,
+    /// Stored fields (JSON).
+    pub fields: String,
+    /// A connected project, if any.
+    pub project: Option<String>,
+    /// Its triggers (JSON array).
+    pub triggers: Option<String>,
+}
+
+/// Every alarm, once per connected project (or once when it has none).
+pub async fn alarm_connections(
+    db: &DatabaseConnection,
+) -> Result<Vec<AlarmConnectionView>, StoreError> {
+    Ok(AlarmConnectionView::find_by_statement(sql(
+        db.get_database_backend(),
+        "SELECT a.name, a.kind, a.fields, p.name AS project, c.triggers FROM alarms a \
+         LEFT JOIN alarm_connections c ON c.alarm_id = a.id LEFT JOIN projects p ON p.id = c.project_id \
+         ORDER BY a.name, p.name",
+        [],
+    ))
+    .all(db)
+    .await?)
+}

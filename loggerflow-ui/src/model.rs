@@ -1,0 +1,215 @@
+//! What the pages show: plain data the server fills from its store.
+
+/// One project on the projects page.
+#[derive(Debug, Clone, Default)]
+pub struct ProjectRow {
+    /// Name.
+    pub name: String,
+    /// `online`, `offline`, `stopped` or `unknown`.
+    pub status: String,
+    /// Since when the status holds (ms), if known.
+    pub status_since_ms: Option<i64>,
+    /// Reports stored.
+    pub error_count: i64,
+    /// Title of the newest error group.
+    pub last_error: Option<String>,
+    /// Heartbeat interval (s).
+    pub heartbeat_s: Option<i32>,
+    /// Newest heartbeat (ms).
+    pub last_heartbeat_ms: Option<i64>,
+    /// `webhook`, `websocket`, or both.
+    pub implementation: String,
+    /// Host CPU %.
+    pub cpu_percent: Option<f64>,
+    /// Process memory (bytes).
+    pub process_memory_bytes: Option<i64>,
+    /// Host memory used (bytes).
+    pub memory_used_bytes: Option<i64>,
+    /// Host memory total (bytes).
+    pub memory_total_bytes: Option<i64>,
+}
+
+/// The projects (home) page.
+#[derive(Debug, Clone, Default)]
+pub struct ProjectsPage {
+    /// Every visible project.
+    pub projects: Vec<ProjectRow>,
+    /// Now (ms), for "for 5 min" and "3 s ago".
+    pub now_ms: i64,
+}
+
+/// One error group.
+#[derive(Debug, Clone, Default)]
+pub struct GroupRow {
+    /// Group id.
+    pub id: i64,
+    /// Title.
+    pub title: String,
+    /// Reports.
+    pub count: i64,
+    /// First seen (ms).
+    pub first_seen_ms: i64,
+    /// Last seen (ms).
+    pub last_seen_ms: i64,
+    /// `open`, `resolved`, `ignored`.
+    pub state: String,
+    /// Came back after being resolved.
+    pub regressed: bool,
+    /// Reports per hour over the last 24 h, oldest first.
+    pub last_24h: Vec<u32>,
+    /// The newest report's id.
+    pub newest_report: Option<String>,
+}
+
+/// The errors page of a project.
+#[derive(Debug, Clone, Default)]
+pub struct ErrorsPage {
+    /// Project name.
+    pub project: String,
+    /// The groups shown.
+    pub groups: Vec<GroupRow>,
+    /// The state filter, if any.
+    pub state: Option<String>,
+    /// The text searched for.
+    pub search: String,
+    /// Now (ms).
+    pub now_ms: i64,
+}
+
+/// One frame of a trace as shown.
+#[derive(Debug, Clone, Default)]
+pub struct FrameRow {
+    /// Position in the full stack.
+    pub index: usize,
+    /// Function.
+    pub function: String,
+    /// `file:line`.
+    pub location: Option<String>,
+    /// The app's own code (backlit).
+    pub yours: bool,
+}
+
+/// A trace line or a marker of hidden frames.
+#[derive(Debug, Clone)]
+pub enum TraceLine {
+    /// A frame.
+    Frame(FrameRow),
+    /// `⋮ N frames hidden ⋮`.
+    Hidden(usize),
+}
+
+/// The report page.
+#[derive(Debug, Clone, Default)]
+pub struct ReportPage {
+    /// Project name.
+    pub project: String,
+    /// Report id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// The whole message.
+    pub message: String,
+    /// `full`, `clean` or `minimal`.
+    pub mode: String,
+    /// The one-line form (shown in `minimal`).
+    pub minimal: String,
+    /// Level.
+    pub level: String,
+    /// `event` or `panic`.
+    pub kind: String,
+    /// When (RFC 3339).
+    pub time: String,
+    /// Thread, host, release.
+    pub thread: String,
+    /// Host.
+    pub host: String,
+    /// Release.
+    pub release: Option<String>,
+    /// Where it was raised.
+    pub location: Option<String>,
+    /// The error chain, outermost first.
+    pub causes: Vec<String>,
+    /// Fields, as `key = value`.
+    pub fields: Vec<(String, String)>,
+    /// Spans, innermost first, as one line each.
+    pub spans: Vec<String>,
+    /// The stack in the chosen mode.
+    pub trace: Vec<TraceLine>,
+    /// The group, and the older / newer occurrence.
+    pub group_id: i64,
+    /// An older report of the group.
+    pub older: Option<String>,
+    /// A newer report of the group.
+    pub newer: Option<String>,
+}
+
+/// One chart point.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MetricPoint {
+    /// Time (ms).
+    pub ts_ms: i64,
+    /// Host CPU %.
+    pub cpu_percent: f64,
+    /// Process CPU %.
+    pub process_cpu_percent: f64,
+    /// Process memory (bytes).
+    pub process_memory_bytes: f64,
+    /// Host memory used (bytes).
+    pub memory_used_bytes: f64,
+    /// Host memory total (bytes).
+    pub memory_total_bytes: f64,
+}
+
+/// The metrics page.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsPage {
+    /// Project name.
+    pub project: String,
+    /// The window shown.
+    pub window: String,
+    /// Every window offered.
+    pub windows: Vec<String>,
+    /// The points, oldest first.
+    pub points: Vec<MetricPoint>,
+}
+
+/// One alarm on the alarms page.
+#[derive(Debug, Clone, Default)]
+pub struct AlarmRow {
+    /// Name.
+    pub name: String,
+    /// Kind.
+    pub kind: String,
+    /// Its fields, secrets masked, as one line.
+    pub fields: String,
+    /// Connected projects and their triggers, as one line.
+    pub projects: String,
+}
+
+/// One entry of the alarm history.
+#[derive(Debug, Clone, Default)]
+pub struct EventRow {
+    /// When (RFC 3339).
+    pub time: String,
+    /// Project.
+    pub project: String,
+    /// Alarm.
+    pub alarm: String,
+    /// Trigger.
+    pub trigger: String,
+    /// Message.
+    pub message: String,
+    /// `pending`, `sent`, `failed`, `digested`, `summarized`.
+    pub status: String,
+    /// The delivery error, if it failed.
+    pub error: Option<String>,
+}
+
+/// The alarms page.
+#[derive(Debug, Clone, Default)]
+pub struct AlarmsPage {
+    /// The alarms.
+    pub alarms: Vec<AlarmRow>,
+    /// The newest history entries.
+    pub events: Vec<EventRow>,
+}

@@ -1,0 +1,95 @@
+//! The errors of a project: grouped, filtered, searchable; resolve / ignore / reopen.
+
+use leptos::prelude::*;
+
+use super::segment;
+use crate::components::chart::sparkline;
+use crate::components::format::ago;
+use crate::components::layout::document;
+use crate::model::ErrorsPage;
+
+/// The errors page.
+pub fn errors(page: ErrorsPage) -> String {
+    let now = page.now_ms;
+    let base = format!("/projects/{}", segment(&page.project));
+    let filters: Vec<_> = [None, Some("open"), Some("resolved"), Some("ignored")]
+        .into_iter()
+        .map(|state| {
+            let label = state.unwrap_or("all");
+            let href = match state {
+                Some(s) => format!("{base}?state={s}"),
+                None => base.clone(),
+            };
+            let current = page.state.as_deref() == state;
+            view! { <a href=href class:current=current>{label}</a> }
+        })
+        .collect();
+    let rows: Vec<_> = page
+        .groups
+        .into_iter()
+        .map(|g| {
+            let open_href = g
+                .newest_report
+                .as_ref()
+                .map(|r| format!("{base}/reports/{}", segment(r)))
+                .unwrap_or_else(|| base.clone());
+            let action = format!("{base}/errors/{}/state", g.id);
+            let buttons: Vec<_> = [
+                ("resolved", "Resolve"),
+                ("ignored", "Ignore"),
+                ("open", "Reopen"),
+            ]
+            .into_iter()
+            .filter(|(state, _)| *state != g.state)
+            .map(|(state, label)| {
+                view! {
+                    <form method="post" action=action.clone() class="inline">
+                        <input type="hidden" name="state" value=state />
+                        <button type="submit">{label}</button>
+                    </form>
+                }
+            })
+            .collect();
+            let regressed = g
+                .regressed
+                .then(|| view! { <span class="badge regressed">"regressed"</span> });
+            view! {
+                <tr>
+                    <td class="title"><a href=open_href>{g.title}</a> {regressed}</td>
+                    <td class="num">{g.count}</td>
+                    <td>{sparkline(&g.last_24h)}</td>
+                    <td class="muted">{ago(g.first_seen_ms, now)}</td>
+                    <td class="muted">{ago(g.last_seen_ms, now)}</td>
+                    <td><span class=format!("state {}", g.state)>{g.state.clone()}</span></td>
+                    <td class="actions">{buttons}</td>
+                </tr>
+            }
+        })
+        .collect();
+    let empty = rows.is_empty();
+    let title = format!("Errors of {}", page.project);
+    let state_value = page.state.clone().unwrap_or_default();
+    let body = view! {
+        <h1>{title.clone()}</h1>
+        <p><a href=format!("{base}/metrics")>"Metrics"</a></p>
+        <div class="toolbar">
+            <nav class="filters">{filters}</nav>
+            <form method="get" action=base.clone() class="search">
+                <input type="hidden" name="state" value=state_value />
+                <input type="search" name="q" placeholder="Search titles" value=page.search />
+                <button type="submit">"Search"</button>
+            </form>
+        </div>
+        {if empty {
+            view! { <p class="muted">"No errors here."</p> }.into_any()
+        } else {
+            view! {
+                <table class="groups">
+                    <thead><tr><th>"Error"</th><th>"Count"</th><th>"Last 24 h"</th><th>"First seen"</th><th>"Last seen"</th><th>"State"</th><th></th></tr></thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            }.into_any()
+        }}
+    };
+    document(&title, None, body)
+}

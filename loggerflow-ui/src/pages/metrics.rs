@@ -1,0 +1,55 @@
+//! Metrics of a project: CPU on one chart, memory (bytes) on another.
+
+use leptos::prelude::*;
+
+use super::segment;
+use crate::components::chart::{Series, line_chart};
+use crate::components::format::bytes;
+use crate::components::layout::document;
+use crate::model::MetricsPage;
+
+/// The metrics page; it refreshes every 10 s.
+pub fn metrics(page: MetricsPage) -> String {
+    let base = format!("/projects/{}", segment(&page.project));
+    let windows: Vec<_> = page
+        .windows
+        .iter()
+        .map(|w| {
+            let current = *w == page.window;
+            view! { <a href=format!("{base}/metrics?window={w}") class:current=current>{w.clone()}</a> }
+        })
+        .collect();
+    let series = |label, class, f: fn(&crate::model::MetricPoint) -> f64| Series {
+        label,
+        class,
+        points: page.points.iter().map(|p| (p.ts_ms, f(p))).collect(),
+    };
+    let cpu = line_chart(
+        "CPU %",
+        vec![
+            series("host", "c1", |p| p.cpu_percent),
+            series("process", "c2", |p| p.process_cpu_percent),
+        ],
+        Some(100.0),
+        |v| format!("{v:.1} %"),
+    );
+    let memory = line_chart(
+        "Memory",
+        vec![
+            series("process", "c2", |p| p.process_memory_bytes),
+            series("host used", "c1", |p| p.memory_used_bytes),
+            series("host total", "c3", |p| p.memory_total_bytes),
+        ],
+        None,
+        bytes,
+    );
+    let title = format!("Metrics of {}", page.project);
+    let body = view! {
+        <p><a href=base.clone()>{format!("← errors of {}", page.project)}</a></p>
+        <h1>{title.clone()}</h1>
+        <nav class="filters">{windows}</nav>
+        {cpu}
+        {memory}
+    };
+    document(&title, Some(10), body)
+}
