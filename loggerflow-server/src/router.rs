@@ -87,7 +87,13 @@ pub fn router(state: AppState) -> Router {
         .route("/projects/{project}/reports/{id}", get(web::report))
         .route("/projects/{project}/metrics", get(web::metrics))
         .route("/alarms", get(web::alarms))
-        .route_layer(middleware::from_fn_with_state(state.clone(), basic_auth));
+        .route("/alarms/new", post(web::add_alarm))
+        .route("/alarms/connect", post(web::connect_alarm))
+        .route("/alarms/clear", post(web::clear_history))
+        .route("/alarms/{name}/check", post(web::check_alarm))
+        .route("/alarms/{name}/delete", post(web::delete_alarm))
+        .route_layer(middleware::from_fn_with_state(state.clone(), basic_auth))
+        .route_layer(middleware::from_fn(same_origin));
     Router::new()
         .route("/assets/style.css", get(web::style))
         .route("/api/v1/health", get(api::health))
@@ -198,4 +204,43 @@ async fn basic_auth(
 /// Compares secrets in time that does not depend on where they differ.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Refuses state-changing requests sent by another site's page (CSRF): a
+/// browser names the page's origin in `Origin` (or `Referer`); when it does,
+/// it must be this server. Scripts and API clients send neither.
+async fn same_origin(
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Result<Response, AppError> {
+    let safe = matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    if !safe {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        let from = headers
+            .get(header::ORIGIN)
+            .or_else(|| headers.get(header::REFERER))
+            .and_then(|v| v.to_str().ok());
+        if let Some(from) = from {
+            let from_host = from
+                .split("://")
+                .nth(1)
+                .and_then(|rest| rest.split('/').next())
+                .unwrap_or_default();
+            if from_host != host {
+                return Err(AppError::new(
+                    StatusCode::FORBIDDEN,
+                    "cross_site_request",
+                    "this request came from another site's page and was refused",
+                ));
+            }
+        }
+    }
+    Ok(next.run(request).await)
 }

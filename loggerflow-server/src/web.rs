@@ -415,8 +415,19 @@ pub async fn metrics(
     })))
 }
 
-/// `GET /alarms`: the alarms and their history.
-pub async fn alarms(State(state): State<AppState>) -> Result<Html<String>, AppError> {
+/// Query of the alarms page.
+#[derive(Deserialize)]
+pub struct AlarmsQuery {
+    kind: Option<String>,
+    notice: Option<String>,
+}
+
+/// `GET /alarms?kind=&notice=`: the alarms, the forms to add and connect
+/// them (built from each kind's fields), and the history.
+pub async fn alarms(
+    State(state): State<AppState>,
+    Query(query): Query<AlarmsQuery>,
+) -> Result<Html<String>, AppError> {
     let mut rows: Vec<loggerflow_ui::model::AlarmRow> = Vec::new();
     for c in queries::alarm_connections(&state.db).await? {
         let connection = match (c.project, c.triggers) {
@@ -465,10 +476,136 @@ pub async fn alarms(State(state): State<AppState>) -> Result<Html<String>, AppEr
             error: e.error,
         })
         .collect();
+    let kinds: Vec<loggerflow_ui::model::KindForm> = state
+        .config
+        .alarms
+        .kinds()
+        .iter()
+        .map(|k| loggerflow_ui::model::KindForm {
+            kind: k.name.into(),
+            fields: k
+                .fields
+                .iter()
+                .map(|f| loggerflow_ui::model::FormField {
+                    name: f.name.into(),
+                    label: f.label.into(),
+                    secret: f.secret,
+                    required: f.required,
+                })
+                .collect(),
+        })
+        .collect();
+    let kind = query
+        .kind
+        .filter(|k| kinds.iter().any(|f| &f.kind == k))
+        .or_else(|| kinds.first().map(|k| k.kind.clone()))
+        .unwrap_or_default();
+    let projects = queries::projects(&state.db)
+        .await?
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
     Ok(Html(loggerflow_ui::pages::alarms(
         loggerflow_ui::model::AlarmsPage {
             alarms: rows,
             events,
+            kinds,
+            kind,
+            projects,
+            triggers: crate::alarm::TRIGGERS
+                .iter()
+                .map(|t| (*t).to_owned())
+                .collect(),
+            notice: query.notice,
         },
     )))
+}
+
+/// Back to the alarms page with a notice.
+fn back(notice: &str, kind: Option<&str>) -> Redirect {
+    let mut url = format!("/alarms?notice={}", loggerflow_ui::pages::segment(notice));
+    if let Some(kind) = kind {
+        url.push_str(&format!("&kind={}", loggerflow_ui::pages::segment(kind)));
+    }
+    Redirect::to(&url)
+}
+
+fn form_value<'a>(form: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    form.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// `POST /alarms/new` (a plain form): adds an alarm.
+pub async fn add_alarm(
+    State(state): State<AppState>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Redirect {
+    let kind = form_value(&form, "kind").unwrap_or_default().to_owned();
+    let name = form_value(&form, "name").unwrap_or_default().to_owned();
+    let fields: crate::alarm::Fields = form
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix("field.").map(|k| (k.to_owned(), v.clone())))
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+    match crate::api::alarms::create_alarm(&state, &kind, &name, &fields).await {
+        Ok(_) => back(&format!("alarm `{name}` added"), Some(&kind)),
+        Err(e) => back(e.message(), Some(&kind)),
+    }
+}
+
+/// `POST /alarms/connect` (a plain form): attaches an alarm to a project.
+pub async fn connect_alarm(
+    State(state): State<AppState>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Redirect {
+    let number = |key: &str| {
+        form_value(&form, key)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let body = crate::api::alarms::Connect {
+        alarm: form_value(&form, "alarm").unwrap_or_default().to_owned(),
+        triggers: form
+            .iter()
+            .filter(|(k, _)| k == "trigger")
+            .map(|(_, v)| v.clone())
+            .collect(),
+        every_nth: number("every_nth")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+        cpu_above: number("cpu_above").and_then(|v| v.parse().ok()),
+        memory_above_bytes: number("memory_above_mib")
+            .and_then(|v| v.parse::<f64>().ok())
+            .map(|mib| (mib * 1024.0 * 1024.0) as i64),
+        for_seconds: number("for_seconds").and_then(|v| v.parse().ok()),
+    };
+    let project = form_value(&form, "project").unwrap_or_default().to_owned();
+    match crate::api::alarms::connect_alarm(&state, &project, &body).await {
+        Ok(()) => back(&format!("`{}` connected to `{project}`", body.alarm), None),
+        Err(e) => back(e.message(), None),
+    }
+}
+
+/// `POST /alarms/{name}/check`: sends a test message.
+pub async fn check_alarm(State(state): State<AppState>, Path(name): Path<String>) -> Redirect {
+    match crate::api::alarms::check_alarm(&state, &name).await {
+        Ok(Ok(())) => back(&format!("check of `{name}`: sent"), None),
+        Ok(Err(e)) => back(&format!("check of `{name}` failed: {e}"), None),
+        Err(e) => back(e.message(), None),
+    }
+}
+
+/// `POST /alarms/{name}/delete`.
+pub async fn delete_alarm(State(state): State<AppState>, Path(name): Path<String>) -> Redirect {
+    match crate::api::alarms::delete_alarm(&state, &name).await {
+        Ok(()) => back(&format!("alarm `{name}` deleted"), None),
+        Err(e) => back(e.message(), None),
+    }
+}
+
+/// `POST /alarms/clear`: clears the history.
+pub async fn clear_history(State(state): State<AppState>) -> Redirect {
+    match crate::api::alarms::clear_events(&state, "").await {
+        Ok(n) => back(&format!("{n} history entries cleared"), None),
+        Err(e) => back(e.message(), None),
+    }
 }

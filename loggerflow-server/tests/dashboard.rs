@@ -179,3 +179,92 @@ async fn stored_html_runs_nothing_in_a_real_browser() {
         );
     }
 }
+
+#[tokio::test]
+async fn alarms_are_added_connected_and_checked_through_plain_forms() {
+    let (_db, server, _) = seeded().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let form = |path: &str, body: &str| {
+        client
+            .post(server.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned())
+            .send()
+    };
+    let html = page(&server, "/alarms?kind=telegram").await;
+    assert!(
+        html.contains(r#"name="field.token""#) && html.contains(r#"type="password""#),
+        "the form is built from the kind's fields, secrets as passwords"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("alarms.log").display().to_string();
+    let added = form(
+        "/alarms/new",
+        &format!(
+            "kind=file&name=disk&field.path={}",
+            path.replace('/', "%2F")
+        ),
+    )
+    .await
+    .expect("post");
+    assert_eq!(added.status().as_u16(), 303);
+    assert!(
+        added.headers()["location"]
+            .to_str()
+            .unwrap_or_default()
+            .contains("notice=alarm%20%60disk%60%20added")
+    );
+    let missing = form("/alarms/new", "kind=telegram&name=tg&field.chat_id=1")
+        .await
+        .expect("post");
+    let location = missing.headers()["location"]
+        .to_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        location.contains("needs%20the%20field%20%60token%60"),
+        "{location}"
+    );
+    let connected = form(
+        "/alarms/connect",
+        "project=Shop+%3C%26%3E&alarm=disk&trigger=offline&trigger=new_error&every_nth=0",
+    )
+    .await
+    .expect("post");
+    assert!(
+        connected.headers()["location"]
+            .to_str()
+            .unwrap_or_default()
+            .contains("connected")
+    );
+    let checked = form("/alarms/disk/check", "").await.expect("post");
+    assert!(
+        checked.headers()["location"]
+            .to_str()
+            .unwrap_or_default()
+            .contains("sent")
+    );
+    assert!(
+        std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .contains("[LoggerFlow] check: a test message from alarm `disk`")
+    );
+    let listed = page(&server, "/alarms").await;
+    assert!(
+        listed.contains("Shop &lt;&amp;&gt;: offline,new_error"),
+        "{listed}"
+    );
+    // a form posted from another site's page is refused (CSRF)
+    let forged = client
+        .post(server.url("/alarms/disk/delete"))
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(forged.status().as_u16(), 403);
+    let deleted = form("/alarms/disk/delete", "").await.expect("post");
+    assert_eq!(deleted.status().as_u16(), 303);
+}

@@ -205,6 +205,28 @@ pub struct EventRow {
     pub error: Option<String>,
 }
 
+/// A field of the "Add alarm" form.
+#[derive(Debug, Clone, Default)]
+pub struct FormField {
+    /// Input name.
+    pub name: String,
+    /// Label.
+    pub label: String,
+    /// A password input.
+    pub secret: bool,
+    /// Must be filled.
+    pub required: bool,
+}
+
+/// An alarm kind, for the "Add alarm" form.
+#[derive(Debug, Clone, Default)]
+pub struct KindForm {
+    /// Kind name.
+    pub kind: String,
+    /// Its fields.
+    pub fields: Vec<FormField>,
+}
+
 /// The alarms page.
 #[derive(Debug, Clone, Default)]
 pub struct AlarmsPage {
@@ -212,4 +234,14 @@ pub struct AlarmsPage {
     pub alarms: Vec<AlarmRow>,
     /// The newest history entries.
     pub events: Vec<EventRow>,
+    /// Every kind, for the "Add alarm" form.
+    pub kinds: Vec<KindForm>,
+    /// The kind the form shows.
+    pub kind: String,
+    /// Project names, for connections.
+    pub projects: Vec<String>,
+    /// Every trigger.
+    pub triggers: Vec<String>,
+    /// A message after an action (`Check` result, an error).
+    pub notice: Option<String>,
 }

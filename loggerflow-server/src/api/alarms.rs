@@ -70,32 +70,42 @@ pub async fn create(
     State(state): State<AppState>,
     Json(body): Json<NewAlarm>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
-    let kind = state.config.alarms.get(&body.kind).ok_or_else(|| {
+    let masked = create_alarm(&state, &body.kind, &body.name, &body.fields).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "name": body.name, "kind": body.kind, "fields": masked })),
+    ))
+}
+
+/// Checks and stores an alarm; its fields with secrets masked.
+pub(crate) async fn create_alarm(
+    state: &AppState,
+    kind: &str,
+    name: &str,
+    fields: &Fields,
+) -> Result<Fields, AppError> {
+    let spec = state.config.alarms.get(kind).ok_or_else(|| {
         let known: Vec<&str> = state.config.alarms.kinds().iter().map(|k| k.name).collect();
         AppError::bad_request(
             "unknown_kind",
-            format!(
-                "no alarm kind `{}`: use one of {}",
-                body.kind,
-                known.join(", ")
-            ),
+            format!("no alarm kind `{kind}`: use one of {}", known.join(", ")),
         )
     })?;
-    if body.name.trim().is_empty() {
+    if name.trim().is_empty() {
         return Err(AppError::bad_request(
             "invalid_alarm",
             "the alarm needs a name",
         ));
     }
-    kind.build(&body.fields)
+    spec.build(fields)
         .map_err(|e| AppError::bad_request("invalid_alarm", e))?;
-    let fields = serde_json::to_string(&body.fields).unwrap_or_default();
+    let stored = serde_json::to_string(fields).unwrap_or_default();
     let inserted = state
         .db
         .execute_raw(sql(
             state.db.get_database_backend(),
             "INSERT INTO alarms (name, kind, fields, created_ms) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING",
-            [body.name.clone().into(), body.kind.clone().into(), fields.into(), now_ms().into()],
+            [name.into(), kind.into(), stored.into(), now_ms().into()],
         ))
         .await
         .map_err(crate::store::StoreError::from)?;
@@ -103,13 +113,10 @@ pub async fn create(
         return Err(AppError::new(
             StatusCode::CONFLICT,
             "alarm_exists",
-            format!("an alarm named `{}` exists", body.name),
+            format!("an alarm named `{name}` exists"),
         ));
     }
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "name": body.name, "kind": body.kind, "fields": kind.masked(&body.fields) })),
-    ))
+    Ok(spec.masked(fields))
 }
 
 async fn alarm_id(state: &AppState, name: &str) -> Result<i64, AppError> {
@@ -134,7 +141,13 @@ pub async fn delete(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    let id = alarm_id(&state, &name).await?;
+    delete_alarm(&state, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes an alarm and its connections.
+pub(crate) async fn delete_alarm(state: &AppState, name: &str) -> Result<(), AppError> {
+    let id = alarm_id(state, name).await?;
     let backend = state.db.get_database_backend();
     for statement in [
         "DELETE FROM alarm_connections WHERE alarm_id = $1",
@@ -146,7 +159,7 @@ pub async fn delete(
             .await
             .map_err(crate::store::StoreError::from)?;
     }
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 /// `POST /api/v1/alarms/{name}/check`: sends a test message, says how it went.
@@ -154,32 +167,40 @@ pub async fn check(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    let id = alarm_id(&state, &name).await?;
+    match check_alarm(&state, &name).await? {
+        Ok(()) => Ok(Json(json!({ "ok": true }))),
+        Err(error) => Ok(Json(json!({ "ok": false, "error": error }))),
+    }
+}
+
+/// Sends a test message through an alarm.
+pub(crate) async fn check_alarm(
+    state: &AppState,
+    name: &str,
+) -> Result<Result<(), String>, AppError> {
+    let id = alarm_id(state, name).await?;
     let message = AlarmMessage {
         project: "LoggerFlow".into(),
         trigger: "check".into(),
         message: format!("a test message from alarm `{name}`"),
         time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     };
-    match alarm::dispatch::send(&state.db, &state.config.alarms, id, message).await {
-        Ok(()) => Ok(Json(json!({ "ok": true }))),
-        Err(error) => Ok(Json(json!({ "ok": false, "error": error }))),
-    }
+    Ok(alarm::dispatch::send(&state.db, &state.config.alarms, id, message).await)
 }
 
 /// Body of `POST /api/v1/projects/{project}/alarms`.
 #[derive(Deserialize)]
 pub struct Connect {
-    alarm: String,
-    triggers: Vec<String>,
+    pub(crate) alarm: String,
+    pub(crate) triggers: Vec<String>,
     #[serde(default)]
-    every_nth: i64,
+    pub(crate) every_nth: i64,
     /// `cpu_high`: process CPU % above this…
-    cpu_above: Option<f64>,
+    pub(crate) cpu_above: Option<f64>,
     /// `memory_high`: process memory above this many bytes…
-    memory_above_bytes: Option<i64>,
+    pub(crate) memory_above_bytes: Option<i64>,
     /// …for this many seconds (default 300).
-    for_seconds: Option<i64>,
+    pub(crate) for_seconds: Option<i64>,
 }
 
 /// `POST /api/v1/projects/{project}/alarms` `{"alarm", "triggers", "every_nth"}`:
@@ -189,6 +210,18 @@ pub async fn connect(
     Path(project): Path<String>,
     Json(body): Json<Connect>,
 ) -> Result<Json<Value>, AppError> {
+    connect_alarm(&state, &project, &body).await?;
+    Ok(Json(
+        json!({ "project": project, "alarm": body.alarm, "triggers": body.triggers, "every_nth": body.every_nth }),
+    ))
+}
+
+/// Attaches an alarm to a project (created when new).
+pub(crate) async fn connect_alarm(
+    state: &AppState,
+    project: &str,
+    body: &Connect,
+) -> Result<(), AppError> {
     if let Some(bad) = body
         .triggers
         .iter()
@@ -215,7 +248,7 @@ pub async fn connect(
         ));
     }
     let for_seconds = body.for_seconds.unwrap_or(300).max(1);
-    let alarm = alarm_id(&state, &body.alarm).await?;
+    let alarm = alarm_id(state, &body.alarm).await?;
     let backend = state.db.get_database_backend();
     let store = |e: sea_orm::DbErr| AppError::from(crate::store::StoreError::from(e));
     state
@@ -223,11 +256,11 @@ pub async fn connect(
         .execute_raw(sql(
             backend,
             "INSERT INTO projects (name, created_ms, hidden) VALUES ($1, $2, FALSE) ON CONFLICT (name) DO NOTHING",
-            [project.clone().into(), now_ms().into()],
+            [project.into(), now_ms().into()],
         ))
         .await
         .map_err(store)?;
-    let id = crate::store::queries::project_id(&state.db, &project)
+    let id = crate::store::queries::project_id(&state.db, project)
         .await?
         .ok_or_else(|| AppError::not_found(format!("no project named `{project}`")))?;
     let triggers = serde_json::to_string(&body.triggers).unwrap_or_default();
@@ -252,9 +285,7 @@ pub async fn connect(
         ))
         .await
         .map_err(store)?;
-    Ok(Json(
-        json!({ "project": project, "alarm": body.alarm, "triggers": body.triggers, "every_nth": body.every_nth }),
-    ))
+    Ok(())
 }
 
 /// Query of `GET /api/v1/alarm-events`.
@@ -285,16 +316,21 @@ pub async fn clear(
     State(state): State<AppState>,
     Query(query): Query<EventsQuery>,
 ) -> Result<Json<Value>, AppError> {
-    let backend = state.db.get_database_backend();
+    let deleted = clear_events(&state, query.project.as_deref().unwrap_or("")).await?;
+    Ok(Json(json!({ "deleted": deleted })))
+}
+
+/// Deletes finished history entries (of one project, or all with `""`).
+pub(crate) async fn clear_events(state: &AppState, project: &str) -> Result<u64, AppError> {
     let result = state
         .db
         .execute_raw(sql(
-            backend,
+            state.db.get_database_backend(),
             "DELETE FROM alarm_events WHERE status NOT IN ('pending', 'sending', 'digested') \
              AND ($1 = '' OR project_id IN (SELECT id FROM projects WHERE name = $1))",
-            [query.project.unwrap_or_default().into()],
+            [project.into()],
         ))
         .await
         .map_err(crate::store::StoreError::from)?;
-    Ok(Json(json!({ "deleted": result.rows_affected() })))
+    Ok(result.rows_affected())
 }

@@ -14,7 +14,7 @@ pub fn document(title: &str, refresh_s: Option<u32>, body: impl IntoView + 'stat
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 {refresh}
                 <title>{title}</title>
-                <link rel="stylesheet" href="/assets/style.css" />
+                <link rel="stylesheet" href=concat!("/assets/style.css?v=", env!("CARGO_PKG_VERSION")) />
             </head>
             <body>
                 <header class="top">

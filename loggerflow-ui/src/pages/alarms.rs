@@ -2,21 +2,29 @@
 
 use leptos::prelude::*;
 
+use super::segment;
 use crate::components::layout::document;
 use crate::model::AlarmsPage;
 
 /// The alarms page; it refreshes every 10 s.
 pub fn alarms(page: AlarmsPage) -> String {
+    let names: Vec<String> = page.alarms.iter().map(|a| a.name.clone()).collect();
     let alarms: Vec<_> = page
         .alarms
         .into_iter()
         .map(|a| {
+            let check = format!("/alarms/{}/check", segment(&a.name));
+            let delete = format!("/alarms/{}/delete", segment(&a.name));
             view! {
                 <tr>
                     <td>{a.name}</td>
                     <td>{a.kind}</td>
                     <td class="muted">{a.fields}</td>
                     <td>{a.projects}</td>
+                    <td class="actions">
+                        <form method="post" action=check class="inline"><button type="submit">"Check"</button></form>
+                        <form method="post" action=delete class="inline"><button type="submit">"Delete"</button></form>
+                    </td>
                 </tr>
             }
         })
@@ -39,19 +47,81 @@ pub fn alarms(page: AlarmsPage) -> String {
         })
         .collect();
     let no_alarms = alarms.is_empty();
+    let kind_links: Vec<_> = page
+        .kinds
+        .iter()
+        .map(|k| {
+            let current = k.kind == page.kind;
+            view! { <a href=format!("/alarms?kind={}", k.kind) class:current=current>{k.kind.clone()}</a> }
+        })
+        .collect();
+    let inputs: Vec<_> = page
+        .kinds
+        .iter()
+        .find(|k| k.kind == page.kind)
+        .map(|k| k.fields.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|f| {
+            let kind = if f.secret { "password" } else { "text" };
+            view! {
+                <label>
+                    <span>{f.label}{if f.required { " *" } else { "" }}</span>
+                    <input type=kind name=format!("field.{}", f.name) required=f.required autocomplete="off" />
+                </label>
+            }
+        })
+        .collect();
+    let alarm_options: Vec<_> = names
+        .iter()
+        .map(|n| view! { <option value=n.clone()>{n.clone()}</option> })
+        .collect();
+    let project_options: Vec<_> = page
+        .projects
+        .iter()
+        .map(|p| view! { <option value=p.clone()>{p.clone()}</option> })
+        .collect();
+    let trigger_boxes: Vec<_> = page
+        .triggers
+        .iter()
+        .map(|t| view! { <label class="check"><input type="checkbox" name="trigger" value=t.clone() />{t.clone()}</label> })
+        .collect();
+    let notice = page.notice.map(|n| view! { <p class="notice">{n}</p> });
     let body = view! {
         <h1>"Alarms"</h1>
+        {notice}
         {if no_alarms {
-            view! { <p class="muted">"No alarms yet: create one with " <code>"POST /api/v1/alarms"</code> " (see the README)."</p> }.into_any()
+            view! { <p class="muted">"No alarms yet: add one below (or with " <code>"POST /api/v1/alarms"</code> ")."</p> }.into_any()
         } else {
             view! {
                 <table>
-                    <thead><tr><th>"Name"</th><th>"Kind"</th><th>"Fields"</th><th>"Projects and triggers"</th></tr></thead>
+                    <thead><tr><th>"Name"</th><th>"Kind"</th><th>"Fields"</th><th>"Projects and triggers"</th><th></th></tr></thead>
                     <tbody>{alarms}</tbody>
                 </table>
             }.into_any()
         }}
-        <h2>"History"</h2>
+        <div class="forms">
+            <form method="post" action="/alarms/new" class="card">
+                <h2>"Add alarm"</h2>
+                <nav class="filters">{kind_links}</nav>
+                <input type="hidden" name="kind" value=page.kind.clone() />
+                <label><span>"Name *"</span><input type="text" name="name" required=true /></label>
+                {inputs}
+                <button type="submit">"Add"</button>
+            </form>
+            <form method="post" action="/alarms/connect" class="card">
+                <h2>"App connections"</h2>
+                <label><span>"Project"</span><select name="project">{project_options}</select></label>
+                <label><span>"Alarm"</span><select name="alarm">{alarm_options}</select></label>
+                <div class="triggers">{trigger_boxes}</div>
+                <label><span>"Every Nth (for every_nth)"</span><input type="text" name="every_nth" value="0" /></label>
+                <label><span>"CPU % above (cpu_high)"</span><input type="text" name="cpu_above" /></label>
+                <label><span>"Process memory MiB above (memory_high)"</span><input type="text" name="memory_above_mib" /></label>
+                <label><span>"For seconds"</span><input type="text" name="for_seconds" value="300" /></label>
+                <button type="submit">"Connect"</button>
+            </form>
+        </div>
+        <h2>"History " <form method="post" action="/alarms/clear" class="inline"><button type="submit">"Clear"</button></form></h2>
         <table>
             <thead><tr><th>"Time"</th><th>"Project"</th><th>"Alarm"</th><th>"Trigger"</th><th>"Message"</th><th>"Status"</th><th>"Error"</th></tr></thead>
             <tbody>{events}</tbody>
