@@ -420,6 +420,7 @@ pub async fn metrics(
 pub struct AlarmsQuery {
     kind: Option<String>,
     notice: Option<String>,
+    project: Option<String>,
 }
 
 /// `GET /alarms?kind=&notice=`: the alarms, the forms to add and connect
@@ -461,7 +462,8 @@ pub async fn alarms(
             }
         }
     }
-    let events = queries::alarm_events(&state.db, "", "", 200)
+    let history_project = query.project.clone().unwrap_or_default();
+    let events = queries::alarm_events(&state.db, &history_project, "", 200)
         .await?
         .into_iter()
         .map(|e| loggerflow_ui::model::EventRow {

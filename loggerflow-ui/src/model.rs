@@ -244,4 +244,6 @@ pub struct AlarmsPage {
     pub triggers: Vec<String>,
     /// A message after an action (`Check` result, an error).
     pub notice: Option<String>,
+    /// The project the history is filtered to (`""`: all).
+    pub history_project: String,
 }

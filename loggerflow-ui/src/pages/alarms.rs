@@ -87,6 +87,14 @@ pub fn alarms(page: AlarmsPage) -> String {
         .map(|t| view! { <label class="check"><input type="checkbox" name="trigger" value=t.clone() />{t.clone()}</label> })
         .collect();
     let notice = page.notice.map(|n| view! { <p class="notice">{n}</p> });
+    let history_options: Vec<_> = page
+        .projects
+        .iter()
+        .map(|p| {
+            let selected = *p == page.history_project;
+            view! { <option value=p.clone() selected=selected>{p.clone()}</option> }
+        })
+        .collect();
     let body = view! {
         <h1>"Alarms"</h1>
         {notice}
@@ -122,6 +130,13 @@ pub fn alarms(page: AlarmsPage) -> String {
             </form>
         </div>
         <h2>"History " <form method="post" action="/alarms/clear" class="inline"><button type="submit">"Clear"</button></form></h2>
+        <form method="get" action="/alarms" class="search">
+            <select name="project">
+                <option value="">"all projects"</option>
+                {history_options}
+            </select>
+            <button type="submit">"Filter"</button>
+        </form>
         <table>
             <thead><tr><th>"Time"</th><th>"Project"</th><th>"Alarm"</th><th>"Trigger"</th><th>"Message"</th><th>"Status"</th><th>"Error"</th></tr></thead>
             <tbody>{events}</tbody>
