@@ -519,6 +519,7 @@ pub async fn alarms(
                 .map(|t| (*t).to_owned())
                 .collect(),
             notice: query.notice,
+            history_project,
         },
     )))
 }
