@@ -50,6 +50,9 @@ struct RunArgs {
     /// Alarm messages per alarm and project, as COUNT/SECONDS (default 5/600); the rest become a digest.
     #[arg(long, env = "LOGGERFLOW_ALARM_RATE", value_parser = parse_rate)]
     alarm_rate: Option<(i64, Duration)>,
+    /// Seconds a request may take, body included; slower clients get 408.
+    #[arg(long, env = "LOGGERFLOW_REQUEST_TIMEOUT", default_value_t = 30)]
+    request_timeout: u64,
     /// Days of metric samples to keep.
     #[arg(long, env = "LOGGERFLOW_RETENTION_DAYS", default_value_t = 7)]
     retention_days: u32,
@@ -122,6 +125,7 @@ fn run(args: RunArgs, alarms: crate::alarm::Registry) -> Result<(), String> {
         }
         config.auth = args.auth;
         config.ingest_key = args.ingest_key;
+        config.request_timeout = Duration::from_secs(args.request_timeout.max(1));
         config.retention = Duration::from_secs(u64::from(args.retention_days) * 86_400);
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;

@@ -46,6 +46,9 @@ pub struct Config {
     pub body_limit: usize,
     /// How often the status sweeper runs.
     pub sweep_every: Duration,
+    /// The longest a request may take, body included (a client that
+    /// trickles its body is cut off with 408).
+    pub request_timeout: Duration,
     /// The alarm kinds (built-in ones, plus yours with [`Config::alarm`]).
     pub alarms: alarm::Registry,
     /// Alarm messages per alarm and project per window.
@@ -62,6 +65,7 @@ impl Config {
             retention: Duration::from_secs(7 * 24 * 3600),
             body_limit: 1024 * 1024,
             sweep_every: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(30),
             alarms: alarm::Registry::default(),
             alarm_rate: alarm::dispatch::RateLimit::default(),
         }

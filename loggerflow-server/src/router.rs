@@ -100,6 +100,10 @@ pub fn router(state: AppState) -> Router {
         .merge(ingest)
         .merge(keyed)
         .merge(api)
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            state.config.request_timeout,
+        ))
         .with_state(state)
 }
 

@@ -432,3 +432,41 @@ async fn metric_samples_older_than_the_retention_are_pruned() {
         assert_eq!(pruned, 2, "{backend:?}: the 8- and 30-day-old samples");
     }
 }
+
+#[tokio::test]
+async fn a_body_trickled_byte_by_byte_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let db = Db::new(common::Backend::Sqlite).await;
+    let server = Server::start(&db.url, &["--request-timeout", "2"]);
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", server.port()))
+        .await
+        .expect("connect");
+    stream
+        .write_all(
+            b"POST /loggerflow/v1/batch HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{",
+        )
+        .await
+        .expect("write");
+    let started = std::time::Instant::now();
+    let mut answer = String::new();
+    let trickle = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if stream.write_all(b" ").await.is_err() {
+                break;
+            }
+            let mut buf = [0u8; 256];
+            if let Ok(Ok(n)) =
+                tokio::time::timeout(Duration::from_millis(10), stream.read(&mut buf)).await
+            {
+                answer.push_str(&String::from_utf8_lossy(&buf[..n]));
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), trickle)
+        .await
+        .expect("cut off in time");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
