@@ -56,8 +56,13 @@ impl From<StoreError> for AppError {
                 format!("the database is unavailable, try again: {m}"),
             ),
             StoreError::Other(m) => {
+                // the detail goes to the server's log, not to the client
                 tracing::error!(error = %m, "database error");
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "storage_error", m)
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "storage_error",
+                    "the server could not store or read this; see its log",
+                )
             }
         }
     }

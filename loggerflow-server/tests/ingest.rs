@@ -470,3 +470,18 @@ async fn a_body_trickled_byte_by_byte_is_cut_off() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[tokio::test]
+async fn nul_characters_are_stored_on_both_backends() {
+    for backend in BACKENDS {
+        let db = Db::new(backend).await;
+        let server = Server::start(&db.url, &[]);
+        let mut message = report("Nul\u{0}Proj", &new_id(), 1);
+        message["report"]["message"] = serde_json::json!("bad\u{0}byte");
+        let body = batch("nul", serde_json::json!([message]));
+        let (status, reply) = server.post("/loggerflow/v1/batch", &body).await;
+        assert_eq!(status, 200, "{backend:?}: {reply}");
+        let projects = server.get("/api/v1/projects").await;
+        assert_eq!(projects["projects"][0]["name"], "NulProj", "{backend:?}");
+    }
+}

@@ -180,8 +180,9 @@ impl Alarm for Webhook {
 
     fn fields() -> Vec<FieldSpec> {
         vec![
-            FieldSpec::required("url", "URL"),
-            FieldSpec::optional("headers", "Headers (a JSON object)"),
+            // URLs and headers often carry tokens: both are kept secret
+            FieldSpec::secret("url", "URL"),
+            FieldSpec::optional_secret("headers", "Headers (a JSON object)"),
         ]
     }
 

@@ -13,6 +13,8 @@ pub async fn enqueue<C: ConnectionTrait>(
     message: &str,
 ) -> Result<(), DbErr> {
     let pattern = format!("%\"{trigger}\"%");
+    // PostgreSQL refuses NUL in text; app text may hold one
+    let message = message.replace('\0', "");
     conn.execute_raw(sql(
         conn.get_database_backend(),
         "INSERT INTO alarm_events (project_id, alarm_id, \"trigger\", message, created_ms, status) \
@@ -37,6 +39,7 @@ pub async fn enqueue_every_nth<C: ConnectionTrait>(
     count: i64,
     message: &str,
 ) -> Result<(), DbErr> {
+    let message = message.replace('\0', "");
     conn.execute_raw(sql(
         conn.get_database_backend(),
         "INSERT INTO alarm_events (project_id, alarm_id, \"trigger\", message, created_ms, status) \

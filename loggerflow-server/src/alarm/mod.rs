@@ -55,6 +55,16 @@ impl FieldSpec {
         }
     }
 
+    /// An optional secret field.
+    pub const fn optional_secret(name: &'static str, label: &'static str) -> Self {
+        Self {
+            name,
+            label,
+            secret: true,
+            required: false,
+        }
+    }
+
     /// An optional field.
     pub const fn optional(name: &'static str, label: &'static str) -> Self {
         Self {

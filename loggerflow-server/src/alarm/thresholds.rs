@@ -6,7 +6,7 @@
 //! `UPDATE`, in the transaction that queues the event: once per change,
 //! whatever number of servers evaluate it.
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult};
 
 use crate::store::{StoreError, now_ms, sql};
 
@@ -62,7 +62,7 @@ pub async fn evaluate(db: &DatabaseConnection) -> Result<(), StoreError> {
     .await?;
     let now = now_ms();
     for w in watches {
-        let for_ms = w.for_seconds.max(1) * 1000;
+        let for_ms = w.for_seconds.clamp(1, 604_800) * 1000;
         for (trigger, column, threshold, hot, hot_column) in watched(&w) {
             // the current streak above the threshold: it starts after the
             // last sample at or below it (looking back twice the window)
@@ -115,7 +115,7 @@ pub async fn evaluate(db: &DatabaseConnection) -> Result<(), StoreError> {
                 ),
                 _ => continue,
             };
-            let txn = db.begin().await?;
+            let txn = crate::store::begin_write(db).await?;
             let flipped = txn
                 .execute_raw(sql(
                     backend,

@@ -247,7 +247,7 @@ pub(crate) async fn connect_alarm(
             "`cpu_high` goes with `cpu_above` (%), `memory_high` with `memory_above_bytes`",
         ));
     }
-    let for_seconds = body.for_seconds.unwrap_or(300).max(1);
+    let for_seconds = body.for_seconds.unwrap_or(300).clamp(1, 604_800);
     let alarm = alarm_id(state, &body.alarm).await?;
     let backend = state.db.get_database_backend();
     let store = |e: sea_orm::DbErr| AppError::from(crate::store::StoreError::from(e));
@@ -272,7 +272,7 @@ pub(crate) async fn connect_alarm(
              for_seconds, cpu_hot, memory_hot) VALUES ($1, $2, $3, $4, $5, $6, $7, FALSE, FALSE) \
              ON CONFLICT (project_id, alarm_id) DO UPDATE SET triggers = excluded.triggers, every_nth = excluded.every_nth, \
              cpu_above = excluded.cpu_above, memory_above_bytes = excluded.memory_above_bytes, \
-             for_seconds = excluded.for_seconds",
+             for_seconds = excluded.for_seconds, cpu_hot = FALSE, memory_hot = FALSE",
             [
                 id.into(),
                 alarm.into(),

@@ -137,12 +137,11 @@ pub async fn prune_metrics(db: &DatabaseConnection, cutoff_ms: i64) -> Result<u6
 /// Marks online instances whose heartbeats stopped (3 × their interval) as
 /// offline; returns how many changed.
 pub async fn sweep_offline(db: &DatabaseConnection, now_ms: i64) -> Result<u64, StoreError> {
-    use sea_orm::TransactionTrait;
     let backend = db.get_database_backend();
     // the status change and its alarms in one transaction: with several
     // servers on one database, only the one whose UPDATE changed the row
     // queues the alarm
-    let txn = db.begin().await?;
+    let txn = begin_write(db).await?;
     let rows = txn
         .query_all_raw(sql(
             backend,
@@ -171,6 +170,20 @@ pub async fn sweep_offline(db: &DatabaseConnection, now_ms: i64) -> Result<u64, 
     }
     txn.commit().await?;
     Ok(rows.len() as u64)
+}
+
+/// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`: a deferred
+/// transaction that reads first cannot wait for another writer later (SQLite
+/// answers "busy" at once), an immediate one waits within the busy timeout.
+pub(crate) async fn begin_write(
+    db: &DatabaseConnection,
+) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
 }
 
 /// Now, in Unix milliseconds.

@@ -148,7 +148,7 @@ async fn write_jobs(
     created: &mut HashMap<String, i64>,
     jobs: &[Vec<Op>],
 ) -> Result<Vec<Result<Done, IngestError>>, StoreError> {
-    let txn = db.begin().await?;
+    let txn = super::begin_write(db).await?;
     let mut outcomes = Vec::with_capacity(jobs.len());
     for ops in jobs {
         let savepoint = txn.begin().await?;
@@ -166,6 +166,13 @@ async fn write_jobs(
                 created.extend(job_created);
                 outcomes.push(Ok(done));
             }
+            // a database error in one job (a value the database refuses)
+            // fails that job only: its savepoint rolls back, the rest go on;
+            // if even the rollback fails, the connection is gone: all fail
+            Err(IngestError::Store(StoreError::Other(e))) => {
+                savepoint.rollback().await?;
+                outcomes.push(Err(IngestError::Store(StoreError::Other(e))));
+            }
             Err(IngestError::Store(e)) => return Err(e),
             Err(refused) => {
                 savepoint.rollback().await?;
@@ -175,6 +182,11 @@ async fn write_jobs(
     }
     txn.commit().await?;
     Ok(outcomes)
+}
+
+/// Text without NUL characters, which PostgreSQL refuses in text columns.
+fn clean(text: &str) -> String {
+    text.replace('\0', "")
 }
 
 struct Ctx<'a> {
@@ -211,6 +223,7 @@ impl Ctx<'_> {
     }
 
     async fn project_id(&mut self, name: &str) -> Result<i64, IngestError> {
+        let name = &clean(name);
         let known = self.projects.get(name).or_else(|| self.earlier.get(name));
         if let Some(id) = known.or_else(|| self.created.get(name)) {
             return Ok(*id);
@@ -293,11 +306,11 @@ impl Ctx<'_> {
                  ELSE excluded.last_seen_ms END, \
                  status = 'online', last_seen_ms = excluded.last_seen_ms",
                 [
-                    hello.instance.clone().into(),
+                    clean(&hello.instance).into(),
                     project.into(),
-                    hello.host.clone().into(),
+                    clean(&hello.host).into(),
                     i64::from(hello.pid).into(),
-                    hello.client_version.clone().into(),
+                    clean(&hello.client_version).into(),
                     transport.into(),
                     i32::try_from(hello.heartbeat_s.clamp(1, 86_400)).unwrap_or(10).into(),
                     now.into(),
@@ -368,8 +381,8 @@ impl Ctx<'_> {
     async fn report(&mut self, instance: Option<&str>, report: &Report) -> Result<(), IngestError> {
         let project = self.project_id(&report.project).await?;
         let ts = report.timestamp.timestamp_millis();
-        let title: String = report.title().chars().take(300).collect();
-        let fp = fingerprint(report);
+        let title: String = clean(&report.title()).chars().take(300).collect();
+        let fp = clean(&fingerprint(report));
         self.txn
             .execute_raw(sql(
                 self.backend,
