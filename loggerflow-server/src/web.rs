@@ -373,25 +373,15 @@ fn report_page(
     }
 }
 
-/// Query of the metrics page.
-#[derive(Deserialize)]
-pub struct MetricsQuery {
-    window: Option<String>,
-}
-
 /// `GET /projects/{project}/metrics?window=`.
 pub async fn metrics(
     State(state): State<AppState>,
     Path(project): Path<String>,
-    Query(query): Query<MetricsQuery>,
+    Query(query): Query<crate::api::MetricsQuery>,
 ) -> Result<Html<String>, AppError> {
     let id = project_id(&state, &project).await?;
     let window = query.window.unwrap_or_else(|| "5m".into());
-    let (window, window_ms) = queries::WINDOWS
-        .iter()
-        .find(|(name, _)| *name == window)
-        .copied()
-        .unwrap_or(("5m", 300_000));
+    let (window, window_ms) = queries::window(&window).unwrap_or(("5m", 300_000));
     let points = queries::metrics(&state.db, id, window_ms)
         .await?
         .into_iter()

@@ -134,7 +134,7 @@ pub async fn reports(
 /// Query of `GET /api/v1/projects/{project}/metrics`.
 #[derive(Deserialize)]
 pub struct MetricsQuery {
-    window: Option<String>,
+    pub(crate) window: Option<String>,
 }
 
 /// `GET /api/v1/projects/{project}/metrics?window=5m`: bucketed averages.
@@ -144,7 +144,7 @@ pub async fn metrics(
     Query(query): Query<MetricsQuery>,
 ) -> Result<Json<Value>, AppError> {
     let window = query.window.unwrap_or_else(|| "5m".into());
-    let Some((_, window_ms)) = queries::WINDOWS.iter().find(|(name, _)| *name == window) else {
+    let Some((_, window_ms)) = queries::window(&window) else {
         let names: Vec<&str> = queries::WINDOWS.iter().map(|(n, _)| *n).collect();
         return Err(AppError::bad_request(
             "invalid_window",
@@ -152,7 +152,7 @@ pub async fn metrics(
         ));
     };
     let id = project_id(&state, &project).await?;
-    let points = queries::metrics(&state.db, id, *window_ms).await?;
+    let points = queries::metrics(&state.db, id, window_ms).await?;
     Ok(Json(
         json!({ "project": project, "window": window, "points": points }),
     ))

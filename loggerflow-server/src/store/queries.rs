@@ -313,6 +313,11 @@ pub const WINDOWS: &[(&str, i64)] = &[
     ("7d", 604_800_000),
 ];
 
+/// The window named `name` (`5m`…) and its length in milliseconds.
+pub fn window(name: &str) -> Option<(&'static str, i64)> {
+    WINDOWS.iter().find(|(n, _)| *n == name).copied()
+}
+
 /// Bucketed averages of a project's samples over `window_ms`, at most ~300
 /// points (buckets of at least one second).
 pub async fn metrics(

@@ -334,6 +334,16 @@ impl Ctx<'_> {
         let mem = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         // readings travel as f32: keep two decimals, not f32's noise
         let pct = |v: f32| (f64::from(v) * 100.0).round() / 100.0;
+        // the same seven values for the instance's last readings and the sample
+        let values: [sea_orm::Value; 7] = [
+            instance.into(),
+            now.into(),
+            pct(m.cpu_percent).into(),
+            pct(m.process_cpu_percent).into(),
+            mem(m.process_memory_bytes).into(),
+            mem(m.memory_used_bytes).into(),
+            mem(m.memory_total_bytes).into(),
+        ];
         let updated = self
             .txn
             .execute_raw(sql(
@@ -342,15 +352,7 @@ impl Ctx<'_> {
                  process_memory_bytes = $5, memory_used_bytes = $6, memory_total_bytes = $7, \
                  status_since_ms = CASE WHEN status = 'online' THEN status_since_ms ELSE $2 END, \
                  status = 'online' WHERE id = $1",
-                [
-                    instance.into(),
-                    now.into(),
-                    pct(m.cpu_percent).into(),
-                    pct(m.process_cpu_percent).into(),
-                    mem(m.process_memory_bytes).into(),
-                    mem(m.memory_used_bytes).into(),
-                    mem(m.memory_total_bytes).into(),
-                ],
+                values.clone(),
             ))
             .await
             .map_err(store_err)?;
@@ -363,15 +365,7 @@ impl Ctx<'_> {
                 "INSERT INTO metric_samples (project_id, instance_id, ts_ms, cpu_percent, process_cpu_percent, \
                  process_memory_bytes, memory_used_bytes, memory_total_bytes) \
                  SELECT project_id, id, $2, $3, $4, $5, $6, $7 FROM instances WHERE id = $1",
-                [
-                    instance.into(),
-                    now.into(),
-                    pct(m.cpu_percent).into(),
-                    pct(m.process_cpu_percent).into(),
-                    mem(m.process_memory_bytes).into(),
-                    mem(m.memory_used_bytes).into(),
-                    mem(m.memory_total_bytes).into(),
-                ],
+                values,
             ))
             .await
             .map_err(store_err)?;
