@@ -19,6 +19,7 @@
 
 pub mod alarm;
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod error;
 pub mod ingest;

@@ -1,6 +1,5 @@
-//! Routes, shared state, and the two kinds of authentication: HTTP Basic
-//! (`--auth`) for the API and pages, the ingest key (`--ingest-key`) for
-//! ingest.
+//! Routes, shared state, and the ingest key (`--ingest-key`). Who may use
+//! the dashboard and API is decided in [`crate::auth`].
 
 use std::sync::Arc;
 
@@ -11,11 +10,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
-use base64::Engine as _;
 use sea_orm::DatabaseConnection;
 
 use crate::Config;
 use crate::api;
+use crate::auth;
 use crate::error::AppError;
 use crate::ingest::{compat, native};
 use crate::store::writer::Writer;
@@ -34,6 +33,9 @@ pub struct AppState {
 
 /// The server's routes.
 pub fn router(state: AppState) -> Router {
+    if let Some((version, _, _)) = web::BUNDLE {
+        loggerflow_ui::hydration::enable(version);
+    }
     let ingest = Router::new()
         .route("/loggerflow/v1/batch", post(native::batch))
         .route("/loggerflow/v1/ws", get(native::websocket))
@@ -53,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .route("/loggerflow/k/{key}/", get(keyed_ws));
     let api = Router::new()
         .route("/api/v1/projects", get(api::projects))
+        .route("/api/v1/dashboard/projects", get(web::live_projects))
         .route("/api/v1/projects/{project}/errors", get(api::errors))
         .route(
             "/api/v1/projects/{project}/errors/{group}/state",
@@ -92,14 +95,26 @@ pub fn router(state: AppState) -> Router {
         .route("/alarms/clear", post(web::clear_history))
         .route("/alarms/{name}/check", post(web::check_alarm))
         .route("/alarms/{name}/delete", post(web::delete_alarm))
-        .route_layer(middleware::from_fn_with_state(state.clone(), basic_auth))
-        .route_layer(middleware::from_fn(same_origin));
+        .route("/hidden", get(web::hidden))
+        .route("/projects/{project}/hide", post(web::hide))
+        .route("/projects/{project}/unhide", post(web::unhide))
+        .route("/projects/{project}/delete", post(web::delete_project))
+        .route("/settings", get(web::settings).post(web::save_settings))
+        .route("/logout", post(auth::logout))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::guard))
+        .route_layer(middleware::from_fn(auth::same_origin));
+    let login = Router::new()
+        .route("/login", get(auth::login_page).post(auth::login))
+        .route_layer(middleware::from_fn(auth::same_origin));
     Router::new()
         .route("/assets/style.css", get(web::style))
+        .route("/pkg/{file}", get(web::bundle))
         .route("/api/v1/health", get(api::health))
         .merge(ingest)
         .merge(keyed)
         .merge(api)
+        .merge(login)
+        .layer(middleware::from_fn(security_headers))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             state.config.request_timeout,
@@ -148,7 +163,7 @@ async fn keyed_ws(
 fn check_key(state: &AppState, given: Option<&str>) -> Result<(), AppError> {
     match &state.config.ingest_key {
         None => Ok(()),
-        Some(key) if given.is_some_and(|g| constant_time_eq(g.as_bytes(), key.as_bytes())) => {
+        Some(key) if given.is_some_and(|g| crate::auth::constant_time_eq(g.as_bytes(), key.as_bytes())) => {
             Ok(())
         }
         Some(_) => Err(AppError::new(
@@ -173,78 +188,35 @@ async fn ingest_key(
     Ok(next.run(request).await)
 }
 
-async fn basic_auth(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    request: Request,
-    next: Next,
-) -> Result<Response, AppError> {
-    let Some((user, password)) = &state.config.auth else {
-        return Ok(next.run(request).await);
-    };
-    let given = headers
-        .get(header::AUTHORIZATION)
+
+/// The content security policy of every page: scripts only from this server
+/// (the boot script and the wasm bundle, no inline script), no frames, forms
+/// only to this server. A second line of defence behind escaping.
+const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
+    style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
+    frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| {
-            base64::engine::general_purpose::STANDARD
-                .decode(b.trim())
-                .ok()
-        })
-        .and_then(|b| String::from_utf8(b).ok());
-    let expected = format!("{user}:{password}");
-    match given {
-        Some(given) if constant_time_eq(given.as_bytes(), expected.as_bytes()) => {
-            Ok(next.run(request).await)
-        }
-        _ => Err(AppError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "this server needs credentials (HTTP Basic)",
-        )),
+        .is_some_and(|v| v.starts_with("text/html"));
+    if html {
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            header::HeaderValue::from_static(CSP),
+        );
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            header::HeaderValue::from_static("nosniff"),
+        );
+        headers.insert(
+            header::REFERRER_POLICY,
+            header::HeaderValue::from_static("same-origin"),
+        );
     }
-}
-
-/// Compares secrets in time that does not depend on where they differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// Refuses state-changing requests sent by another site's page (CSRF): a
-/// browser names the page's origin in `Origin` (or `Referer`); when it does,
-/// it must be this server. Scripts and API clients send neither.
-async fn same_origin(
-    headers: HeaderMap,
-    request: Request,
-    next: Next,
-) -> Result<Response, AppError> {
-    let safe = matches!(
-        *request.method(),
-        axum::http::Method::GET | axum::http::Method::HEAD
-    );
-    if !safe {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or_default();
-        let from = headers
-            .get(header::ORIGIN)
-            .or_else(|| headers.get(header::REFERER))
-            .and_then(|v| v.to_str().ok());
-        if let Some(from) = from {
-            let from_host = from
-                .split("://")
-                .nth(1)
-                .and_then(|rest| rest.split('/').next())
-                .unwrap_or_default();
-            if from_host != host {
-                return Err(AppError::new(
-                    StatusCode::FORBIDDEN,
-                    "cross_site_request",
-                    "this request came from another site's page and was refused",
-                ));
-            }
-        }
-    }
-    Ok(next.run(request).await)
+    response
 }

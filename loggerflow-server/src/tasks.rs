@@ -23,17 +23,28 @@ pub async fn sweeper(db: DatabaseConnection, every: Duration, mut stop: watch::R
     }
 }
 
-/// Deletes metric samples older than `retention` (every ten minutes).
+/// Deletes metric samples older than the retention (every ten minutes): the
+/// settings page's, or `retention` when it sets none. Also ends expired
+/// login sessions.
 pub async fn retention(
     db: DatabaseConnection,
     retention: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
-    let keep_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+    let default_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
     loop {
         tokio::select! {
             _ = tick.tick() => {
+                let keep_ms = match store::settings::load(&db).await {
+                    Ok(settings) => settings
+                        .retention_days
+                        .map_or(default_ms, |d| i64::from(d) * 86_400_000),
+                    Err(_) => default_ms,
+                };
+                if let Err(error) = store::sessions::prune(&db).await {
+                    tracing::warn!(%error, "pruning expired sessions failed");
+                }
                 match store::prune_metrics(&db, store::now_ms().saturating_sub(keep_ms)).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(samples = n, "pruned old metric samples"),

@@ -1,23 +1,23 @@
 //! The dashboard's routes: the server reads its store, fills the UI's page
 //! models and returns the pages `loggerflow-ui` renders.
 
-use std::collections::HashMap;
 
 use axum::Form;
+use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use loggerflow_layer::{Report, TraceMode};
 use loggerflow_ui::model::{
-    ErrorsPage, FrameRow, GroupRow, MetricPoint, MetricsPage, ProjectRow, ProjectsPage, ReportPage,
-    TraceLine,
+    ErrorsPage, FrameRow, GroupRow, HiddenPage, HiddenRow, MetricPoint, MetricsPage, ProjectRow,
+    ProjectsPage, ReportPage, SettingsPage, TraceLine, Traces, Visitor,
 };
 use sea_orm::FromQueryResult;
 use serde::Deserialize;
 
 use crate::error::AppError;
 use crate::router::AppState;
-use crate::store::{StoreError, now_ms, queries, sql};
+use crate::store::{StoreError, now_ms, queries, settings, sql};
 
 /// `GET /assets/style.css`.
 pub async fn style() -> Response {
@@ -31,9 +31,11 @@ pub async fn style() -> Response {
         .into_response()
 }
 
-/// `GET /`: the projects.
-pub async fn projects(State(state): State<AppState>) -> Result<Html<String>, AppError> {
+/// The projects page's data (also what its live island polls).
+pub async fn projects_page(state: &AppState) -> Result<ProjectsPage, AppError> {
     let projects = queries::projects(&state.db).await?;
+    let settings = settings::load(&state.db).await?;
+    let hidden = projects.iter().filter(|p| p.hidden).count();
     let rows = projects
         .into_iter()
         .filter(|p| !p.hidden)
@@ -59,10 +61,66 @@ pub async fn projects(State(state): State<AppState>) -> Result<Html<String>, App
             }
         })
         .collect();
-    Ok(Html(loggerflow_ui::pages::projects(ProjectsPage {
+    Ok(ProjectsPage {
         projects: rows,
+        hidden,
+        show_process_memory: settings.show_process_memory,
         now_ms: now_ms(),
-    })))
+    })
+}
+
+/// The dashboard's wasm bundle, when it was built before this binary
+/// (`scripts/bundle`): (version, glue JS, wasm).
+#[cfg(bundle)]
+pub const BUNDLE: Option<(&str, &[u8], &[u8])> = Some((
+    env!("LOGGERFLOW_BUNDLE_VERSION"),
+    include_bytes!(env!("LOGGERFLOW_BUNDLE_JS")),
+    include_bytes!(env!("LOGGERFLOW_BUNDLE_WASM")),
+));
+/// The dashboard's wasm bundle: not built before this binary.
+#[cfg(not(bundle))]
+pub const BUNDLE: Option<(&str, &[u8], &[u8])> = None;
+
+/// `GET /pkg/{file}`: the boot script and the bundle (404 without one).
+pub async fn bundle(Path(file): Path<String>) -> Response {
+    let Some((_, js, wasm)) = BUNDLE else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let (body, kind): (&'static [u8], &str) = match file.as_str() {
+        "boot.js" => (
+            loggerflow_ui::hydration::BOOT_JS.as_bytes(),
+            "text/javascript; charset=utf-8",
+        ),
+        "loggerflow_ui.js" => (js, "text/javascript; charset=utf-8"),
+        "loggerflow_ui_bg.wasm" => (wasm, "application/wasm"),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            // URLs carry the bundle's version
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// `GET /`: the projects.
+pub async fn projects(
+    State(state): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+) -> Result<Html<String>, AppError> {
+    let page = projects_page(&state).await?;
+    Ok(Html(loggerflow_ui::pages::projects(page, &visitor)))
+}
+
+/// `GET /api/v1/dashboard/projects`: the projects page's data, polled by
+/// its live table.
+pub async fn live_projects(
+    State(state): State<AppState>,
+) -> Result<axum::Json<ProjectsPage>, AppError> {
+    Ok(axum::Json(projects_page(&state).await?))
 }
 
 async fn project_id(state: &AppState, name: &str) -> Result<i64, AppError> {
@@ -76,24 +134,14 @@ async fn project_id(state: &AppState, name: &str) -> Result<i64, AppError> {
 pub struct ErrorsQuery {
     state: Option<String>,
     q: Option<String>,
+    /// The cursor of the page: `{last_seen_ms}:{group id}`.
+    after: Option<String>,
 }
 
-#[derive(FromQueryResult)]
-struct HourCount {
-    group_id: i64,
-    hour: i64,
-    n: i64,
-}
-
-#[derive(FromQueryResult)]
-struct Newest {
-    group_id: i64,
-    id: String,
-}
-
-/// `GET /projects/{project}`: the error groups.
+/// `GET /projects/{project}?state=&q=&after=`: one page of error groups.
 pub async fn errors(
     State(state): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
     Path(project): Path<String>,
     Query(query): Query<ErrorsQuery>,
 ) -> Result<Html<String>, AppError> {
@@ -102,46 +150,36 @@ pub async fn errors(
         .state
         .filter(|s| matches!(s.as_str(), "open" | "resolved" | "ignored"));
     let search = query.q.unwrap_or_default();
-    let needle = search.to_lowercase();
-    let groups = queries::groups(&state.db, id, filter.as_deref()).await?;
+    let after = match query.after.as_deref().filter(|a| !a.is_empty()) {
+        None => None,
+        Some(cursor) => Some(
+            cursor
+                .split_once(':')
+                .and_then(|(seen, id)| Some((seen.parse().ok()?, id.parse().ok()?)))
+                .ok_or_else(|| {
+                    AppError::bad_request("invalid_cursor", "`after` is `{last_seen_ms}:{id}`")
+                })?,
+        ),
+    };
+    let (groups, next) =
+        queries::groups_page(&state.db, id, filter.as_deref(), &search, after).await?;
     let now = now_ms();
-    let since = now - 24 * 3_600_000;
-    let backend = state.db.get_database_backend();
-    let hours = HourCount::find_by_statement(sql(
-        backend,
-        "SELECT group_id, (ts_ms - $2) / 3600000 AS hour, COUNT(*) AS n FROM reports \
-         WHERE project_id = $1 AND ts_ms >= $2 GROUP BY group_id, (ts_ms - $2) / 3600000",
-        [id.into(), since.into()],
-    ))
-    .all(&state.db)
-    .await
-    .map_err(StoreError::from)?;
-    let newest: HashMap<i64, String> = Newest::find_by_statement(sql(
-        backend,
-        "SELECT group_id, MAX(id) AS id FROM reports WHERE project_id = $1 GROUP BY group_id",
-        [id.into()],
-    ))
-    .all(&state.db)
-    .await
-    .map_err(StoreError::from)?
-    .into_iter()
-    .map(|n| (n.group_id, n.id))
-    .collect();
+    let ids: Vec<i64> = groups.iter().map(|(g, _)| g.id).collect();
+    let hours = queries::hourly_counts(&state.db, &ids, now).await?;
     let rows = groups
         .into_iter()
-        .filter(|g| needle.is_empty() || g.title.to_lowercase().contains(&needle))
-        .map(|g| {
+        .map(|(g, newest)| {
             let mut last_24h = vec![0u32; 24];
-            for h in hours.iter().filter(|h| h.group_id == g.id) {
-                if let Some(slot) = usize::try_from(h.hour)
+            for (_, hour, n) in hours.iter().filter(|(group, _, _)| *group == g.id) {
+                if let Some(slot) = usize::try_from(*hour)
                     .ok()
                     .and_then(|i| last_24h.get_mut(i))
                 {
-                    *slot = u32::try_from(h.n).unwrap_or(u32::MAX);
+                    *slot = u32::try_from(*n).unwrap_or(u32::MAX);
                 }
             }
             GroupRow {
-                newest_report: newest.get(&g.id).cloned(),
+                newest_report: newest,
                 id: g.id,
                 title: g.title,
                 count: g.count,
@@ -153,13 +191,18 @@ pub async fn errors(
             }
         })
         .collect();
-    Ok(Html(loggerflow_ui::pages::errors(ErrorsPage {
-        project,
-        groups: rows,
-        state: filter,
-        search,
-        now_ms: now,
-    })))
+    Ok(Html(loggerflow_ui::pages::errors(
+        ErrorsPage {
+            project,
+            groups: rows,
+            state: filter,
+            search,
+            next_cursor: next.map(|(seen, id)| format!("{seen}:{id}")),
+            paged: after.is_some(),
+            now_ms: now,
+        },
+        &visitor,
+    )))
 }
 
 /// The form of the resolve / ignore / reopen buttons.
@@ -211,6 +254,7 @@ struct Neighbour {
 /// `GET /projects/{project}/reports/{id}`.
 pub async fn report(
     State(state): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
     Path((project, report_id)): Path<(String, String)>,
     Query(query): Query<ReportQuery>,
 ) -> Result<Response, AppError> {
@@ -232,10 +276,11 @@ pub async fn report(
             e.to_string(),
         )
     })?;
+    let settings = settings::load(&state.db).await?;
     let mode: TraceMode = query
         .mode
         .as_deref()
-        .unwrap_or("clean")
+        .unwrap_or(&settings.trace_mode)
         .parse()
         .unwrap_or(TraceMode::Clean);
     let neighbour = |older: bool| {
@@ -261,7 +306,7 @@ pub async fn report(
         .one(&state.db)
         .await
         .map_err(StoreError::from)?;
-    let page = report_page(
+    let mut page = report_page(
         project,
         report,
         mode,
@@ -269,7 +314,8 @@ pub async fn report(
         older.map(|n| n.id),
         newer.map(|n| n.id),
     );
-    Ok(Html(loggerflow_ui::pages::report(page)).into_response())
+    page.backlight = settings.backlight;
+    Ok(Html(loggerflow_ui::pages::report(page, &visitor)).into_response())
 }
 
 fn report_page(
@@ -280,31 +326,11 @@ fn report_page(
     older: Option<String>,
     newer: Option<String>,
 ) -> ReportPage {
-    let clean = mode == TraceMode::Clean && report.frames.iter().any(|f| f.yours);
-    let mut trace = Vec::new();
-    let mut hidden = 0usize;
-    for (index, frame) in report.frames.iter().enumerate() {
-        if clean && !frame.yours {
-            hidden += 1;
-            continue;
-        }
-        if hidden > 0 {
-            trace.push(TraceLine::Hidden(hidden));
-            hidden = 0;
-        }
-        trace.push(TraceLine::Frame(FrameRow {
-            index,
-            function: frame.function.clone(),
-            location: frame.file.as_ref().map(|f| match frame.line {
-                Some(l) => format!("{f}:{l}"),
-                None => f.clone(),
-            }),
-            yours: frame.yours,
-        }));
-    }
-    if hidden > 0 {
-        trace.push(TraceLine::Hidden(hidden));
-    }
+    let traces = Traces {
+        full: trace_lines(&report, false),
+        clean: trace_lines(&report, true),
+        minimal: loggerflow_layer::trace::render::render(&report, TraceMode::Minimal),
+    };
     let mode_name = match mode {
         TraceMode::Full => "full",
         TraceMode::Clean => "clean",
@@ -314,7 +340,7 @@ fn report_page(
         project,
         id: report.id.to_string(),
         title: report.title(),
-        minimal: loggerflow_layer::trace::render::render(&report, TraceMode::Minimal),
+        traces,
         mode: mode_name.into(),
         level: report.level.to_string(),
         kind: format!("{:?}", report.kind).to_lowercase(),
@@ -366,16 +392,48 @@ fn report_page(
             })
             .collect(),
         message: report.message,
-        trace,
         group_id,
         older,
         newer,
+        backlight: true,
     }
+}
+
+/// The frames of `report` as shown: all of them, or (`clean`) your own with
+/// markers where others were hidden (all of them if none is yours).
+fn trace_lines(report: &Report, clean: bool) -> Vec<TraceLine> {
+    let clean = clean && report.frames.iter().any(|f| f.yours);
+    let mut trace = Vec::new();
+    let mut hidden = 0usize;
+    for (index, frame) in report.frames.iter().enumerate() {
+        if clean && !frame.yours {
+            hidden += 1;
+            continue;
+        }
+        if hidden > 0 {
+            trace.push(TraceLine::Hidden(hidden));
+            hidden = 0;
+        }
+        trace.push(TraceLine::Frame(FrameRow {
+            index,
+            function: frame.function.clone(),
+            location: frame.file.as_ref().map(|f| match frame.line {
+                Some(l) => format!("{f}:{l}"),
+                None => f.clone(),
+            }),
+            yours: frame.yours,
+        }));
+    }
+    if hidden > 0 {
+        trace.push(TraceLine::Hidden(hidden));
+    }
+    trace
 }
 
 /// `GET /projects/{project}/metrics?window=`.
 pub async fn metrics(
     State(state): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
     Path(project): Path<String>,
     Query(query): Query<crate::api::MetricsQuery>,
 ) -> Result<Html<String>, AppError> {
@@ -394,15 +452,18 @@ pub async fn metrics(
             memory_total_bytes: p.memory_total_bytes,
         })
         .collect();
-    Ok(Html(loggerflow_ui::pages::metrics(MetricsPage {
-        project,
-        window: window.into(),
-        windows: queries::WINDOWS
-            .iter()
-            .map(|(n, _)| (*n).to_owned())
-            .collect(),
-        points,
-    })))
+    Ok(Html(loggerflow_ui::pages::metrics(
+        MetricsPage {
+            project,
+            window: window.into(),
+            windows: queries::WINDOWS
+                .iter()
+                .map(|(n, _)| (*n).to_owned())
+                .collect(),
+            points,
+        },
+        &visitor,
+    )))
 }
 
 /// Query of the alarms page.
@@ -417,6 +478,7 @@ pub struct AlarmsQuery {
 /// them (built from each kind's fields), and the history.
 pub async fn alarms(
     State(state): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
     Query(query): Query<AlarmsQuery>,
 ) -> Result<Html<String>, AppError> {
     let mut rows: Vec<loggerflow_ui::model::AlarmRow> = Vec::new();
@@ -511,6 +573,7 @@ pub async fn alarms(
             notice: query.notice,
             history_project,
         },
+        &visitor,
     )))
 }
 
@@ -601,4 +664,156 @@ pub async fn clear_history(State(state): State<AppState>) -> Redirect {
         Ok(n) => back(&format!("{n} history entries cleared"), None),
         Err(e) => back(e.message(), None),
     }
+}
+
+/// Query of pages that show a notice after an action.
+#[derive(Deserialize)]
+pub struct NoticeQuery {
+    notice: Option<String>,
+}
+
+/// `GET /hidden`: the hidden projects.
+pub async fn hidden(
+    State(state): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    Query(query): Query<NoticeQuery>,
+) -> Result<Html<String>, AppError> {
+    let projects = queries::projects(&state.db)
+        .await?
+        .into_iter()
+        .filter(|p| p.hidden)
+        .map(|p| HiddenRow {
+            name: p.name,
+            error_count: p.error_count,
+            status: p.status,
+        })
+        .collect();
+    Ok(Html(loggerflow_ui::pages::hidden(
+        HiddenPage {
+            projects,
+            notice: query.notice,
+        },
+        &visitor,
+    )))
+}
+
+fn to_hidden(notice: &str) -> Redirect {
+    Redirect::to(&format!(
+        "/hidden?notice={}",
+        loggerflow_ui::pages::segment(notice)
+    ))
+}
+
+/// `POST /projects/{project}/hide`: off the projects page (it keeps
+/// receiving reports).
+pub async fn hide(
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+) -> Result<Redirect, AppError> {
+    if !queries::set_hidden(&state.db, &project, true).await? {
+        return Err(AppError::not_found(format!("no project named `{project}`")));
+    }
+    Ok(Redirect::to("/"))
+}
+
+/// `POST /projects/{project}/unhide`: back on the projects page.
+pub async fn unhide(
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+) -> Result<Redirect, AppError> {
+    if !queries::set_hidden(&state.db, &project, false).await? {
+        return Err(AppError::not_found(format!("no project named `{project}`")));
+    }
+    Ok(to_hidden(&format!("`{project}` is back on the projects page")))
+}
+
+/// The delete form: its checkbox must be ticked.
+#[derive(Deserialize)]
+pub struct DeleteForm {
+    confirm: Option<String>,
+}
+
+/// `POST /projects/{project}/delete`: the project and everything it stored.
+pub async fn delete_project(
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+    Form(form): Form<DeleteForm>,
+) -> Result<Redirect, AppError> {
+    if form.confirm.as_deref() != Some("yes") {
+        return Ok(to_hidden("tick \"sure\" to delete a project"));
+    }
+    if !state.writer.delete_project(&project).await? {
+        return Err(AppError::not_found(format!("no project named `{project}`")));
+    }
+    Ok(to_hidden(&format!("`{project}` and its data are deleted")))
+}
+
+/// `GET /settings`.
+pub async fn settings(
+    State(state): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    Query(query): Query<NoticeQuery>,
+) -> Result<Html<String>, AppError> {
+    let current = settings::load(&state.db).await?;
+    Ok(Html(loggerflow_ui::pages::settings(
+        SettingsPage {
+            trace_mode: current.trace_mode,
+            backlight: current.backlight,
+            show_process_memory: current.show_process_memory,
+            retention_days: current.retention_days,
+            default_retention_days: state.config.retention.as_secs() / 86_400,
+            notice: query.notice,
+        },
+        &visitor,
+    )))
+}
+
+/// The settings form (unticked boxes are absent).
+#[derive(Deserialize)]
+pub struct SettingsForm {
+    trace_mode: String,
+    backlight: Option<String>,
+    show_process_memory: Option<String>,
+    retention_days: Option<String>,
+}
+
+/// `POST /settings`: saves and comes back with a notice.
+pub async fn save_settings(
+    State(state): State<AppState>,
+    Form(form): Form<SettingsForm>,
+) -> Result<Redirect, AppError> {
+    if !matches!(form.trace_mode.as_str(), "full" | "clean" | "minimal") {
+        return Err(AppError::bad_request(
+            "invalid_trace_mode",
+            "use full, clean or minimal",
+        ));
+    }
+    let retention_days = match form.retention_days.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(days) => Some(
+            days.parse::<u32>()
+                .ok()
+                .filter(|d| (1..=settings::MAX_RETENTION_DAYS).contains(d))
+                .ok_or_else(|| {
+                    AppError::bad_request(
+                        "invalid_retention",
+                        format!(
+                            "keep metrics for 1 to {} days",
+                            settings::MAX_RETENTION_DAYS
+                        ),
+                    )
+                })?,
+        ),
+    };
+    settings::save(
+        &state.db,
+        &settings::Settings {
+            trace_mode: form.trace_mode,
+            backlight: form.backlight.is_some(),
+            show_process_memory: form.show_process_memory.is_some(),
+            retention_days,
+        },
+    )
+    .await?;
+    Ok(Redirect::to("/settings?notice=saved"))
 }

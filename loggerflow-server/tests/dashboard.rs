@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{Backend, Db, Server, batch, heartbeat, hello, new_id, report};
+use common::{Backend, Db, FormClient, Server, batch, heartbeat, hello, new_id, report};
 
 const XSS: &str = "<img src=x onerror=document.title='pwned'>";
 
@@ -55,6 +55,10 @@ async fn every_page_renders_with_seeded_data_and_escapes_app_text() {
         home.contains(r#"http-equiv="refresh""#),
         "live without JavaScript"
     );
+    assert!(
+        home.contains(r#"<leptos-island data-component="LiveProjects"#),
+        "the table is a live island"
+    );
     let errors = page(&server, &format!("/projects/{project}")).await;
     assert!(
         errors.contains("&lt;img src=x onerror=document.title=&#39;pwned&#39;&gt;")
@@ -81,7 +85,10 @@ async fn every_page_renders_with_seeded_data_and_escapes_app_text() {
         &format!("/projects/{project}/reports/{xss_id}?mode=clean"),
     )
     .await;
-    assert!(!clean.contains("tokio::runtime::park"));
+    assert!(
+        !clean.contains(r#"<span class="function">tokio::runtime::park</span>"#),
+        "clean shows your frames only"
+    );
     assert!(clean.contains("1 frame(s) hidden"));
     let minimal = page(
         &server,
@@ -111,17 +118,19 @@ async fn resolve_is_a_plain_form_that_redirects_back() {
     let (_db, server, _) = seeded().await;
     let groups = server.get("/api/v1/projects/Shop%20%3C%26%3E/errors").await;
     let group = groups["groups"][0]["id"].clone();
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let response = client
-        .post(server.url(&format!("/projects/Shop%20%3C%26%3E/errors/{group}/state")))
+    let browser = FormClient::new(&server).await;
+    let path = format!("/projects/Shop%20%3C%26%3E/errors/{group}/state");
+    // without this browser's CSRF token the form is refused
+    let forged = reqwest::Client::new()
+        .post(server.url(&path))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body("state=resolved")
+        .header("cookie", &browser.cookie)
+        .body("state=resolved&csrf=0000")
         .send()
         .await
         .expect("post");
+    assert_eq!(forged.status().as_u16(), 403);
+    let response = browser.post(&path, "state=resolved").await;
     assert_eq!(response.status().as_u16(), 303);
     assert_eq!(response.headers()["location"], "/projects/Shop%20%3C%26%3E");
     let resolved = server
@@ -183,17 +192,8 @@ async fn stored_html_runs_nothing_in_a_real_browser() {
 #[tokio::test]
 async fn alarms_are_added_connected_and_checked_through_plain_forms() {
     let (_db, server, _) = seeded().await;
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let form = |path: &str, body: &str| {
-        client
-            .post(server.url(path))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body.to_owned())
-            .send()
-    };
+    let browser = FormClient::new(&server).await;
+    let client = &browser.client;
     let html = page(&server, "/alarms?kind=telegram").await;
     assert!(
         html.contains(r#"name="field.token""#) && html.contains(r#"type="password""#),
@@ -201,15 +201,14 @@ async fn alarms_are_added_connected_and_checked_through_plain_forms() {
     );
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("alarms.log").display().to_string();
-    let added = form(
+    let added = browser.post(
         "/alarms/new",
         &format!(
             "kind=file&name=disk&field.path={}",
             path.replace('/', "%2F")
         ),
     )
-    .await
-    .expect("post");
+    .await;
     assert_eq!(added.status().as_u16(), 303);
     assert!(
         added.headers()["location"]
@@ -217,9 +216,7 @@ async fn alarms_are_added_connected_and_checked_through_plain_forms() {
             .unwrap_or_default()
             .contains("notice=alarm%20%60disk%60%20added")
     );
-    let missing = form("/alarms/new", "kind=telegram&name=tg&field.chat_id=1")
-        .await
-        .expect("post");
+    let missing = browser.post("/alarms/new", "kind=telegram&name=tg&field.chat_id=1").await;
     let location = missing.headers()["location"]
         .to_str()
         .unwrap_or_default()
@@ -228,19 +225,18 @@ async fn alarms_are_added_connected_and_checked_through_plain_forms() {
         location.contains("needs%20the%20field%20%60token%60"),
         "{location}"
     );
-    let connected = form(
+    let connected = browser.post(
         "/alarms/connect",
         "project=Shop+%3C%26%3E&alarm=disk&trigger=offline&trigger=new_error&every_nth=0",
     )
-    .await
-    .expect("post");
+    .await;
     assert!(
         connected.headers()["location"]
             .to_str()
             .unwrap_or_default()
             .contains("connected")
     );
-    let checked = form("/alarms/disk/check", "").await.expect("post");
+    let checked = browser.post("/alarms/disk/check", "").await;
     assert!(
         checked.headers()["location"]
             .to_str()
@@ -265,6 +261,208 @@ async fn alarms_are_added_connected_and_checked_through_plain_forms() {
         .await
         .expect("post");
     assert_eq!(forged.status().as_u16(), 403);
-    let deleted = form("/alarms/disk/delete", "").await.expect("post");
+    let deleted = browser.post("/alarms/disk/delete", "").await;
     assert_eq!(deleted.status().as_u16(), 303);
+}
+
+/// A report of its own group: group `n` fails in function `step_n`.
+fn grouped(project: &str, n: u32) -> serde_json::Value {
+    let mut r = report(project, &new_id(), n);
+    r["report"]["message"] = serde_json::json!(format!("step {n} failed: timeout"));
+    r["report"]["frames"][0]["function"] = serde_json::json!(format!("shop::step_{n}"));
+    r
+}
+
+#[tokio::test]
+async fn the_errors_page_pages_by_cursor_and_searches() {
+    let db = Db::new(Backend::Sqlite).await;
+    let server = Server::start(&db.url, &[]);
+    let reports: Vec<_> = (0..120).map(|n| grouped("Paged", n)).collect();
+    let body = batch("paged-1", serde_json::json!(reports));
+    assert_eq!(server.post("/loggerflow/v1/batch", &body).await.0, 200);
+    let rows = |html: &str| html.matches("<td class=\"title\">").count();
+    let first = page(&server, "/projects/Paged").await;
+    assert_eq!(rows(&first), 50);
+    assert!(!first.contains("← newest"), "the first page links no newer one");
+    let mut seen = std::collections::HashSet::new();
+    let mut next = Some("/projects/Paged".to_owned());
+    let mut pages = 0;
+    while let Some(path) = next.take() {
+        let html = page(&server, &path).await;
+        pages += 1;
+        for title in html.split("<td class=\"title\"><a href=").skip(1) {
+            let text = title.split('>').nth(1).unwrap_or_default();
+            assert!(seen.insert(text.to_owned()), "{text} shown twice");
+        }
+        next = html
+            .split("href=\"")
+            .filter_map(|h| h.split('"').next())
+            .find(|h| h.contains("after="))
+            .map(|h| h.replace("&amp;", "&"));
+    }
+    assert_eq!(pages, 3, "50 + 50 + 20");
+    assert_eq!(seen.len(), 120, "every group exactly once");
+    let found = page(&server, "/projects/Paged?q=STEP+7+").await;
+    assert_eq!(rows(&found), 1, "search is case-insensitive");
+    let none = page(&server, "/projects/Paged?q=%25").await;
+    assert_eq!(rows(&none), 0, "`%` is a character, not a wildcard");
+    let bad = reqwest::get(server.url("/projects/Paged?after=nonsense"))
+        .await
+        .expect("GET");
+    assert_eq!(bad.status().as_u16(), 400);
+}
+
+#[tokio::test]
+async fn a_hidden_project_can_be_returned_or_deleted_with_its_data() {
+    let (_db, server, _) = seeded().await;
+    let other = batch(
+        "other-1",
+        serde_json::json!([hello("Other", "other-1", 5, "webhook"), heartbeat(5.0), report("Other", &new_id(), 1)]),
+    );
+    assert_eq!(server.post("/loggerflow/v1/batch", &other).await.0, 200);
+    let browser = FormClient::new(&server).await;
+    let hidden = browser.post("/projects/Other/hide", "").await;
+    assert_eq!(hidden.status().as_u16(), 303);
+    let (_, home) = browser.get("/").await;
+    assert!(!home.contains(">Other<"), "hidden from the projects page");
+    assert!(home.contains("1 hidden project(s)"));
+    let (_, list) = browser.get("/hidden").await;
+    assert!(list.contains(">Other<") && list.contains("Return"));
+    // it keeps receiving reports while hidden
+    let more = batch("other-1", serde_json::json!([report("Other", &new_id(), 2)]));
+    assert_eq!(server.post("/loggerflow/v1/batch", &more).await.0, 200);
+    let back = browser.post("/projects/Other/unhide", "").await;
+    assert!(FormClient::location(&back).starts_with("/hidden?notice="));
+    let (_, home) = browser.get("/").await;
+    assert!(home.contains(">Other<"));
+    browser.post("/projects/Other/hide", "").await;
+    let unconfirmed = browser.post("/projects/Other/delete", "").await;
+    assert!(FormClient::location(&unconfirmed).contains("sure"));
+    assert!(server.get("/api/v1/projects").await.to_string().contains("\"Other\""));
+    let deleted = browser.post("/projects/Other/delete", "confirm=yes").await;
+    assert_eq!(deleted.status().as_u16(), 303);
+    let projects = server.get("/api/v1/projects").await;
+    assert!(!projects.to_string().contains("\"Other\""), "{projects}");
+    let gone = reqwest::get(server.url("/api/v1/projects/Other/reports"))
+        .await
+        .expect("GET");
+    assert_eq!(gone.status().as_u16(), 404);
+    // the app reports again: the project comes back, new and empty but for it
+    let again = batch(
+        "other-2",
+        serde_json::json!([hello("Other", "other-2", 5, "webhook"), report("Other", &new_id(), 3)]),
+    );
+    assert_eq!(server.post("/loggerflow/v1/batch", &again).await.0, 200);
+    let reports = server.get("/api/v1/projects/Other/reports").await;
+    assert_eq!(reports["reports"].as_array().map(Vec::len), Some(1), "{reports}");
+}
+
+#[tokio::test]
+async fn settings_change_what_pages_show() {
+    let (_db, server, xss_id) = seeded().await;
+    let browser = FormClient::new(&server).await;
+    let report_path = format!("/projects/Shop%20%3C%26%3E/reports/{xss_id}");
+    let (_, before) = browser.get(&report_path).await;
+    assert!(before.contains("1 frame(s) hidden"), "clean by default");
+    assert!(before.contains(r#"class="backlit""#));
+    let (_, home) = browser.get("/").await;
+    assert!(home.contains(">proc<"), "process memory shown by default");
+    let saved = browser
+        .post("/settings", "trace_mode=full&retention_days=3")
+        .await;
+    assert_eq!(FormClient::location(&saved), "/settings?notice=saved");
+    let (_, settings) = browser.get("/settings").await;
+    assert!(settings.contains(r#"value="3""#), "{settings}");
+    let (_, after) = browser.get(&report_path).await;
+    assert!(!after.contains("frame(s) hidden"), "full by default now");
+    assert!(!after.contains(r#"class="backlit""#), "backlight off");
+    let (_, home) = browser.get("/").await;
+    assert!(!home.contains(">proc<"), "process memory hidden");
+    let bad = browser
+        .post("/settings", "trace_mode=full&retention_days=9999")
+        .await;
+    assert_eq!(bad.status().as_u16(), 400);
+    assert!(bad.text().await.unwrap_or_default().contains("invalid_retention"));
+}
+
+#[tokio::test]
+async fn with_auth_pages_need_a_login_session_and_forms_its_token() {
+    let db = Db::new(Backend::Sqlite).await;
+    let server = Server::start(&db.url, &["--auth", "ops:s3cret"]);
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let home = client.get(server.url("/projects/x?y=1")).send().await.expect("GET");
+    assert_eq!(home.status().as_u16(), 303);
+    assert_eq!(home.headers()["location"], "/login?next=%2Fprojects%2Fx%3Fy%3D1");
+    let api = client.get(server.url("/api/v1/projects")).send().await.expect("GET");
+    assert_eq!(api.status().as_u16(), 401, "the API answers 401, not a redirect");
+    let login = client.get(server.url("/login")).send().await.expect("GET");
+    assert!(login.text().await.unwrap_or_default().contains(r#"type="password""#));
+    let wrong = client
+        .post(server.url("/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("user=ops&password=guess&next=%2F")
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(wrong.status().as_u16(), 401);
+    assert!(wrong.text().await.unwrap_or_default().contains("wrong user or password"));
+    let browser = FormClient::login(&server, "ops", "s3cret").await;
+    assert!(browser.cookie.starts_with("lf_session="));
+    let (status, settings) = browser.get("/settings").await;
+    assert_eq!(status, 200);
+    assert!(settings.contains("Log out") && settings.contains(">ops<"));
+    let saved = browser.post("/settings", "trace_mode=minimal").await;
+    assert_eq!(saved.status().as_u16(), 303);
+    // the session's token, not any token
+    let forged = client
+        .post(server.url("/settings"))
+        .header("cookie", &browser.cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("trace_mode=full&csrf=00")
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(forged.status().as_u16(), 403);
+    // scripts keep using HTTP Basic
+    let basic = client
+        .get(server.url("/api/v1/projects"))
+        .basic_auth("ops", Some("s3cret"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(basic.status().as_u16(), 200);
+    // login never sends you to another site
+    let away = client
+        .post(server.url("/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("user=ops&password=s3cret&next=%2F%2Fevil.example")
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(away.headers()["location"], "/");
+    let out = browser.post("/logout", "").await;
+    assert_eq!(FormClient::location(&out), "/login");
+    let (status, _) = browser.get("/settings").await;
+    assert_eq!(status, 303, "the session ended");
+}
+
+#[tokio::test]
+async fn pages_carry_a_content_security_policy() {
+    let (_db, server, _) = seeded().await;
+    let response = reqwest::get(server.url("/")).await.expect("GET");
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    let scripts = csp
+        .split(';')
+        .find(|d| d.trim().starts_with("script-src"))
+        .unwrap_or_default();
+    assert!(!scripts.contains("unsafe-inline"), "no inline scripts: {csp}");
+    let html = response.text().await.expect("body");
+    assert!(!html.contains("<script>"), "no inline script in pages");
 }

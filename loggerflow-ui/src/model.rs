@@ -1,7 +1,21 @@
 //! What the pages show: plain data the server fills from its store.
 
-/// One project on the projects page.
+use serde::{Deserialize, Serialize};
+
+/// Who is looking, as every page needs it: the CSRF token its forms carry,
+/// and the logged-in user (with a logout button) when the server has `--auth`.
 #[derive(Debug, Clone, Default)]
+pub struct Visitor {
+    /// The logged-in user, if the server runs with `--auth`.
+    pub user: Option<String>,
+    /// The token every form of this browser carries.
+    pub csrf: String,
+    /// Whether the server needs a login.
+    pub auth: bool,
+}
+
+/// One project on the projects page.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProjectRow {
     /// Name.
     pub name: String,
@@ -29,13 +43,55 @@ pub struct ProjectRow {
     pub memory_total_bytes: Option<i64>,
 }
 
-/// The projects (home) page.
-#[derive(Debug, Clone, Default)]
+/// The projects (home) page; also the body of `GET /live/projects`, which
+/// the page polls to update itself.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProjectsPage {
     /// Every visible project.
     pub projects: Vec<ProjectRow>,
+    /// Hidden projects (shown as a link to them).
+    pub hidden: usize,
+    /// Whether the process memory bar is shown (a setting).
+    pub show_process_memory: bool,
     /// Now (ms), for "for 5 min" and "3 s ago".
     pub now_ms: i64,
+}
+
+/// A hidden project.
+#[derive(Debug, Clone, Default)]
+pub struct HiddenRow {
+    /// Name.
+    pub name: String,
+    /// Reports stored.
+    pub error_count: i64,
+    /// `online`, `offline`, `stopped` or `unknown`.
+    pub status: String,
+}
+
+/// The page of hidden projects.
+#[derive(Debug, Clone, Default)]
+pub struct HiddenPage {
+    /// The hidden projects.
+    pub projects: Vec<HiddenRow>,
+    /// A message after an action.
+    pub notice: Option<String>,
+}
+
+/// The settings page.
+#[derive(Debug, Clone, Default)]
+pub struct SettingsPage {
+    /// `full`, `clean` or `minimal`.
+    pub trace_mode: String,
+    /// Your frames backlit on report pages.
+    pub backlight: bool,
+    /// Process memory on the projects page.
+    pub show_process_memory: bool,
+    /// Days of metrics kept, if set here.
+    pub retention_days: Option<u32>,
+    /// Days of metrics kept by `--retention-days` (the default).
+    pub default_retention_days: u64,
+    /// A message after saving.
+    pub notice: Option<String>,
 }
 
 /// One error group.
@@ -72,12 +128,16 @@ pub struct ErrorsPage {
     pub state: Option<String>,
     /// The text searched for.
     pub search: String,
+    /// The cursor of the next (older) page, if there is one.
+    pub next_cursor: Option<String>,
+    /// Whether this is not the first page.
+    pub paged: bool,
     /// Now (ms).
     pub now_ms: i64,
 }
 
 /// One frame of a trace as shown.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FrameRow {
     /// Position in the full stack.
     pub index: usize,
@@ -90,12 +150,23 @@ pub struct FrameRow {
 }
 
 /// A trace line or a marker of hidden frames.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum TraceLine {
     /// A frame.
     Frame(FrameRow),
     /// `⋮ N frames hidden ⋮`.
     Hidden(usize),
+}
+
+/// A trace in the three forms a report page switches between.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Traces {
+    /// Every frame.
+    pub full: Vec<TraceLine>,
+    /// Your frames, with markers where others were hidden.
+    pub clean: Vec<TraceLine>,
+    /// One line.
+    pub minimal: String,
 }
 
 /// The report page.
@@ -109,10 +180,10 @@ pub struct ReportPage {
     pub title: String,
     /// The whole message.
     pub message: String,
-    /// `full`, `clean` or `minimal`.
+    /// `full`, `clean` or `minimal`: the trace shown first.
     pub mode: String,
-    /// The one-line form (shown in `minimal`).
-    pub minimal: String,
+    /// The trace in its three forms (the page switches between them).
+    pub traces: Traces,
     /// Level.
     pub level: String,
     /// `event` or `panic`.
@@ -133,14 +204,14 @@ pub struct ReportPage {
     pub fields: Vec<(String, String)>,
     /// Spans, innermost first, as one line each.
     pub spans: Vec<String>,
-    /// The stack in the chosen mode.
-    pub trace: Vec<TraceLine>,
     /// The group, and the older / newer occurrence.
     pub group_id: i64,
     /// An older report of the group.
     pub older: Option<String>,
     /// A newer report of the group.
     pub newer: Option<String>,
+    /// Whether your frames are backlit (a setting).
+    pub backlight: bool,
 }
 
 /// One chart point.

@@ -7,6 +7,8 @@ pub mod entity;
 pub mod fingerprint;
 pub mod migration;
 pub mod queries;
+pub mod sessions;
+pub mod settings;
 pub mod writer;
 
 use std::time::Duration;

@@ -210,6 +210,182 @@ pub async fn groups(
     Ok(GroupView::find_by_statement(stmt).all(db).await?)
 }
 
+/// How many groups one errors page shows.
+pub const GROUPS_PER_PAGE: u64 = 50;
+
+/// One page of a project's groups for the dashboard, newest first: of one
+/// state, whose title contains `search` (case-insensitive for ASCII), older
+/// than the cursor `after` (`(last_seen_ms, id)`). Returns the groups, each
+/// with the id of its newest report, and the cursor of the next page.
+pub async fn groups_page(
+    db: &DatabaseConnection,
+    project: i64,
+    state: Option<&str>,
+    search: &str,
+    after: Option<(i64, i64)>,
+) -> Result<(Vec<(GroupView, Option<String>)>, Option<(i64, i64)>), StoreError> {
+    #[derive(FromQueryResult)]
+    struct Row {
+        id: i64,
+        title: String,
+        fingerprint: String,
+        count: i64,
+        first_seen_ms: i64,
+        last_seen_ms: i64,
+        state: String,
+        regressed: bool,
+        newest: Option<String>,
+    }
+    let backend = db.get_database_backend();
+    let mut values: Vec<sea_orm::Value> = vec![project.into()];
+    let mut text = String::from(
+        "SELECT g.id, g.title, g.fingerprint, g.count, g.first_seen_ms, g.last_seen_ms, g.state, g.regressed, \
+         (SELECT r.id FROM reports r WHERE r.group_id = g.id ORDER BY r.ts_ms DESC, r.id DESC LIMIT 1) AS newest \
+         FROM error_groups g WHERE g.project_id = $1",
+    );
+    if let Some(state) = state {
+        values.push(state.into());
+        text.push_str(&format!(" AND g.state = ${}", values.len()));
+    }
+    if !search.is_empty() {
+        let escaped = search
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        values.push(format!("%{escaped}%").into());
+        text.push_str(&format!(
+            " AND LOWER(g.title) LIKE ${} ESCAPE '\\'",
+            values.len()
+        ));
+    }
+    if let Some((seen, id)) = after {
+        values.push(seen.into());
+        values.push(id.into());
+        let (a, b) = (values.len() - 1, values.len());
+        text.push_str(&format!(
+            " AND (g.last_seen_ms < ${a} OR (g.last_seen_ms = ${a} AND g.id < ${b}))"
+        ));
+    }
+    // one more than a page tells whether there is a next one
+    values.push(i64::try_from(GROUPS_PER_PAGE + 1).unwrap_or(51).into());
+    text.push_str(&format!(
+        " ORDER BY g.last_seen_ms DESC, g.id DESC LIMIT ${}",
+        values.len()
+    ));
+    let mut rows = Row::find_by_statement(sql(backend, &text, values))
+        .all(db)
+        .await?;
+    let more = rows.len() as u64 > GROUPS_PER_PAGE;
+    rows.truncate(usize::try_from(GROUPS_PER_PAGE).unwrap_or(50));
+    let next = more
+        .then(|| rows.last().map(|r| (r.last_seen_ms, r.id)))
+        .flatten();
+    let groups = rows
+        .into_iter()
+        .map(|r| {
+            (
+                GroupView {
+                    id: r.id,
+                    title: r.title,
+                    fingerprint: r.fingerprint,
+                    count: r.count,
+                    first_seen_ms: r.first_seen_ms,
+                    last_seen_ms: r.last_seen_ms,
+                    state: r.state,
+                    regressed: r.regressed,
+                },
+                r.newest,
+            )
+        })
+        .collect();
+    Ok((groups, next))
+}
+
+/// Reports per group and hour over the 24 h before `now_ms`, for the
+/// sparklines of `groups`: `(group, hour 0..24 oldest first, count)`.
+pub async fn hourly_counts(
+    db: &DatabaseConnection,
+    groups: &[i64],
+    now_ms: i64,
+) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+    #[derive(FromQueryResult)]
+    struct Row {
+        group_id: i64,
+        hour: i64,
+        n: i64,
+    }
+    if groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    let since = now_ms - 24 * 3_600_000;
+    let mut values: Vec<sea_orm::Value> = vec![since.into()];
+    let mut marks = Vec::with_capacity(groups.len());
+    for g in groups {
+        values.push((*g).into());
+        marks.push(format!("${}", values.len()));
+    }
+    let text = format!(
+        "SELECT group_id, (ts_ms - $1) / 3600000 AS hour, COUNT(*) AS n FROM reports \
+         WHERE group_id IN ({}) AND ts_ms >= $1 GROUP BY group_id, (ts_ms - $1) / 3600000",
+        marks.join(", ")
+    );
+    let rows = Row::find_by_statement(sql(db.get_database_backend(), &text, values))
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.group_id, r.hour, r.n)).collect())
+}
+
+/// Hides or returns a project; false if there is none of that name.
+pub async fn set_hidden(
+    db: &DatabaseConnection,
+    name: &str,
+    hidden: bool,
+) -> Result<bool, StoreError> {
+    let result = db
+        .execute_raw(sql(
+            db.get_database_backend(),
+            "UPDATE projects SET hidden = $1 WHERE name = $2",
+            [hidden.into(), name.into()],
+        ))
+        .await?;
+    Ok(result.rows_affected() > 0)
+}
+
+/// Deletes a project with its reports, groups, instances, metrics, alarm
+/// connections and history, in one transaction; false if there is none of
+/// that name.
+pub async fn delete_project(db: &DatabaseConnection, name: &str) -> Result<bool, StoreError> {
+    let backend = db.get_database_backend();
+    let Some(id) = project_id(db, name).await? else {
+        return Ok(false);
+    };
+    let txn = super::begin_write(db).await?;
+    for table in [
+        "reports",
+        "error_groups",
+        "metric_samples",
+        "instances",
+        "alarm_connections",
+        "alarm_events",
+    ] {
+        txn.execute_raw(sql(
+            backend,
+            &format!("DELETE FROM {table} WHERE project_id = $1"),
+            [id.into()],
+        ))
+        .await?;
+    }
+    txn.execute_raw(sql(
+        backend,
+        "DELETE FROM projects WHERE id = $1",
+        [id.into()],
+    ))
+    .await?;
+    txn.commit().await?;
+    Ok(true)
+}
+
 #[derive(FromQueryResult)]
 struct PayloadRow {
     id: String,

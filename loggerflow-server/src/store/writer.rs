@@ -71,10 +71,20 @@ struct Job {
     reply: oneshot::Sender<Result<Done, IngestError>>,
 }
 
+/// What the writer task receives: ingest jobs, or a project to delete (done
+/// by the writer so its cache of project ids never names a deleted one).
+enum Work {
+    Write(Job),
+    DeleteProject {
+        name: String,
+        reply: oneshot::Sender<Result<bool, StoreError>>,
+    },
+}
+
 /// The handle handlers submit jobs through.
 #[derive(Clone)]
 pub struct Writer {
-    tx: mpsc::Sender<Job>,
+    tx: mpsc::Sender<Work>,
 }
 
 /// Jobs in one transaction at most.
@@ -89,10 +99,26 @@ impl Writer {
         (Self { tx }, task)
     }
 
+    /// Deletes the project `name` with everything it stored, after the jobs
+    /// queued before; false if there is none of that name.
+    pub async fn delete_project(&self, name: &str) -> Result<bool, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let work = Work::DeleteProject {
+            name: name.to_owned(),
+            reply,
+        };
+        if self.tx.send(work).await.is_err() {
+            return Err(StoreError::Unavailable("the server is shutting down".into()));
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Unavailable("the writer stopped".into())))
+    }
+
     /// Writes `ops` and waits until they are committed.
     pub async fn submit(&self, ops: Vec<Op>) -> Result<Done, IngestError> {
         let (reply, answer) = oneshot::channel();
-        if self.tx.send(Job { ops, reply }).await.is_err() {
+        if self.tx.send(Work::Write(Job { ops, reply })).await.is_err() {
             return Err(IngestError::Store(StoreError::Unavailable(
                 "the server is shutting down".into(),
             )));
@@ -105,17 +131,39 @@ impl Writer {
     }
 }
 
-async fn run(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>) {
+async fn run(db: DatabaseConnection, mut rx: mpsc::Receiver<Work>) {
     let mut projects: HashMap<String, i64> = HashMap::new();
-    while let Some(first) = rx.recv().await {
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
+    let mut next: Option<Work> = None;
+    loop {
+        let work = match next.take() {
+            Some(work) => work,
+            None => match rx.recv().await {
+                Some(work) => work,
+                None => return,
+            },
+        };
+        match work {
+            Work::DeleteProject { name, reply } => {
+                let outcome = super::queries::delete_project(&db, &name).await;
+                projects.clear();
+                let _ = reply.send(outcome);
+            }
+            Work::Write(first) => {
+                let mut jobs = vec![first];
+                while jobs.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(Work::Write(job)) => jobs.push(job),
+                        // a deletion waits for the jobs queued before it
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                write_batch(&db, &mut projects, jobs).await;
             }
         }
-        write_batch(&db, &mut projects, jobs).await;
     }
 }
 

@@ -272,3 +272,126 @@ pub fn report(project: &str, id: &str, n: u32) -> serde_json::Value {
 pub fn new_id() -> String {
     loggerflow_layer::ReportId::new().to_string()
 }
+
+/// A browser without a browser: keeps the dashboard's cookie and sends
+/// every form with this browser's CSRF token, as the pages' forms do.
+#[allow(dead_code)]
+pub struct FormClient {
+    pub client: reqwest::Client,
+    pub base: String,
+    pub cookie: String,
+    pub csrf: String,
+}
+
+/// The value of the first `name="csrf"` input of a page.
+#[allow(dead_code)]
+pub fn csrf_of(html: &str) -> String {
+    html.split(r#"name="csrf" value=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[allow(dead_code)]
+impl FormClient {
+    fn client() -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+    }
+
+    fn cookie_of(response: &reqwest::Response, name: &str) -> Option<String> {
+        response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with(&format!("{name}=")))
+            .and_then(|v| v.split(';').next())
+            .map(str::to_owned)
+    }
+
+    /// Opens the projects page of a server without `--auth`.
+    pub async fn new(server: &Server) -> Self {
+        let client = Self::client();
+        let response = client.get(server.url("/")).send().await.expect("GET /");
+        let cookie = Self::cookie_of(&response, "lf_csrf").expect("a CSRF cookie");
+        let html = response.text().await.expect("body");
+        let mut me = Self {
+            client,
+            base: server.base.clone(),
+            cookie,
+            csrf: csrf_of(&html),
+        };
+        if me.csrf.is_empty() {
+            // the empty projects page has no form: any page with one does
+            let (_, html) = me.get("/settings").await;
+            me.csrf = csrf_of(&html);
+        }
+        me
+    }
+
+    /// Logs in through `/login` (a server with `--auth`).
+    pub async fn login(server: &Server, user: &str, password: &str) -> Self {
+        let client = Self::client();
+        let response = client
+            .post(server.url("/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("user={user}&password={password}&next=%2Fsettings"))
+            .send()
+            .await
+            .expect("POST /login");
+        assert_eq!(response.status().as_u16(), 303, "logged in");
+        let cookie = Self::cookie_of(&response, "lf_session").expect("a session cookie");
+        let mut me = Self {
+            client,
+            base: server.base.clone(),
+            cookie,
+            csrf: String::new(),
+        };
+        let (_, html) = me.get("/settings").await;
+        me.csrf = csrf_of(&html);
+        me
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .expect("GET");
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap_or_default())
+    }
+
+    /// Posts a form (`a=1&b=2`) with the CSRF token added.
+    pub async fn post(&self, path: &str, form: &str) -> reqwest::Response {
+        let body = if form.is_empty() {
+            format!("csrf={}", self.csrf)
+        } else {
+            format!("{form}&csrf={}", self.csrf)
+        };
+        self.client
+            .post(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    /// Where a redirect answer points.
+    pub fn location(response: &reqwest::Response) -> String {
+        response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    }
+}

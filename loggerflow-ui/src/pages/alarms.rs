@@ -3,11 +3,11 @@
 use leptos::prelude::*;
 
 use super::segment;
-use crate::components::layout::document;
-use crate::model::AlarmsPage;
+use crate::components::layout::{Refresh, csrf_input, document};
+use crate::model::{AlarmsPage, Visitor};
 
 /// The alarms page; it refreshes every 10 s.
-pub fn alarms(page: AlarmsPage) -> String {
+pub fn alarms(page: AlarmsPage, visitor: &Visitor) -> String {
     let names: Vec<String> = page.alarms.iter().map(|a| a.name.clone()).collect();
     let alarms: Vec<_> = page
         .alarms
@@ -22,8 +22,8 @@ pub fn alarms(page: AlarmsPage) -> String {
                     <td class="muted">{a.fields}</td>
                     <td>{a.projects}</td>
                     <td class="actions">
-                        <form method="post" action=check class="inline"><button type="submit">"Check"</button></form>
-                        <form method="post" action=delete class="inline"><button type="submit">"Delete"</button></form>
+                        <form method="post" action=check class="inline">{csrf_input(visitor)}<button type="submit">"Check"</button></form>
+                        <form method="post" action=delete class="inline">{csrf_input(visitor)}<button type="submit">"Delete"</button></form>
                     </td>
                 </tr>
             }
@@ -110,6 +110,7 @@ pub fn alarms(page: AlarmsPage) -> String {
         }}
         <div class="forms">
             <form method="post" action="/alarms/new" class="card">
+                {csrf_input(visitor)}
                 <h2>"Add alarm"</h2>
                 <nav class="filters">{kind_links}</nav>
                 <input type="hidden" name="kind" value=page.kind.clone() />
@@ -118,6 +119,7 @@ pub fn alarms(page: AlarmsPage) -> String {
                 <button type="submit">"Add"</button>
             </form>
             <form method="post" action="/alarms/connect" class="card">
+                {csrf_input(visitor)}
                 <h2>"App connections"</h2>
                 <label><span>"Project"</span><select name="project">{project_options}</select></label>
                 <label><span>"Alarm"</span><select name="alarm">{alarm_options}</select></label>
@@ -129,7 +131,7 @@ pub fn alarms(page: AlarmsPage) -> String {
                 <button type="submit">"Connect"</button>
             </form>
         </div>
-        <h2>"History " <form method="post" action="/alarms/clear" class="inline"><button type="submit">"Clear"</button></form></h2>
+        <h2>"History " <form method="post" action="/alarms/clear" class="inline">{csrf_input(visitor)}<button type="submit">"Clear"</button></form></h2>
         <form method="get" action="/alarms" class="search">
             <select name="project">
                 <option value="">"all projects"</option>
@@ -142,5 +144,5 @@ pub fn alarms(page: AlarmsPage) -> String {
             <tbody>{events}</tbody>
         </table>
     };
-    document("Alarms", Some(10), body)
+    document("Alarms", Refresh::Never, visitor, move || body)
 }

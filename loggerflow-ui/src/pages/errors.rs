@@ -5,11 +5,11 @@ use leptos::prelude::*;
 use super::segment;
 use crate::components::chart::sparkline;
 use crate::components::format::ago;
-use crate::components::layout::document;
-use crate::model::ErrorsPage;
+use crate::components::layout::{Refresh, csrf_input, document};
+use crate::model::{ErrorsPage, Visitor};
 
-/// The errors page.
-pub fn errors(page: ErrorsPage) -> String {
+/// The errors page: 50 groups, newest first, then a link to older ones.
+pub fn errors(page: ErrorsPage, visitor: &Visitor) -> String {
     let now = page.now_ms;
     let base = format!("/projects/{}", segment(&page.project));
     let filters: Vec<_> = [None, Some("open"), Some("resolved"), Some("ignored")]
@@ -44,6 +44,7 @@ pub fn errors(page: ErrorsPage) -> String {
             .map(|(state, label)| {
                 view! {
                     <form method="post" action=action.clone() class="inline">
+                        {csrf_input(visitor)}
                         <input type="hidden" name="state" value=state />
                         <button type="submit">{label}</button>
                     </form>
@@ -69,6 +70,30 @@ pub fn errors(page: ErrorsPage) -> String {
     let empty = rows.is_empty();
     let title = format!("Errors of {}", page.project);
     let state_value = page.state.clone().unwrap_or_default();
+    let query = |cursor: Option<&str>| {
+        let mut parts = Vec::new();
+        if let Some(state) = &page.state {
+            parts.push(format!("state={}", segment(state)));
+        }
+        if !page.search.is_empty() {
+            parts.push(format!("q={}", segment(&page.search)));
+        }
+        if let Some(cursor) = cursor {
+            parts.push(format!("after={}", segment(cursor)));
+        }
+        if parts.is_empty() {
+            base.clone()
+        } else {
+            format!("{base}?{}", parts.join("&"))
+        }
+    };
+    let first = page
+        .paged
+        .then(|| view! { <a href=query(None)>"← newest"</a> });
+    let older = page
+        .next_cursor
+        .as_deref()
+        .map(|c| view! { <a href=query(Some(c))>"older →"</a> });
     let body = view! {
         <h1>{title.clone()}</h1>
         <p><a href=format!("{base}/metrics")>"Metrics"</a></p>
@@ -90,6 +115,7 @@ pub fn errors(page: ErrorsPage) -> String {
                 </table>
             }.into_any()
         }}
+        <p class="pager">{first} " " {older}</p>
     };
-    document(&title, None, body)
+    document(&title, Refresh::Never, visitor, move || body)
 }

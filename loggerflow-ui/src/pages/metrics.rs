@@ -5,11 +5,11 @@ use leptos::prelude::*;
 use super::segment;
 use crate::components::chart::{Series, line_chart};
 use crate::components::format::bytes;
-use crate::components::layout::document;
-use crate::model::MetricsPage;
+use crate::components::layout::{Refresh, document};
+use crate::model::{MetricsPage, Visitor};
 
 /// The metrics page; it refreshes every 10 s.
-pub fn metrics(page: MetricsPage) -> String {
+pub fn metrics(page: MetricsPage, visitor: &Visitor) -> String {
     let base = format!("/projects/{}", segment(&page.project));
     let windows: Vec<_> = page
         .windows
@@ -51,5 +51,5 @@ pub fn metrics(page: MetricsPage) -> String {
         {cpu}
         {memory}
     };
-    document(&title, Some(10), body)
+    document(&title, Refresh::Every(10), visitor, move || body)
 }

@@ -2,15 +2,21 @@
 
 mod alarms;
 mod errors;
+mod hidden;
+mod login;
 mod metrics;
 mod projects;
 mod report;
+mod settings;
 
 pub use alarms::alarms;
 pub use errors::errors;
+pub use hidden::hidden;
+pub use login::login;
 pub use metrics::metrics;
 pub use projects::projects;
 pub use report::report;
+pub use settings::settings;
 
 /// Percent-encodes a path segment (project names may hold anything).
 pub fn segment(text: &str) -> String {

@@ -4,48 +4,14 @@
 use leptos::prelude::*;
 
 use super::segment;
-use crate::components::layout::document;
-use crate::model::{ReportPage, TraceLine};
+use crate::components::layout::{Refresh, document};
+use crate::islands::trace_switch::TraceSwitch;
+use crate::model::{ReportPage, Visitor};
 
 /// The report page.
-pub fn report(page: ReportPage) -> String {
+pub fn report(page: ReportPage, visitor: &Visitor) -> String {
     let base = format!("/projects/{}", segment(&page.project));
     let here = format!("{base}/reports/{}", segment(&page.id));
-    let modes: Vec<_> = ["full", "clean", "minimal"]
-        .into_iter()
-        .map(|m| {
-            let current = page.mode == m;
-            view! { <a href=format!("{here}?mode={m}") class:current=current>{m}</a> }
-        })
-        .collect();
-    let trace = if page.mode == "minimal" {
-        view! { <pre class="trace">{page.minimal.clone()}</pre> }.into_any()
-    } else {
-        let lines: Vec<_> = page
-            .trace
-            .into_iter()
-            .map(|line| match line {
-                TraceLine::Frame(f) => {
-                    let location = f
-                        .location
-                        .map(|l| view! { <span class="at">{format!("at {l}")}</span> });
-                    view! {
-                        <li class:yours=f.yours>
-                            <span class="index">{f.index}</span>
-                            <span class="function">{f.function}</span>
-                            {location}
-                        </li>
-                    }
-                    .into_any()
-                }
-                TraceLine::Hidden(n) => {
-                    view! { <li class="hidden">{format!("⋮ {n} frame(s) hidden ⋮")}</li> }
-                        .into_any()
-                }
-            })
-            .collect();
-        view! { <ol class="trace">{lines}</ol> }.into_any()
-    };
     let causes: Vec<_> = page
         .causes
         .into_iter()
@@ -64,7 +30,7 @@ pub fn report(page: ReportPage) -> String {
     let older = page.older.map(|id| view! { <a href=format!("{base}/reports/{}?mode={}", segment(&id), page.mode)>"← older"</a> });
     let newer = page.newer.map(|id| view! { <a href=format!("{base}/reports/{}?mode={}", segment(&id), page.mode)>"newer →"</a> });
     let title = page.title.clone();
-    let body = view! {
+    let body = move || view! {
         <p><a href=base.clone()>{format!("← errors of {}", page.project)}</a></p>
         <h1 class="title">{page.title}</h1>
         <pre class="message">{page.message}</pre>
@@ -79,9 +45,8 @@ pub fn report(page: ReportPage) -> String {
         {(!causes.is_empty()).then(|| view! { <h2>"Caused by"</h2><ol class="causes">{causes}</ol> })}
         {(!fields.is_empty()).then(|| view! { <h2>"Fields"</h2><table class="fields">{fields}</table> })}
         {(!spans.is_empty()).then(|| view! { <h2>"Span trace"</h2><ol class="spans">{spans}</ol> })}
-        <h2>"Trace " <span class="modes">{modes}</span></h2>
-        {trace}
+        <TraceSwitch traces=page.traces mode=page.mode here=here backlight=page.backlight />
         <p class="pager">{older} " " {newer}</p>
     };
-    document(&title, None, body)
+    document(&title, Refresh::Never, visitor, body)
 }

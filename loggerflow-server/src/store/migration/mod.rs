@@ -6,6 +6,7 @@ use sea_orm_migration::prelude::*;
 mod m20261125_000001_init;
 mod m20261125_000002_alarms;
 mod m20261125_000003_thresholds;
+mod m20261125_000004_dashboard;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_init::Migration),
             Box::new(m20261125_000002_alarms::Migration),
             Box::new(m20261125_000003_thresholds::Migration),
+            Box::new(m20261125_000004_dashboard::Migration),
         ]
     }
 }

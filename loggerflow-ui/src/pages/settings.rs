@@ -1,0 +1,46 @@
+//! Settings: the trace a report opens with, backlight, process memory,
+//! metric retention.
+
+use leptos::prelude::*;
+
+use crate::components::layout::{Refresh, csrf_input, document};
+use crate::model::{SettingsPage, Visitor};
+
+/// The settings page (a plain form).
+pub fn settings(page: SettingsPage, visitor: &Visitor) -> String {
+    let notice = page.notice.map(|n| view! { <p class="notice">{n}</p> });
+    let modes: Vec<_> = [
+        ("full", "Full: every frame"),
+        ("clean", "Clean: your frames only"),
+        ("minimal", "Minimal: one line"),
+    ]
+    .into_iter()
+    .map(|(value, label)| {
+        let checked = page.trace_mode == value;
+        view! { <label><input type="radio" name="trace_mode" value=value checked=checked /> {label}</label> }
+    })
+    .collect();
+    let retention = page
+        .retention_days
+        .map(|d| d.to_string())
+        .unwrap_or_default();
+    let placeholder = format!("{} (from --retention-days)", page.default_retention_days);
+    let body = view! {
+        <h1>"Settings"</h1>
+        {notice}
+        <form method="post" action="/settings" class="card settings">
+            {csrf_input(visitor)}
+            <fieldset>
+                <legend>"Trace shown when a report opens"</legend>
+                {modes}
+            </fieldset>
+            <label><input type="checkbox" name="backlight" value="on" checked=page.backlight /> " Backlight your own frames"</label>
+            <label><input type="checkbox" name="show_process_memory" value="on" checked=page.show_process_memory /> " Show process memory on the projects page"</label>
+            <label>"Keep metrics for (days)"
+                <input type="number" name="retention_days" min="1" max="366" value=retention placeholder=placeholder />
+            </label>
+            <button type="submit">"Save"</button>
+        </form>
+    };
+    document("Settings", Refresh::Never, visitor, move || body)
+}
