@@ -9,10 +9,10 @@ use crate::components::layout::bare_document;
 pub fn login(next: &str, error: Option<&str>) -> String {
     let error = error.map(|e| view! { <p class="notice error">{e.to_owned()}</p> });
     let body = view! {
-        <section class="login card">
+        <section class="login">
             <h1>"Log in"</h1>
             {error}
-            <form method="post" action="/login">
+            <form method="post" action="/login" class="card">
                 <input type="hidden" name="next" value=next.to_owned() />
                 <label>"User" <input name="user" autocomplete="username" required=true autofocus=true /></label>
                 <label>"Password" <input type="password" name="password" autocomplete="current-password" required=true /></label>

@@ -17,7 +17,7 @@ pub fn settings(page: SettingsPage, visitor: &Visitor) -> String {
     .into_iter()
     .map(|(value, label)| {
         let checked = page.trace_mode == value;
-        view! { <label><input type="radio" name="trace_mode" value=value checked=checked /> {label}</label> }
+        view! { <label class="check"><input type="radio" name="trace_mode" value=value checked=checked /> {label}</label> }
     })
     .collect();
     let retention = page
@@ -34,8 +34,8 @@ pub fn settings(page: SettingsPage, visitor: &Visitor) -> String {
                 <legend>"Trace shown when a report opens"</legend>
                 {modes}
             </fieldset>
-            <label><input type="checkbox" name="backlight" value="on" checked=page.backlight /> " Backlight your own frames"</label>
-            <label><input type="checkbox" name="show_process_memory" value="on" checked=page.show_process_memory /> " Show process memory on the projects page"</label>
+            <label class="check"><input type="checkbox" name="backlight" value="on" checked=page.backlight /> " Backlight your own frames"</label>
+            <label class="check"><input type="checkbox" name="show_process_memory" value="on" checked=page.show_process_memory /> " Show process memory on the projects page"</label>
             <label>"Keep metrics for (days)"
                 <input type="number" name="retention_days" min="1" max="366" value=retention placeholder=placeholder />
             </label>

@@ -1,0 +1,311 @@
+//! The dashboard in a real headless Chromium driven over WebDriver
+//! (Debian's `chromium` and `chromium-driver`, installed by `scripts/test`):
+//! the projects page updates itself, a report opens and switches Full →
+//! Clean in place, login works with `--auth`, stored HTML runs nothing. Every
+//! page is saved as a screenshot at 1400×900 and 390×844 into
+//! `target/screenshots/`.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{Backend, Db, Server, batch, heartbeat, hello, new_id, report};
+use fantoccini::{Client, ClientBuilder, Locator};
+
+const XSS: &str = "<img src=x onerror=document.title='pwned'>";
+
+/// One chromedriver with one headless Chromium session.
+struct Browser {
+    client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start() -> Self {
+        let chromedriver = std::path::Path::new("/usr/bin/chromedriver");
+        assert!(
+            chromedriver.exists(),
+            "Debian's chromium-driver is needed (scripts/test installs it)"
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let driver = Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let profile = tempfile::tempdir().expect("profile");
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ]
+            }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let mut last_error = None;
+        for _ in 0..100 {
+            match ClientBuilder::new(connector.clone())
+                .capabilities(capabilities.clone())
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await
+            {
+                Ok(client) => {
+                    return Self {
+                        client,
+                        driver,
+                        _profile: profile,
+                    };
+                }
+                Err(e) => last_error = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no WebDriver session: {last_error:?}");
+    }
+
+    async fn size(&self, width: u32, height: u32) {
+        self.client
+            .set_window_size(width, height)
+            .await
+            .expect("window size");
+    }
+
+    /// Waits until the bundle has hydrated the page's islands.
+    async fn hydrated(&self) {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css("html[data-hydrated=true]"))
+            .await
+            .expect("the page hydrated (is the wasm bundle built? scripts/bundle)");
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .text()
+            .await
+            .expect("text")
+    }
+
+    /// Saves the page at both sizes as `target/screenshots/{name}-{w}x{h}.png`.
+    async fn screenshots(&self, name: &str) {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        for (w, h) in [(1400, 900), (390, 844)] {
+            self.size(w, h).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let png = self.client.screenshot().await.expect("screenshot");
+            std::fs::write(dir.join(format!("{name}-{w}x{h}.png")), png).expect("write png");
+        }
+        self.size(1400, 900).await;
+    }
+
+    async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// A server with one app that reported twice, one report being stored HTML.
+async fn seeded(extra: &[&str]) -> (Db, Server, String) {
+    let db = Db::new(Backend::Sqlite).await;
+    let server = Server::start(&db.url, extra);
+    let xss_id = new_id();
+    let mut xss = report("Shop", &xss_id, 1);
+    xss["report"]["message"] = serde_json::json!(XSS);
+    xss["report"]["fields"] = serde_json::json!({ "note": XSS, "order": 1042 });
+    xss["report"]["frames"] = serde_json::json!([
+        {"function": "shop::pay::charge", "file": "src/pay.rs", "line": 10, "yours": true},
+        {"function": "tokio::runtime::park", "file": "/root/.cargo/registry/src/x/tokio-1/src/park.rs", "line": 5, "yours": false},
+        {"function": "std::rt::lang_start", "file": "/rustc/abc/library/std/src/rt.rs", "line": 195, "yours": false},
+        {"function": "shop::main", "file": "src/main.rs", "line": 3, "yours": true}
+    ]);
+    let body = batch(
+        "shop-1",
+        serde_json::json!([
+            hello("Shop", "shop-1", 5, "webhook"),
+            heartbeat(42.0),
+            report("Shop", &new_id(), 2),
+            xss
+        ]),
+    );
+    let client = reqwest::Client::new();
+    let mut request = client
+        .post(server.url("/loggerflow/v1/batch"))
+        .header("content-type", "application/json")
+        .body(body);
+    if extra.contains(&"--auth") {
+        request = request.basic_auth("ops", Some("s3cret"));
+    }
+    assert_eq!(request.send().await.expect("POST").status().as_u16(), 200);
+    (db, server, xss_id)
+}
+
+#[tokio::test]
+async fn projects_update_live_and_a_report_switches_full_to_clean_in_place() {
+    let (_db, server, xss_id) = seeded(&[]).await;
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    c.goto(&server.url("/")).await.expect("open /");
+    browser.hydrated().await;
+    assert!(browser.text("table.projects").await.contains("Shop"));
+    browser.screenshots("projects").await;
+
+    // a second app says hello: its row appears without a reload
+    c.execute("window.__no_reload = true", vec![])
+        .await
+        .expect("mark the page");
+    let hello_body = batch(
+        "late-1",
+        serde_json::json!([hello("Latecomer", "late-1", 5, "websocket"), heartbeat(7.0)]),
+    );
+    assert_eq!(server.post("/loggerflow/v1/batch", &hello_body).await.0, 200);
+    c.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::XPath("//table[@class='projects']//a[text()='Latecomer']"))
+        .await
+        .expect("the new project appeared live");
+    let same_page = c
+        .execute("return window.__no_reload === true", vec![])
+        .await
+        .expect("check");
+    assert_eq!(same_page, serde_json::json!(true), "updated in place, not reloaded");
+
+    // errors of the project, then its newest report
+    c.find(Locator::LinkText("Shop"))
+        .await
+        .expect("project link")
+        .click()
+        .await
+        .expect("click");
+    c.wait()
+        .for_element(Locator::Css("table.groups"))
+        .await
+        .expect("errors page");
+    browser.screenshots("errors").await;
+    c.goto(&server.url(&format!("/projects/Shop/reports/{xss_id}?mode=full")))
+        .await
+        .expect("open report");
+    browser.hydrated().await;
+    let full = browser.text("ol.trace").await;
+    assert!(full.contains("tokio::runtime::park"), "{full}");
+    browser.screenshots("report-full").await;
+    c.execute("window.__no_reload = true", vec![]).await.expect("mark");
+    c.find(Locator::LinkText("clean"))
+        .await
+        .expect("the clean switch")
+        .click()
+        .await
+        .expect("click");
+    let clean = browser.text("ol.trace").await;
+    assert!(!clean.contains("tokio::runtime::park"), "{clean}");
+    assert!(clean.contains("2 frame(s) hidden"), "{clean}");
+    assert!(clean.contains("shop::pay::charge"));
+    let url = c.current_url().await.expect("url");
+    assert!(url.as_str().ends_with("?mode=clean"), "{url}");
+    let same_page = c
+        .execute("return window.__no_reload === true", vec![])
+        .await
+        .expect("check");
+    assert_eq!(same_page, serde_json::json!(true), "switched in place");
+    let yours = c
+        .find(Locator::Css(".backlit ol.trace li.yours"))
+        .await
+        .expect("a backlit frame");
+    let colour = yours.css_value("color").await.expect("colour");
+    assert_ne!(colour, "rgb(230, 237, 243)", "your frames are coloured");
+    browser.screenshots("report-clean").await;
+
+    // the stored HTML is text and ran nothing, hydrated or not
+    let title = c.title().await.expect("title");
+    assert_ne!(title, "pwned", "the onerror handler ran");
+    assert!(title.starts_with(XSS), "the title is the message, as text: {title}");
+    let images = c.find_all(Locator::Css("img")).await.expect("find");
+    assert!(images.is_empty(), "no element was made from app text");
+    assert!(browser.text("pre.message").await.contains(XSS));
+
+    for (name, path) in [
+        ("metrics", "/projects/Shop/metrics?window=5m"),
+        ("alarms", "/alarms"),
+        ("settings", "/settings"),
+        ("hidden", "/hidden"),
+    ] {
+        c.goto(&server.url(path)).await.expect("open");
+        browser.hydrated().await;
+        browser.screenshots(name).await;
+    }
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn with_auth_a_browser_logs_in_and_out() {
+    let (_db, server, _) = seeded(&["--auth", "ops:s3cret"]).await;
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    c.goto(&server.url("/projects/Shop")).await.expect("open");
+    let url = c.current_url().await.expect("url");
+    assert_eq!(url.path(), "/login", "sent to the login page");
+    browser.screenshots("login").await;
+    c.form(Locator::Css("form[action='/login']"))
+        .await
+        .expect("login form")
+        .set_by_name("user", "ops")
+        .await
+        .expect("user")
+        .set_by_name("password", "s3cret")
+        .await
+        .expect("password")
+        .submit()
+        .await
+        .expect("submit");
+    c.wait()
+        .for_element(Locator::Css("table.groups"))
+        .await
+        .expect("back where it was going, logged in");
+    assert_eq!(c.current_url().await.expect("url").path(), "/projects/Shop");
+    assert!(browser.text("header.top").await.contains("ops"));
+    c.find(Locator::Css("form.account button"))
+        .await
+        .expect("log out button")
+        .click()
+        .await
+        .expect("click");
+    c.wait()
+        .for_element(Locator::Css("form[action='/login']"))
+        .await
+        .expect("logged out");
+    c.goto(&server.url("/")).await.expect("open");
+    assert_eq!(c.current_url().await.expect("url").path(), "/login");
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn the_empty_state_shows_how_to_connect_an_app() {
+    let db = Db::new(Backend::Sqlite).await;
+    let server = Server::start(&db.url, &[]);
+    let browser = Browser::start().await;
+    browser
+        .client
+        .goto(&server.url("/"))
+        .await
+        .expect("open");
+    assert!(browser.text("section.empty").await.contains("LoggerFlowLayer::new"));
+    browser.screenshots("empty").await;
+    browser.close().await;
+}
