@@ -11,7 +11,8 @@ fn main() {
     let dir = match std::env::var_os("LOGGERFLOW_BUNDLE_DIR") {
         Some(dir) => PathBuf::from(dir),
         None => {
-            let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
+            let manifest =
+                PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
             let target = std::env::var_os("CARGO_TARGET_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| manifest.join("..").join("target"));
@@ -37,5 +38,8 @@ fn main() {
     println!("cargo::rustc-cfg=bundle");
     println!("cargo::rustc-env=LOGGERFLOW_BUNDLE_JS={}", js.display());
     println!("cargo::rustc-env=LOGGERFLOW_BUNDLE_WASM={}", wasm.display());
-    println!("cargo::rustc-env=LOGGERFLOW_BUNDLE_VERSION={:016x}", hasher.finish());
+    println!(
+        "cargo::rustc-env=LOGGERFLOW_BUNDLE_VERSION={:016x}",
+        hasher.finish()
+    );
 }

@@ -301,7 +301,12 @@ async fn main() {
     let base = format!("http://{address}");
     let http = reqwest::Client::new();
     for _ in 0..50 {
-        if http.get(format!("{base}/api/v1/health")).send().await.is_ok() {
+        if http
+            .get(format!("{base}/api/v1/health"))
+            .send()
+            .await
+            .is_ok()
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

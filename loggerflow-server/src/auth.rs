@@ -219,7 +219,10 @@ fn local_target(next: Option<&str>) -> String {
 }
 
 /// `GET /login`: the login form (or straight home without `--auth`).
-pub async fn login_page(State(state): State<AppState>, Query(query): Query<LoginQuery>) -> Response {
+pub async fn login_page(
+    State(state): State<AppState>,
+    Query(query): Query<LoginQuery>,
+) -> Response {
     if state.config.auth.is_none() {
         return Redirect::to("/").into_response();
     }
@@ -272,7 +275,10 @@ pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    if let Some(token) = cookies(&headers).get(SESSION_COOKIE).filter(|t| is_token(t)) {
+    if let Some(token) = cookies(&headers)
+        .get(SESSION_COOKIE)
+        .filter(|t| is_token(t))
+    {
         sessions::delete(&state.db, token).await?;
     }
     let mut response = Redirect::to("/login").into_response();

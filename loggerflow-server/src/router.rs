@@ -163,7 +163,10 @@ async fn keyed_ws(
 fn check_key(state: &AppState, given: Option<&str>) -> Result<(), AppError> {
     match &state.config.ingest_key {
         None => Ok(()),
-        Some(key) if given.is_some_and(|g| crate::auth::constant_time_eq(g.as_bytes(), key.as_bytes())) => {
+        Some(key)
+            if given
+                .is_some_and(|g| crate::auth::constant_time_eq(g.as_bytes(), key.as_bytes())) =>
+        {
             Ok(())
         }
         Some(_) => Err(AppError::new(
@@ -187,7 +190,6 @@ async fn ingest_key(
     check_key(&state, given)?;
     Ok(next.run(request).await)
 }
-
 
 /// The content security policy of every page: scripts only from this server
 /// (the boot script and the wasm bundle, no inline script), no frames, forms

@@ -1,9 +1,8 @@
 //! The dashboard's routes: the server reads its store, fills the UI's page
 //! models and returns the pages `loggerflow-ui` renders.
 
-
-use axum::Form;
 use axum::Extension;
+use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -724,7 +723,9 @@ pub async fn unhide(
     if !queries::set_hidden(&state.db, &project, false).await? {
         return Err(AppError::not_found(format!("no project named `{project}`")));
     }
-    Ok(to_hidden(&format!("`{project}` is back on the projects page")))
+    Ok(to_hidden(&format!(
+        "`{project}` is back on the projects page"
+    )))
 }
 
 /// The delete form: its checkbox must be ticked.

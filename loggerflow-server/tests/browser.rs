@@ -175,17 +175,26 @@ async fn projects_update_live_and_a_report_switches_full_to_clean_in_place() {
         "late-1",
         serde_json::json!([hello("Latecomer", "late-1", 5, "websocket"), heartbeat(7.0)]),
     );
-    assert_eq!(server.post("/loggerflow/v1/batch", &hello_body).await.0, 200);
+    assert_eq!(
+        server.post("/loggerflow/v1/batch", &hello_body).await.0,
+        200
+    );
     c.wait()
         .at_most(Duration::from_secs(15))
-        .for_element(Locator::XPath("//table[@class='projects']//a[text()='Latecomer']"))
+        .for_element(Locator::XPath(
+            "//table[@class='projects']//a[text()='Latecomer']",
+        ))
         .await
         .expect("the new project appeared live");
     let same_page = c
         .execute("return window.__no_reload === true", vec![])
         .await
         .expect("check");
-    assert_eq!(same_page, serde_json::json!(true), "updated in place, not reloaded");
+    assert_eq!(
+        same_page,
+        serde_json::json!(true),
+        "updated in place, not reloaded"
+    );
 
     // errors of the project, then its newest report
     c.find(Locator::LinkText("Shop"))
@@ -206,7 +215,9 @@ async fn projects_update_live_and_a_report_switches_full_to_clean_in_place() {
     let full = browser.text("ol.trace").await;
     assert!(full.contains("tokio::runtime::park"), "{full}");
     browser.screenshots("report-full").await;
-    c.execute("window.__no_reload = true", vec![]).await.expect("mark");
+    c.execute("window.__no_reload = true", vec![])
+        .await
+        .expect("mark");
     c.find(Locator::LinkText("clean"))
         .await
         .expect("the clean switch")
@@ -235,7 +246,10 @@ async fn projects_update_live_and_a_report_switches_full_to_clean_in_place() {
     // the stored HTML is text and ran nothing, hydrated or not
     let title = c.title().await.expect("title");
     assert_ne!(title, "pwned", "the onerror handler ran");
-    assert!(title.starts_with(XSS), "the title is the message, as text: {title}");
+    assert!(
+        title.starts_with(XSS),
+        "the title is the message, as text: {title}"
+    );
     let images = c.find_all(Locator::Css("img")).await.expect("find");
     assert!(images.is_empty(), "no element was made from app text");
     assert!(browser.text("pre.message").await.contains(XSS));
@@ -300,12 +314,13 @@ async fn the_empty_state_shows_how_to_connect_an_app() {
     let db = Db::new(Backend::Sqlite).await;
     let server = Server::start(&db.url, &[]);
     let browser = Browser::start().await;
-    browser
-        .client
-        .goto(&server.url("/"))
-        .await
-        .expect("open");
-    assert!(browser.text("section.empty").await.contains("LoggerFlowLayer::new"));
+    browser.client.goto(&server.url("/")).await.expect("open");
+    assert!(
+        browser
+            .text("section.empty")
+            .await
+            .contains("LoggerFlowLayer::new")
+    );
     browser.screenshots("empty").await;
     browser.close().await;
 }

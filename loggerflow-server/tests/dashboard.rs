@@ -201,14 +201,15 @@ async fn alarms_are_added_connected_and_checked_through_plain_forms() {
     );
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("alarms.log").display().to_string();
-    let added = browser.post(
-        "/alarms/new",
-        &format!(
-            "kind=file&name=disk&field.path={}",
-            path.replace('/', "%2F")
-        ),
-    )
-    .await;
+    let added = browser
+        .post(
+            "/alarms/new",
+            &format!(
+                "kind=file&name=disk&field.path={}",
+                path.replace('/', "%2F")
+            ),
+        )
+        .await;
     assert_eq!(added.status().as_u16(), 303);
     assert!(
         added.headers()["location"]
@@ -216,7 +217,9 @@ async fn alarms_are_added_connected_and_checked_through_plain_forms() {
             .unwrap_or_default()
             .contains("notice=alarm%20%60disk%60%20added")
     );
-    let missing = browser.post("/alarms/new", "kind=telegram&name=tg&field.chat_id=1").await;
+    let missing = browser
+        .post("/alarms/new", "kind=telegram&name=tg&field.chat_id=1")
+        .await;
     let location = missing.headers()["location"]
         .to_str()
         .unwrap_or_default()
@@ -225,11 +228,12 @@ async fn alarms_are_added_connected_and_checked_through_plain_forms() {
         location.contains("needs%20the%20field%20%60token%60"),
         "{location}"
     );
-    let connected = browser.post(
-        "/alarms/connect",
-        "project=Shop+%3C%26%3E&alarm=disk&trigger=offline&trigger=new_error&every_nth=0",
-    )
-    .await;
+    let connected = browser
+        .post(
+            "/alarms/connect",
+            "project=Shop+%3C%26%3E&alarm=disk&trigger=offline&trigger=new_error&every_nth=0",
+        )
+        .await;
     assert!(
         connected.headers()["location"]
             .to_str()
@@ -283,7 +287,10 @@ async fn the_errors_page_pages_by_cursor_and_searches() {
     let rows = |html: &str| html.matches("<td class=\"title\">").count();
     let first = page(&server, "/projects/Paged").await;
     assert_eq!(rows(&first), 50);
-    assert!(!first.contains("← newest"), "the first page links no newer one");
+    assert!(
+        !first.contains("← newest"),
+        "the first page links no newer one"
+    );
     let mut seen = std::collections::HashSet::new();
     let mut next = Some("/projects/Paged".to_owned());
     let mut pages = 0;
@@ -317,7 +324,11 @@ async fn a_hidden_project_can_be_returned_or_deleted_with_its_data() {
     let (_db, server, _) = seeded().await;
     let other = batch(
         "other-1",
-        serde_json::json!([hello("Other", "other-1", 5, "webhook"), heartbeat(5.0), report("Other", &new_id(), 1)]),
+        serde_json::json!([
+            hello("Other", "other-1", 5, "webhook"),
+            heartbeat(5.0),
+            report("Other", &new_id(), 1)
+        ]),
     );
     assert_eq!(server.post("/loggerflow/v1/batch", &other).await.0, 200);
     let browser = FormClient::new(&server).await;
@@ -329,7 +340,10 @@ async fn a_hidden_project_can_be_returned_or_deleted_with_its_data() {
     let (_, list) = browser.get("/hidden").await;
     assert!(list.contains(">Other<") && list.contains("Return"));
     // it keeps receiving reports while hidden
-    let more = batch("other-1", serde_json::json!([report("Other", &new_id(), 2)]));
+    let more = batch(
+        "other-1",
+        serde_json::json!([report("Other", &new_id(), 2)]),
+    );
     assert_eq!(server.post("/loggerflow/v1/batch", &more).await.0, 200);
     let back = browser.post("/projects/Other/unhide", "").await;
     assert!(FormClient::location(&back).starts_with("/hidden?notice="));
@@ -338,7 +352,13 @@ async fn a_hidden_project_can_be_returned_or_deleted_with_its_data() {
     browser.post("/projects/Other/hide", "").await;
     let unconfirmed = browser.post("/projects/Other/delete", "").await;
     assert!(FormClient::location(&unconfirmed).contains("sure"));
-    assert!(server.get("/api/v1/projects").await.to_string().contains("\"Other\""));
+    assert!(
+        server
+            .get("/api/v1/projects")
+            .await
+            .to_string()
+            .contains("\"Other\"")
+    );
     let deleted = browser.post("/projects/Other/delete", "confirm=yes").await;
     assert_eq!(deleted.status().as_u16(), 303);
     let projects = server.get("/api/v1/projects").await;
@@ -350,11 +370,18 @@ async fn a_hidden_project_can_be_returned_or_deleted_with_its_data() {
     // the app reports again: the project comes back, new and empty but for it
     let again = batch(
         "other-2",
-        serde_json::json!([hello("Other", "other-2", 5, "webhook"), report("Other", &new_id(), 3)]),
+        serde_json::json!([
+            hello("Other", "other-2", 5, "webhook"),
+            report("Other", &new_id(), 3)
+        ]),
     );
     assert_eq!(server.post("/loggerflow/v1/batch", &again).await.0, 200);
     let reports = server.get("/api/v1/projects/Other/reports").await;
-    assert_eq!(reports["reports"].as_array().map(Vec::len), Some(1), "{reports}");
+    assert_eq!(
+        reports["reports"].as_array().map(Vec::len),
+        Some(1),
+        "{reports}"
+    );
 }
 
 #[tokio::test]
@@ -382,7 +409,12 @@ async fn settings_change_what_pages_show() {
         .post("/settings", "trace_mode=full&retention_days=9999")
         .await;
     assert_eq!(bad.status().as_u16(), 400);
-    assert!(bad.text().await.unwrap_or_default().contains("invalid_retention"));
+    assert!(
+        bad.text()
+            .await
+            .unwrap_or_default()
+            .contains("invalid_retention")
+    );
 }
 
 #[tokio::test]
@@ -393,13 +425,34 @@ async fn with_auth_pages_need_a_login_session_and_forms_its_token() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client");
-    let home = client.get(server.url("/projects/x?y=1")).send().await.expect("GET");
+    let home = client
+        .get(server.url("/projects/x?y=1"))
+        .send()
+        .await
+        .expect("GET");
     assert_eq!(home.status().as_u16(), 303);
-    assert_eq!(home.headers()["location"], "/login?next=%2Fprojects%2Fx%3Fy%3D1");
-    let api = client.get(server.url("/api/v1/projects")).send().await.expect("GET");
-    assert_eq!(api.status().as_u16(), 401, "the API answers 401, not a redirect");
+    assert_eq!(
+        home.headers()["location"],
+        "/login?next=%2Fprojects%2Fx%3Fy%3D1"
+    );
+    let api = client
+        .get(server.url("/api/v1/projects"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(
+        api.status().as_u16(),
+        401,
+        "the API answers 401, not a redirect"
+    );
     let login = client.get(server.url("/login")).send().await.expect("GET");
-    assert!(login.text().await.unwrap_or_default().contains(r#"type="password""#));
+    assert!(
+        login
+            .text()
+            .await
+            .unwrap_or_default()
+            .contains(r#"type="password""#)
+    );
     let wrong = client
         .post(server.url("/login"))
         .header("content-type", "application/x-www-form-urlencoded")
@@ -408,7 +461,13 @@ async fn with_auth_pages_need_a_login_session_and_forms_its_token() {
         .await
         .expect("POST");
     assert_eq!(wrong.status().as_u16(), 401);
-    assert!(wrong.text().await.unwrap_or_default().contains("wrong user or password"));
+    assert!(
+        wrong
+            .text()
+            .await
+            .unwrap_or_default()
+            .contains("wrong user or password")
+    );
     let browser = FormClient::login(&server, "ops", "s3cret").await;
     assert!(browser.cookie.starts_with("lf_session="));
     let (status, settings) = browser.get("/settings").await;
@@ -462,7 +521,10 @@ async fn pages_carry_a_content_security_policy() {
         .split(';')
         .find(|d| d.trim().starts_with("script-src"))
         .unwrap_or_default();
-    assert!(!scripts.contains("unsafe-inline"), "no inline scripts: {csp}");
+    assert!(
+        !scripts.contains("unsafe-inline"),
+        "no inline scripts: {csp}"
+    );
     let html = response.text().await.expect("body");
     assert!(!html.contains("<script>"), "no inline script in pages");
 }

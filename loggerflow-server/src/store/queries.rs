@@ -333,7 +333,10 @@ pub async fn hourly_counts(
     let rows = Row::find_by_statement(sql(db.get_database_backend(), &text, values))
         .all(db)
         .await?;
-    Ok(rows.into_iter().map(|r| (r.group_id, r.hour, r.n)).collect())
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.group_id, r.hour, r.n))
+        .collect())
 }
 
 /// Hides or returns a project; false if there is none of that name.

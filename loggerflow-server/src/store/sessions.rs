@@ -33,10 +33,7 @@ fn hash(token: &str) -> String {
 }
 
 /// Starts a session for `user`; returns the cookie's token and the session.
-pub async fn create(
-    db: &DatabaseConnection,
-    user: &str,
-) -> Result<(String, Session), StoreError> {
+pub async fn create(db: &DatabaseConnection, user: &str) -> Result<(String, Session), StoreError> {
     let token = random_token();
     let session = Session {
         user: user.to_owned(),

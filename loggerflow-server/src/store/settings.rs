@@ -76,7 +76,10 @@ pub async fn save(db: &DatabaseConnection, settings: &Settings) -> Result<(), St
     let rows = [
         ("trace_mode", settings.trace_mode.clone()),
         ("backlight", settings.backlight.to_string()),
-        ("show_process_memory", settings.show_process_memory.to_string()),
+        (
+            "show_process_memory",
+            settings.show_process_memory.to_string(),
+        ),
         (
             "retention_days",
             settings

@@ -108,7 +108,9 @@ impl Writer {
             reply,
         };
         if self.tx.send(work).await.is_err() {
-            return Err(StoreError::Unavailable("the server is shutting down".into()));
+            return Err(StoreError::Unavailable(
+                "the server is shutting down".into(),
+            ));
         }
         answer
             .await

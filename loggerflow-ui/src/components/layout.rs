@@ -35,16 +35,25 @@ pub fn document<V: IntoView + 'static>(
     owner.with(|| frame(title, refresh, visitor, body()))
 }
 
-fn frame(title: &str, refresh: Refresh, visitor: &Visitor, body: impl IntoView + 'static) -> String {
+fn frame(
+    title: &str,
+    refresh: Refresh,
+    visitor: &Visitor,
+    body: impl IntoView + 'static,
+) -> String {
     let title = format!("{title} · LoggerFlow");
     let refresh = match refresh {
         Refresh::Never => None,
-        Refresh::Every(s) => Some(view! { <meta http-equiv="refresh" content=s.to_string() /> }.into_any()),
+        Refresh::Every(s) => {
+            Some(view! { <meta http-equiv="refresh" content=s.to_string() /> }.into_any())
+        }
         Refresh::WithoutScript(s) if crate::hydration::enabled() => Some(
             view! { <noscript><meta http-equiv="refresh" content=s.to_string() /></noscript> }
                 .into_any(),
         ),
-        Refresh::WithoutScript(s) => Some(view! { <meta http-equiv="refresh" content=s.to_string() /> }.into_any()),
+        Refresh::WithoutScript(s) => {
+            Some(view! { <meta http-equiv="refresh" content=s.to_string() /> }.into_any())
+        }
     };
     let account = visitor.user.clone().map(|user| {
         view! {

@@ -21,8 +21,9 @@ pub fn projects(page: ProjectsPage, visitor: &Visitor) -> String {
         }
     });
     let csrf = visitor.csrf.clone();
-    let body = move || if page.projects.is_empty() {
-        view! {
+    let body = move || {
+        if page.projects.is_empty() {
+            view! {
             <section class="empty">
                 <h1>"No apps yet"</h1>
                 <p>"Connect your first app with four lines (feature " <code>"lifecycle"</code> " of " <code>"loggerflow-layer"</code> "):"</p>
@@ -32,13 +33,14 @@ pub fn projects(page: ProjectsPage, visitor: &Visitor) -> String {
             </section>
         }
         .into_any()
-    } else {
-        view! {
-            <h1>"Projects"</h1>
-            <LiveProjects page=page csrf=csrf />
-            {hidden}
+        } else {
+            view! {
+                <h1>"Projects"</h1>
+                <LiveProjects page=page csrf=csrf />
+                {hidden}
+            }
+            .into_any()
         }
-        .into_any()
     };
     document("Projects", Refresh::WithoutScript(10), visitor, body)
 }

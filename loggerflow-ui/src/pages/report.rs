@@ -30,23 +30,25 @@ pub fn report(page: ReportPage, visitor: &Visitor) -> String {
     let older = page.older.map(|id| view! { <a href=format!("{base}/reports/{}?mode={}", segment(&id), page.mode)>"← older"</a> });
     let newer = page.newer.map(|id| view! { <a href=format!("{base}/reports/{}?mode={}", segment(&id), page.mode)>"newer →"</a> });
     let title = page.title.clone();
-    let body = move || view! {
-        <p><a href=base.clone()>{format!("← errors of {}", page.project)}</a></p>
-        <h1 class="title">{page.title}</h1>
-        <pre class="message">{page.message}</pre>
-        <dl class="facts">
-            <dt>"Level"</dt><dd>{page.level}" "{page.kind}</dd>
-            <dt>"Time"</dt><dd>{page.time}</dd>
-            <dt>"Location"</dt><dd>{page.location.unwrap_or_default()}</dd>
-            <dt>"Thread"</dt><dd>{page.thread}</dd>
-            <dt>"Host"</dt><dd>{page.host}</dd>
-            <dt>"Release"</dt><dd>{page.release.unwrap_or_default()}</dd>
-        </dl>
-        {(!causes.is_empty()).then(|| view! { <h2>"Caused by"</h2><ol class="causes">{causes}</ol> })}
-        {(!fields.is_empty()).then(|| view! { <h2>"Fields"</h2><table class="fields">{fields}</table> })}
-        {(!spans.is_empty()).then(|| view! { <h2>"Span trace"</h2><ol class="spans">{spans}</ol> })}
-        <TraceSwitch traces=page.traces mode=page.mode here=here backlight=page.backlight />
-        <p class="pager">{older} " " {newer}</p>
+    let body = move || {
+        view! {
+            <p><a href=base.clone()>{format!("← errors of {}", page.project)}</a></p>
+            <h1 class="title">{page.title}</h1>
+            <pre class="message">{page.message}</pre>
+            <dl class="facts">
+                <dt>"Level"</dt><dd>{page.level}" "{page.kind}</dd>
+                <dt>"Time"</dt><dd>{page.time}</dd>
+                <dt>"Location"</dt><dd>{page.location.unwrap_or_default()}</dd>
+                <dt>"Thread"</dt><dd>{page.thread}</dd>
+                <dt>"Host"</dt><dd>{page.host}</dd>
+                <dt>"Release"</dt><dd>{page.release.unwrap_or_default()}</dd>
+            </dl>
+            {(!causes.is_empty()).then(|| view! { <h2>"Caused by"</h2><ol class="causes">{causes}</ol> })}
+            {(!fields.is_empty()).then(|| view! { <h2>"Fields"</h2><table class="fields">{fields}</table> })}
+            {(!spans.is_empty()).then(|| view! { <h2>"Span trace"</h2><ol class="spans">{spans}</ol> })}
+            <TraceSwitch traces=page.traces mode=page.mode here=here backlight=page.backlight />
+            <p class="pager">{older} " " {newer}</p>
+        }
     };
     document(&title, Refresh::Never, visitor, body)
 }
