@@ -225,7 +225,65 @@ pub struct Report {
     pub release: Option<String>,
 }
 
+/// The longest message a report keeps (longer ones are cut with a marker).
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// The longest string field value a report keeps.
+pub const MAX_FIELD_BYTES: usize = 16 * 1024;
+/// The most frames a report keeps: the innermost 150 and the outermost 49,
+/// with one marker frame for the rest.
+pub const MAX_FRAMES: usize = 200;
+
+/// Cuts `text` to at most `max` bytes, marker included (at a character
+/// boundary), and says so.
+fn cut(text: &mut String, max: usize) -> bool {
+    if text.len() <= max {
+        return false;
+    }
+    let marker = format!("… [truncated: {} bytes in all]", text.len());
+    let mut at = max.saturating_sub(marker.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    text.truncate(at);
+    text.push_str(&marker);
+    true
+}
+
 impl Report {
+    /// Bounds what one report can weigh: the message to
+    /// [`MAX_MESSAGE_BYTES`], string fields to [`MAX_FIELD_BYTES`], the
+    /// stack to [`MAX_FRAMES`]; each cut is marked in the text. Returns
+    /// whether anything was cut. The layer bounds every report it builds and
+    /// the server every report it receives.
+    pub fn bound(&mut self) -> bool {
+        let mut cut_any = cut(&mut self.message, MAX_MESSAGE_BYTES);
+        for value in self.fields.values_mut() {
+            if let serde_json::Value::String(text) = value {
+                cut_any |= cut(text, MAX_FIELD_BYTES);
+            }
+        }
+        if let Some(error) = &mut self.error {
+            cut_any |= cut(&mut error.message, MAX_FIELD_BYTES);
+            for source in &mut error.sources {
+                cut_any |= cut(source, MAX_FIELD_BYTES);
+            }
+        }
+        if self.frames.len() > MAX_FRAMES {
+            let (head, tail) = (150, MAX_FRAMES - 151);
+            let omitted = self.frames.len() - head - tail;
+            let rest = self.frames.split_off(head);
+            self.frames.push(Frame {
+                function: format!("… {omitted} frames omitted …"),
+                file: None,
+                line: None,
+                yours: false,
+            });
+            self.frames.extend(rest.into_iter().skip(omitted));
+            cut_any = true;
+        }
+        cut_any
+    }
+
     /// The application's own innermost frame, if the stack has one.
     pub fn innermost_yours(&self) -> Option<&Frame> {
         self.frames.iter().find(|f| f.yours)
@@ -339,6 +397,67 @@ pub enum Reply {
         /// What is wrong, for people.
         message: String,
     },
+}
+
+#[cfg(test)]
+mod bound_tests {
+    use super::*;
+
+    fn report(message: String, frames: usize) -> Report {
+        Report {
+            id: ReportId::new(),
+            project: "p".into(),
+            timestamp: chrono::Utc::now(),
+            level: Level::Error,
+            kind: ReportKind::Event,
+            message,
+            target: "t".into(),
+            module: None,
+            file: None,
+            line: None,
+            fields: [("note".to_owned(), serde_json::json!("é".repeat(20_000)))]
+                .into_iter()
+                .collect(),
+            error: None,
+            spans: Vec::new(),
+            frames: (0..frames)
+                .map(|i| Frame {
+                    function: format!("f{i}"),
+                    file: None,
+                    line: None,
+                    yours: false,
+                })
+                .collect(),
+            thread: String::new(),
+            host: String::new(),
+            release: None,
+        }
+    }
+
+    #[test]
+    fn huge_reports_are_cut_with_markers() {
+        let mut r = report("x".repeat(10 * 1024 * 1024), 100_000);
+        assert!(r.bound());
+        assert!(r.message.len() <= MAX_MESSAGE_BYTES);
+        assert!(r.message.ends_with("[truncated: 10485760 bytes in all]"));
+        let note = r.fields["note"].as_str().unwrap_or_default();
+        assert!(note.len() <= MAX_FIELD_BYTES, "cut at a character boundary");
+        assert_eq!(r.frames.len(), MAX_FRAMES);
+        assert_eq!(r.frames[149].function, "f149");
+        assert_eq!(r.frames[150].function, "… 99801 frames omitted …");
+        assert_eq!(r.frames[151].function, "f99951");
+        assert_eq!(r.frames[199].function, "f99999");
+        assert!(!r.bound(), "bounding twice changes nothing");
+    }
+
+    #[test]
+    fn small_reports_are_untouched() {
+        let mut r = report("short".into(), 20);
+        r.fields.clear();
+        let before = r.clone();
+        assert!(!r.bound());
+        assert_eq!(r, before);
+    }
 }
 
 #[cfg(test)]

@@ -350,7 +350,7 @@ pub(crate) fn build_report(captured: Captured, config: &Config) -> Report {
     let frames = backtrace
         .map(|bt| frames::resolve(bt, &config.classifier, config.cwd.as_deref()))
         .unwrap_or_default();
-    Report {
+    let mut report = Report {
         id,
         project: config.project.clone(),
         timestamp,
@@ -371,5 +371,7 @@ pub(crate) fn build_report(captured: Captured, config: &Config) -> Report {
         thread: thread.to_string(),
         host: config.host.clone(),
         release: config.release.clone(),
-    }
+    };
+    report.bound();
+    report
 }

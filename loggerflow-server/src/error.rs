@@ -36,6 +36,11 @@ impl AppError {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
     /// The machine-readable code.
     pub fn code(&self) -> &'static str {
         self.code

@@ -149,7 +149,7 @@ pub fn traceback_report(project: &str, traceback: &str) -> Report {
     let innermost = frames.iter().find(|f| f.yours).or(frames.first()).cloned();
     let mut fields = std::collections::BTreeMap::new();
     fields.insert("traceback".to_owned(), Value::String(traceback.to_owned()));
-    Report {
+    let mut report = Report {
         id: ReportId::new(),
         project: project.to_owned(),
         timestamp: chrono::Utc::now(),
@@ -175,7 +175,9 @@ pub fn traceback_report(project: &str, traceback: &str) -> Report {
         thread: String::new(),
         host: String::new(),
         release: None,
-    }
+    };
+    report.bound();
+    report
 }
 
 /// Writes `ops`; when the instance is unknown (the Python webhook client
@@ -198,14 +200,9 @@ async fn submit_known(state: &AppState, ops: Vec<Op>, fallback: Hello) -> Result
     }
 }
 
-async fn body_json(state: &AppState, body: Body) -> Result<Value, AppError> {
-    let bytes = read_body(body, state.config.body_limit).await?;
-    parse_json(&bytes)
-}
-
-/// `POST {base}handshake`.
-pub async fn handshake(State(state): State<AppState>, body: Body) -> Result<Json<Value>, AppError> {
-    let body = body_json(&state, body).await?;
+/// Decodes a handshake body: the hello and first readings of its instance.
+pub fn decode_handshake(bytes: &[u8]) -> Result<Vec<Op>, AppError> {
+    let body: Value = parse_json(bytes)?;
     let transport = match body.get("implementation").and_then(Value::as_str) {
         Some("websocket") => Transport::Websocket,
         _ => Transport::Webhook,
@@ -213,22 +210,49 @@ pub async fn handshake(State(state): State<AppState>, body: Body) -> Result<Json
     let hello = hello(&body, transport)?;
     let instance = hello.instance.clone();
     let metrics = readings(body.get("last_readings"));
-    state
-        .writer
-        .submit(vec![Op::Hello(hello), Op::Heartbeat { instance, metrics }])
-        .await?;
-    Ok(ok())
+    Ok(vec![Op::Hello(hello), Op::Heartbeat { instance, metrics }])
 }
 
-/// `POST {base}heartbeat`.
-pub async fn heartbeat(State(state): State<AppState>, body: Body) -> Result<Json<Value>, AppError> {
-    let body = body_json(&state, body).await?;
+/// Decodes a heartbeat body: the heartbeat, and the hello that introduces
+/// its instance if the server does not know it.
+pub fn decode_heartbeat(bytes: &[u8]) -> Result<(Vec<Op>, Hello), AppError> {
+    let body: Value = parse_json(bytes)?;
     let fallback = hello(&body, Transport::Webhook)?;
     let metrics = readings(body.get("last_readings"));
     let ops = vec![Op::Heartbeat {
         instance: fallback.instance.clone(),
         metrics,
     }];
+    Ok((ops, fallback))
+}
+
+/// Decodes a `project_error` body: a report parsed from the traceback.
+pub fn decode_project_error(bytes: &[u8]) -> Result<Vec<Op>, AppError> {
+    let body: Value = parse_json(bytes)?;
+    let project = project_name(&body)?;
+    let traceback = body
+        .get("traceback")
+        .and_then(Value::as_str)
+        .ok_or_else(|| AppError::bad_request("invalid_message", "`traceback` is missing"))?;
+    let report = traceback_report(&project, traceback);
+    let instance = instance_id(Transport::Webhook, &project);
+    Ok(vec![Op::Report {
+        instance: Some(instance),
+        report: Box::new(report),
+    }])
+}
+
+/// `POST {base}handshake`.
+pub async fn handshake(State(state): State<AppState>, body: Body) -> Result<Json<Value>, AppError> {
+    let bytes = read_body(body, state.config.body_limit).await?;
+    state.writer.submit(decode_handshake(&bytes)?).await?;
+    Ok(ok())
+}
+
+/// `POST {base}heartbeat`.
+pub async fn heartbeat(State(state): State<AppState>, body: Body) -> Result<Json<Value>, AppError> {
+    let bytes = read_body(body, state.config.body_limit).await?;
+    let (ops, fallback) = decode_heartbeat(&bytes)?;
     submit_known(&state, ops, fallback).await?;
     Ok(ok())
 }
@@ -238,21 +262,8 @@ pub async fn project_error(
     State(state): State<AppState>,
     body: Body,
 ) -> Result<Json<Value>, AppError> {
-    let body = body_json(&state, body).await?;
-    let project = project_name(&body)?;
-    let traceback = body
-        .get("traceback")
-        .and_then(Value::as_str)
-        .ok_or_else(|| AppError::bad_request("invalid_message", "`traceback` is missing"))?;
-    let report = traceback_report(&project, traceback);
-    let instance = instance_id(Transport::Webhook, &project);
-    state
-        .writer
-        .submit(vec![Op::Report {
-            instance: Some(instance),
-            report: Box::new(report),
-        }])
-        .await?;
+    let bytes = read_body(body, state.config.body_limit).await?;
+    state.writer.submit(decode_project_error(&bytes)?).await?;
     Ok(ok())
 }
 

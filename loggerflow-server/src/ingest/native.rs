@@ -54,10 +54,13 @@ fn to_ops(instance: &str, messages: Vec<Message>) -> Result<Vec<Op>, AppError> {
                     instance: instance.to_owned(),
                     metrics,
                 },
-                Message::Report { report } => Op::Report {
-                    instance: Some(instance.to_owned()),
-                    report,
-                },
+                Message::Report { mut report } => {
+                    report.bound();
+                    Op::Report {
+                        instance: Some(instance.to_owned()),
+                        report,
+                    }
+                }
                 Message::Goodbye {} => Op::Goodbye {
                     instance: instance.to_owned(),
                 },
@@ -66,21 +69,33 @@ fn to_ops(instance: &str, messages: Vec<Message>) -> Result<Vec<Op>, AppError> {
         .collect()
 }
 
-/// `POST {base}v1/batch`: stores the batch's messages and acknowledges its
-/// reports once they are committed.
-pub async fn batch(State(state): State<AppState>, body: Body) -> Result<Json<Reply>, AppError> {
-    let bytes = read_body(body, state.config.body_limit).await?;
+/// Decodes a batch body into what to write, or the 4xx that refuses it.
+pub fn decode_batch(bytes: &[u8]) -> Result<Vec<Op>, AppError> {
     // the version first, so a future protocol gets a clear answer, not a parse error
-    let head: serde_json::Value = parse_json(&bytes)?;
+    let head: serde_json::Value = parse_json(bytes)?;
     check_protocol(head.get("protocol").and_then(serde_json::Value::as_u64))?;
-    let batch: Batch = parse_json(&bytes)?;
+    let batch: Batch = serde_json::from_value(head).map_err(|e| {
+        AppError::bad_request("invalid_message", format!("cannot read the body: {e}"))
+    })?;
     if batch.instance.is_empty() {
         return Err(AppError::bad_request(
             "invalid_message",
             "the batch names no instance",
         ));
     }
-    let ops = to_ops(&batch.instance, batch.messages)?;
+    to_ops(&batch.instance, batch.messages)
+}
+
+/// Decodes one websocket text frame.
+pub fn decode_frame(text: &str) -> Result<Message, AppError> {
+    parse_json(text.as_bytes())
+}
+
+/// `POST {base}v1/batch`: stores the batch's messages and acknowledges its
+/// reports once they are committed.
+pub async fn batch(State(state): State<AppState>, body: Body) -> Result<Json<Reply>, AppError> {
+    let bytes = read_body(body, state.config.body_limit).await?;
+    let ops = decode_batch(&bytes)?;
     let done = state.writer.submit(ops).await?;
     Ok(Json(Reply::Ack { ids: done.acked }))
 }
@@ -117,7 +132,7 @@ async fn serve_socket(state: AppState, mut socket: WebSocket) {
             }
             _ => continue,
         };
-        let message: Message = match parse_json(text.as_bytes()) {
+        let message: Message = match decode_frame(text.as_str()) {
             Ok(message) => message,
             Err(error) => {
                 let _ = socket.send(error_frame(&error)).await;
