@@ -95,6 +95,11 @@ async fn count(db: &DatabaseConnection, table: &str) -> i64 {
 async fn seed(db: &DatabaseConnection, now: i64) {
     if count(db, "reports").await >= REPORTS {
         println!("seed: reusing the data already in the database");
+        if count(db, "metric_rollups").await == 0 {
+            loggerflow_server::store::rebuild_metric_rollups(db)
+                .await
+                .expect("rollups");
+        }
         return;
     }
     let started = Instant::now();
@@ -251,6 +256,9 @@ async fn seed(db: &DatabaseConnection, now: i64) {
         samples,
     )
     .await;
+    loggerflow_server::store::rebuild_metric_rollups(db)
+        .await
+        .expect("rollups");
     exec(db, "ANALYZE".into(), vec![]).await;
     println!(
         "seed: done in {:.0} s (reports, groups, 10 apps × 7 days of 5 s samples)",

@@ -97,6 +97,10 @@ pub fn router(state: AppState) -> Router {
         .route("/alarms/{name}/delete", post(web::delete_alarm))
         .route("/hidden", get(web::hidden))
         .route("/projects/{project}/hide", post(web::hide))
+        .route(
+            "/projects/{project}/instances/clear",
+            post(web::clear_instances),
+        )
         .route("/projects/{project}/unhide", post(web::unhide))
         .route("/projects/{project}/delete", post(web::delete_project))
         .route("/settings", get(web::settings).post(web::save_settings))

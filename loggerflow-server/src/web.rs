@@ -8,8 +8,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use loggerflow_layer::{Report, TraceMode};
 use loggerflow_ui::model::{
-    ErrorsPage, FrameRow, GroupRow, HiddenPage, HiddenRow, MetricPoint, MetricsPage, ProjectRow,
-    ProjectsPage, ReportPage, SettingsPage, TraceLine, Traces, Visitor,
+    ErrorsPage, FrameRow, GroupRow, HiddenPage, HiddenRow, InstanceRow, MetricPoint, MetricsPage,
+    ProjectRow, ProjectsPage, ReportPage, SettingsPage, TraceLine, Traces, Visitor,
 };
 use sea_orm::FromQueryResult;
 use serde::Deserialize;
@@ -437,6 +437,22 @@ pub async fn metrics(
     Query(query): Query<crate::api::MetricsQuery>,
 ) -> Result<Html<String>, AppError> {
     let id = project_id(&state, &project).await?;
+    let instances = queries::instances(&state.db, id)
+        .await?
+        .into_iter()
+        .map(|i| InstanceRow {
+            name: if i.host.is_empty() {
+                i.id.clone()
+            } else {
+                format!("{} (pid {})", i.host, i.pid)
+            },
+            transport: i.transport,
+            client_version: i.client_version,
+            status: i.status,
+            status_since_ms: i.status_since_ms,
+            last_seen_ms: i.last_seen_ms,
+        })
+        .collect();
     let window = query.window.unwrap_or_else(|| "5m".into());
     let (window, window_ms) = queries::window(&window).unwrap_or(("5m", 300_000));
     let points = queries::metrics(&state.db, id, window_ms)
@@ -460,6 +476,9 @@ pub async fn metrics(
                 .map(|(n, _)| (*n).to_owned())
                 .collect(),
             points,
+            instances,
+            now_ms: now_ms(),
+            notice: query.notice,
         },
         &visitor,
     )))
@@ -817,4 +836,19 @@ pub async fn save_settings(
     )
     .await?;
     Ok(Redirect::to("/settings?notice=saved"))
+}
+
+/// `POST /projects/{project}/instances/clear`: forgets the project's apps
+/// that are not online (their metrics stay).
+pub async fn clear_instances(
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+) -> Result<Redirect, AppError> {
+    let id = project_id(&state, &project).await?;
+    let n = queries::clear_instances(&state.db, id).await?;
+    Ok(Redirect::to(&format!(
+        "/projects/{}/metrics?notice={}",
+        loggerflow_ui::pages::segment(&project),
+        loggerflow_ui::pages::segment(&format!("{n} app(s) cleared"))
+    )))
 }

@@ -485,3 +485,40 @@ async fn nul_characters_are_stored_on_both_backends() {
         assert_eq!(projects["projects"][0]["name"], "NulProj", "{backend:?}");
     }
 }
+
+/// Windows of a day or more read five-minute rollups kept beside the
+/// samples: the same averages, on both backends.
+#[tokio::test]
+async fn long_windows_read_rollups_with_the_same_averages() {
+    for backend in BACKENDS {
+        let db = Db::new(backend).await;
+        let server = Server::start(&db.url, &[]);
+        let body = batch(
+            "roll-1",
+            serde_json::json!([
+                hello("Rolled", "roll-1", 5, "webhook"),
+                heartbeat(10.0),
+                heartbeat(20.0),
+                heartbeat(30.0)
+            ]),
+        );
+        assert_eq!(server.post("/loggerflow/v1/batch", &body).await.0, 200);
+        let mut seen = Vec::new();
+        for window in ["5m", "1d", "7d"] {
+            let metrics = server
+                .get(&format!("/api/v1/projects/Rolled/metrics?window={window}"))
+                .await;
+            let points = metrics["points"].as_array().cloned().unwrap_or_default();
+            let samples: i64 = points.iter().filter_map(|p| p["samples"].as_i64()).sum();
+            assert_eq!(samples, 3, "{backend:?} {window}: {metrics}");
+            let cpu: f64 = points
+                .iter()
+                .filter_map(|p| Some(p["cpu_percent"].as_f64()? * p["samples"].as_f64()?))
+                .sum::<f64>()
+                / 3.0;
+            assert!((cpu - 20.0).abs() < 1e-6, "{backend:?} {window}: {cpu}");
+            seen.push(points.len());
+        }
+        assert!(seen.iter().all(|n| *n >= 1), "{seen:?}");
+    }
+}

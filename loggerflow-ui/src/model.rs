@@ -231,9 +231,32 @@ pub struct MetricPoint {
     pub memory_total_bytes: f64,
 }
 
+/// One connected app (instance) on the metrics page.
+#[derive(Debug, Clone, Default)]
+pub struct InstanceRow {
+    /// Host and pid, or the instance id.
+    pub name: String,
+    /// `webhook` or `websocket`.
+    pub transport: String,
+    /// Client library and version.
+    pub client_version: String,
+    /// `online`, `offline` or `stopped`.
+    pub status: String,
+    /// Since when the status holds (ms).
+    pub status_since_ms: i64,
+    /// Last message (ms).
+    pub last_seen_ms: i64,
+}
+
 /// The metrics page.
 #[derive(Debug, Clone, Default)]
 pub struct MetricsPage {
+    /// The project's connected apps, newest first.
+    pub instances: Vec<InstanceRow>,
+    /// Now (ms).
+    pub now_ms: i64,
+    /// A message after an action.
+    pub notice: Option<String>,
     /// Project name.
     pub project: String,
     /// The window shown.

@@ -1,10 +1,10 @@
 //! [`WebSocketLifecycle`]: the lifecycle over one websocket.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{Notify, oneshot};
@@ -15,6 +15,13 @@ use super::pending::Pending;
 use super::{MAX_BACKOFF, Sampler, hello, join};
 use crate::protocol::{Message, Reply, ReportId, Transport};
 use crate::sink::{Delivery, Sink, SinkContext, SinkError};
+
+/// A report sent on a connection and not acknowledged within this long is
+/// sent again (the server stores an id once).
+const RESEND_AFTER: Duration = Duration::from_secs(30);
+/// After an error frame, unacknowledged reports go again this soon (at the
+/// next heartbeat after it).
+const RETRY_AFTER_ERROR: Duration = Duration::from_secs(2);
 
 /// Reports and heartbeats to a LoggerFlow server over one websocket
 /// (`{base}v1/ws`): a hello on every connection, heartbeats every 5 s by
@@ -177,12 +184,18 @@ impl Inner {
         if tx.send(text(&Message::Hello(hello.clone()))).await.is_err() {
             return false;
         }
-        let mut sent: HashSet<ReportId> = HashSet::new();
+        // what this connection carried and when; a report the server
+        // refused (an error frame: its database is down, say) or never
+        // answered is sent again
+        let mut sent: HashMap<ReportId, Instant> = HashMap::new();
         let mut ticker = tokio::time::interval(self.heartbeat);
         loop {
             // everything unacknowledged that this connection has not carried yet
-            for report in self.pending.take_copy(usize::MAX, |id| sent.contains(id)) {
-                sent.insert(report.id);
+            for report in self
+                .pending
+                .take_copy(usize::MAX, |id| sent.contains_key(id))
+            {
+                sent.insert(report.id, Instant::now());
                 if tx
                     .send(text(&Message::Report {
                         report: Box::new(report),
@@ -205,14 +218,28 @@ impl Inner {
                     if tx.send(text(&Message::Heartbeat { metrics })).await.is_err() {
                         return false;
                     }
+                    sent.retain(|_, at| at.elapsed() < RESEND_AFTER);
                 }
                 _ = self.wake.notified() => {}
                 _ = self.stop.notified() => {}
                 frame = rx.next() => match frame {
                     Some(Ok(WsMessage::Text(body))) => {
-                        if let Ok(Reply::Ack { ids }) = serde_json::from_str::<Reply>(body.as_str()) {
-                            self.pending.ack(&ids);
-                            sent.retain(|id| !ids.contains(id));
+                        match serde_json::from_str::<Reply>(body.as_str()) {
+                            Ok(Reply::Ack { ids }) => {
+                                self.pending.ack(&ids);
+                                sent.retain(|id, _| !ids.contains(id));
+                            }
+                            // the frame does not say which message failed:
+                            // everything unacknowledged goes again soon
+                            Ok(Reply::Error { .. }) => {
+                                let soon = Instant::now()
+                                    .checked_sub(RESEND_AFTER.saturating_sub(RETRY_AFTER_ERROR))
+                                    .unwrap_or_else(Instant::now);
+                                for at in sent.values_mut() {
+                                    *at = (*at).min(soon);
+                                }
+                            }
+                            Err(_) => {}
                         }
                     }
                     Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => return false,

@@ -135,6 +135,8 @@ pub async fn reports(
 #[derive(Deserialize)]
 pub struct MetricsQuery {
     pub(crate) window: Option<String>,
+    /// A message after an action (the dashboard's metrics page).
+    pub(crate) notice: Option<String>,
 }
 
 /// `GET /api/v1/projects/{project}/metrics?window=5m`: bucketed averages.

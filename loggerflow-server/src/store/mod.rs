@@ -123,6 +123,25 @@ pub(crate) fn sql(
     Statement::from_sql_and_values(backend, sql, values)
 }
 
+/// The width of a metric rollup bucket: five minutes.
+pub const ROLLUP_MS: i64 = 300_000;
+
+/// Fills an empty `metric_rollups` from `metric_samples` (the migration that
+/// adds the table runs it).
+pub const ROLLUP_BACKFILL: &str = "INSERT INTO metric_rollups (project_id, bucket_ms, samples, cpu_sum, process_cpu_sum, \
+    process_memory_sum, memory_used_sum, memory_total_sum) \
+    SELECT project_id, ts_ms - (ts_ms % 300000), COUNT(*), SUM(cpu_percent), SUM(process_cpu_percent), \
+    SUM(CAST(process_memory_bytes AS DOUBLE PRECISION)), SUM(CAST(memory_used_bytes AS DOUBLE PRECISION)), \
+    SUM(CAST(memory_total_bytes AS DOUBLE PRECISION)) \
+    FROM metric_samples GROUP BY project_id, ts_ms - (ts_ms % 300000)";
+
+/// Rebuilds the metric rollups from the stored samples.
+pub async fn rebuild_metric_rollups(db: &DatabaseConnection) -> Result<(), StoreError> {
+    db.execute_unprepared("DELETE FROM metric_rollups").await?;
+    db.execute_unprepared(ROLLUP_BACKFILL).await?;
+    Ok(())
+}
+
 /// Deletes metric samples older than `cutoff_ms`; returns how many.
 pub async fn prune_metrics(db: &DatabaseConnection, cutoff_ms: i64) -> Result<u64, StoreError> {
     let backend = db.get_database_backend();
@@ -133,6 +152,12 @@ pub async fn prune_metrics(db: &DatabaseConnection, cutoff_ms: i64) -> Result<u6
             [cutoff_ms.into()],
         ))
         .await?;
+    db.execute_raw(sql(
+        backend,
+        "DELETE FROM metric_rollups WHERE bucket_ms < $1",
+        [(cutoff_ms - (cutoff_ms % ROLLUP_MS)).into()],
+    ))
+    .await?;
     Ok(result.rows_affected())
 }
 

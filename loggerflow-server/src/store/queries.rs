@@ -339,6 +339,32 @@ pub async fn hourly_counts(
         .collect())
 }
 
+/// The instances of a project, newest first.
+pub async fn instances(
+    db: &DatabaseConnection,
+    project: i64,
+) -> Result<Vec<InstanceView>, StoreError> {
+    Ok(InstanceView::find_by_statement(sql(
+        db.get_database_backend(),
+        "SELECT * FROM instances WHERE project_id = $1 ORDER BY last_seen_ms DESC",
+        [project.into()],
+    ))
+    .all(db)
+    .await?)
+}
+
+/// Forgets a project's instances that are not online; returns how many.
+pub async fn clear_instances(db: &DatabaseConnection, project: i64) -> Result<u64, StoreError> {
+    let result = db
+        .execute_raw(sql(
+            db.get_database_backend(),
+            "DELETE FROM instances WHERE project_id = $1 AND status <> 'online'",
+            [project.into()],
+        ))
+        .await?;
+    Ok(result.rows_affected())
+}
+
 /// Hides or returns a project; false if there is none of that name.
 pub async fn set_hidden(
     db: &DatabaseConnection,
@@ -368,6 +394,7 @@ pub async fn delete_project(db: &DatabaseConnection, name: &str) -> Result<bool,
         "reports",
         "error_groups",
         "metric_samples",
+        "metric_rollups",
         "instances",
         "alarm_connections",
         "alarm_events",
@@ -504,21 +531,44 @@ pub async fn metrics(
     project: i64,
     window_ms: i64,
 ) -> Result<Vec<MetricPoint>, StoreError> {
-    let bucket = (window_ms / 300).max(1000);
     let since = now_ms() - window_ms;
-    let stmt = sql(
-        db.get_database_backend(),
-        "SELECT (ts_ms / $1) * $1 AS ts_ms, \
-         CAST(AVG(cpu_percent) AS DOUBLE PRECISION) AS cpu_percent, \
-         CAST(AVG(process_cpu_percent) AS DOUBLE PRECISION) AS process_cpu_percent, \
-         CAST(AVG(process_memory_bytes) AS DOUBLE PRECISION) AS process_memory_bytes, \
-         CAST(AVG(memory_used_bytes) AS DOUBLE PRECISION) AS memory_used_bytes, \
-         CAST(AVG(memory_total_bytes) AS DOUBLE PRECISION) AS memory_total_bytes, \
-         COUNT(*) AS samples \
-         FROM metric_samples WHERE project_id = $2 AND ts_ms >= $3 \
-         GROUP BY 1 ORDER BY 1",
-        [bucket.into(), project.into(), since.into()],
-    );
+    // windows of a day or more read the five-minute rollups
+    let stmt = if window_ms >= 86_400_000 {
+        let bucket = (window_ms / 300).max(super::ROLLUP_MS);
+        let bucket = bucket - bucket % super::ROLLUP_MS;
+        sql(
+            db.get_database_backend(),
+            "SELECT (bucket_ms / $1) * $1 AS ts_ms, \
+             SUM(cpu_sum) / SUM(samples) AS cpu_percent, \
+             SUM(process_cpu_sum) / SUM(samples) AS process_cpu_percent, \
+             SUM(process_memory_sum) / SUM(samples) AS process_memory_bytes, \
+             SUM(memory_used_sum) / SUM(samples) AS memory_used_bytes, \
+             SUM(memory_total_sum) / SUM(samples) AS memory_total_bytes, \
+             CAST(SUM(samples) AS BIGINT) AS samples \
+             FROM metric_rollups WHERE project_id = $2 AND bucket_ms >= $3 \
+             GROUP BY 1 ORDER BY 1",
+            [
+                bucket.into(),
+                project.into(),
+                (since - since % super::ROLLUP_MS).into(),
+            ],
+        )
+    } else {
+        let bucket = (window_ms / 300).max(1000);
+        sql(
+            db.get_database_backend(),
+            "SELECT (ts_ms / $1) * $1 AS ts_ms, \
+             CAST(AVG(cpu_percent) AS DOUBLE PRECISION) AS cpu_percent, \
+             CAST(AVG(process_cpu_percent) AS DOUBLE PRECISION) AS process_cpu_percent, \
+             CAST(AVG(process_memory_bytes) AS DOUBLE PRECISION) AS process_memory_bytes, \
+             CAST(AVG(memory_used_bytes) AS DOUBLE PRECISION) AS memory_used_bytes, \
+             CAST(AVG(memory_total_bytes) AS DOUBLE PRECISION) AS memory_total_bytes, \
+             COUNT(*) AS samples \
+             FROM metric_samples WHERE project_id = $2 AND ts_ms >= $3 \
+             GROUP BY 1 ORDER BY 1",
+            [bucket.into(), project.into(), since.into()],
+        )
+    };
     Ok(MetricPoint::find_by_statement(stmt).all(db).await?)
 }
 

@@ -415,6 +415,22 @@ impl Ctx<'_> {
                 "INSERT INTO metric_samples (project_id, instance_id, ts_ms, cpu_percent, process_cpu_percent, \
                  process_memory_bytes, memory_used_bytes, memory_total_bytes) \
                  SELECT project_id, id, $2, $3, $4, $5, $6, $7 FROM instances WHERE id = $1",
+                values.clone(),
+            ))
+            .await
+            .map_err(store_err)?;
+        self.txn
+            .execute_raw(sql(
+                self.backend,
+                "INSERT INTO metric_rollups (project_id, bucket_ms, samples, cpu_sum, process_cpu_sum, \
+                 process_memory_sum, memory_used_sum, memory_total_sum) \
+                 SELECT project_id, $2 - ($2 % 300000), 1, $3, $4, $5, $6, $7 FROM instances WHERE id = $1 \
+                 ON CONFLICT (project_id, bucket_ms) DO UPDATE SET samples = metric_rollups.samples + 1, \
+                 cpu_sum = metric_rollups.cpu_sum + excluded.cpu_sum, \
+                 process_cpu_sum = metric_rollups.process_cpu_sum + excluded.process_cpu_sum, \
+                 process_memory_sum = metric_rollups.process_memory_sum + excluded.process_memory_sum, \
+                 memory_used_sum = metric_rollups.memory_used_sum + excluded.memory_used_sum, \
+                 memory_total_sum = metric_rollups.memory_total_sum + excluded.memory_total_sum",
                 values,
             ))
             .await

@@ -4,8 +4,8 @@ use leptos::prelude::*;
 
 use super::segment;
 use crate::components::chart::{Series, line_chart};
-use crate::components::format::bytes;
-use crate::components::layout::{Refresh, document};
+use crate::components::format::{ago, bytes, duration};
+use crate::components::layout::{Refresh, csrf_input, document};
 use crate::model::{MetricsPage, Visitor};
 
 /// The metrics page; it refreshes every 10 s.
@@ -43,13 +43,42 @@ pub fn metrics(page: MetricsPage, visitor: &Visitor) -> String {
         None,
         bytes,
     );
+    let now = page.now_ms;
+    let rows: Vec<_> = page
+        .instances
+        .into_iter()
+        .map(|i| {
+            view! {
+                <tr>
+                    <td>{i.name}</td>
+                    <td><span class=format!("status {}", i.status)>{i.status.clone()}</span> " "
+                        <span class="muted">{format!("for {}", duration(now - i.status_since_ms))}</span></td>
+                    <td class="muted">{ago(i.last_seen_ms, now)}</td>
+                    <td>{i.transport}</td>
+                    <td class="muted">{i.client_version}</td>
+                </tr>
+            }
+        })
+        .collect();
+    let notice = page.notice.map(|n| view! { <p class="notice">{n}</p> });
     let title = format!("Metrics of {}", page.project);
     let body = view! {
         <p><a href=base.clone()>{format!("← errors of {}", page.project)}</a></p>
         <h1>{title.clone()}</h1>
+        {notice}
         <nav class="filters">{windows}</nav>
         {cpu}
         {memory}
+        <h2>"Connected apps "
+            <form method="post" action=format!("{base}/instances/clear") class="inline">
+                {csrf_input(visitor)}
+                <button type="submit" title="forget the apps that are not online">"Clear offline and stopped"</button>
+            </form>
+        </h2>
+        <table class="instances">
+            <thead><tr><th>"App"</th><th>"Status"</th><th>"Last message"</th><th>"Transport"</th><th>"Client"</th></tr></thead>
+            <tbody>{rows}</tbody>
+        </table>
     };
     document(&title, Refresh::Every(10), visitor, move || body)
 }

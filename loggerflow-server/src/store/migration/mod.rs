@@ -7,6 +7,7 @@ mod m20261125_000001_init;
 mod m20261125_000002_alarms;
 mod m20261125_000003_thresholds;
 mod m20261125_000004_dashboard;
+mod m20261125_000005_metric_rollups;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_alarms::Migration),
             Box::new(m20261125_000003_thresholds::Migration),
             Box::new(m20261125_000004_dashboard::Migration),
+            Box::new(m20261125_000005_metric_rollups::Migration),
         ]
     }
 }
