@@ -254,6 +254,22 @@ async fn projects_update_live_and_a_report_switches_full_to_clean_in_place() {
     assert!(images.is_empty(), "no element was made from app text");
     assert!(browser.text("pre.message").await.contains(XSS));
 
+    // hide a project with its button (a plain form with the CSRF token)
+    c.goto(&server.url("/")).await.expect("open /");
+    c.find(Locator::XPath(
+        "//tr[td/a[text()='Latecomer']]//button[text()='hide']",
+    ))
+    .await
+    .expect("the hide button")
+    .click()
+    .await
+    .expect("click");
+    c.wait()
+        .for_element(Locator::Css("table.projects"))
+        .await
+        .expect("back on the projects page");
+    c.goto(&server.url("/hidden")).await.expect("open /hidden");
+    assert!(browser.text("table.projects").await.contains("Latecomer"));
     for (name, path) in [
         ("metrics", "/projects/Shop/metrics?window=5m"),
         ("alarms", "/alarms"),

@@ -105,6 +105,10 @@ async fn every_page_renders_with_seeded_data_and_escapes_app_text() {
         "charts are SVG drawn on the server"
     );
     assert!(metrics.contains("42.0 %"), "tooltips carry readable values");
+    assert!(
+        metrics.contains("test-host (pid 42)") && metrics.contains("Connected apps"),
+        "the connected apps are listed"
+    );
     let alarms = page(&server, "/alarms").await;
     assert!(alarms.contains("History"));
     let css = reqwest::get(server.url("/assets/style.css"))
@@ -527,4 +531,29 @@ async fn pages_carry_a_content_security_policy() {
     );
     let html = response.text().await.expect("body");
     assert!(!html.contains("<script>"), "no inline script in pages");
+}
+
+#[tokio::test]
+async fn clear_forgets_the_apps_that_are_not_online() {
+    let (_db, server, _) = seeded().await;
+    let gone = batch(
+        "shop-2",
+        serde_json::json!([hello("Shop <&>", "shop-2", 5, "webhook"), {"type": "goodbye"}]),
+    );
+    assert_eq!(server.post("/loggerflow/v1/batch", &gone).await.0, 200);
+    let browser = FormClient::new(&server).await;
+    let metrics = "/projects/Shop%20%3C%26%3E/metrics";
+    let (_, before) = browser.get(metrics).await;
+    assert_eq!(before.matches("test-host (pid 42)").count(), 2, "two apps");
+    let cleared = browser
+        .post("/projects/Shop%20%3C%26%3E/instances/clear", "")
+        .await;
+    assert!(FormClient::location(&cleared).contains("1%20app%28s%29%20cleared"));
+    let (_, after) = browser.get(metrics).await;
+    assert_eq!(
+        after.matches("test-host (pid 42)").count(),
+        1,
+        "the online one stays"
+    );
+    assert!(after.contains(r#"<span class="status online">online</span>"#));
 }
