@@ -397,3 +397,41 @@ async fn a_cpu_threshold_held_for_the_window_alarms_once_then_recovers_once() {
         assert!(texts[1].contains("back below 80 (recovered)"), "{texts:?}");
     }
 }
+
+/// Reports arrive in batches; `every_nth` fires at each multiple of N the
+/// batch passes, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_nth_fires_at_each_multiple_inside_one_batch() {
+    let db = Db::new(Backend::Sqlite).await;
+    let server = Server::start(&db.url, &[]);
+    let recorder = Recorder::start().await;
+    telegram_alarm(
+        &server,
+        &recorder,
+        "Nth",
+        serde_json::json!(["every_nth"]),
+        3,
+    )
+    .await;
+    for size in [7, 2] {
+        let messages: Vec<serde_json::Value> =
+            (0..size).map(|n| report("Nth", &new_id(), n)).collect();
+        let body = batch("nth", serde_json::json!(messages));
+        assert_eq!(server.post("/loggerflow/v1/batch", &body).await.0, 200);
+    }
+    let events = server.get("/api/v1/alarm-events?project=Nth").await;
+    let mut counts: Vec<String> = events["events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter(|e| e["trigger"] == "every_nth")
+        .filter_map(|e| {
+            e["message"]
+                .as_str()
+                .map(|m| m.split(' ').next().unwrap_or_default().to_owned())
+        })
+        .collect();
+    counts.sort();
+    assert_eq!(counts, ["3", "6", "9"], "{events}");
+}

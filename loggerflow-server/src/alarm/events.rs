@@ -32,6 +32,22 @@ pub async fn enqueue<C: ConnectionTrait>(
     Ok(())
 }
 
+/// The distinct N of the project's connections with an `every_nth` trigger.
+pub async fn every_nth_values<C: ConnectionTrait>(
+    conn: &C,
+    project: i64,
+) -> Result<Vec<i64>, DbErr> {
+    let rows = conn
+        .query_all_raw(sql(
+            conn.get_database_backend(),
+            "SELECT DISTINCT CAST(every_nth AS BIGINT) AS n FROM alarm_connections \
+             WHERE project_id = $1 AND triggers LIKE '%\"every_nth\"%' AND every_nth > 0",
+            [project.into()],
+        ))
+        .await?;
+    rows.iter().map(|r| r.try_get::<i64>("", "n")).collect()
+}
+
 /// Queues `every_nth` for connections whose N divides `count`.
 pub async fn enqueue_every_nth<C: ConnectionTrait>(
     conn: &C,

@@ -257,17 +257,29 @@ fn store_err(e: sea_orm::DbErr) -> IngestError {
 impl Ctx<'_> {
     async fn apply(&mut self, ops: &[Op]) -> Result<Done, IngestError> {
         let mut done = Done::default();
+        // consecutive reports are written together (a few statements per
+        // group and per 200 reports, not several per report)
+        let mut reports: Vec<(&Report, Option<&str>)> = Vec::new();
         for op in ops {
+            if let Op::Report { instance, report } = op {
+                reports.push((report, instance.as_deref()));
+                done.acked.push(report.id);
+                continue;
+            }
+            if !reports.is_empty() {
+                self.reports(&reports).await?;
+                reports.clear();
+            }
             match op {
                 Op::Hello(hello) => self.hello(hello).await?,
                 Op::Heartbeat { instance, metrics } => self.heartbeat(instance, metrics).await?,
-                Op::Report { instance, report } => {
-                    self.report(instance.as_deref(), report).await?;
-                    done.acked.push(report.id);
-                }
+                Op::Report { .. } => {}
                 Op::Goodbye { instance } => self.status(instance, "stopped", true).await?,
                 Op::Disconnected { instance } => self.status(instance, "offline", false).await?,
             }
+        }
+        if !reports.is_empty() {
+            self.reports(&reports).await?;
         }
         Ok(done)
     }
@@ -438,18 +450,27 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    async fn report(&mut self, instance: Option<&str>, report: &Report) -> Result<(), IngestError> {
-        let project = self.project_id(&report.project).await?;
-        let ts = report.timestamp.timestamp_millis();
-        let title: String = clean(&report.title()).chars().take(300).collect();
-        let fp = clean(&fingerprint(report));
+    /// The group of `(project, fingerprint)`, created (empty) if new: its id,
+    /// state and count before this batch.
+    async fn group(
+        &self,
+        project: i64,
+        fingerprint: &str,
+        title: &str,
+        ts: i64,
+    ) -> Result<(i64, String, i64), IngestError> {
         self.txn
             .execute_raw(sql(
                 self.backend,
                 "INSERT INTO error_groups (project_id, fingerprint, title, count, first_seen_ms, last_seen_ms, \
                  state, regressed) VALUES ($1, $2, $3, 0, $4, $4, 'open', FALSE) \
                  ON CONFLICT (project_id, fingerprint) DO NOTHING",
-                [project.into(), fp.clone().into(), title.clone().into(), ts.into()],
+                [
+                    project.into(),
+                    fingerprint.into(),
+                    title.into(),
+                    ts.into(),
+                ],
             ))
             .await
             .map_err(store_err)?;
@@ -458,30 +479,75 @@ impl Ctx<'_> {
             .query_one_raw(sql(
                 self.backend,
                 "SELECT id, state, count FROM error_groups WHERE project_id = $1 AND fingerprint = $2",
-                [project.into(), fp.into()],
+                [project.into(), fingerprint.into()],
             ))
             .await
             .map_err(store_err)?
             .ok_or_else(|| IngestError::Store(StoreError::Other("group row missing".into())))?;
-        let group: i64 = row.try_get("", "id").map_err(store_err)?;
-        let state: String = row.try_get("", "state").map_err(store_err)?;
-        let count: i64 = row.try_get("", "count").map_err(store_err)?;
-        let payload = serde_json::to_string(report)
-            .map_err(|e| IngestError::Store(StoreError::Other(e.to_string())))?;
-        let kind = match report.kind {
-            ReportKind::Panic => "panic",
-            ReportKind::Event => "event",
-        };
-        let inserted = self
-            .txn
-            .execute_raw(sql(
-                self.backend,
-                "INSERT INTO reports (id, project_id, group_id, instance_id, ts_ms, level, kind, title, payload) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+        Ok((
+            row.try_get("", "id").map_err(store_err)?,
+            row.try_get("", "state").map_err(store_err)?,
+            row.try_get("", "count").map_err(store_err)?,
+        ))
+    }
+
+    /// Writes consecutive reports: groups looked up once each, the reports in
+    /// multi-row INSERTs (a re-sent id is skipped), then one update and the
+    /// alarms per group that grew, and one update per instance.
+    async fn reports(&mut self, batch: &[(&Report, Option<&str>)]) -> Result<(), IngestError> {
+        struct Group {
+            id: i64,
+            project: i64,
+            state: String,
+            count: i64,
+            added: i64,
+            first_ms: i64,
+            last_ms: i64,
+            line: String,
+        }
+        let mut groups: Vec<Group> = Vec::new();
+        let mut by_key: HashMap<(i64, String), usize> = HashMap::new();
+        let mut rows: Vec<(String, usize, i64, [sea_orm::Value; 9])> =
+            Vec::with_capacity(batch.len());
+        let mut instances: HashMap<&str, ()> = HashMap::new();
+        for (report, instance) in batch {
+            let project = self.project_id(&report.project).await?;
+            let ts = report.timestamp.timestamp_millis();
+            let title: String = clean(&report.title()).chars().take(300).collect();
+            let fp = clean(&fingerprint(report));
+            let index = match by_key.get(&(project, fp.clone())) {
+                Some(index) => *index,
+                None => {
+                    let (id, state, count) = self.group(project, &fp, &title, ts).await?;
+                    groups.push(Group {
+                        id,
+                        project,
+                        state,
+                        count,
+                        added: 0,
+                        first_ms: ts,
+                        last_ms: ts,
+                        line: report.title(),
+                    });
+                    by_key.insert((project, fp), groups.len() - 1);
+                    groups.len() - 1
+                }
+            };
+            let payload = serde_json::to_string(report)
+                .map_err(|e| IngestError::Store(StoreError::Other(e.to_string())))?;
+            let kind = match report.kind {
+                ReportKind::Panic => "panic",
+                ReportKind::Event => "event",
+            };
+            let id = report.id.to_string();
+            rows.push((
+                id.clone(),
+                index,
+                ts,
                 [
-                    report.id.to_string().into(),
+                    id.into(),
                     project.into(),
-                    group.into(),
+                    groups[index].id.into(),
                     instance.map(str::to_owned).into(),
                     ts.into(),
                     report.level.to_string().into(),
@@ -489,55 +555,135 @@ impl Ctx<'_> {
                     title.into(),
                     payload.into(),
                 ],
-            ))
-            .await
-            .map_err(store_err)?;
-        if inserted.rows_affected() == 1 {
-            let line = report.title();
-            if count == 0 {
-                self.alarm(project, "new_error", &format!("new error: {line}"))
-                    .await?;
-            } else if state == "resolved" {
-                self.alarm(
-                    project,
-                    "regression",
-                    &format!("a resolved error is back: {line}"),
-                )
-                .await?;
+            ));
+            if let Some(instance) = instance {
+                instances.insert(instance, ());
             }
-            crate::alarm::events::enqueue_every_nth(
-                self.txn,
-                project,
-                count + 1,
-                &format!("{} occurrences of: {line}", count + 1),
-            )
-            .await
-            .map_err(store_err)?;
-            // a resolved group that gets a new report reopens, marked regressed
-            self.txn
-                .execute_raw(sql(
-                    self.backend,
-                    "UPDATE error_groups SET count = count + 1, \
-                     last_seen_ms = CASE WHEN last_seen_ms < $2 THEN $2 ELSE last_seen_ms END, \
-                     first_seen_ms = CASE WHEN first_seen_ms > $2 THEN $2 ELSE first_seen_ms END, \
-                     regressed = CASE WHEN state = 'resolved' THEN TRUE ELSE regressed END, \
-                     state = CASE WHEN state = 'resolved' THEN 'open' ELSE state END \
-                     WHERE id = $1",
-                    [group.into(), ts.into()],
-                ))
-                .await
-                .map_err(store_err)?;
         }
-        if let Some(instance) = instance {
+        let mut inserted: std::collections::HashSet<String> = std::collections::HashSet::new();
+        for chunk in rows.chunks(200) {
+            let mut text = String::from(
+                "INSERT INTO reports (id, project_id, group_id, instance_id, ts_ms, level, kind, title, payload) VALUES ",
+            );
+            let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * 9);
+            for (r, (_, _, _, row)) in chunk.iter().enumerate() {
+                if r > 0 {
+                    text.push_str(", ");
+                }
+                text.push('(');
+                for c in 0..9 {
+                    if c > 0 {
+                        text.push_str(", ");
+                    }
+                    text.push_str(&format!("${}", r * 9 + c + 1));
+                }
+                text.push(')');
+                values.extend(row.iter().cloned());
+            }
+            text.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id");
+            for row in self
+                .txn
+                .query_all_raw(sql(self.backend, &text, values))
+                .await
+                .map_err(store_err)?
+            {
+                inserted.insert(row.try_get("", "id").map_err(store_err)?);
+            }
+        }
+        for (id, index, ts, _) in &rows {
+            // an id twice in one batch is stored (and counted) once
+            if inserted.remove(id) {
+                let group = &mut groups[*index];
+                group.added += 1;
+                group.first_ms = group.first_ms.min(*ts);
+                group.last_ms = group.last_ms.max(*ts);
+            }
+        }
+        for group in groups.iter().filter(|g| g.added > 0) {
+            self.grew(
+                group.project,
+                group.id,
+                &group.state,
+                group.count,
+                group.added,
+                group.first_ms,
+                group.last_ms,
+                &group.line,
+            )
+            .await?;
+        }
+        let now = now_ms();
+        for instance in instances.keys() {
             self.txn
                 .execute_raw(sql(
                     self.backend,
                     "UPDATE instances SET last_seen_ms = $2 WHERE id = $1 AND last_seen_ms < $2",
-                    [instance.into(), now_ms().into()],
+                    [(*instance).into(), now.into()],
                 ))
                 .await
                 .map_err(store_err)?;
         }
+        Ok(())
+    }
+
+    /// A group got `added` new reports: its alarms, then its count, times and
+    /// state (a resolved group reopens, marked regressed).
+    #[allow(clippy::too_many_arguments)]
+    async fn grew(
+        &self,
+        project: i64,
+        group: i64,
+        state: &str,
+        count: i64,
+        added: i64,
+        first_ms: i64,
+        last_ms: i64,
+        line: &str,
+    ) -> Result<(), IngestError> {
+        if count == 0 {
+            self.alarm(project, "new_error", &format!("new error: {line}"))
+                .await?;
+        } else if state == "resolved" {
+            self.alarm(
+                project,
+                "regression",
+                &format!("a resolved error is back: {line}"),
+            )
+            .await?;
+        }
+        for nth in crate::alarm::events::every_nth_values(self.txn, project)
+            .await
+            .map_err(store_err)?
+            .into_iter()
+            .flat_map(|n| {
+                // the multiples of n passed by this batch
+                let first = (count / n + 1) * n;
+                (first..=count + added).step_by(usize::try_from(n).unwrap_or(1))
+            })
+            .collect::<std::collections::BTreeSet<i64>>()
+        {
+            crate::alarm::events::enqueue_every_nth(
+                self.txn,
+                project,
+                nth,
+                &format!("{nth} occurrences of: {line}"),
+            )
+            .await
+            .map_err(store_err)?;
+        }
+        self.txn
+            .execute_raw(sql(
+                self.backend,
+                "UPDATE error_groups SET count = count + $2, \
+                 last_seen_ms = CASE WHEN last_seen_ms < $3 THEN $3 ELSE last_seen_ms END, \
+                 first_seen_ms = CASE WHEN first_seen_ms > $4 THEN $4 ELSE first_seen_ms END, \
+                 regressed = CASE WHEN state = 'resolved' THEN TRUE ELSE regressed END, \
+                 state = CASE WHEN state = 'resolved' THEN 'open' ELSE state END \
+                 WHERE id = $1",
+                [group.into(), added.into(), last_ms.into(), first_ms.into()],
+            ))
+            .await
+            .map_err(store_err)?;
         Ok(())
     }
 
