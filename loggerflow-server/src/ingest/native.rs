@@ -5,6 +5,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt as _;
 use loggerflow_layer::protocol::{Batch, Message, PROTOCOL_VERSION, Reply};
 
 use super::{parse_json, read_body};
@@ -118,10 +119,25 @@ fn error_frame(error: &AppError) -> WsMessage {
     WsMessage::Text(serde_json::to_string(&reply).unwrap_or_default().into())
 }
 
+/// How long an ack may wait for a client that does not read.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reports in one writer job at most, when frames queue up on a socket.
+const MAX_FRAMES_PER_JOB: usize = 200;
+
 async fn serve_socket(state: AppState, mut socket: WebSocket) {
     let mut instance: Option<String> = None;
     let mut said_goodbye = false;
-    while let Some(Ok(frame)) = socket.recv().await {
+    // a frame read ahead while gathering reports, to handle next
+    let mut next: Option<WsMessage> = None;
+    loop {
+        let frame = match next.take() {
+            Some(frame) => frame,
+            None => match socket.recv().await {
+                Some(Ok(frame)) => frame,
+                _ => break,
+            },
+        };
         let text = match frame {
             WsMessage::Text(text) => text,
             WsMessage::Close(_) => break,
@@ -156,7 +172,29 @@ async fn serve_socket(state: AppState, mut socket: WebSocket) {
             }
             (Some(id), message) => {
                 said_goodbye |= matches!(message, Message::Goodbye {});
-                match to_ops(id, vec![message]) {
+                let mut messages = vec![message];
+                // reports that are already waiting go into the same job
+                if matches!(messages[0], Message::Report { .. }) {
+                    while messages.len() < MAX_FRAMES_PER_JOB {
+                        let Some(Some(Ok(frame))) = socket.recv().now_or_never() else {
+                            break;
+                        };
+                        match &frame {
+                            WsMessage::Text(text) => match decode_frame(text.as_str()) {
+                                Ok(report @ Message::Report { .. }) => messages.push(report),
+                                _ => {
+                                    next = Some(frame);
+                                    break;
+                                }
+                            },
+                            _ => {
+                                next = Some(frame);
+                                break;
+                            }
+                        }
+                    }
+                }
+                match to_ops(id, messages) {
                     Ok(ops) => ops,
                     Err(error) => {
                         let _ = socket.send(error_frame(&error)).await;
@@ -170,7 +208,11 @@ async fn serve_socket(state: AppState, mut socket: WebSocket) {
             Ok(done) if acks => {
                 let reply = Reply::Ack { ids: done.acked };
                 let text = serde_json::to_string(&reply).unwrap_or_default();
-                if socket.send(WsMessage::Text(text.into())).await.is_err() {
+                // a client that stops reading its acks is cut off, not
+                // waited for while its socket holds buffers
+                let sent =
+                    tokio::time::timeout(SEND_TIMEOUT, socket.send(WsMessage::Text(text.into())));
+                if !matches!(sent.await, Ok(Ok(()))) {
                     break;
                 }
             }

@@ -87,7 +87,11 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, StoreError> {
         .connect_timeout(Duration::from_secs(5))
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|o| {
-            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+            // 16 KiB pages (set when the file is created): a ~2.5 KB report
+            // fills most of a 4 KiB page, and fewer, larger pages roughly
+            // double the insert rate (BUILD-FACTS)
+            o.page_size(16_384)
+                .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(5))
         });
