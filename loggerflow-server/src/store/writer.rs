@@ -385,14 +385,6 @@ impl Ctx<'_> {
 
     async fn heartbeat(&mut self, instance: &str, m: &Metrics) -> Result<(), IngestError> {
         let now = now_ms();
-        if let Some((_, project)) = self
-            .previous(instance)
-            .await?
-            .filter(|(s, _)| s != "online")
-        {
-            let message = format!("instance {instance} is back online");
-            self.alarm(project, "online", &message).await?;
-        }
         let mem = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         // readings travel as f32: keep two decimals, not f32's noise
         let pct = |v: f32| (f64::from(v) * 100.0).round() / 100.0;
@@ -406,20 +398,43 @@ impl Ctx<'_> {
             mem(m.memory_used_bytes).into(),
             mem(m.memory_total_bytes).into(),
         ];
+        // the common case, an instance that is online, in one statement
         let updated = self
             .txn
             .execute_raw(sql(
                 self.backend,
                 "UPDATE instances SET last_seen_ms = $2, cpu_percent = $3, process_cpu_percent = $4, \
-                 process_memory_bytes = $5, memory_used_bytes = $6, memory_total_bytes = $7, \
-                 status_since_ms = CASE WHEN status = 'online' THEN status_since_ms ELSE $2 END, \
-                 status = 'online' WHERE id = $1",
+                 process_memory_bytes = $5, memory_used_bytes = $6, memory_total_bytes = $7 \
+                 WHERE id = $1 AND status = 'online'",
                 values.clone(),
             ))
             .await
             .map_err(store_err)?;
         if updated.rows_affected() == 0 {
-            return Err(IngestError::UnknownInstance(instance.to_owned()));
+            // offline or stopped before (it is back: alarm), or unknown
+            if let Some((_, project)) = self
+                .previous(instance)
+                .await?
+                .filter(|(s, _)| s != "online")
+            {
+                let message = format!("instance {instance} is back online");
+                self.alarm(project, "online", &message).await?;
+            }
+            let updated = self
+                .txn
+                .execute_raw(sql(
+                    self.backend,
+                    "UPDATE instances SET last_seen_ms = $2, cpu_percent = $3, process_cpu_percent = $4, \
+                     process_memory_bytes = $5, memory_used_bytes = $6, memory_total_bytes = $7, \
+                     status_since_ms = CASE WHEN status = 'online' THEN status_since_ms ELSE $2 END, \
+                     status = 'online' WHERE id = $1",
+                    values.clone(),
+                ))
+                .await
+                .map_err(store_err)?;
+            if updated.rows_affected() == 0 {
+                return Err(IngestError::UnknownInstance(instance.to_owned()));
+            }
         }
         self.txn
             .execute_raw(sql(
