@@ -114,3 +114,85 @@ async fn python_webhook_and_websocket_clients_report_unchanged() {
         );
     }
 }
+
+/// The server is killed with SIGKILL twice while the Python 0.0.6 webhook
+/// client and a Rust webhook app stream errors. The Rust app's reports are
+/// all stored exactly once. The Python client sends each error once, with no
+/// id and no retry (and stops posting errors after a failed post: its own
+/// design), so what can hold for it is that nothing is stored twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_twice_with_the_python_webhook_client_stores_nothing_twice() {
+    use loggerflow_layer::LoggerFlowLayer;
+    use loggerflow_layer::lifecycle::WebhookLifecycle;
+    use tracing_subscriber::prelude::*;
+
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/client.py");
+    let db = Db::new(common::Backend::Sqlite).await;
+    let mut server = Server::start(&db.url, &[]);
+    let webhook = format!("{}/loggerflow/", server.base);
+    let mut python_app = Command::new(python())
+        .arg(&script)
+        .args([
+            "webhook",
+            webhook.as_str(),
+            "KillPy",
+            "300",
+            "1",
+            "0.01",
+            "distinct",
+        ])
+        .spawn()
+        .expect("run the Python client");
+    let sink = WebhookLifecycle::new(webhook.clone()).heartbeat(Duration::from_secs(1));
+    let rust_app = std::thread::spawn(move || {
+        let layer = LoggerFlowLayer::new("KillRust")
+            .sink(sink)
+            .capture_panics(false);
+        let guard = layer.flush_guard();
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            for i in 0..150 {
+                tracing::error!(i, "order {i} failed");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        guard
+    });
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    server.kill_and_restart();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    server.kill_and_restart();
+    let guard = rust_app.join().expect("Rust app");
+    let _ = python_app.wait();
+    let seen = server
+        .wait_for("/api/v1/projects", Duration::from_secs(30), |v| {
+            project(v, "KillRust").is_some_and(|p| p["error_count"] == 150)
+        })
+        .await;
+    assert_eq!(
+        project(&seen, "KillRust").map(|p| p["error_count"].clone()),
+        Some(150.into()),
+        "the Rust app lost nothing: {seen}"
+    );
+    let stored = server
+        .get("/api/v1/projects/KillPy/reports?limit=500")
+        .await;
+    let messages: Vec<String> = stored["reports"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|r| r["report"]["message"].as_str().map(str::to_owned))
+        .collect();
+    let distinct: std::collections::HashSet<&String> = messages.iter().collect();
+    assert!(
+        !messages.is_empty(),
+        "the Python client reported before the kills"
+    );
+    assert!(messages.len() <= 300);
+    assert_eq!(
+        distinct.len(),
+        messages.len(),
+        "nothing stored twice: {messages:?}"
+    );
+    drop(guard);
+}

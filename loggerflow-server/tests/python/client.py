@@ -1,7 +1,8 @@
 """A Python app using the real loggerflow 0.0.6 lifecycle clients, unchanged.
 
-usage: python client.py {webhook|ws} BASE_URL PROJECT ERRORS SECONDS
-Heartbeats every second; raises ERRORS identical errors (in a loop), keeps
+usage: python client.py {webhook|ws} BASE_URL PROJECT ERRORS SECONDS [PAUSE [distinct]]
+Heartbeats every second; raises ERRORS identical errors (in a loop, PAUSE
+seconds apart, 0.2 by default; with `distinct` each names its order), keeps
 running SECONDS, then exits normally.
 """
 import sys
@@ -12,6 +13,8 @@ from loggerflow import LoggerFlow
 from loggerflow.lifecycle import WebhookLifecycle, WebSocketLifecycle
 
 kind, base, project, errors, seconds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
+pause = float(sys.argv[6]) if len(sys.argv) > 6 else 0.2
+distinct = len(sys.argv) > 7 and sys.argv[7] == "distinct"
 if kind == "webhook":
     lifecycle = WebhookLifecycle(webhook_url=base, heartbeat=1)
 else:
@@ -21,6 +24,8 @@ lf.run()
 
 
 def charge(order):
+    if distinct:
+        raise ZeroDivisionError(f"order {order} failed")
     return 100 / (order - order)
 
 
@@ -29,5 +34,5 @@ for order in range(errors):
         charge(order)
     except ZeroDivisionError:
         lf.send_traceback(traceback.format_exc())
-    time.sleep(0.2)
+    time.sleep(pause)
 time.sleep(seconds)
