@@ -522,3 +522,54 @@ async fn long_windows_read_rollups_with_the_same_averages() {
         assert!(seen.iter().all(|n| *n >= 1), "{seen:?}");
     }
 }
+
+/// A websocket client that sends reports and never reads its acks: once an
+/// ack has waited 10 s to be sent, the server closes the socket (it does not
+/// wait forever holding the connection), and keeps serving others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_that_never_reads_is_cut_off() {
+    let db = Db::new(common::Backend::Sqlite).await;
+    let server = Server::start(&db.url, &[]);
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    // a small receive window, so unread acks back up on the server quickly
+    socket.set_recv_buffer_size(4096).expect("buffer size");
+    let stream = socket
+        .connect(([127, 0, 0, 1], server.port()).into())
+        .await
+        .expect("connect");
+    let url = format!("ws://127.0.0.1:{}/loggerflow/v1/ws", server.port());
+    let (ws, _) = tokio_tungstenite::client_async(url, stream)
+        .await
+        .expect("handshake");
+    let (mut tx, rx) = ws.split();
+    tx.send(Message::text(
+        hello("Deaf", "deaf-1", 5, "websocket").to_string(),
+    ))
+    .await
+    .expect("hello");
+    let started = std::time::Instant::now();
+    let writer = tokio::spawn(async move {
+        let mut sent = 0u64;
+        loop {
+            let frame = report("Deaf", &new_id(), 1).to_string();
+            if tx.send(Message::text(frame)).await.is_err() {
+                return sent;
+            }
+            sent += 1;
+        }
+    });
+    let sent = tokio::time::timeout(Duration::from_secs(60), writer)
+        .await
+        .expect("the server closed the socket within a minute")
+        .expect("writer");
+    drop(rx);
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(10),
+        "only after the send timeout: {took:?}"
+    );
+    assert!(sent > 0);
+    // the server is fine
+    let health = server.get("/api/v1/health").await;
+    assert_eq!(health["status"], "ok", "{health}");
+}
