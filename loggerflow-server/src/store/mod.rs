@@ -92,6 +92,10 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, StoreError> {
             // double the insert rate (BUILD-FACTS)
             o.page_size(16_384)
                 .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                // a checkpoint runs inside the commit that crosses this many
+                // WAL pages and holds the one writer: 256 × 16 KiB = 4 MB makes
+                // them short (ack p99 at half load 33 → 18 ms; BENCHMARKS.md)
+                .pragma("wal_autocheckpoint", "256")
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(5))
         });
