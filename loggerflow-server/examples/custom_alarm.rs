@@ -4,16 +4,16 @@
 //!
 //! Run with: `cargo run -p loggerflow-server --example custom_alarm -- run --port 8000`,
 //! then create one: `curl -XPOST 127.0.0.1:8000/api/v1/alarms -H 'content-type: application/json'
-//! -d '{"kind": "jsonl", "name": "audit", "fields": {"path": "alarms.jsonl", "api_key": "s3cret"}}'`.
+//! -d '{"kind": "jsonl", "name": "audit", "fields": {"path": "alarms.jsonl", "api_key": "s3cret"}}'`
+//! (with `--alarm-dir DIR`: the file is written inside DIR, as the built-in
+//! `file` alarm's).
 
-use std::io::Write as _;
-
-use loggerflow_server::alarm::{Alarm, AlarmMessage, FieldSpec, Fields};
+use loggerflow_server::alarm::{Alarm, AlarmMessage, FieldSpec, Fields, Outbound, outbound};
 
 /// Appends every alarm as a JSON line to a file, tagged with an API key
 /// (a stand-in for a pager or an incident tool).
 struct JsonLines {
-    path: String,
+    path: std::path::PathBuf,
     api_key: String,
 }
 
@@ -30,9 +30,11 @@ impl Alarm for JsonLines {
         ]
     }
 
-    fn from_fields(fields: &Fields) -> Result<Self, String> {
+    fn from_fields(fields: &Fields, policy: &Outbound) -> Result<Self, String> {
+        // the server's policy: only inside --alarm-dir, no `..`, no links
+        let path = policy.alarm_file(fields.get("path").map_or("", String::as_str))?;
         Ok(Self {
-            path: fields.get("path").cloned().unwrap_or_default(),
+            path,
             api_key: fields.get("api_key").cloned().unwrap_or_default(),
         })
     }
@@ -44,12 +46,7 @@ impl Alarm for JsonLines {
         }))
         .map_err(|e| e.to_string())?;
         line.push(b'\n');
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .and_then(|mut f| f.write_all(&line))
-            .map_err(|e| format!("cannot write {}: {e}", self.path))
+        outbound::append(&self.path, &line).map_err(|e| format!("cannot write the file: {e}"))
     }
 }
 

@@ -22,6 +22,8 @@ enum Command {
     Run(RunArgs),
 }
 
+/// `--help` never shows what an environment variable holds where it can be
+/// a secret (`hide_env_values`): the password, the key, a database URL.
 #[derive(clap::Args)]
 struct RunArgs {
     /// Address to listen on.
@@ -36,17 +38,47 @@ struct RunArgs {
     #[arg(short = 'p', long, env = "LOGGERFLOW_PORT", default_value_t = 8000)]
     port: u16,
     /// Database URL: sqlite://FILE?mode=rwc or postgres://USER[:PASSWORD]@HOST[:PORT]/DB.
-    #[arg(short = 'd', long, env = "LOGGERFLOW_DATABASE", default_value = crate::store::DEFAULT_DATABASE)]
+    #[arg(short = 'd', long, env = "LOGGERFLOW_DATABASE", hide_env_values = true, default_value = crate::store::DEFAULT_DATABASE)]
     database: String,
     /// Credentials for the API and dashboard, as login:password (HTTP Basic).
-    #[arg(short = 'a', long, env = "LOGGERFLOW_AUTH", value_parser = parse_auth)]
+    #[arg(short = 'a', long, env = "LOGGERFLOW_AUTH", hide_env_values = true, value_parser = parse_auth)]
     auth: Option<(String, String)>,
+    /// Listen on a non-loopback --host without --auth (anyone who reaches the port can read and change everything).
+    #[arg(long, env = "LOGGERFLOW_ALLOW_UNAUTHENTICATED")]
+    allow_unauthenticated: bool,
+    /// The address people and apps use, e.g. https://lf.example.com: its host is accepted in Host, https makes cookies Secure.
+    #[arg(long, env = "LOGGERFLOW_PUBLIC_URL", value_parser = parse_public_url)]
+    public_url: Option<url::Url>,
     /// Disable the request and event log in the terminal.
     #[arg(long, env = "LOGGERFLOW_DISABLE_LOG")]
     disable_log: bool,
     /// Refuse ingest without this key (`Authorization: Bearer KEY`, or /loggerflow/k/KEY/ for Python clients).
-    #[arg(long, env = "LOGGERFLOW_INGEST_KEY")]
+    #[arg(long, env = "LOGGERFLOW_INGEST_KEY", hide_env_values = true)]
     ingest_key: Option<String>,
+    /// The directory `file` alarms may write in (without it, file alarms are refused).
+    #[arg(long, env = "LOGGERFLOW_ALARM_DIR")]
+    alarm_dir: Option<std::path::PathBuf>,
+    /// Let alarms reach loopback, private, link-local and metadata addresses.
+    #[arg(long, env = "LOGGERFLOW_ALLOW_PRIVATE_TARGETS")]
+    allow_private_targets: bool,
+    /// Connections served at once; more are answered 503.
+    #[arg(long, env = "LOGGERFLOW_MAX_CONNECTIONS", default_value_t = 16_384)]
+    max_connections: usize,
+    /// Seconds a client has to send a request head (also the idle keep-alive limit and a websocket's time to say hello).
+    #[arg(long, env = "LOGGERFLOW_HEADER_TIMEOUT", default_value_t = 15)]
+    header_timeout: u64,
+    /// Seconds a websocket may stay silent (at least three of its heartbeat intervals) before it is closed.
+    #[arg(long, env = "LOGGERFLOW_WEBSOCKET_IDLE_TIMEOUT", default_value_t = 60)]
+    websocket_idle_timeout: u64,
+    /// Behind a reverse proxy: take the client's address from the last X-Forwarded-For entry.
+    #[arg(long, env = "LOGGERFLOW_TRUST_FORWARDED_FOR")]
+    trust_forwarded_for: bool,
+    /// New projects one client may create per hour (0: no limit).
+    #[arg(long, env = "LOGGERFLOW_MAX_NEW_PROJECTS_PER_HOUR", default_value_t = 60)]
+    max_new_projects_per_hour: u32,
+    /// New app instances one client may introduce per hour (0: no limit).
+    #[arg(long, env = "LOGGERFLOW_MAX_NEW_INSTANCES_PER_HOUR", default_value_t = 3_600)]
+    max_new_instances_per_hour: u32,
     /// Alarm messages per alarm and project, as COUNT/SECONDS (default 5/600); the rest become a digest.
     #[arg(long, env = "LOGGERFLOW_ALARM_RATE", value_parser = parse_rate)]
     alarm_rate: Option<(i64, Duration)>,
@@ -71,6 +103,14 @@ fn parse_rate(value: &str) -> Result<(i64, Duration), String> {
         return Err("COUNT and SECONDS must be at least 1".into());
     }
     Ok((count, Duration::from_secs(seconds)))
+}
+
+fn parse_public_url(value: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(value).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err("expected http(s)://HOST[:PORT][/PATH]".into());
+    }
+    Ok(url)
 }
 
 fn parse_auth(value: &str) -> Result<(String, String), String> {
@@ -109,9 +149,30 @@ fn run(args: RunArgs, alarms: crate::alarm::Registry) -> Result<(), String> {
     }
     let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start: {e}"))?;
     runtime.block_on(async {
-        let addr: SocketAddr = format!("{}:{}", args.host, args.port)
+        let ip: std::net::IpAddr = args
+            .host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
             .parse()
-            .map_err(|e| format!("invalid address {}:{}: {e}", args.host, args.port))?;
+            .map_err(|e| format!("invalid --host {}: {e} (give an IP address)", args.host))?;
+        let addr = SocketAddr::new(ip, args.port);
+        if !ip.is_loopback() && args.auth.is_none() {
+            if !args.allow_unauthenticated {
+                return Err(format!(
+                    "refusing to listen on {ip} without --auth: anyone who can reach it could read \
+                     every report and change alarms. Give --auth USER:PASSWORD, or listen on \
+                     127.0.0.1 behind a proxy, or pass --allow-unauthenticated if the network is \
+                     trusted"
+                ));
+            }
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "WARNING: loggerflow is listening on {ip} WITHOUT --auth \
+                 (--allow-unauthenticated): anyone who reaches this port can read every report, \
+                 add alarms and delete projects."
+            );
+        }
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
@@ -125,6 +186,15 @@ fn run(args: RunArgs, alarms: crate::alarm::Registry) -> Result<(), String> {
         }
         config.auth = args.auth;
         config.ingest_key = args.ingest_key;
+        config.public_url = args.public_url;
+        config.alarm_dir = args.alarm_dir;
+        config.allow_private_targets = args.allow_private_targets;
+        config.max_connections = args.max_connections.max(1);
+        config.header_timeout = Duration::from_secs(args.header_timeout.max(1));
+        config.websocket_idle_timeout = Duration::from_secs(args.websocket_idle_timeout.max(1));
+        config.trust_forwarded_for = args.trust_forwarded_for;
+        config.new_projects_per_hour = args.max_new_projects_per_hour;
+        config.new_instances_per_hour = args.max_new_instances_per_hour;
         config.request_timeout = Duration::from_secs(args.request_timeout.max(1));
         config.retention = Duration::from_secs(u64::from(args.retention_days) * 86_400);
         let shutdown = async {

@@ -14,6 +14,7 @@ pub struct AppError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    retry_after: Option<u64>,
 }
 
 impl AppError {
@@ -23,7 +24,15 @@ impl AppError {
             status,
             code,
             message: message.into(),
+            retry_after: (status == StatusCode::SERVICE_UNAVAILABLE).then_some(5),
         }
+    }
+
+    /// The same error, telling the client to wait `seconds` (`Retry-After`).
+    #[must_use]
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     /// 400 with `code`.
@@ -55,11 +64,15 @@ impl AppError {
 impl From<StoreError> for AppError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Unavailable(m) => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "storage_unavailable",
-                format!("the database is unavailable, try again: {m}"),
-            ),
+            StoreError::Unavailable(m) => {
+                // the detail goes to the server's log, not to the client
+                tracing::warn!(error = %m, "database unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable",
+                    "the database is unavailable, try again",
+                )
+            }
             StoreError::Other(m) => {
                 // the detail goes to the server's log, not to the client
                 tracing::error!(error = %m, "database error");
@@ -81,6 +94,22 @@ impl From<IngestError> for AppError {
                 "unknown_instance",
                 format!("instance `{id}` never said hello: send a hello message first"),
             ),
+            IngestError::TooManyNew(what, wait) => {
+                let (code, noun) = match what {
+                    crate::ingest::quota::New::Project => ("too_many_new_projects", "projects"),
+                    crate::ingest::quota::New::Instance => ("too_many_new_instances", "instances"),
+                };
+                let seconds = wait.as_secs().max(1);
+                Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    code,
+                    format!(
+                        "this client created as many new {noun} as it may per hour; \
+                         existing ones still work; try again in {seconds} s"
+                    ),
+                )
+                .retry_after(seconds)
+            }
             IngestError::Store(e) => e.into(),
         }
     }
@@ -90,17 +119,29 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let body = Json(serde_json::json!({ "error": self.code, "message": self.message }));
         let mut response = (self.status, body).into_response();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-        }
-        if self.status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"loggerflow\""),
-            );
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_errors_do_not_reach_the_client() {
+        let error = AppError::from(StoreError::Unavailable(
+            "connection to 10.0.0.7:5432 refused: password for user lf".into(),
+        ));
+        assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!error.message().contains("10.0.0.7"));
+        let response = error.into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+        let error = AppError::from(StoreError::Other("UNIQUE constraint secret_table".into()));
+        assert!(!error.message().contains("secret_table"));
     }
 }

@@ -21,8 +21,11 @@ pub mod alarm;
 pub mod api;
 pub mod auth;
 pub mod cli;
+pub mod connections;
 pub mod error;
+pub mod hosts;
 pub mod ingest;
+pub mod names;
 pub mod router;
 pub mod store;
 pub mod tasks;
@@ -33,7 +36,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// How the server runs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     /// The sea-orm database URL (`sqlite://FILE?mode=rwc` or `postgres://…`).
     pub database_url: String,
@@ -54,10 +57,62 @@ pub struct Config {
     pub alarms: alarm::Registry,
     /// Alarm messages per alarm and project per window.
     pub alarm_rate: alarm::dispatch::RateLimit,
+    /// The address people and apps use (`--public-url`): its host is
+    /// allowed in `Host`, and `https` makes cookies `Secure`.
+    pub public_url: Option<url::Url>,
+    /// More names allowed in `Host`, besides `localhost`, IP addresses and
+    /// the public URL's host.
+    pub allowed_hosts: Vec<String>,
+    /// The directory `file` alarms may write in (none: no file alarms).
+    pub alarm_dir: Option<std::path::PathBuf>,
+    /// Whether alarms may reach loopback, private and link-local addresses.
+    pub allow_private_targets: bool,
+    /// Connections served at once; more are answered 503.
+    pub max_connections: usize,
+    /// The time a client has to send a request head, and the longest an
+    /// idle keep-alive connection or a websocket without its hello is kept.
+    pub header_timeout: Duration,
+    /// The least time a websocket may stay silent (it is at least three of
+    /// its heartbeat intervals) before it is closed.
+    pub websocket_idle_timeout: Duration,
+    /// Behind a reverse proxy: the client is the right-most
+    /// `X-Forwarded-For` address, not the TCP peer.
+    pub trust_forwarded_for: bool,
+    /// New projects one client may create per hour (also its burst).
+    pub new_projects_per_hour: u32,
+    /// New instances one client may introduce per hour (also its burst).
+    pub new_instances_per_hour: u32,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let masked = |set: bool| if set { Some(alarm::MASK) } else { None };
+        f.debug_struct("Config")
+            .field("database_url", &"…")
+            .field("auth", &self.auth.as_ref().map(|(user, _)| (user, alarm::MASK)))
+            .field("ingest_key", &masked(self.ingest_key.is_some()))
+            .field("retention", &self.retention)
+            .field("body_limit", &self.body_limit)
+            .field("request_timeout", &self.request_timeout)
+            .field("alarms", &self.alarms)
+            .field("public_url", &self.public_url.as_ref().map(url::Url::as_str))
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("alarm_dir", &self.alarm_dir)
+            .field("allow_private_targets", &self.allow_private_targets)
+            .field("max_connections", &self.max_connections)
+            .field("header_timeout", &self.header_timeout)
+            .field("websocket_idle_timeout", &self.websocket_idle_timeout)
+            .field("trust_forwarded_for", &self.trust_forwarded_for)
+            .field("new_projects_per_hour", &self.new_projects_per_hour)
+            .field("new_instances_per_hour", &self.new_instances_per_hour)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Config {
-    /// Defaults: no auth, 7 days of metrics, 1 MiB bodies, a sweep a second.
+    /// Defaults: no auth, 7 days of metrics, 1 MiB bodies, a sweep a second,
+    /// public alarm targets only, no file alarms, 16,384 connections, 15 s
+    /// for a request head, websockets silent for 60 s closed.
     pub fn new(database_url: impl Into<String>) -> Self {
         Self {
             database_url: database_url.into(),
@@ -69,7 +124,22 @@ impl Config {
             request_timeout: Duration::from_secs(30),
             alarms: alarm::Registry::default(),
             alarm_rate: alarm::dispatch::RateLimit::default(),
+            public_url: None,
+            allowed_hosts: Vec::new(),
+            alarm_dir: None,
+            allow_private_targets: false,
+            max_connections: 16_384,
+            header_timeout: Duration::from_secs(15),
+            websocket_idle_timeout: Duration::from_secs(60),
+            trust_forwarded_for: false,
+            new_projects_per_hour: 60,
+            new_instances_per_hour: 3_600,
         }
+    }
+
+    /// Whether the public URL is `https` (cookies are then `Secure`).
+    pub fn https(&self) -> bool {
+        self.public_url.as_ref().is_some_and(|u| u.scheme() == "https")
     }
 
     /// Registers a custom alarm kind (the model's `--custom-alarm`).
@@ -152,7 +222,12 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let Self { config, db } = self;
-        let (writer, writer_task) = store::writer::Writer::spawn(db.clone());
+        let quota = ingest::quota::Quota::new(
+            config.new_projects_per_hour,
+            config.new_instances_per_hour,
+        );
+        let (writer, writer_task) = store::writer::Writer::spawn(db.clone(), quota);
+        let outbound = alarm::Outbound::new(config.allow_private_targets, config.alarm_dir.clone());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let sweeper = tokio::spawn(tasks::sweeper(
             db.clone(),
@@ -167,18 +242,26 @@ impl Server {
         let alarms = tokio::spawn(alarm::dispatch::run(
             db.clone(),
             config.alarms.clone(),
+            outbound.clone(),
             config.alarm_rate,
             Duration::from_millis(500),
             stop_rx,
         ));
+        let limits = connections::Limits {
+            max_connections: config.max_connections,
+            header_timeout: config.header_timeout,
+        };
+        let drain = config.request_timeout;
         let state = router::AppState {
+            hosts: Arc::new(hosts::Allowed::new(&config)),
             config: Arc::new(config),
             db: db.clone(),
             writer,
+            outbound,
+            throttle: Arc::new(auth::throttle::Throttle::default()),
         };
         let app = router::router(state);
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
+        let served = connections::serve(listener, app, limits, shutdown, drain)
             .await
             .map_err(ServerError::Serve);
         // the router (and every Writer clone in it) is gone: the writer drains and ends

@@ -16,7 +16,7 @@ use crate::Config;
 use crate::api;
 use crate::auth;
 use crate::error::AppError;
-use crate::ingest::{compat, native};
+use crate::ingest::{Client, compat, native};
 use crate::store::writer::Writer;
 use crate::web;
 
@@ -29,6 +29,12 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// The writer, for ingest.
     pub writer: Writer,
+    /// The names the server answers to.
+    pub hosts: Arc<crate::hosts::Allowed>,
+    /// What alarms may reach.
+    pub outbound: crate::alarm::Outbound,
+    /// Failed logins per client.
+    pub throttle: Arc<auth::throttle::Throttle>,
 }
 
 /// The server's routes.
@@ -43,7 +49,8 @@ pub fn router(state: AppState) -> Router {
         .route("/loggerflow/heartbeat", post(compat::heartbeat))
         .route("/loggerflow/project_error", post(compat::project_error))
         .route("/loggerflow/", get(compat::websocket))
-        .route_layer(middleware::from_fn_with_state(state.clone(), ingest_key));
+        .route_layer(middleware::from_fn_with_state(state.clone(), ingest_key))
+        .route_layer(middleware::from_fn(not_from_a_browser));
     // Python clients cannot send headers: the key may be a path segment
     let keyed = Router::new()
         .route("/loggerflow/k/{key}/handshake", post(keyed_handshake))
@@ -52,7 +59,8 @@ pub fn router(state: AppState) -> Router {
             "/loggerflow/k/{key}/project_error",
             post(keyed_project_error),
         )
-        .route("/loggerflow/k/{key}/", get(keyed_ws));
+        .route("/loggerflow/k/{key}/", get(keyed_ws))
+        .route_layer(middleware::from_fn(not_from_a_browser));
     let api = Router::new()
         .route("/api/v1/projects", get(api::projects))
         .route("/api/v1/dashboard/projects", get(web::live_projects))
@@ -118,7 +126,14 @@ pub fn router(state: AppState) -> Router {
         .merge(keyed)
         .merge(api)
         .merge(login)
-        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::hosts::guard,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            security_headers,
+        ))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             state.config.request_timeout,
@@ -130,38 +145,42 @@ type JsonResult = Result<axum::Json<serde_json::Value>, AppError>;
 
 async fn keyed_handshake(
     State(state): State<AppState>,
+    client: Client,
     Path(key): Path<String>,
     body: Body,
 ) -> JsonResult {
     check_key(&state, Some(&key))?;
-    compat::handshake(State(state), body).await
+    compat::handshake(State(state), client, body).await
 }
 
 async fn keyed_heartbeat(
     State(state): State<AppState>,
+    client: Client,
     Path(key): Path<String>,
     body: Body,
 ) -> JsonResult {
     check_key(&state, Some(&key))?;
-    compat::heartbeat(State(state), body).await
+    compat::heartbeat(State(state), client, body).await
 }
 
 async fn keyed_project_error(
     State(state): State<AppState>,
+    client: Client,
     Path(key): Path<String>,
     body: Body,
 ) -> JsonResult {
     check_key(&state, Some(&key))?;
-    compat::project_error(State(state), body).await
+    compat::project_error(State(state), client, body).await
 }
 
 async fn keyed_ws(
     State(state): State<AppState>,
+    client: Client,
     Path(key): Path<String>,
     upgrade: axum::extract::ws::WebSocketUpgrade,
 ) -> Result<Response, AppError> {
     check_key(&state, Some(&key))?;
-    Ok(compat::websocket(State(state), upgrade).await)
+    Ok(compat::websocket(State(state), client, upgrade).await)
 }
 
 fn check_key(state: &AppState, given: Option<&str>) -> Result<(), AppError> {
@@ -202,27 +221,57 @@ const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
     style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
     frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
-async fn security_headers(request: Request, next: Next) -> Response {
+/// The policy of every answer that is not a page: it loads nothing and may
+/// be framed by nobody.
+const CSP_NOT_HTML: &str = "default-src 'none'; frame-ancestors 'none'";
+
+/// Security headers on every answer (pages, JSON, assets, errors, 404s).
+async fn security_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    use header::HeaderValue;
     let mut response = next.run(request).await;
     let html = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
-    if html {
-        let headers = response.headers_mut();
+    let headers = response.headers_mut();
+    let csp = if html { CSP } else { CSP_NOT_HTML };
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(csp),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(
+        "cross-origin-resource-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    if state.config.https() {
         headers.insert(
-            header::CONTENT_SECURITY_POLICY,
-            header::HeaderValue::from_static(CSP),
-        );
-        headers.insert(
-            header::X_CONTENT_TYPE_OPTIONS,
-            header::HeaderValue::from_static("nosniff"),
-        );
-        headers.insert(
-            header::REFERRER_POLICY,
-            header::HeaderValue::from_static("same-origin"),
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
         );
     }
     response
+}
+
+/// Refuses ingest from a web page: browsers name the page's origin in
+/// `Origin` (also for `fetch(.., {mode: "no-cors"})` and websockets);
+/// apps never send it.
+async fn not_from_a_browser(request: Request, next: Next) -> Result<Response, AppError> {
+    if request.headers().contains_key(header::ORIGIN) {
+        return Err(AppError::new(
+            StatusCode::FORBIDDEN,
+            "browser_origin_refused",
+            "ingest is for apps, not web pages: a request with an Origin header is refused",
+        ));
+    }
+    Ok(next.run(request).await)
 }

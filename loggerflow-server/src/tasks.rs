@@ -24,8 +24,8 @@ pub async fn sweeper(db: DatabaseConnection, every: Duration, mut stop: watch::R
 }
 
 /// Deletes metric samples older than the retention (every ten minutes): the
-/// settings page's, or `retention` when it sets none. Also ends expired
-/// login sessions.
+/// settings page's, or `retention` when it sets none, and the instances not
+/// seen for as long. Also ends expired login sessions.
 pub async fn retention(
     db: DatabaseConnection,
     retention: Duration,
@@ -45,10 +45,16 @@ pub async fn retention(
                 if let Err(error) = store::sessions::prune(&db).await {
                     tracing::warn!(%error, "pruning expired sessions failed");
                 }
-                match store::prune_metrics(&db, store::now_ms().saturating_sub(keep_ms)).await {
+                let cutoff = store::now_ms().saturating_sub(keep_ms);
+                match store::prune_metrics(&db, cutoff).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(samples = n, "pruned old metric samples"),
                     Err(error) => tracing::warn!(%error, "metric retention failed"),
+                }
+                match store::prune_instances(&db, cutoff).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(instances = n, "pruned instances not seen since the retention"),
+                    Err(error) => tracing::warn!(%error, "instance retention failed"),
                 }
             }
             _ = stop.changed() => return,

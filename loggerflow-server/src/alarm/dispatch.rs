@@ -14,7 +14,7 @@ use std::time::Duration;
 use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult};
 use tokio::sync::watch;
 
-use super::{AlarmMessage, Fields, Registry};
+use super::{AlarmMessage, Fields, Outbound, Registry};
 use crate::store::{StoreError, now_ms, sql};
 
 /// How alarms are rate-limited.
@@ -79,6 +79,7 @@ fn time(ms: i64) -> String {
 pub async fn run(
     db: DatabaseConnection,
     registry: Registry,
+    outbound: Outbound,
     rate: RateLimit,
     every: Duration,
     mut stop: watch::Receiver<bool>,
@@ -95,7 +96,7 @@ pub async fn run(
                 if let Err(error) = super::thresholds::evaluate(&db).await {
                     tracing::warn!(%error, "threshold evaluation failed");
                 }
-                if let Err(error) = round(&db, &registry, rate, &me).await {
+                if let Err(error) = round(&db, &registry, &outbound, rate, &me).await {
                     tracing::warn!(%error, "alarm dispatch failed");
                 }
             }
@@ -109,6 +110,7 @@ pub async fn run(
 pub async fn send(
     db: &DatabaseConnection,
     registry: &Registry,
+    outbound: &Outbound,
     alarm_id: i64,
     message: AlarmMessage,
 ) -> Result<(), String> {
@@ -126,7 +128,7 @@ pub async fn send(
         .get(&row.kind)
         .ok_or_else(|| format!("no alarm kind `{}` in this server", row.kind))?;
     let fields: Fields = serde_json::from_str(&row.fields).map_err(|e| e.to_string())?;
-    let channel = kind.build(&fields)?;
+    let channel = kind.build(&fields, outbound)?;
     let task = tokio::spawn(async move { channel.send(&message).await });
     match tokio::time::timeout(Duration::from_secs(15), task).await {
         Ok(Ok(result)) => result,
@@ -153,6 +155,7 @@ async fn project_name(db: &DatabaseConnection, id: i64) -> String {
 async fn round(
     db: &DatabaseConnection,
     registry: &Registry,
+    outbound: &Outbound,
     rate: RateLimit,
     me: &str,
 ) -> Result<(), StoreError> {
@@ -168,7 +171,7 @@ async fn round(
     .await?;
     let window_ms = i64::try_from(rate.window.as_millis()).unwrap_or(i64::MAX);
     // held-back alarms are summed up before anything newer goes out
-    digests(db, registry, rate, window_ms).await?;
+    digests(db, registry, outbound, rate, window_ms).await?;
     let mut claimed = claimed;
     claimed.sort_by_key(|c| c.id);
     for event in claimed {
@@ -209,7 +212,7 @@ async fn round(
             message: event.message.clone(),
             time: time(event.created_ms),
         };
-        let outcome = send(db, registry, event.alarm_id, message).await;
+        let outcome = send(db, registry, outbound, event.alarm_id, message).await;
         record(db, event.id, outcome).await?;
     }
     Ok(())
@@ -238,6 +241,7 @@ async fn record(
 async fn digests(
     db: &DatabaseConnection,
     registry: &Registry,
+    outbound: &Outbound,
     rate: RateLimit,
     window_ms: i64,
 ) -> Result<(), StoreError> {
@@ -302,7 +306,7 @@ async fn digests(
             message: text.clone(),
             time: time(now),
         };
-        let outcome = send(db, registry, alarm, message).await;
+        let outcome = send(db, registry, outbound, alarm, message).await;
         let (status, error) = match outcome {
             Ok(()) => ("sent", None),
             Err(e) => ("failed", Some(e)),

@@ -14,12 +14,15 @@
 pub mod channels;
 pub mod dispatch;
 pub mod events;
+pub mod outbound;
 pub mod thresholds;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Serialize;
+
+pub use outbound::Outbound;
 
 /// One field an alarm kind needs (the dashboard's form is built from these).
 #[derive(Debug, Clone, Serialize)]
@@ -76,6 +79,9 @@ impl FieldSpec {
     }
 }
 
+/// What a secret field shows in answers and pages.
+pub const MASK: &str = "********";
+
 /// The fields of a configured alarm.
 pub type Fields = BTreeMap<String, String>;
 
@@ -96,20 +102,33 @@ pub struct AlarmMessage {
 /// A kind of alarm channel.
 ///
 /// ```
-/// use loggerflow_server::alarm::{Alarm, AlarmMessage, FieldSpec, Fields};
+/// use loggerflow_server::alarm::{Alarm, AlarmMessage, FieldSpec, Fields, Outbound};
 ///
-/// struct Pager { service_key: String }
+/// struct Pager { service_key: String, http: reqwest::Client, url: reqwest::Url }
 ///
 /// #[async_trait::async_trait]
 /// impl Alarm for Pager {
 ///     fn kind() -> &'static str { "pager" }
 ///     fn fields() -> Vec<FieldSpec> { vec![FieldSpec::secret("service_key", "Service key")] }
-///     fn from_fields(fields: &Fields) -> Result<Self, String> {
-///         Ok(Self { service_key: fields.get("service_key").cloned().unwrap_or_default() })
+///     fn from_fields(fields: &Fields, outbound: &Outbound) -> Result<Self, String> {
+///         Ok(Self {
+///             service_key: fields.get("service_key").cloned().unwrap_or_default(),
+///             // the server's policy: public addresses only, no redirects
+///             http: outbound.http().clone(),
+///             url: outbound.check_url("https://pager.example.com/v1/events")?,
+///         })
 ///     }
 ///     async fn send(&self, message: &AlarmMessage) -> Result<(), String> {
-///         let _ = (&self.service_key, message);
-///         Ok(())
+///         let response = self.http.post(self.url.clone())
+///             .header("x-service-key", &self.service_key)
+///             .json(message)
+///             .send()
+///             .await
+///             .map_err(|e| e.without_url().to_string())?;
+///         match response.status() {
+///             s if s.is_success() => Ok(()),
+///             s => Err(format!("HTTP {}", s.as_u16())),
+///         }
 ///     }
 /// }
 /// ```
@@ -126,7 +145,10 @@ pub trait Alarm: Send + Sync + 'static {
         Self: Sized;
 
     /// Builds it from stored fields (already checked for the required ones).
-    fn from_fields(fields: &Fields) -> Result<Self, String>
+    /// Reach the network through `outbound.http()` and check URLs with
+    /// `outbound.check_url`, files with `outbound.alarm_file`: that is the
+    /// operator's policy of what alarms may reach.
+    fn from_fields(fields: &Fields, outbound: &Outbound) -> Result<Self, String>
     where
         Self: Sized;
 
@@ -134,7 +156,7 @@ pub trait Alarm: Send + Sync + 'static {
     async fn send(&self, message: &AlarmMessage) -> Result<(), String>;
 }
 
-type Build = fn(&Fields) -> Result<Box<dyn Alarm>, String>;
+type Build = fn(&Fields, &Outbound) -> Result<Box<dyn Alarm>, String>;
 
 /// A registered kind.
 #[derive(Clone)]
@@ -147,8 +169,8 @@ pub struct Kind {
 }
 
 impl Kind {
-    /// Checks `fields` and builds the channel.
-    pub fn build(&self, fields: &Fields) -> Result<Box<dyn Alarm>, String> {
+    /// Checks `fields` and builds the channel under the `outbound` policy.
+    pub fn build(&self, fields: &Fields, outbound: &Outbound) -> Result<Box<dyn Alarm>, String> {
         for spec in self.fields.iter().filter(|f| f.required) {
             if fields.get(spec.name).is_none_or(|v| v.trim().is_empty()) {
                 return Err(format!(
@@ -163,17 +185,18 @@ impl Kind {
         {
             return Err(format!("`{}` has no field `{unknown}`", self.name));
         }
-        (self.build)(fields)
+        (self.build)(fields, outbound)
     }
 
-    /// `fields` with secrets masked, for answers to the browser or API.
+    /// `fields` with secrets masked, for answers to the browser or API:
+    /// nothing of a secret is shown, not even its length.
     pub fn masked(&self, fields: &Fields) -> Fields {
         fields
             .iter()
             .map(|(k, v)| {
                 let secret = self.fields.iter().any(|f| f.name == k.as_str() && f.secret);
-                let shown = if secret {
-                    format!("{}***", v.chars().take(4).collect::<String>())
+                let shown = if secret && !v.is_empty() {
+                    MASK.to_owned()
                 } else {
                     v.clone()
                 };
@@ -209,8 +232,8 @@ impl Default for Registry {
     }
 }
 
-fn build<A: Alarm>(fields: &Fields) -> Result<Box<dyn Alarm>, String> {
-    A::from_fields(fields).map(|a| Box::new(a) as Box<dyn Alarm>)
+fn build<A: Alarm>(fields: &Fields, outbound: &Outbound) -> Result<Box<dyn Alarm>, String> {
+    A::from_fields(fields, outbound).map(|a| Box::new(a) as Box<dyn Alarm>)
 }
 
 impl Registry {

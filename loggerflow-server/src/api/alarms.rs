@@ -91,13 +91,8 @@ pub(crate) async fn create_alarm(
             format!("no alarm kind `{kind}`: use one of {}", known.join(", ")),
         )
     })?;
-    if name.trim().is_empty() {
-        return Err(AppError::bad_request(
-            "invalid_alarm",
-            "the alarm needs a name",
-        ));
-    }
-    spec.build(fields)
+    crate::names::alarm(name)?;
+    spec.build(fields, &state.outbound)
         .map_err(|e| AppError::bad_request("invalid_alarm", e))?;
     let stored = serde_json::to_string(fields).unwrap_or_default();
     let inserted = state
@@ -185,7 +180,7 @@ pub(crate) async fn check_alarm(
         message: format!("a test message from alarm `{name}`"),
         time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     };
-    Ok(alarm::dispatch::send(&state.db, &state.config.alarms, id, message).await)
+    Ok(alarm::dispatch::send(&state.db, &state.config.alarms, &state.outbound, id, message).await)
 }
 
 /// Body of `POST /api/v1/projects/{project}/alarms`.
@@ -247,6 +242,7 @@ pub(crate) async fn connect_alarm(
             "`cpu_high` goes with `cpu_above` (%), `memory_high` with `memory_above_bytes`",
         ));
     }
+    crate::names::project(project)?;
     let for_seconds = body.for_seconds.unwrap_or(300).clamp(1, 604_800);
     let alarm = alarm_id(state, &body.alarm).await?;
     let backend = state.db.get_database_backend();

@@ -25,7 +25,7 @@ use loggerflow_layer::protocol::{
 use loggerflow_layer::{Level, TraceMode};
 use serde_json::Value;
 
-use super::{parse_json, read_body};
+use super::{Client, parse_json, read_body};
 use crate::error::AppError;
 use crate::router::AppState;
 use crate::store::writer::{IngestError, Op};
@@ -38,7 +38,10 @@ fn ok() -> Json<Value> {
 
 fn project_name(body: &Value) -> Result<String, AppError> {
     match body.get("project_name").and_then(Value::as_str) {
-        Some(name) if !name.trim().is_empty() => Ok(name.to_owned()),
+        Some(name) if !name.trim().is_empty() => {
+            crate::names::project(name)?;
+            Ok(name.to_owned())
+        }
         _ => Err(AppError::bad_request(
             "invalid_message",
             "`project_name` is missing",
@@ -183,8 +186,13 @@ pub fn traceback_report(project: &str, traceback: &str) -> Report {
 /// Writes `ops`; when the instance is unknown (the Python webhook client
 /// never says hello again after a server restart, and heartbeats may come
 /// first), introduces it with defaults and writes again.
-async fn submit_known(state: &AppState, ops: Vec<Op>, fallback: Hello) -> Result<(), AppError> {
-    match state.writer.submit(ops).await {
+async fn submit_known(
+    state: &AppState,
+    client: std::net::IpAddr,
+    ops: Vec<Op>,
+    fallback: Hello,
+) -> Result<(), AppError> {
+    match state.writer.submit_from(client, ops).await {
         Err(IngestError::UnknownInstance(_)) => {
             let retry = vec![
                 Op::Hello(fallback.clone()),
@@ -193,7 +201,7 @@ async fn submit_known(state: &AppState, ops: Vec<Op>, fallback: Hello) -> Result
                     metrics: Metrics::default(),
                 },
             ];
-            state.writer.submit(retry).await?;
+            state.writer.submit_from(client, retry).await?;
             Ok(())
         }
         other => other.map(|_| ()).map_err(AppError::from),
@@ -243,42 +251,70 @@ pub fn decode_project_error(bytes: &[u8]) -> Result<Vec<Op>, AppError> {
 }
 
 /// `POST {base}handshake`.
-pub async fn handshake(State(state): State<AppState>, body: Body) -> Result<Json<Value>, AppError> {
+pub async fn handshake(
+    State(state): State<AppState>,
+    Client(client): Client,
+    body: Body,
+) -> Result<Json<Value>, AppError> {
     let bytes = read_body(body, state.config.body_limit).await?;
-    state.writer.submit(decode_handshake(&bytes)?).await?;
+    state
+        .writer
+        .submit_from(client, decode_handshake(&bytes)?)
+        .await?;
     Ok(ok())
 }
 
 /// `POST {base}heartbeat`.
-pub async fn heartbeat(State(state): State<AppState>, body: Body) -> Result<Json<Value>, AppError> {
+pub async fn heartbeat(
+    State(state): State<AppState>,
+    Client(client): Client,
+    body: Body,
+) -> Result<Json<Value>, AppError> {
     let bytes = read_body(body, state.config.body_limit).await?;
     let (ops, fallback) = decode_heartbeat(&bytes)?;
-    submit_known(&state, ops, fallback).await?;
+    submit_known(&state, client, ops, fallback).await?;
     Ok(ok())
 }
 
 /// `POST {base}project_error`.
 pub async fn project_error(
     State(state): State<AppState>,
+    Client(client): Client,
     body: Body,
 ) -> Result<Json<Value>, AppError> {
     let bytes = read_body(body, state.config.body_limit).await?;
-    state.writer.submit(decode_project_error(&bytes)?).await?;
+    state
+        .writer
+        .submit_from(client, decode_project_error(&bytes)?)
+        .await?;
     Ok(ok())
 }
 
 /// `GET {base}` upgraded: the Python websocket client.
-pub async fn websocket(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
+pub async fn websocket(
+    State(state): State<AppState>,
+    Client(client): Client,
+    upgrade: WebSocketUpgrade,
+) -> Response {
     upgrade
         .read_buffer_size(4096)
         .max_message_size(state.config.body_limit)
-        .on_upgrade(move |socket| serve_socket(state, socket))
+        .max_frame_size(state.config.body_limit)
+        .on_upgrade(move |socket| serve_socket(state, client, socket))
         .into_response()
 }
 
-async fn serve_socket(state: AppState, mut socket: WebSocket) {
+async fn serve_socket(state: AppState, client: std::net::IpAddr, mut socket: WebSocket) {
     let mut instance: Option<(String, Hello)> = None;
-    while let Some(Ok(frame)) = socket.recv().await {
+    loop {
+        // silent past its allowance (no handshake in time, or no heartbeat
+        // for three intervals): the socket is closed
+        let heartbeat_s = instance.as_ref().map(|(_, hello)| hello.heartbeat_s);
+        let silence = super::native::silence_allowed(&state, heartbeat_s);
+        let frame = match tokio::time::timeout(silence, socket.recv()).await {
+            Ok(Some(Ok(frame))) => frame,
+            _ => break,
+        };
         let WsMessage::Text(text) = frame else {
             if matches!(frame, WsMessage::Close(_)) {
                 break;
@@ -302,7 +338,7 @@ async fn serve_socket(state: AppState, mut socket: WebSocket) {
                 let id = instance_id(Transport::Websocket, &project);
                 state
                     .writer
-                    .submit(vec![Op::Report {
+                    .submit_from(client, vec![Op::Report {
                         instance: Some(id),
                         report: Box::new(report),
                     }])
@@ -323,7 +359,7 @@ async fn serve_socket(state: AppState, mut socket: WebSocket) {
                     .as_ref()
                     .map(|(_, h)| h.clone())
                     .unwrap_or(fallback);
-                submit_known(&state, ops, fallback).await
+                submit_known(&state, client, ops, fallback).await
             }
             // the first frame without a path is the handshake; others are ignored
             (None, None) if body.get("project_name").is_some() => {
@@ -334,7 +370,7 @@ async fn serve_socket(state: AppState, mut socket: WebSocket) {
                         let metrics = readings(body.get("last_readings"));
                         state
                             .writer
-                            .submit(vec![
+                            .submit_from(client, vec![
                                 Op::Hello(hello),
                                 Op::Heartbeat {
                                     instance: id,

@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt as _;
 use loggerflow_layer::protocol::{Batch, Message, PROTOCOL_VERSION, Reply};
 
-use super::{parse_json, read_body};
+use super::{Client, parse_json, read_body};
+use crate::names;
 use crate::error::AppError;
 use crate::router::AppState;
 use crate::store::writer::Op;
@@ -40,6 +41,8 @@ fn to_ops(instance: &str, messages: Vec<Message>) -> Result<Vec<Op>, AppError> {
             Ok(match message {
                 Message::Hello(hello) => {
                     check_protocol(Some(u64::from(hello.protocol)))?;
+                    names::project(&hello.project)?;
+                    names::instance(&hello.instance)?;
                     if hello.instance != instance {
                         return Err(AppError::bad_request(
                             "invalid_message",
@@ -56,6 +59,7 @@ fn to_ops(instance: &str, messages: Vec<Message>) -> Result<Vec<Op>, AppError> {
                     metrics,
                 },
                 Message::Report { mut report } => {
+                    names::project(&report.project)?;
                     report.bound();
                     Op::Report {
                         instance: Some(instance.to_owned()),
@@ -84,6 +88,7 @@ pub fn decode_batch(bytes: &[u8]) -> Result<Vec<Op>, AppError> {
             "the batch names no instance",
         ));
     }
+    names::instance(&batch.instance)?;
     to_ops(&batch.instance, batch.messages)
 }
 
@@ -94,21 +99,40 @@ pub fn decode_frame(text: &str) -> Result<Message, AppError> {
 
 /// `POST {base}v1/batch`: stores the batch's messages and acknowledges its
 /// reports once they are committed.
-pub async fn batch(State(state): State<AppState>, body: Body) -> Result<Json<Reply>, AppError> {
+pub async fn batch(
+    State(state): State<AppState>,
+    Client(client): Client,
+    body: Body,
+) -> Result<Json<Reply>, AppError> {
     let bytes = read_body(body, state.config.body_limit).await?;
     let ops = decode_batch(&bytes)?;
-    let done = state.writer.submit(ops).await?;
+    let done = state.writer.submit_from(client, ops).await?;
     Ok(Json(Reply::Ack { ids: done.acked }))
 }
 
 /// `GET {base}v1/ws`: one instance's messages, one per text frame; the first
 /// must be its hello. Reports are acknowledged by id once committed.
-pub async fn websocket(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
+pub async fn websocket(
+    State(state): State<AppState>,
+    Client(client): Client,
+    upgrade: WebSocketUpgrade,
+) -> Response {
     upgrade
         .read_buffer_size(4096)
         .max_message_size(state.config.body_limit)
-        .on_upgrade(move |socket| serve_socket(state, socket))
+        .max_frame_size(state.config.body_limit)
+        .on_upgrade(move |socket| serve_socket(state, client, socket))
         .into_response()
+}
+
+/// How long a socket may stay silent: until its hello, the header timeout;
+/// then three heartbeat intervals, and at least the configured idle timeout.
+pub(crate) fn silence_allowed(state: &AppState, heartbeat_s: Option<u32>) -> std::time::Duration {
+    match heartbeat_s {
+        None => state.config.header_timeout,
+        Some(h) => std::time::Duration::from_secs(u64::from(h.clamp(1, 86_400)) * 3)
+            .max(state.config.websocket_idle_timeout),
+    }
 }
 
 fn error_frame(error: &AppError) -> WsMessage {
@@ -125,18 +149,32 @@ const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Reports in one writer job at most, when frames queue up on a socket.
 const MAX_FRAMES_PER_JOB: usize = 200;
 
-async fn serve_socket(state: AppState, mut socket: WebSocket) {
+async fn serve_socket(state: AppState, client: std::net::IpAddr, mut socket: WebSocket) {
     let mut instance: Option<String> = None;
+    let mut heartbeat_s: Option<u32> = None;
     let mut said_goodbye = false;
     // a frame read ahead while gathering reports, to handle next
     let mut next: Option<WsMessage> = None;
     loop {
         let frame = match next.take() {
             Some(frame) => frame,
-            None => match socket.recv().await {
-                Some(Ok(frame)) => frame,
-                _ => break,
-            },
+            None => {
+                let silence = silence_allowed(&state, heartbeat_s);
+                match tokio::time::timeout(silence, socket.recv()).await {
+                    Ok(Some(Ok(frame))) => frame,
+                    Ok(_) => break,
+                    Err(_) => {
+                        let error = AppError::new(
+                            axum::http::StatusCode::REQUEST_TIMEOUT,
+                            "idle_timeout",
+                            format!("nothing was received for {} s", silence.as_secs()),
+                        );
+                        let _ = tokio::time::timeout(SEND_TIMEOUT, socket.send(error_frame(&error)))
+                            .await;
+                        break;
+                    }
+                }
+            }
         };
         let text = match frame {
             WsMessage::Text(text) => text,
@@ -157,11 +195,15 @@ async fn serve_socket(state: AppState, mut socket: WebSocket) {
         };
         let ops = match (&instance, message) {
             (None, Message::Hello(hello)) => {
-                if let Err(error) = check_protocol(Some(u64::from(hello.protocol))) {
+                let valid = check_protocol(Some(u64::from(hello.protocol)))
+                    .and_then(|()| names::project(&hello.project))
+                    .and_then(|()| names::instance(&hello.instance));
+                if let Err(error) = valid {
                     let _ = socket.send(error_frame(&error)).await;
                     break;
                 }
                 instance = Some(hello.instance.clone());
+                heartbeat_s = Some(hello.heartbeat_s);
                 vec![Op::Hello(hello)]
             }
             (None, _) => {
@@ -204,7 +246,7 @@ async fn serve_socket(state: AppState, mut socket: WebSocket) {
             }
         };
         let acks = matches!(ops.first(), Some(Op::Report { .. }));
-        match state.writer.submit(ops).await {
+        match state.writer.submit_from(client, ops).await {
             Ok(done) if acks => {
                 let reply = Reply::Ack { ids: done.acked };
                 let text = serde_json::to_string(&reply).unwrap_or_default();

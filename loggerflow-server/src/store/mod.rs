@@ -169,6 +169,19 @@ pub async fn prune_metrics(db: &DatabaseConnection, cutoff_ms: i64) -> Result<u6
     Ok(result.rows_affected())
 }
 
+/// Deletes instances not seen since `cutoff_ms` (apps that stopped or went
+/// away long ago; their reports stay); returns how many.
+pub async fn prune_instances(db: &DatabaseConnection, cutoff_ms: i64) -> Result<u64, StoreError> {
+    let result = db
+        .execute_raw(sql(
+            db.get_database_backend(),
+            "DELETE FROM instances WHERE last_seen_ms < $1 AND status <> 'online'",
+            [cutoff_ms.into()],
+        ))
+        .await?;
+    Ok(result.rows_affected())
+}
+
 /// Marks online instances whose heartbeats stopped (3 × their interval) as
 /// offline; returns how many changed.
 pub async fn sweep_offline(db: &DatabaseConnection, now_ms: i64) -> Result<u64, StoreError> {

@@ -1,6 +1,8 @@
 //! Login sessions of the dashboard (`--auth`). The cookie holds a random
-//! token; the table holds only its SHA-256, so a copy of the database does
-//! not log anyone in. Each session has its own CSRF token for its forms.
+//! token; the table holds only a SHA-256 of it and of the credentials it was
+//! started under, so a copy of the database does not log anyone in, and a
+//! change of `--auth` ends every session. Each session has its own CSRF
+//! token for its forms.
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult};
 use sha2::{Digest, Sha256};
@@ -28,12 +30,32 @@ pub fn random_token() -> String {
     hex::encode(bytes)
 }
 
-fn hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
+/// What binds sessions to `--auth`: a digest of the credentials (see
+/// [`create`]).
+pub fn credentials_tag(user: &str, password: &str) -> String {
+    let mut digest = Sha256::new();
+    digest.update(b"loggerflow-session-credentials\0");
+    digest.update(user.as_bytes());
+    digest.update(b"\0");
+    digest.update(password.as_bytes());
+    hex::encode(digest.finalize())
 }
 
-/// Starts a session for `user`; returns the cookie's token and the session.
-pub async fn create(db: &DatabaseConnection, user: &str) -> Result<(String, Session), StoreError> {
+fn hash(token: &str, credentials: &str) -> String {
+    let mut digest = Sha256::new();
+    digest.update(credentials.as_bytes());
+    digest.update(b"\0");
+    digest.update(token.as_bytes());
+    hex::encode(digest.finalize())
+}
+
+/// Starts a session for `user` under the credentials `credentials` (a
+/// [`credentials_tag`]); returns the cookie's token and the session.
+pub async fn create(
+    db: &DatabaseConnection,
+    user: &str,
+    credentials: &str,
+) -> Result<(String, Session), StoreError> {
     let token = random_token();
     let session = Session {
         user: user.to_owned(),
@@ -45,7 +67,7 @@ pub async fn create(db: &DatabaseConnection, user: &str) -> Result<(String, Sess
         "INSERT INTO sessions (token_hash, csrf_token, \"user\", created_ms, expires_ms) \
          VALUES ($1, $2, $3, $4, $5)",
         [
-            hash(&token).into(),
+            hash(&token, credentials).into(),
             session.csrf_token.clone().into(),
             session.user.clone().into(),
             now.into(),
@@ -56,23 +78,32 @@ pub async fn create(db: &DatabaseConnection, user: &str) -> Result<(String, Sess
     Ok((token, session))
 }
 
-/// The live session whose cookie token is `token`.
-pub async fn find(db: &DatabaseConnection, token: &str) -> Result<Option<Session>, StoreError> {
+/// The live session whose cookie token is `token`, started under
+/// `credentials`.
+pub async fn find(
+    db: &DatabaseConnection,
+    token: &str,
+    credentials: &str,
+) -> Result<Option<Session>, StoreError> {
     Ok(Session::find_by_statement(sql(
         db.get_database_backend(),
         "SELECT \"user\", csrf_token FROM sessions WHERE token_hash = $1 AND expires_ms > $2",
-        [hash(token).into(), now_ms().into()],
+        [hash(token, credentials).into(), now_ms().into()],
     ))
     .one(db)
     .await?)
 }
 
 /// Ends the session of `token` (logout).
-pub async fn delete(db: &DatabaseConnection, token: &str) -> Result<(), StoreError> {
+pub async fn delete(
+    db: &DatabaseConnection,
+    token: &str,
+    credentials: &str,
+) -> Result<(), StoreError> {
     db.execute_raw(sql(
         db.get_database_backend(),
         "DELETE FROM sessions WHERE token_hash = $1",
-        [hash(token).into()],
+        [hash(token, credentials).into()],
     ))
     .await?;
     Ok(())
@@ -99,7 +130,10 @@ mod tests {
         let (a, b) = (random_token(), random_token());
         assert_eq!(a.len(), 64);
         assert_ne!(a, b);
-        assert_ne!(hash(&a), a);
-        assert_eq!(hash(&a), hash(&a));
+        let tag = credentials_tag("admin", "pw1");
+        assert_ne!(hash(&a, &tag), a);
+        assert_eq!(hash(&a, &tag), hash(&a, &tag));
+        // another password, another hash: the old session is not found
+        assert_ne!(hash(&a, &tag), hash(&a, &credentials_tag("admin", "pw2")));
     }
 }

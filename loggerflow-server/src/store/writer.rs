@@ -9,6 +9,9 @@
 //! spoil the others.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
 
 use loggerflow_layer::protocol::{Hello, Metrics};
 use loggerflow_layer::{Report, ReportId, ReportKind};
@@ -18,6 +21,13 @@ use sea_orm::{
 use tokio::sync::{mpsc, oneshot};
 
 use super::{StoreError, fingerprint::fingerprint, now_ms, sql};
+use crate::ingest::quota::{New, Quota};
+
+/// Project ids the writer remembers at most (the least recently used go).
+const PROJECT_CACHE: usize = 4096;
+
+/// The writer's cache of project ids by name.
+type ProjectCache = lru::LruCache<String, i64>;
 
 /// One thing to write.
 #[derive(Debug)]
@@ -55,6 +65,9 @@ pub enum Op {
 pub enum IngestError {
     /// A heartbeat or goodbye for an instance that never said hello.
     UnknownInstance(String),
+    /// The client created more projects or instances than it may; it may
+    /// try again after the duration.
+    TooManyNew(New, std::time::Duration),
     /// The database failed; nothing of the job was stored.
     Store(StoreError),
 }
@@ -68,6 +81,8 @@ pub struct Done {
 
 struct Job {
     ops: Vec<Op>,
+    /// Who sent it, for the creation quota (`None`: not limited).
+    client: Option<IpAddr>,
     reply: oneshot::Sender<Result<Done, IngestError>>,
 }
 
@@ -91,11 +106,12 @@ pub struct Writer {
 const MAX_BATCH: usize = 512;
 
 impl Writer {
-    /// Starts the writer task on `db`. It ends once every `Writer` is dropped
+    /// Starts the writer task on `db`, creating projects and instances for
+    /// each client within `quota`. It ends once every `Writer` is dropped
     /// and the queued jobs are written.
-    pub fn spawn(db: DatabaseConnection) -> (Self, tokio::task::JoinHandle<()>) {
+    pub fn spawn(db: DatabaseConnection, quota: Quota) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(4096);
-        let task = tokio::spawn(run(db, rx));
+        let task = tokio::spawn(run(db, rx, Arc::new(quota)));
         (Self { tx }, task)
     }
 
@@ -117,10 +133,22 @@ impl Writer {
             .unwrap_or_else(|_| Err(StoreError::Unavailable("the writer stopped".into())))
     }
 
-    /// Writes `ops` and waits until they are committed.
+    /// Writes `ops` and waits until they are committed (no creation quota:
+    /// for jobs that come from the server itself).
     pub async fn submit(&self, ops: Vec<Op>) -> Result<Done, IngestError> {
+        self.write(None, ops).await
+    }
+
+    /// Writes `ops` sent by `client` (within its creation quota) and waits
+    /// until they are committed.
+    pub async fn submit_from(&self, client: IpAddr, ops: Vec<Op>) -> Result<Done, IngestError> {
+        self.write(Some(client), ops).await
+    }
+
+    async fn write(&self, client: Option<IpAddr>, ops: Vec<Op>) -> Result<Done, IngestError> {
         let (reply, answer) = oneshot::channel();
-        if self.tx.send(Work::Write(Job { ops, reply })).await.is_err() {
+        let job = Job { ops, client, reply };
+        if self.tx.send(Work::Write(job)).await.is_err() {
             return Err(IngestError::Store(StoreError::Unavailable(
                 "the server is shutting down".into(),
             )));
@@ -133,8 +161,8 @@ impl Writer {
     }
 }
 
-async fn run(db: DatabaseConnection, mut rx: mpsc::Receiver<Work>) {
-    let mut projects: HashMap<String, i64> = HashMap::new();
+async fn run(db: DatabaseConnection, mut rx: mpsc::Receiver<Work>, quota: Arc<Quota>) {
+    let mut projects = ProjectCache::new(NonZeroUsize::new(PROJECT_CACHE).unwrap_or(NonZeroUsize::MIN));
     let mut next: Option<Work> = None;
     loop {
         let work = match next.take() {
@@ -163,18 +191,30 @@ async fn run(db: DatabaseConnection, mut rx: mpsc::Receiver<Work>) {
                         Err(_) => break,
                     }
                 }
-                write_batch(&db, &mut projects, jobs).await;
+                write_batch(&db, &mut projects, &quota, jobs).await;
             }
         }
     }
 }
 
-async fn write_batch(db: &DatabaseConnection, projects: &mut HashMap<String, i64>, jobs: Vec<Job>) {
-    let (ops, replies): (Vec<Vec<Op>>, Vec<_>) = jobs.into_iter().map(|j| (j.ops, j.reply)).unzip();
+async fn write_batch(
+    db: &DatabaseConnection,
+    projects: &mut ProjectCache,
+    quota: &Quota,
+    jobs: Vec<Job>,
+) {
+    let mut replies = Vec::with_capacity(jobs.len());
+    let mut ops = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        ops.push((job.client, job.ops));
+        replies.push(job.reply);
+    }
     let mut created = HashMap::new();
-    match write_jobs(db, projects, &mut created, &ops).await {
+    match write_jobs(db, projects, quota, &mut created, &ops).await {
         Ok(outcomes) => {
-            projects.extend(created);
+            for (name, id) in created {
+                projects.put(name, id);
+            }
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 let _ = reply.send(outcome);
             }
@@ -194,14 +234,16 @@ async fn write_batch(db: &DatabaseConnection, projects: &mut HashMap<String, i64
 /// Writes every job in one transaction, each in a savepoint.
 async fn write_jobs(
     db: &DatabaseConnection,
-    projects: &HashMap<String, i64>,
+    projects: &mut ProjectCache,
+    quota: &Quota,
     created: &mut HashMap<String, i64>,
-    jobs: &[Vec<Op>],
+    jobs: &[(Option<IpAddr>, Vec<Op>)],
 ) -> Result<Vec<Result<Done, IngestError>>, StoreError> {
     let txn = super::begin_write(db).await?;
     let mut outcomes = Vec::with_capacity(jobs.len());
     let backend = db.get_database_backend();
-    for ops in jobs {
+    for (client, ops) in jobs {
+        let client = *client;
         // a lone heartbeat on SQLite needs no savepoint (two statements
         // fewer for the most frequent job): a failed SQLite statement leaves
         // the transaction usable, and a heartbeat that fails halfway leaves
@@ -211,9 +253,11 @@ async fn write_jobs(
             let mut ctx = Ctx {
                 txn: &txn,
                 backend,
-                projects,
+                projects: &mut *projects,
                 earlier: created,
                 created: &mut job_created,
+                quota,
+                client,
             };
             match ctx.apply(ops).await {
                 Err(IngestError::Store(StoreError::Unavailable(e))) => {
@@ -228,9 +272,11 @@ async fn write_jobs(
         let mut ctx = Ctx {
             txn: &savepoint,
             backend: db.get_database_backend(),
-            projects,
+            projects: &mut *projects,
             earlier: created,
             created: &mut job_created,
+            quota,
+            client,
         };
         match ctx.apply(ops).await {
             Ok(done) => {
@@ -265,11 +311,15 @@ struct Ctx<'a> {
     txn: &'a DatabaseTransaction,
     backend: DbBackend,
     /// Projects known from committed transactions.
-    projects: &'a HashMap<String, i64>,
+    projects: &'a mut ProjectCache,
     /// Projects created by earlier jobs of this transaction.
     earlier: &'a HashMap<String, i64>,
     /// Projects created by this job (kept only if its savepoint is released).
     created: &'a mut HashMap<String, i64>,
+    /// What each client may still create.
+    quota: &'a Quota,
+    /// Who sent this job.
+    client: Option<IpAddr>,
 }
 
 fn store_err(e: sea_orm::DbErr) -> IngestError {
@@ -308,11 +358,16 @@ impl Ctx<'_> {
 
     async fn project_id(&mut self, name: &str) -> Result<i64, IngestError> {
         let name = &clean(name);
-        let known = self.projects.get(name).or_else(|| self.earlier.get(name));
-        if let Some(id) = known.or_else(|| self.created.get(name)) {
-            return Ok(*id);
+        let known = self
+            .projects
+            .get(name)
+            .copied()
+            .or_else(|| self.earlier.get(name).copied());
+        if let Some(id) = known.or_else(|| self.created.get(name).copied()) {
+            return Ok(id);
         }
-        self.txn
+        let inserted = self
+            .txn
             .execute_raw(sql(
                 self.backend,
                 "INSERT INTO projects (name, created_ms, hidden) VALUES ($1, $2, FALSE) \
@@ -321,6 +376,9 @@ impl Ctx<'_> {
             ))
             .await
             .map_err(store_err)?;
+        if inserted.rows_affected() > 0 {
+            self.spend(New::Project)?;
+        }
         let row = self
             .txn
             .query_one_raw(sql(
@@ -365,12 +423,28 @@ impl Ctx<'_> {
             .map_err(store_err)
     }
 
+    /// Spends the client's allowance for a new project or instance; the
+    /// job is refused (its savepoint rolls back) when none is left.
+    fn spend(&self, what: New) -> Result<(), IngestError> {
+        match self.client {
+            Some(client) => self
+                .quota
+                .take(client, what)
+                .map_err(|wait| IngestError::TooManyNew(what, wait)),
+            None => Ok(()),
+        }
+    }
+
     async fn hello(&mut self, hello: &Hello) -> Result<(), IngestError> {
         let project = self.project_id(&hello.project).await?;
         let previous = self.previous(&hello.instance).await?;
-        if previous.is_some_and(|(status, _)| status != "online") {
-            let message = format!("{} (pid {}) is back online", hello.host, hello.pid);
-            self.alarm(project, "online", &message).await?;
+        match &previous {
+            None => self.spend(New::Instance)?,
+            Some((status, _)) if status != "online" => {
+                let message = format!("{} (pid {}) is back online", hello.host, hello.pid);
+                self.alarm(project, "online", &message).await?;
+            }
+            Some(_) => {}
         }
         let now = now_ms();
         let transport = serde_json::to_value(hello.transport)
@@ -392,9 +466,9 @@ impl Ctx<'_> {
                 [
                     clean(&hello.instance).into(),
                     project.into(),
-                    clean(&hello.host).into(),
+                    crate::names::bounded(&hello.host, 255).into(),
                     i64::from(hello.pid).into(),
-                    clean(&hello.client_version).into(),
+                    crate::names::bounded(&hello.client_version, 64).into(),
                     transport.into(),
                     i32::try_from(hello.heartbeat_s.clamp(1, 86_400)).unwrap_or(10).into(),
                     now.into(),

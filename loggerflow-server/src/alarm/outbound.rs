@@ -1,0 +1,384 @@
+//! Where alarms may reach: the HTTP client every alarm kind sends through,
+//! and the directory `file` alarms may write in.
+//!
+//! An alarm's URL is typed by whoever can add alarms, so by default it may
+//! not point into the server's own network (SSRF): loopback, private,
+//! link-local (cloud metadata at 169.254.169.254), CGNAT, multicast and
+//! reserved addresses are refused, checked on the addresses a name resolves
+//! to, so a name cannot point there either. Redirects are never followed
+//! (a redirect could lead there too) and no proxy from the environment is
+//! used. `--allow-private-targets` lifts the address check for servers whose
+//! alarms go to an internal service.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+/// What alarms may reach, shared by every alarm kind (built-in or yours).
+#[derive(Clone)]
+pub struct Outbound {
+    http: reqwest::Client,
+    allow_private: bool,
+    alarm_dir: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Outbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbound")
+            .field("allow_private", &self.allow_private)
+            .field("alarm_dir", &self.alarm_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Outbound {
+    /// Public addresses only, no alarm directory.
+    fn default() -> Self {
+        Self::new(false, None)
+    }
+}
+
+impl Outbound {
+    /// A policy: `allow_private` lets alarms reach private addresses;
+    /// `alarm_dir` is where `file` alarms may write (none: nowhere).
+    pub fn new(allow_private: bool, alarm_dir: Option<PathBuf>) -> Self {
+        let builder = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .user_agent(concat!("loggerflow/", env!("CARGO_PKG_VERSION")));
+        let builder = if allow_private {
+            builder
+        } else {
+            builder.dns_resolver(PublicOnly)
+        };
+        let http = builder.build().unwrap_or_else(|error| {
+            // only a broken TLS setup fails here; an unguarded default
+            // client would be worse than one that refuses every request
+            tracing::error!(%error, "cannot build the alarms' HTTP client");
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .dns_resolver(PublicOnly)
+                .no_proxy()
+                .build()
+                .unwrap_or_default()
+        });
+        Self {
+            http,
+            allow_private,
+            alarm_dir,
+        }
+    }
+
+    /// The HTTP client alarms send with: no redirects, no proxy, timeouts,
+    /// and (unless private targets are allowed) only public addresses.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Checks a URL an alarm will post to: `http` or `https`, a host, and
+    /// not an address literal in a refused range. Names are checked again
+    /// when they are resolved, at every send.
+    pub fn check_url(&self, url: &str) -> Result<reqwest::Url, String> {
+        let parsed = reqwest::Url::parse(url.trim()).map_err(|e| format!("not a URL: {e}"))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(format!(
+                "the URL must be http:// or https://, not {}://",
+                parsed.scheme()
+            ));
+        }
+        let refused = match parsed.host() {
+            None => return Err("the URL has no host".into()),
+            Some(url::Host::Ipv4(ip)) => refused_reason(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => refused_reason(IpAddr::V6(ip)),
+            Some(url::Host::Domain(_)) => None,
+        };
+        match refused {
+            Some(why) if !self.allow_private => Err(private_message(why)),
+            _ => Ok(parsed),
+        }
+    }
+
+    /// The directory `file` alarms may write in, if the operator named one.
+    pub fn alarm_dir(&self) -> Option<&Path> {
+        self.alarm_dir.as_deref()
+    }
+
+    /// Where a `file` alarm with `path` writes: a file inside the alarm
+    /// directory, `path` being relative to it (or absolute inside it). No
+    /// `..`, and no symbolic link may lead out of it.
+    pub fn alarm_file(&self, path: &str) -> Result<PathBuf, String> {
+        let dir = self.alarm_dir.as_deref().ok_or(
+            "file alarms are off: the server needs --alarm-dir DIR (LOGGERFLOW_ALARM_DIR) to write alarm files",
+        )?;
+        let dir = dir
+            .canonicalize()
+            .map_err(|e| format!("the alarm directory {} is unusable: {e}", dir.display()))?;
+        if path.is_empty() || path.chars().any(char::is_control) {
+            return Err("the path must be a file name inside the alarm directory".into());
+        }
+        let given = Path::new(path);
+        let relative = if given.is_absolute() {
+            given.strip_prefix(&dir).map_err(|_| {
+                format!(
+                    "`{path}` is outside the alarm directory {}; give a name inside it",
+                    dir.display()
+                )
+            })?
+        } else {
+            given
+        };
+        if relative
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_)))
+            || relative.file_name().is_none()
+        {
+            return Err(format!(
+                "`{path}` must be a plain file name inside the alarm directory (no `..`)"
+            ));
+        }
+        let target = dir.join(relative);
+        // the parent must exist and stay inside once links are resolved
+        let parent = target
+            .parent()
+            .and_then(|p| p.canonicalize().ok())
+            .ok_or_else(|| format!("the directory of `{path}` does not exist in the alarm directory"))?;
+        if !parent.starts_with(&dir) {
+            return Err(format!("`{path}` leads out of the alarm directory"));
+        }
+        let target = match relative.file_name() {
+            Some(name) => parent.join(name),
+            None => return Err(format!("`{path}` names no file")),
+        };
+        // an existing link, even to a file inside, is refused: it could be
+        // swapped for one that leads out (the file is opened without
+        // following links too)
+        if target
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink())
+        {
+            return Err(format!("`{path}` is a symbolic link"));
+        }
+        Ok(target)
+    }
+}
+
+/// Appends `line` to `path` (created when missing), refusing to follow a
+/// symbolic link at the last component.
+pub fn append(path: &Path, line: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    options.open(path)?.write_all(line)
+}
+
+fn private_message(why: &str) -> String {
+    format!(
+        "the target is a {why} address, which alarms may not reach (start the server with --allow-private-targets to allow it)"
+    )
+}
+
+/// Why an address may not be an alarm's target, or `None` if it may.
+pub fn refused_reason(ip: IpAddr) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(ip) => refused_v4(ip),
+        IpAddr::V6(ip) => refused_v6(ip),
+    }
+}
+
+fn refused_v4(ip: Ipv4Addr) -> Option<&'static str> {
+    let [a, b, c, _] = ip.octets();
+    if ip.is_loopback() {
+        Some("loopback")
+    } else if ip.is_private() {
+        Some("private")
+    } else if ip.is_link_local() {
+        Some("link-local (cloud metadata)")
+    } else if a == 100 && (64..128).contains(&b) {
+        Some("shared (CGNAT)")
+    } else if ip.is_unspecified() || a == 0 {
+        Some("unspecified")
+    } else if ip.is_multicast() || ip.is_broadcast() || a >= 240 {
+        Some("multicast or reserved")
+    } else if (a == 192 && b == 0 && c == 0) || (a == 198 && (b == 18 || b == 19)) {
+        Some("special-purpose")
+    } else {
+        None
+    }
+}
+
+fn refused_v6(ip: Ipv6Addr) -> Option<&'static str> {
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return refused_v4(v4);
+    }
+    let segments = ip.segments();
+    if ip.is_loopback() {
+        Some("loopback")
+    } else if ip.is_unspecified() {
+        Some("unspecified")
+    } else if segments[0] & 0xfe00 == 0xfc00 {
+        Some("private (unique local)")
+    } else if segments[0] & 0xffc0 == 0xfe80 {
+        Some("link-local")
+    } else if ip.is_multicast() {
+        Some("multicast or reserved")
+    } else if segments[..6] == [0; 6] {
+        // IPv4-compatible (::a.b.c.d, deprecated): judged by its IPv4 part
+        let [.., hi, lo] = segments;
+        refused_v4(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo))).or(Some("reserved"))
+    } else if segments[0] == 0x64 && segments[1] == 0xff9b {
+        // NAT64: the IPv4 address it leads to
+        let [.., hi, lo] = segments;
+        refused_v4(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)))
+    } else if segments[0] == 0x2002 {
+        // 6to4: the IPv4 address it embeds
+        refused_v4(Ipv4Addr::from(
+            (u32::from(segments[1]) << 16) | u32::from(segments[2]),
+        ))
+    } else {
+        None
+    }
+}
+
+/// A resolver that drops refused addresses and fails when none is left.
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .collect();
+            let mut why = None;
+            let public: Vec<SocketAddr> = resolved
+                .into_iter()
+                .filter(|addr| match refused_reason(addr.ip()) {
+                    Some(reason) => {
+                        why = Some(reason);
+                        false
+                    }
+                    None => true,
+                })
+                .collect();
+            if public.is_empty() {
+                let message = match why {
+                    Some(reason) => private_message(reason),
+                    None => format!("`{host}` has no address"),
+                };
+                return Err(message.into());
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(text: &str) -> bool {
+        refused_reason(text.parse().expect("an address")).is_some()
+    }
+
+    #[test]
+    fn internal_addresses_are_refused_public_ones_are_not() {
+        for ip in [
+            "127.0.0.1",
+            "127.8.9.10",
+            "10.1.2.3",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "0.1.2.3",
+            "224.0.0.1",
+            "255.255.255.255",
+            "240.0.0.1",
+            "198.18.0.1",
+            "::1",
+            "::",
+            "fc00::1",
+            "fd00:ec2::254",
+            "fe80::1",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "::127.0.0.1",
+            "64:ff9b::10.0.0.1",
+            "2002:7f00:0001::1",
+        ] {
+            assert!(refused(ip), "{ip} must be refused");
+        }
+        for ip in [
+            "1.1.1.1",
+            "8.8.8.8",
+            "172.32.0.1",
+            "100.128.0.1",
+            "2606:4700:4700::1111",
+            "::ffff:8.8.8.8",
+            "64:ff9b::8.8.8.8",
+        ] {
+            assert!(!refused(ip), "{ip} is public");
+        }
+    }
+
+    #[test]
+    fn urls_are_checked_before_any_request() {
+        let policy = Outbound::default();
+        assert!(policy.check_url("https://hooks.example.com/x").is_ok());
+        for bad in [
+            "http://127.0.0.1:8080/",
+            "http://[::1]/",
+            "http://169.254.169.254/latest/meta-data",
+            "http://0x7f000001/",
+            "http://2130706433/",
+            "file:///etc/passwd",
+            "gopher://example.com/",
+            "not a url",
+        ] {
+            assert!(policy.check_url(bad).is_err(), "{bad} must be refused");
+        }
+        let open = Outbound::new(true, None);
+        assert!(open.check_url("http://127.0.0.1:8080/").is_ok());
+    }
+
+    #[test]
+    fn alarm_files_stay_in_the_alarm_directory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let outside = tempfile::tempdir().expect("tempdir");
+        let policy = Outbound::new(false, Some(dir.path().to_owned()));
+        let inside = policy.alarm_file("alerts.log").expect("a name inside");
+        assert!(inside.starts_with(dir.path().canonicalize().expect("canonical")));
+        let absolute = dir.path().join("a.log");
+        assert!(policy.alarm_file(&absolute.display().to_string()).is_ok());
+        for bad in [
+            "../escape.log",
+            "a/../../escape.log",
+            "/etc/passwd",
+            "",
+            "x\n.log",
+            ".",
+        ] {
+            assert!(policy.alarm_file(bad).is_err(), "{bad:?} must be refused");
+        }
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(outside.path(), dir.path().join("out"))
+                .expect("symlink");
+            assert!(policy.alarm_file("out/x.log").is_err());
+            std::os::unix::fs::symlink(outside.path().join("f"), dir.path().join("link.log"))
+                .expect("symlink");
+            assert!(policy.alarm_file("link.log").is_err());
+        }
+        assert!(Outbound::default().alarm_file("alerts.log").is_err());
+    }
+}

@@ -1,0 +1,197 @@
+//! Accepting connections: HTTP/1.1 through hyper with a timer, so that a
+//! client must send a whole request head within the header timeout (the same
+//! timer closes an idle keep-alive connection), and at most
+//! `max_connections` at once: one more is answered `503` and closed.
+//!
+//! axum's own `serve` gives hyper no timer (no header timeout at all) and
+//! no cap, which is why the server has this loop. Each request gets the
+//! peer's address as [`axum::extract::ConnectInfo`].
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::AsyncWriteExt as _;
+use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tower::ServiceExt as _;
+
+/// How connections are accepted.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections served at once; more are answered 503.
+    pub max_connections: usize,
+    /// The time a client has to send a request head (also the longest an
+    /// idle keep-alive connection is kept).
+    pub header_timeout: Duration,
+}
+
+const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\nconnection: close\r\n\
+content-type: application/json\r\ncontent-length: 94\r\n\r\n\
+{\"error\":\"too_many_connections\",\"message\":\"the server is at its connection limit, try again\"}";
+
+/// Serves `app` on `listener` until `shutdown`, then lets the requests in
+/// flight finish (at most `drain` more) before returning.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    drain: Duration,
+) -> std::io::Result<()> {
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    // every connection task holds a receiver: all gone = all done
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut shutdown = pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // out of descriptors or a connection reset before accept:
+                    // wait a moment instead of spinning
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tokio::spawn(async move {
+                let mut stream = stream;
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(1), stream.write_all(BUSY)).await;
+                let _ = stream.shutdown().await;
+            });
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let service = app
+            .clone()
+            .map_request(move |request: axum::http::Request<Incoming>| {
+                let mut request = request.map(axum::body::Body::new);
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            });
+        let service = TowerToHyperService::new(service);
+        let mut stop = stop_rx.clone();
+        let timeout = limits.header_timeout;
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(timeout)
+                .keep_alive(true);
+            let connection = builder
+                .serve_connection(TokioIo::new(Slotted { stream, _slot: slot }), service)
+                .with_upgrades();
+            let mut connection = pin!(connection);
+            loop {
+                tokio::select! {
+                    result = connection.as_mut() => {
+                        if let Err(error) = result {
+                            tracing::debug!(%error, %peer, "connection ended");
+                        }
+                        break;
+                    }
+                    changed = stop.changed() => {
+                        connection.as_mut().graceful_shutdown();
+                        if changed.is_err() {
+                            // the sender is gone: nothing more to wait for
+                            let _ = connection.as_mut().await;
+                            break;
+                        }
+                    }
+                }
+            }
+            drop(stop);
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    drop(stop_rx);
+    // connections close once their request in flight is answered
+    let _ = tokio::time::timeout(drain, stop_tx.closed()).await;
+    Ok(())
+}
+
+/// The client's address as the server sees it: the TCP peer, or with
+/// `trust_forwarded_for`, the right-most `X-Forwarded-For` address (the one
+/// the reverse proxy added).
+pub fn client_ip(
+    request_peer: Option<SocketAddr>,
+    headers: &axum::http::HeaderMap,
+    trust_forwarded_for: bool,
+) -> Option<std::net::IpAddr> {
+    if trust_forwarded_for {
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
+            .last();
+        if forwarded.is_some() {
+            return forwarded;
+        }
+    }
+    request_peer.map(|p| p.ip())
+}
+
+/// A connection's stream with its slot: the slot is released when the
+/// stream is dropped, which for a websocket is when the socket closes (an
+/// upgrade takes the stream out of hyper's connection, so the slot goes
+/// with it).
+struct Slotted {
+    stream: tokio::net::TcpStream,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl tokio::io::AsyncRead for Slotted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Slotted {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+}

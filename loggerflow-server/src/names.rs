@@ -1,0 +1,119 @@
+//! The names people and apps give: projects, alarms and instances.
+//!
+//! A name is shown on pages, put in URLs, written to alarm files and logs,
+//! and sent to chats. So it is bounded and may hold no control character
+//! (a newline would start a line of its own in a file) and no invisible
+//! formatting character (a right-to-left override would make it read as
+//! another name). Anything else, any script or emoji, is fine.
+
+use axum::http::StatusCode;
+
+use crate::error::AppError;
+
+/// The longest project or alarm name, in characters.
+pub const MAX_NAME_CHARS: usize = 128;
+
+/// The longest instance id, in characters (a Python client's instance is
+/// its project's name with a prefix).
+pub const MAX_INSTANCE_CHARS: usize = 200;
+
+/// Whether `c` is an invisible formatting character: zero-width ones,
+/// bidirectional overrides and isolates, line and paragraph separators.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}'
+        | '\u{061C}'
+        | '\u{180E}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{2028}'..='\u{202E}'
+        | '\u{2060}'..='\u{2069}'
+        | '\u{FEFF}'
+        | '\u{FFF9}'..='\u{FFFB}')
+}
+
+/// Checks a name of `what` (`project`, `alarm`, `instance`) against `max`
+/// characters; the reason it is refused otherwise.
+pub fn check(what: &str, name: &str, max: usize) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err(format!("the {what} name is empty"));
+    }
+    let chars = name.chars().count();
+    if chars > max {
+        return Err(format!(
+            "the {what} name has {chars} characters; at most {max} are allowed"
+        ));
+    }
+    if let Some(c) = name.chars().find(|c| c.is_control() || is_invisible(*c)) {
+        return Err(format!(
+            "the {what} name holds the control or invisible character U+{:04X}; names are printable text",
+            u32::from(c)
+        ));
+    }
+    Ok(())
+}
+
+/// [`check`] as the 400 `invalid_name` it answers.
+pub fn valid(what: &str, name: &str, max: usize) -> Result<(), AppError> {
+    check(what, name, max).map_err(|m| AppError::new(StatusCode::BAD_REQUEST, "invalid_name", m))
+}
+
+/// A project name, or 400 `invalid_name`.
+pub fn project(name: &str) -> Result<(), AppError> {
+    valid("project", name, MAX_NAME_CHARS)
+}
+
+/// An alarm name, or 400 `invalid_name`.
+pub fn alarm(name: &str) -> Result<(), AppError> {
+    valid("alarm", name, MAX_NAME_CHARS)
+}
+
+/// An instance id, or 400 `invalid_name`.
+pub fn instance(id: &str) -> Result<(), AppError> {
+    valid("instance", id, MAX_INSTANCE_CHARS)
+}
+
+/// `text` cut to at most `max` characters (for values that are shown but
+/// need not be refused, such as a host name).
+pub fn bounded(text: &str, max: usize) -> String {
+    text.chars()
+        .filter(|c| !c.is_control() && !is_invisible(*c))
+        .take(max)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printable_names_of_any_script_pass() {
+        for name in ["shop", "My Shop", "магазин", "店 🛒", "a-b_c.d:e/f"] {
+            assert!(check("project", name, MAX_NAME_CHARS).is_ok(), "{name}");
+        }
+    }
+
+    #[test]
+    fn control_invisible_long_and_empty_names_are_refused() {
+        for name in [
+            "x\nANY LINE\n",
+            "a\rb",
+            "tab\there",
+            "\u{1b}[31mred",
+            "evil\u{202e}gpj.exe",
+            "zero\u{200b}width",
+            "nul\0",
+            "",
+            "   ",
+        ] {
+            assert!(check("project", name, MAX_NAME_CHARS).is_err(), "{name:?}");
+        }
+        assert!(check("project", &"a".repeat(129), MAX_NAME_CHARS).is_err());
+        assert!(check("project", &"é".repeat(128), MAX_NAME_CHARS).is_ok());
+    }
+
+    #[test]
+    fn bounded_drops_control_characters() {
+        assert_eq!(bounded("host\nname", 100), "hostname");
+        assert_eq!(bounded("abcdef", 3), "abc");
+    }
+}
