@@ -74,10 +74,18 @@ struct RunArgs {
     #[arg(long, env = "LOGGERFLOW_TRUST_FORWARDED_FOR")]
     trust_forwarded_for: bool,
     /// New projects one client may create per hour (0: no limit).
-    #[arg(long, env = "LOGGERFLOW_MAX_NEW_PROJECTS_PER_HOUR", default_value_t = 60)]
+    #[arg(
+        long,
+        env = "LOGGERFLOW_MAX_NEW_PROJECTS_PER_HOUR",
+        default_value_t = 60
+    )]
     max_new_projects_per_hour: u32,
     /// New app instances one client may introduce per hour (0: no limit).
-    #[arg(long, env = "LOGGERFLOW_MAX_NEW_INSTANCES_PER_HOUR", default_value_t = 3_600)]
+    #[arg(
+        long,
+        env = "LOGGERFLOW_MAX_NEW_INSTANCES_PER_HOUR",
+        default_value_t = 3_600
+    )]
     max_new_instances_per_hour: u32,
     /// Alarm messages per alarm and project, as COUNT/SECONDS (default 5/600); the rest become a digest.
     #[arg(long, env = "LOGGERFLOW_ALARM_RATE", value_parser = parse_rate)]

@@ -68,8 +68,7 @@ pub async fn serve(
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             tokio::spawn(async move {
                 let mut stream = stream;
-                let _ =
-                    tokio::time::timeout(Duration::from_secs(1), stream.write_all(BUSY)).await;
+                let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(BUSY)).await;
                 let _ = stream.shutdown().await;
             });
             continue;
@@ -92,7 +91,13 @@ pub async fn serve(
                 .header_read_timeout(timeout)
                 .keep_alive(true);
             let connection = builder
-                .serve_connection(TokioIo::new(Slotted { stream, _slot: slot }), service)
+                .serve_connection(
+                    TokioIo::new(Slotted {
+                        stream,
+                        _slot: slot,
+                    }),
+                    service,
+                )
                 .with_upgrades();
             let mut connection = pin!(connection);
             loop {
@@ -133,15 +138,17 @@ pub fn client_ip(
     trust_forwarded_for: bool,
 ) -> Option<std::net::IpAddr> {
     if trust_forwarded_for {
-        let forwarded = headers
+        // only the entry the proxy appended: the ones before it are
+        // whatever the client wrote
+        let last = headers
             .get_all("x-forwarded-for")
             .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
-            .last();
-        if forwarded.is_some() {
-            return forwarded;
+            .next_back()
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|a| a.trim().parse::<std::net::IpAddr>().ok());
+        if last.is_some() {
+            return last;
         }
     }
     request_peer.map(|p| p.ip())
@@ -193,5 +200,31 @@ impl tokio::io::AsyncWrite for Slotted {
 
     fn is_write_vectored(&self) -> bool {
         self.stream.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_proxy_s_forwarded_entry_counts_and_only_when_trusted() {
+        let peer: SocketAddr = "127.0.0.1:5000".parse().expect("addr");
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            axum::http::HeaderValue::from_static("6.6.6.6, 203.0.113.9"),
+        );
+        let ip = |headers: &axum::http::HeaderMap, trust| {
+            client_ip(Some(peer), headers, trust).map(|i| i.to_string())
+        };
+        assert_eq!(ip(&headers, true).as_deref(), Some("203.0.113.9"));
+        assert_eq!(ip(&headers, false).as_deref(), Some("127.0.0.1"));
+        headers.insert(
+            "x-forwarded-for",
+            axum::http::HeaderValue::from_static("6.6.6.6, garbage"),
+        );
+        // a broken last entry falls back to the peer, never to an earlier one
+        assert_eq!(ip(&headers, true).as_deref(), Some("127.0.0.1"));
     }
 }

@@ -7,6 +7,12 @@
 //! address (rebinding needs a name), the host of `--public-url`, or a name
 //! in [`crate::Config::allowed_hosts`]. Anything else is refused with 400
 //! `host_not_allowed`, before any route runs.
+//!
+//! Ingest (`/loggerflow/…`) and the health check answer under any name:
+//! apps and load balancers reach the server by whatever name their network
+//! gives it, and a web page cannot use ingest even under a rebound name,
+//! because browsers send `Origin` with every POST and websocket, which
+//! ingest refuses (see `router`).
 
 use std::str::FromStr as _;
 
@@ -57,7 +63,7 @@ impl Allowed {
         if bare.parse::<std::net::IpAddr>().is_ok() {
             return true;
         }
-        self.names.iter().any(|n| *n == host)
+        self.names.contains(&host)
     }
 }
 
@@ -67,6 +73,10 @@ pub async fn guard(
     request: Request,
     next: Next,
 ) -> Result<Response, AppError> {
+    let path = request.uri().path();
+    if path.starts_with("/loggerflow/") || path == "/api/v1/health" {
+        return Ok(next.run(request).await);
+    }
     let host = request
         .headers()
         .get(axum::http::header::HOST)

@@ -89,13 +89,19 @@ impl std::fmt::Debug for Config {
         let masked = |set: bool| if set { Some(alarm::MASK) } else { None };
         f.debug_struct("Config")
             .field("database_url", &"…")
-            .field("auth", &self.auth.as_ref().map(|(user, _)| (user, alarm::MASK)))
+            .field(
+                "auth",
+                &self.auth.as_ref().map(|(user, _)| (user, alarm::MASK)),
+            )
             .field("ingest_key", &masked(self.ingest_key.is_some()))
             .field("retention", &self.retention)
             .field("body_limit", &self.body_limit)
             .field("request_timeout", &self.request_timeout)
             .field("alarms", &self.alarms)
-            .field("public_url", &self.public_url.as_ref().map(url::Url::as_str))
+            .field(
+                "public_url",
+                &self.public_url.as_ref().map(url::Url::as_str),
+            )
             .field("allowed_hosts", &self.allowed_hosts)
             .field("alarm_dir", &self.alarm_dir)
             .field("allow_private_targets", &self.allow_private_targets)
@@ -139,7 +145,9 @@ impl Config {
 
     /// Whether the public URL is `https` (cookies are then `Secure`).
     pub fn https(&self) -> bool {
-        self.public_url.as_ref().is_some_and(|u| u.scheme() == "https")
+        self.public_url
+            .as_ref()
+            .is_some_and(|u| u.scheme() == "https")
     }
 
     /// Registers a custom alarm kind (the model's `--custom-alarm`).
@@ -222,10 +230,8 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let Self { config, db } = self;
-        let quota = ingest::quota::Quota::new(
-            config.new_projects_per_hour,
-            config.new_instances_per_hour,
-        );
+        let quota =
+            ingest::quota::Quota::new(config.new_projects_per_hour, config.new_instances_per_hour);
         let (writer, writer_task) = store::writer::Writer::spawn(db.clone(), quota);
         let outbound = alarm::Outbound::new(config.allow_private_targets, config.alarm_dir.clone());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -87,7 +87,7 @@ async fn telegram_alarm(
 async fn an_app_that_stops_heartbeating_alarms_once_and_once_again_when_back() {
     for backend in common::BACKENDS {
         let db = Db::new(backend).await;
-        let server = Server::start(&db.url, &[]);
+        let server = Server::start(&db.url, &["--allow-private-targets"]);
         let recorder = Recorder::start().await;
         telegram_alarm(
             &server,
@@ -132,7 +132,7 @@ async fn an_app_that_stops_heartbeating_alarms_once_and_once_again_when_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_errors_is_rate_limited_and_summed_up_in_a_digest() {
     let db = Db::new(Backend::Sqlite).await;
-    let server = Server::start(&db.url, &["--alarm-rate", "3/3"]);
+    let server = Server::start(&db.url, &["--alarm-rate", "3/3", "--allow-private-targets"]);
     let recorder = Recorder::start().await;
     telegram_alarm(
         &server,
@@ -178,8 +178,8 @@ async fn a_burst_of_errors_is_rate_limited_and_summed_up_in_a_digest() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_on_one_postgresql_send_each_event_once() {
     let db = Db::new(Backend::Postgres).await;
-    let a = Server::start(&db.url, &[]);
-    let b = Server::start(&db.url, &[]);
+    let a = Server::start(&db.url, &["--allow-private-targets"]);
+    let b = Server::start(&db.url, &["--allow-private-targets"]);
     let recorder = Recorder::start().await;
     telegram_alarm(
         &a,
@@ -215,7 +215,7 @@ async fn two_servers_on_one_postgresql_send_each_event_once() {
     let alarms = a.get("/api/v1/alarms").await;
     assert_eq!(alarms["alarms"][0]["name"], "ops");
     assert_eq!(
-        alarms["alarms"][0]["fields"]["token"], "123:***",
+        alarms["alarms"][0]["fields"]["token"], "********",
         "secrets are masked"
     );
 }
@@ -223,7 +223,7 @@ async fn two_servers_on_one_postgresql_send_each_event_once() {
 #[tokio::test]
 async fn the_alarm_api_checks_what_it_is_given_and_the_webhook_alarm_posts_json() {
     let db = Db::new(Backend::Sqlite).await;
-    let server = Server::start(&db.url, &[]);
+    let server = Server::start(&db.url, &["--allow-private-targets"]);
     let recorder = Recorder::start().await;
     let kinds = server.get("/api/v1/alarm-kinds").await;
     let names: Vec<&str> = kinds["kinds"]
@@ -303,10 +303,11 @@ async fn a_custom_alarm_from_the_example_fires() {
         "cargo test builds the examples: {}",
         example.display()
     );
-    let server = Server::start_binary(&example, &db.url, &[]);
     let dir = tempfile::tempdir().expect("tempdir");
+    let alarm_dir = dir.path().display().to_string();
+    let server = Server::start_binary(&example, &db.url, &["--alarm-dir", &alarm_dir]);
     let path = dir.path().join("alarms.jsonl");
-    let alarm = serde_json::json!({ "kind": "jsonl", "name": "audit", "fields": { "path": path.display().to_string(), "api_key": "s3cret" } });
+    let alarm = serde_json::json!({ "kind": "jsonl", "name": "audit", "fields": { "path": "alarms.jsonl", "api_key": "s3cret" } });
     assert_eq!(
         server.post("/api/v1/alarms", &alarm.to_string()).await.0,
         201
@@ -330,7 +331,7 @@ async fn a_custom_alarm_from_the_example_fires() {
     assert!(text.contains("\"trigger\":\"new_error\""), "{text}");
     assert!(text.contains("\"key\":\"s3\""), "{text}");
     let listed = server.get("/api/v1/alarms").await;
-    assert_eq!(listed["alarms"][0]["fields"]["api_key"], "s3cr***");
+    assert_eq!(listed["alarms"][0]["fields"]["api_key"], "********");
 }
 
 /// A heartbeat whose process CPU is `cpu` %.
@@ -344,7 +345,7 @@ fn hot(cpu: f32) -> serde_json::Value {
 async fn a_cpu_threshold_held_for_the_window_alarms_once_then_recovers_once() {
     for backend in common::BACKENDS {
         let db = Db::new(backend).await;
-        let server = Server::start(&db.url, &[]);
+        let server = Server::start(&db.url, &["--allow-private-targets"]);
         let recorder = Recorder::start().await;
         let alarm = serde_json::json!({ "kind": "telegram", "name": "ops", "fields": {
             "token": "1:T", "chat_id": "1", "api_url": format!("http://{}", recorder.addr) } });
@@ -403,7 +404,7 @@ async fn a_cpu_threshold_held_for_the_window_alarms_once_then_recovers_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_nth_fires_at_each_multiple_inside_one_batch() {
     let db = Db::new(Backend::Sqlite).await;
-    let server = Server::start(&db.url, &[]);
+    let server = Server::start(&db.url, &["--allow-private-targets"]);
     let recorder = Recorder::start().await;
     telegram_alarm(
         &server,

@@ -443,7 +443,7 @@ async fn a_body_trickled_byte_by_byte_is_cut_off() {
         .expect("connect");
     stream
         .write_all(
-            b"POST /loggerflow/v1/batch HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{",
+            b"POST /loggerflow/v1/batch HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n{",
         )
         .await
         .expect("write");
@@ -476,13 +476,31 @@ async fn nul_characters_are_stored_on_both_backends() {
     for backend in BACKENDS {
         let db = Db::new(backend).await;
         let server = Server::start(&db.url, &[]);
-        let mut message = report("Nul\u{0}Proj", &new_id(), 1);
+        // a name is printable text: a NUL in it is refused…
+        let named = batch(
+            "nul",
+            serde_json::json!([report("Nul\u{0}Proj", &new_id(), 1)]),
+        );
+        let (status, reply) = server.post("/loggerflow/v1/batch", &named).await;
+        assert_eq!(
+            (status, reply["error"].as_str()),
+            (400, Some("invalid_name")),
+            "{backend:?}"
+        );
+        // …a message with one is stored (PostgreSQL refuses NUL in text)
+        let mut message = report("NulProj", &new_id(), 1);
         message["report"]["message"] = serde_json::json!("bad\u{0}byte");
         let body = batch("nul", serde_json::json!([message]));
         let (status, reply) = server.post("/loggerflow/v1/batch", &body).await;
         assert_eq!(status, 200, "{backend:?}: {reply}");
         let projects = server.get("/api/v1/projects").await;
         assert_eq!(projects["projects"][0]["name"], "NulProj", "{backend:?}");
+        let reports = server.get("/api/v1/projects/NulProj/reports").await;
+        assert_eq!(
+            reports["reports"].as_array().map(Vec::len),
+            Some(1),
+            "{backend:?}"
+        );
     }
 }
 

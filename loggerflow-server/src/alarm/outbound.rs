@@ -143,7 +143,9 @@ impl Outbound {
         let parent = target
             .parent()
             .and_then(|p| p.canonicalize().ok())
-            .ok_or_else(|| format!("the directory of `{path}` does not exist in the alarm directory"))?;
+            .ok_or_else(|| {
+                format!("the directory of `{path}` does not exist in the alarm directory")
+            })?;
         if !parent.starts_with(&dir) {
             return Err(format!("`{path}` leads out of the alarm directory"));
         }
@@ -253,9 +255,8 @@ impl reqwest::dns::Resolve for PublicOnly {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let resolved: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let mut why = None;
             let public: Vec<SocketAddr> = resolved
                 .into_iter()
@@ -372,8 +373,7 @@ mod tests {
         }
         #[cfg(unix)]
         {
-            std::os::unix::fs::symlink(outside.path(), dir.path().join("out"))
-                .expect("symlink");
+            std::os::unix::fs::symlink(outside.path(), dir.path().join("out")).expect("symlink");
             assert!(policy.alarm_file("out/x.log").is_err());
             std::os::unix::fs::symlink(outside.path().join("f"), dir.path().join("link.log"))
                 .expect("symlink");

@@ -180,7 +180,14 @@ pub(crate) async fn check_alarm(
         message: format!("a test message from alarm `{name}`"),
         time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     };
-    Ok(alarm::dispatch::send(&state.db, &state.config.alarms, &state.outbound, id, message).await)
+    Ok(alarm::dispatch::send(
+        &state.db,
+        &state.config.alarms,
+        &state.outbound,
+        id,
+        message,
+    )
+    .await)
 }
 
 /// Body of `POST /api/v1/projects/{project}/alarms`.

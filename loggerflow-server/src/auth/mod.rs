@@ -122,9 +122,11 @@ fn too_many_attempts(wait: std::time::Duration) -> AppError {
     .retry_after(seconds.max(1))
 }
 
-/// Compares secrets in time that does not depend on where they differ.
+/// Compares secrets in time that does not depend on where they differ
+/// (`subtle`; only the lengths may show).
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq as _;
+    bool::from(a.ct_eq(b))
 }
 
 /// 401; a script is challenged for HTTP Basic, a browser is not (its
@@ -335,8 +337,9 @@ pub async fn login(
     let next = local_target(form.next.as_deref());
     let user_ok = constant_time_eq(form.user.as_bytes(), user.as_bytes());
     let password_ok = constant_time_eq(form.password.as_bytes(), password.as_bytes());
-    let client = crate::connections::client_ip(Some(peer), &headers, state.config.trust_forwarded_for)
-        .unwrap_or(peer.ip());
+    let client =
+        crate::connections::client_ip(Some(peer), &headers, state.config.trust_forwarded_for)
+            .unwrap_or(peer.ip());
     match state
         .throttle
         .attempt(client, user_ok && password_ok, std::time::Instant::now())

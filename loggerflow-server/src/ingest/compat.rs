@@ -338,10 +338,13 @@ async fn serve_socket(state: AppState, client: std::net::IpAddr, mut socket: Web
                 let id = instance_id(Transport::Websocket, &project);
                 state
                     .writer
-                    .submit_from(client, vec![Op::Report {
-                        instance: Some(id),
-                        report: Box::new(report),
-                    }])
+                    .submit_from(
+                        client,
+                        vec![Op::Report {
+                            instance: Some(id),
+                            report: Box::new(report),
+                        }],
+                    )
                     .await
                     .map(|_| ())
                     .map_err(AppError::from)
@@ -370,13 +373,16 @@ async fn serve_socket(state: AppState, client: std::net::IpAddr, mut socket: Web
                         let metrics = readings(body.get("last_readings"));
                         state
                             .writer
-                            .submit_from(client, vec![
-                                Op::Hello(hello),
-                                Op::Heartbeat {
-                                    instance: id,
-                                    metrics,
-                                },
-                            ])
+                            .submit_from(
+                                client,
+                                vec![
+                                    Op::Hello(hello),
+                                    Op::Heartbeat {
+                                        instance: id,
+                                        metrics,
+                                    },
+                                ],
+                            )
                             .await
                             .map(|_| ())
                             .map_err(AppError::from)

@@ -31,8 +31,9 @@ impl FromRequestParts<AppState> for Client {
             .extensions
             .get::<ConnectInfo<std::net::SocketAddr>>()
             .map(|c| c.0);
-        let ip = crate::connections::client_ip(peer, &parts.headers, state.config.trust_forwarded_for)
-            .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        let ip =
+            crate::connections::client_ip(peer, &parts.headers, state.config.trust_forwarded_for)
+                .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
         Ok(Self(ip))
     }
 }

@@ -9,8 +9,8 @@ use futures_util::FutureExt as _;
 use loggerflow_layer::protocol::{Batch, Message, PROTOCOL_VERSION, Reply};
 
 use super::{Client, parse_json, read_body};
-use crate::names;
 use crate::error::AppError;
+use crate::names;
 use crate::router::AppState;
 use crate::store::writer::Op;
 
@@ -169,8 +169,9 @@ async fn serve_socket(state: AppState, client: std::net::IpAddr, mut socket: Web
                             "idle_timeout",
                             format!("nothing was received for {} s", silence.as_secs()),
                         );
-                        let _ = tokio::time::timeout(SEND_TIMEOUT, socket.send(error_frame(&error)))
-                            .await;
+                        let _ =
+                            tokio::time::timeout(SEND_TIMEOUT, socket.send(error_frame(&error)))
+                                .await;
                         break;
                     }
                 }

@@ -101,7 +101,10 @@ mod tests {
             assert!(quota.take(a, New::Project).is_ok());
         }
         let wait = quota.take(a, New::Project).expect_err("over the allowance");
-        assert!(wait > Duration::from_secs(60) && wait <= Duration::from_secs(1200), "{wait:?}");
+        assert!(
+            wait > Duration::from_secs(60) && wait <= Duration::from_secs(1200),
+            "{wait:?}"
+        );
         assert!(quota.take(b, New::Project).is_ok());
         // instances are not limited here (0)
         for _ in 0..1000 {

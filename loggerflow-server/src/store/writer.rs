@@ -162,7 +162,8 @@ impl Writer {
 }
 
 async fn run(db: DatabaseConnection, mut rx: mpsc::Receiver<Work>, quota: Arc<Quota>) {
-    let mut projects = ProjectCache::new(NonZeroUsize::new(PROJECT_CACHE).unwrap_or(NonZeroUsize::MIN));
+    let mut projects =
+        ProjectCache::new(NonZeroUsize::new(PROJECT_CACHE).unwrap_or(NonZeroUsize::MIN));
     let mut next: Option<Work> = None;
     loop {
         let work = match next.take() {
