@@ -409,7 +409,7 @@ async fn ctrl_c_finishes_in_flight_ingest_and_loses_nothing_acknowledged() {
 }
 
 #[tokio::test]
-async fn metric_samples_older_than_the_retention_are_pruned() {
+async fn metric_samples_and_instances_older_than_the_retention_are_pruned() {
     for backend in BACKENDS {
         let db = Db::new(backend).await;
         let conn = loggerflow_server::store::connect(&db.url)
@@ -430,6 +430,32 @@ async fn metric_samples_older_than_the_retention_are_pruned() {
             .await
             .expect("prune");
         assert_eq!(pruned, 2, "{backend:?}: the 8- and 30-day-old samples");
+        // instances not seen for as long go too, unless online
+        for (i, (age_days, status)) in [
+            (0i64, "offline"),
+            (8, "stopped"),
+            (30, "offline"),
+            (9, "online"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let seen = now - age_days * 86_400_000;
+            conn.execute_unprepared(&format!(
+                "INSERT INTO instances (id, project_id, host, pid, client_version, transport, heartbeat_s, \
+                 status, started_ms, last_seen_ms, status_since_ms) \
+                 VALUES ('inst-{i}', 1, 'h', 1, 'v', 'webhook', 5, '{status}', {seen}, {seen}, {seen})"
+            ))
+            .await
+            .expect("insert instance");
+        }
+        let pruned = loggerflow_server::store::prune_instances(&conn, now - 7 * 86_400_000)
+            .await
+            .expect("prune instances");
+        assert_eq!(
+            pruned, 2,
+            "{backend:?}: the 8- and 30-day-old stopped/offline ones"
+        );
     }
 }
 

@@ -271,7 +271,8 @@ impl reqwest::dns::Resolve for PublicOnly {
             if public.is_empty() {
                 let message = match why {
                     Some(reason) => private_message(reason),
-                    None => format!("`{host}` has no address"),
+                    // the host may be part of a secret URL: not named
+                    None => "the target's name has no address".to_owned(),
                 };
                 return Err(message.into());
             }
