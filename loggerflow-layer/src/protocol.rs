@@ -225,13 +225,60 @@ pub struct Report {
     pub release: Option<String>,
 }
 
+/// The most a report weighs serialised (JSON): [`Report::bound`] guarantees
+/// it, whatever the report holds, well under the server's body limit
+/// (1 MiB by default), so one report can never block the ones after it.
+pub const MAX_REPORT_BYTES: usize = 256 * 1024;
 /// The longest message a report keeps (longer ones are cut with a marker).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
-/// The longest string field value a report keeps.
+/// The longest string field value a report keeps (other values: their JSON).
 pub const MAX_FIELD_BYTES: usize = 16 * 1024;
 /// The most frames a report keeps: the innermost 150 and the outermost 49,
 /// with one marker frame for the rest.
 pub const MAX_FRAMES: usize = 200;
+/// The most fields a report keeps (the rest are counted in a marker field).
+pub const MAX_FIELDS: usize = 64;
+/// The most spans a report keeps (innermost first).
+pub const MAX_SPANS: usize = 32;
+/// The most error sources a report keeps (outermost first).
+pub const MAX_SOURCES: usize = 16;
+
+/// How much each part of a report may hold; halved until the report fits.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    message: usize,
+    field: usize,
+    span_fields: usize,
+    short: usize,
+    frames: usize,
+}
+
+impl Limits {
+    const NORMAL: Limits = Limits {
+        message: MAX_MESSAGE_BYTES,
+        field: MAX_FIELD_BYTES,
+        span_fields: 4 * 1024,
+        short: 1024,
+        frames: MAX_FRAMES,
+    };
+    /// The least: below this, parts are dropped instead.
+    const FLOOR: usize = 128;
+
+    fn halved(self) -> Limits {
+        let half = |n: usize| (n / 2).max(Self::FLOOR);
+        Limits {
+            message: half(self.message),
+            field: half(self.field),
+            span_fields: half(self.span_fields),
+            short: half(self.short),
+            frames: (self.frames / 2).max(8),
+        }
+    }
+
+    fn at_floor(&self) -> bool {
+        self.message == Self::FLOOR && self.field == Self::FLOOR && self.frames == 8
+    }
+}
 
 /// Cuts `text` to at most `max` bytes, marker included (at a character
 /// boundary), and says so.
@@ -239,7 +286,13 @@ fn cut(text: &mut String, max: usize) -> bool {
     if text.len() <= max {
         return false;
     }
-    let marker = format!("… [truncated: {} bytes in all]", text.len());
+    // cut again (a tighter limit): the marker keeps the original size
+    let original = text
+        .strip_suffix(" bytes in all]")
+        .and_then(|rest| rest.rsplit_once("… [truncated: "))
+        .and_then(|(_, n)| n.parse::<usize>().ok())
+        .unwrap_or(text.len());
+    let marker = format!("… [truncated: {original} bytes in all]");
     let mut at = max.saturating_sub(marker.len());
     while !text.is_char_boundary(at) {
         at -= 1;
@@ -249,27 +302,136 @@ fn cut(text: &mut String, max: usize) -> bool {
     true
 }
 
+fn cut_option(text: &mut Option<String>, max: usize) -> bool {
+    text.as_mut().is_some_and(|t| cut(t, max))
+}
+
+/// Counts bytes written, to weigh a serialised report without keeping it.
+struct Weigher(usize);
+
+impl std::io::Write for Weigher {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 impl Report {
-    /// Bounds what one report can weigh: the message to
-    /// [`MAX_MESSAGE_BYTES`], string fields to [`MAX_FIELD_BYTES`], the
-    /// stack to [`MAX_FRAMES`]; each cut is marked in the text. Returns
-    /// whether anything was cut. The layer bounds every report it builds and
-    /// the server every report it receives.
+    /// What the report weighs serialised as JSON, in bytes.
+    pub fn serialized_len(&self) -> usize {
+        let mut weigher = Weigher(0);
+        match serde_json::to_writer(&mut weigher, self) {
+            Ok(()) => weigher.0,
+            Err(_) => usize::MAX,
+        }
+    }
+
+    /// Bounds what one report can weigh: serialised, it is at most
+    /// [`MAX_REPORT_BYTES`], whatever it holds. The message is cut to
+    /// [`MAX_MESSAGE_BYTES`], field values to [`MAX_FIELD_BYTES`] (a value
+    /// that is not a string becomes the start of its JSON), the stack to
+    /// [`MAX_FRAMES`], fields, spans and error sources to their counts, and
+    /// every other string to 1 KiB; when JSON escaping still makes it too
+    /// heavy (a control character weighs six bytes), every limit is halved
+    /// until it fits, and at the floor fields, spans and frames are dropped.
+    /// Each cut is marked in the text. Returns whether anything was cut.
+    /// The layer bounds every report it builds and the server every report
+    /// it receives.
     pub fn bound(&mut self) -> bool {
-        let mut cut_any = cut(&mut self.message, MAX_MESSAGE_BYTES);
-        for value in self.fields.values_mut() {
-            if let serde_json::Value::String(text) = value {
-                cut_any |= cut(text, MAX_FIELD_BYTES);
+        let mut limits = Limits::NORMAL;
+        let mut cut_any = self.bound_parts(limits);
+        while self.serialized_len() > MAX_REPORT_BYTES {
+            cut_any = true;
+            if limits.at_floor() {
+                self.strip();
+                break;
             }
+            limits = limits.halved();
+            self.bound_parts(limits);
+        }
+        cut_any
+    }
+
+    /// Drops everything but the message and the identity, marked.
+    fn strip(&mut self) {
+        let dropped = self.fields.len() + self.spans.len() + self.frames.len();
+        self.fields.clear();
+        self.spans.clear();
+        self.frames.clear();
+        if let Some(error) = &mut self.error {
+            error.sources.clear();
+            cut(&mut error.message, Limits::FLOOR);
+            cut(&mut error.type_name, Limits::FLOOR);
+        }
+        self.fields.insert(
+            "loggerflow.truncated".into(),
+            serde_json::Value::String(format!(
+                "the report was too large: {dropped} fields, spans and frames dropped"
+            )),
+        );
+    }
+
+    fn bound_parts(&mut self, limits: Limits) -> bool {
+        let mut cut_any = cut(&mut self.message, limits.message);
+        for text in [
+            &mut self.project,
+            &mut self.target,
+            &mut self.thread,
+            &mut self.host,
+        ] {
+            cut_any |= cut(text, limits.short);
+        }
+        for text in [&mut self.module, &mut self.file, &mut self.release] {
+            cut_any |= cut_option(text, limits.short);
+        }
+        if self.fields.len() > MAX_FIELDS
+            || self.fields.keys().any(|k| k.len() > limits.short.min(256))
+        {
+            let total = self.fields.len();
+            let fields = std::mem::take(&mut self.fields);
+            for (mut key, value) in fields.into_iter().take(MAX_FIELDS - 1) {
+                cut(&mut key, limits.short.min(256));
+                self.fields.insert(key, value);
+            }
+            if total > MAX_FIELDS - 1 {
+                self.fields.insert(
+                    "loggerflow.fields_omitted".into(),
+                    serde_json::Value::from(total - (MAX_FIELDS - 1)),
+                );
+            }
+            cut_any = true;
+        }
+        for value in self.fields.values_mut() {
+            cut_any |= bound_value(value, limits.field);
         }
         if let Some(error) = &mut self.error {
-            cut_any |= cut(&mut error.message, MAX_FIELD_BYTES);
+            cut_any |= cut(&mut error.type_name, limits.short);
+            cut_any |= cut(&mut error.message, limits.field);
+            if error.sources.len() > MAX_SOURCES {
+                error.sources.truncate(MAX_SOURCES);
+                cut_any = true;
+            }
             for source in &mut error.sources {
-                cut_any |= cut(source, MAX_FIELD_BYTES);
+                cut_any |= cut(source, limits.field);
             }
         }
-        if self.frames.len() > MAX_FRAMES {
-            let (head, tail) = (150, MAX_FRAMES - 151);
+        if self.spans.len() > MAX_SPANS {
+            self.spans.truncate(MAX_SPANS);
+            cut_any = true;
+        }
+        for span in &mut self.spans {
+            cut_any |= cut(&mut span.name, limits.short);
+            cut_any |= cut(&mut span.target, limits.short);
+            cut_any |= cut(&mut span.fields, limits.span_fields);
+            cut_any |= cut_option(&mut span.file, limits.short);
+        }
+        if self.frames.len() > limits.frames {
+            let head = limits.frames * 3 / 4;
+            let tail = limits.frames - head - 1;
             let omitted = self.frames.len() - head - tail;
             let rest = self.frames.split_off(head);
             self.frames.push(Frame {
@@ -280,6 +442,10 @@ impl Report {
             });
             self.frames.extend(rest.into_iter().skip(omitted));
             cut_any = true;
+        }
+        for frame in &mut self.frames {
+            cut_any |= cut(&mut frame.function, limits.short);
+            cut_any |= cut_option(&mut frame.file, limits.short);
         }
         cut_any
     }
@@ -297,6 +463,29 @@ impl Report {
             (_, Some(e)) if !first.contains(&e.type_name) => format!("{}: {first}", e.type_name),
             _ => first.to_owned(),
         }
+    }
+}
+
+/// Bounds a field value: a string to `max` bytes, anything else to `max`
+/// bytes of JSON (a larger array or object becomes the cut text of its JSON).
+fn bound_value(value: &mut serde_json::Value, max: usize) -> bool {
+    match value {
+        serde_json::Value::String(text) => cut(text, max),
+        serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
+            let mut weigher = Weigher(0);
+            let weight = match serde_json::to_writer(&mut weigher, &*value) {
+                Ok(()) => weigher.0,
+                Err(_) => usize::MAX,
+            };
+            if weight <= max {
+                return false;
+            }
+            let mut text = value.to_string();
+            cut(&mut text, max);
+            *value = serde_json::Value::String(text);
+            true
+        }
+        _ => false,
     }
 }
 
@@ -390,13 +579,46 @@ pub enum Reply {
         /// The stored reports.
         ids: Vec<ReportId>,
     },
-    /// The request was refused.
-    Error {
-        /// A stable code (`unknown_instance`, `unsupported_protocol`, …).
-        error: String,
-        /// What is wrong, for people.
-        message: String,
-    },
+    /// The request was refused: the one shape of every refusal, over HTTP
+    /// (with its status) and websocket alike.
+    Error(Refusal),
+}
+
+/// Why the server refused a request or a frame.
+///
+/// `{"type": "error", "error": CODE, "message": TEXT}`, plus what a client
+/// needs to act on it: the report it is about, how long to wait, the size
+/// limit that was passed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// A stable code (`unknown_instance`, `body_too_large`,
+    /// `storage_unavailable`, …).
+    pub error: String,
+    /// What is wrong, for people.
+    pub message: String,
+    /// The report refused, when one report is the cause: a client drops it
+    /// (sending it again would be refused again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<ReportId>,
+    /// Seconds to wait before trying again (429, 503).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_s: Option<u64>,
+    /// The largest body or frame the server accepts, with `body_too_large`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_bytes: Option<u64>,
+}
+
+impl Refusal {
+    /// A refusal with a code and a message.
+    pub fn new(error: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            error: error.into(),
+            message: message.into(),
+            id: None,
+            retry_after_s: None,
+            limit_bytes: None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -476,5 +698,164 @@ mod tests {
                 .unwrap_or_default()
         };
         assert!(ids.windows(2).all(|w| millis(&w[0]) <= millis(&w[1])));
+    }
+}
+
+#[cfg(test)]
+mod bound_properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A string of up to a few MiB: a random piece repeated, with control
+    /// characters (six bytes each in JSON) as likely as letters.
+    fn text() -> impl Strategy<Value = String> {
+        (
+            proptest::string::string_regex("[\\x00-\\x1f\"\\\\a-zé😀]{0,40}").expect("regex"),
+            prop_oneof![19 => 0usize..4, 1 => 0usize..50_000],
+        )
+            .prop_map(|(piece, times)| piece.repeat(times))
+    }
+
+    fn small_text() -> impl Strategy<Value = String> {
+        proptest::string::string_regex("[\\x00-\\x1f\"\\\\a-zé😀]{0,40}").expect("regex")
+    }
+
+    fn value() -> impl Strategy<Value = serde_json::Value> {
+        prop_oneof![
+            text().prop_map(serde_json::Value::String),
+            any::<i64>().prop_map(serde_json::Value::from),
+            (small_text(), 0usize..2_000)
+                .prop_map(|(t, n)| serde_json::Value::Array(vec![serde_json::Value::String(t); n])),
+        ]
+    }
+
+    fn report() -> impl Strategy<Value = Report> {
+        (
+            (text(), text(), text(), text()),
+            prop::collection::btree_map(text(), value(), 0..80),
+            prop::collection::vec((text(), text(), text()), 0..60),
+            prop::collection::vec((text(), small_text()), 0..300),
+            (0usize..200_000, text()),
+            prop::option::of((text(), text(), prop::collection::vec(text(), 0..30))),
+        )
+            .prop_map(
+                |(
+                    (message, target, thread, host),
+                    fields,
+                    spans,
+                    frames,
+                    (many, module),
+                    error,
+                )| {
+                    let mut frames: Vec<Frame> = frames
+                        .into_iter()
+                        .map(|(function, file)| Frame {
+                            function,
+                            file: Some(file),
+                            line: Some(1),
+                            yours: true,
+                        })
+                        .collect();
+                    // many small frames (a deep recursion), never many big ones
+                    if let Some(mut first) = frames.first().cloned() {
+                        first
+                            .function
+                            .truncate(first.function.floor_char_boundary(64));
+                        frames.extend(std::iter::repeat_n(first, many));
+                    }
+                    Report {
+                        id: ReportId::new(),
+                        project: "p".into(),
+                        timestamp: chrono::Utc::now(),
+                        level: Level::Error,
+                        kind: ReportKind::Event,
+                        message,
+                        target,
+                        module: Some(module),
+                        file: None,
+                        line: None,
+                        fields,
+                        error: error.map(|(type_name, message, sources)| ErrorInfo {
+                            type_name,
+                            message,
+                            sources,
+                        }),
+                        spans: spans
+                            .into_iter()
+                            .map(|(name, target, fields)| SpanInfo {
+                                name,
+                                target,
+                                fields,
+                                file: None,
+                                line: None,
+                            })
+                            .collect(),
+                        frames,
+                        thread,
+                        host,
+                        release: None,
+                    }
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        /// Whatever a report holds, bounded it weighs at most
+        /// `MAX_REPORT_BYTES` serialised, and bounding again changes nothing.
+        #[test]
+        fn a_bounded_report_always_fits(mut report in report()) {
+            report.bound();
+            let weight = serde_json::to_vec(&report).map(|v| v.len()).unwrap_or(usize::MAX);
+            prop_assert!(weight <= MAX_REPORT_BYTES, "{weight} bytes");
+            prop_assert_eq!(weight, report.serialized_len());
+            let once = report.clone();
+            report.bound();
+            prop_assert_eq!(report, once);
+        }
+    }
+
+    #[test]
+    fn a_span_field_of_two_mib_and_control_characters_fit() {
+        let mut report = Report {
+            id: ReportId::new(),
+            project: "p".into(),
+            timestamp: chrono::Utc::now(),
+            level: Level::Error,
+            kind: ReportKind::Event,
+            message: "\u{1}".repeat(64 * 1024),
+            target: "t".into(),
+            module: None,
+            file: None,
+            line: None,
+            fields: (0..10_000)
+                .map(|i| (format!("k{i}"), serde_json::json!([i, "\n".repeat(100)])))
+                .collect(),
+            error: None,
+            spans: vec![
+                SpanInfo {
+                    name: "request".into(),
+                    target: "t".into(),
+                    fields: "x".repeat(2 * 1024 * 1024),
+                    file: None,
+                    line: None,
+                };
+                100
+            ],
+            frames: Vec::new(),
+            thread: "main".into(),
+            host: "h".into(),
+            release: None,
+        };
+        assert!(report.bound());
+        assert!(report.serialized_len() <= MAX_REPORT_BYTES);
+        assert_eq!(report.spans.len(), MAX_SPANS);
+        assert!(
+            report.spans[0]
+                .fields
+                .contains("[truncated: 2097152 bytes in all]")
+        );
+        assert_eq!(report.fields.len(), MAX_FIELDS);
     }
 }

@@ -139,10 +139,21 @@ async fn run(mut rx: mpsc::Receiver<Msg>, config: Arc<Config>, counters: Arc<Cou
                 let dropped = dropped_now.saturating_sub(dropped_seen);
                 dropped_seen = dropped_now;
                 // user code runs here (the `yours_if` predicate): a panic
-                // loses this report, never the worker
-                let prepared = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    prepare(captured, &config)
-                }));
+                // loses this report, never the worker. Resolving a stack's
+                // symbols takes milliseconds: it runs on the blocking pool,
+                // one at a time, so the lifecycle's heartbeats on this
+                // runtime keep their cadence through a burst of errors
+                let prepared = if captured.backtrace.is_some() {
+                    let config = Arc::clone(&config);
+                    tokio::task::spawn_blocking(move || prepare(captured, &config))
+                        .await
+                        .map_err(|_| ())
+                } else {
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        prepare(captured, &config)
+                    }))
+                    .map_err(|_| ())
+                };
                 let delivery = match prepared {
                     Ok(Some(delivery)) => delivery,
                     Ok(None) => {

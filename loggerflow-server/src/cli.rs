@@ -22,8 +22,9 @@ enum Command {
     Run(RunArgs),
 }
 
-/// `--help` never shows what an environment variable holds where it can be
-/// a secret (`hide_env_values`): the password, the key, a database URL.
+/// `--help` never shows what an environment variable holds
+/// (`hide_env_values` on every argument), and errors about values that can
+/// hold a secret (`--auth`, `--public-url`) never repeat them.
 #[derive(clap::Args)]
 struct RunArgs {
     /// Address to listen on.
@@ -31,70 +32,104 @@ struct RunArgs {
         short = 'u',
         long,
         env = "LOGGERFLOW_HOST",
-        default_value = "127.0.0.1"
+        default_value = "127.0.0.1",
+        hide_env_values = true
     )]
     host: String,
     /// Port to listen on (0 picks a free one).
-    #[arg(short = 'p', long, env = "LOGGERFLOW_PORT", default_value_t = 8000)]
+    #[arg(
+        short = 'p',
+        long,
+        env = "LOGGERFLOW_PORT",
+        default_value_t = 8000,
+        hide_env_values = true
+    )]
     port: u16,
     /// Database URL: sqlite://FILE?mode=rwc or postgres://USER[:PASSWORD]@HOST[:PORT]/DB.
     #[arg(short = 'd', long, env = "LOGGERFLOW_DATABASE", hide_env_values = true, default_value = crate::store::DEFAULT_DATABASE)]
     database: String,
     /// Credentials for the API and dashboard, as login:password (HTTP Basic).
-    #[arg(short = 'a', long, env = "LOGGERFLOW_AUTH", hide_env_values = true, value_parser = parse_auth)]
-    auth: Option<(String, String)>,
+    #[arg(short = 'a', long, env = "LOGGERFLOW_AUTH", hide_env_values = true)]
+    auth: Option<String>,
     /// Listen on a non-loopback --host without --auth (anyone who reaches the port can read and change everything).
-    #[arg(long, env = "LOGGERFLOW_ALLOW_UNAUTHENTICATED")]
+    #[arg(long, env = "LOGGERFLOW_ALLOW_UNAUTHENTICATED", hide_env_values = true)]
     allow_unauthenticated: bool,
     /// The address people and apps use, e.g. https://lf.example.com: its host is accepted in Host, https makes cookies Secure.
-    #[arg(long, env = "LOGGERFLOW_PUBLIC_URL", value_parser = parse_public_url)]
-    public_url: Option<url::Url>,
+    #[arg(long, env = "LOGGERFLOW_PUBLIC_URL", hide_env_values = true)]
+    public_url: Option<String>,
     /// Disable the request and event log in the terminal.
-    #[arg(long, env = "LOGGERFLOW_DISABLE_LOG")]
+    #[arg(long, env = "LOGGERFLOW_DISABLE_LOG", hide_env_values = true)]
     disable_log: bool,
     /// Refuse ingest without this key (`Authorization: Bearer KEY`, or /loggerflow/k/KEY/ for Python clients).
     #[arg(long, env = "LOGGERFLOW_INGEST_KEY", hide_env_values = true)]
     ingest_key: Option<String>,
     /// The directory `file` alarms may write in (without it, file alarms are refused).
-    #[arg(long, env = "LOGGERFLOW_ALARM_DIR")]
+    #[arg(long, env = "LOGGERFLOW_ALARM_DIR", hide_env_values = true)]
     alarm_dir: Option<std::path::PathBuf>,
     /// Let alarms reach loopback, private, link-local and metadata addresses.
-    #[arg(long, env = "LOGGERFLOW_ALLOW_PRIVATE_TARGETS")]
+    #[arg(long, env = "LOGGERFLOW_ALLOW_PRIVATE_TARGETS", hide_env_values = true)]
     allow_private_targets: bool,
     /// Connections served at once; more are answered 503.
-    #[arg(long, env = "LOGGERFLOW_MAX_CONNECTIONS", default_value_t = 16_384)]
+    #[arg(
+        long,
+        env = "LOGGERFLOW_MAX_CONNECTIONS",
+        default_value_t = 16_384,
+        hide_env_values = true
+    )]
     max_connections: usize,
     /// Seconds a client has to send a request head (also the idle keep-alive limit and a websocket's time to say hello).
-    #[arg(long, env = "LOGGERFLOW_HEADER_TIMEOUT", default_value_t = 15)]
+    #[arg(
+        long,
+        env = "LOGGERFLOW_HEADER_TIMEOUT",
+        default_value_t = 15,
+        hide_env_values = true
+    )]
     header_timeout: u64,
     /// Seconds a websocket may stay silent (at least three of its heartbeat intervals) before it is closed.
-    #[arg(long, env = "LOGGERFLOW_WEBSOCKET_IDLE_TIMEOUT", default_value_t = 60)]
+    #[arg(
+        long,
+        env = "LOGGERFLOW_WEBSOCKET_IDLE_TIMEOUT",
+        default_value_t = 60,
+        hide_env_values = true
+    )]
     websocket_idle_timeout: u64,
     /// Behind a reverse proxy: take the client's address from the last X-Forwarded-For entry.
-    #[arg(long, env = "LOGGERFLOW_TRUST_FORWARDED_FOR")]
+    #[arg(long, env = "LOGGERFLOW_TRUST_FORWARDED_FOR", hide_env_values = true)]
     trust_forwarded_for: bool,
     /// New projects one client may create per hour (0: no limit).
     #[arg(
         long,
         env = "LOGGERFLOW_MAX_NEW_PROJECTS_PER_HOUR",
-        default_value_t = 60
+        default_value_t = 60,
+        hide_env_values = true
     )]
     max_new_projects_per_hour: u32,
     /// New app instances one client may introduce per hour (0: no limit).
     #[arg(
         long,
         env = "LOGGERFLOW_MAX_NEW_INSTANCES_PER_HOUR",
-        default_value_t = 3_600
+        default_value_t = 3_600,
+        hide_env_values = true
     )]
     max_new_instances_per_hour: u32,
     /// Alarm messages per alarm and project, as COUNT/SECONDS (default 5/600); the rest become a digest.
-    #[arg(long, env = "LOGGERFLOW_ALARM_RATE", value_parser = parse_rate)]
+    #[arg(long, env = "LOGGERFLOW_ALARM_RATE", value_parser = parse_rate, hide_env_values = true)]
     alarm_rate: Option<(i64, Duration)>,
     /// Seconds a request may take, body included; slower clients get 408.
-    #[arg(long, env = "LOGGERFLOW_REQUEST_TIMEOUT", default_value_t = 30)]
+    #[arg(
+        long,
+        env = "LOGGERFLOW_REQUEST_TIMEOUT",
+        default_value_t = 30,
+        hide_env_values = true
+    )]
     request_timeout: u64,
     /// Days of metric samples to keep.
-    #[arg(long, env = "LOGGERFLOW_RETENTION_DAYS", default_value_t = 7)]
+    #[arg(
+        long,
+        env = "LOGGERFLOW_RETENTION_DAYS",
+        default_value_t = 7,
+        hide_env_values = true
+    )]
     retention_days: u32,
 }
 
@@ -113,20 +148,58 @@ fn parse_rate(value: &str) -> Result<(i64, Duration), String> {
     Ok((count, Duration::from_secs(seconds)))
 }
 
+/// Ctrl-C (SIGINT) or, on Unix, SIGTERM (what `docker stop`, systemd and
+/// Kubernetes send).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("stopping: websockets closed, finishing what is queued (again to stop at once)");
+    // a second signal ends the process at once
+    tokio::spawn(async {
+        let _ = tokio::signal::ctrl_c().await;
+        std::process::exit(130);
+    });
+}
+
+/// `http(s)://HOST[:PORT][/PATH]`; the error never repeats the value.
 fn parse_public_url(value: &str) -> Result<url::Url, String> {
-    let url = url::Url::parse(value).map_err(|e| format!("not a URL: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err("expected http(s)://HOST[:PORT][/PATH]".into());
+    const EXPECTED: &str =
+        "--public-url (LOGGERFLOW_PUBLIC_URL) must be http(s)://HOST[:PORT][/PATH]";
+    let url = url::Url::parse(value).map_err(|_| EXPECTED.to_owned())?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.host_str().is_none()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return Err(EXPECTED.into());
     }
     Ok(url)
 }
 
+/// `login:password`; the error never repeats the value (it is a password).
 fn parse_auth(value: &str) -> Result<(String, String), String> {
     match value.split_once(':') {
         Some((login, password)) if !login.is_empty() && !password.is_empty() => {
             Ok((login.to_owned(), password.to_owned()))
         }
-        _ => Err("expected login:password".into()),
+        _ => Err("--auth (LOGGERFLOW_AUTH) must be login:password".into()),
     }
 }
 
@@ -146,6 +219,12 @@ pub fn main(alarms: crate::alarm::Registry) -> ExitCode {
 }
 
 fn run(args: RunArgs, alarms: crate::alarm::Registry) -> Result<(), String> {
+    let auth = args.auth.as_deref().map(parse_auth).transpose()?;
+    let public_url = args
+        .public_url
+        .as_deref()
+        .map(parse_public_url)
+        .transpose()?;
     if !args.disable_log {
         tracing_subscriber::fmt()
             .with_env_filter(
@@ -164,7 +243,7 @@ fn run(args: RunArgs, alarms: crate::alarm::Registry) -> Result<(), String> {
             .parse()
             .map_err(|e| format!("invalid --host {}: {e} (give an IP address)", args.host))?;
         let addr = SocketAddr::new(ip, args.port);
-        if !ip.is_loopback() && args.auth.is_none() {
+        if !ip.is_loopback() && auth.is_none() {
             if !args.allow_unauthenticated {
                 return Err(format!(
                     "refusing to listen on {ip} without --auth: anyone who can reach it could read \
@@ -192,12 +271,22 @@ fn run(args: RunArgs, alarms: crate::alarm::Registry) -> Result<(), String> {
         if let Some((limit, window)) = args.alarm_rate {
             config.alarm_rate = crate::alarm::dispatch::RateLimit { limit, window };
         }
-        config.auth = args.auth;
+        config.auth = auth;
         config.ingest_key = args.ingest_key;
-        config.public_url = args.public_url;
+        config.public_url = public_url;
         config.alarm_dir = args.alarm_dir;
         config.allow_private_targets = args.allow_private_targets;
         config.max_connections = args.max_connections.max(1);
+        if let Some(room) = crate::connections::connection_room()
+            && room < config.max_connections
+        {
+            tracing::warn!(
+                asked = config.max_connections,
+                allowed = room,
+                "the open-file limit allows fewer connections than --max-connections: capped"
+            );
+            config.max_connections = room;
+        }
         config.header_timeout = Duration::from_secs(args.header_timeout.max(1));
         config.websocket_idle_timeout = Duration::from_secs(args.websocket_idle_timeout.max(1));
         config.trust_forwarded_for = args.trust_forwarded_for;
@@ -205,9 +294,7 @@ fn run(args: RunArgs, alarms: crate::alarm::Registry) -> Result<(), String> {
         config.new_instances_per_hour = args.max_new_instances_per_hour;
         config.request_timeout = Duration::from_secs(args.request_timeout.max(1));
         config.retention = Duration::from_secs(u64::from(args.retention_days) * 86_400);
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
+        let shutdown = stop_signal();
         let server = crate::Server::open(config)
             .await
             .map_err(|e| e.to_string())?;

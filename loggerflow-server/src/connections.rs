@@ -34,9 +34,19 @@ pub struct Limits {
     pub header_timeout: Duration,
 }
 
-const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\nconnection: close\r\n\
-content-type: application/json\r\ncontent-length: 94\r\n\r\n\
-{\"error\":\"too_many_connections\",\"message\":\"the server is at its connection limit, try again\"}";
+const BUSY_BODY: &str = r#"{"type":"error","error":"too_many_connections","message":"the server is at its connection limit, try again","retry_after_s":1}"#;
+
+/// The whole answer to a connection over the cap.
+fn busy() -> Vec<u8> {
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\nconnection: close\r\n\
+         content-type: application/json\r\nx-content-type-options: nosniff\r\n\
+         x-frame-options: DENY\r\ncontent-security-policy: default-src 'none'; frame-ancestors 'none'\r\n\
+         content-length: {}\r\n\r\n{BUSY_BODY}",
+        BUSY_BODY.len()
+    )
+    .into_bytes()
+}
 
 /// Serves `app` on `listener` until `shutdown`, then lets the requests in
 /// flight finish (at most `drain` more) before returning.
@@ -51,14 +61,19 @@ pub async fn serve(
     // every connection task holds a receiver: all gone = all done
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut shutdown = pin!(shutdown);
+    let mut warned: Option<std::time::Instant> = None;
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
                     // out of descriptors or a connection reset before accept:
-                    // wait a moment instead of spinning
-                    tracing::warn!(%error, "accept failed");
+                    // wait a moment instead of spinning (and say so once a
+                    // second at most)
+                    if warned.is_none_or(|at| at.elapsed() > Duration::from_secs(1)) {
+                        tracing::warn!(%error, "accept failed");
+                        warned = Some(std::time::Instant::now());
+                    }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -68,7 +83,8 @@ pub async fn serve(
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             tokio::spawn(async move {
                 let mut stream = stream;
-                let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(BUSY)).await;
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(1), stream.write_all(&busy())).await;
                 let _ = stream.shutdown().await;
             });
             continue;
@@ -84,6 +100,8 @@ pub async fn serve(
         let service = TowerToHyperService::new(service);
         let mut stop = stop_rx.clone();
         let timeout = limits.header_timeout;
+        // a client gets twice the header timeout to take what it is sent
+        let write_stall = limits.header_timeout * 2;
         tokio::spawn(async move {
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
@@ -95,6 +113,8 @@ pub async fn serve(
                     TokioIo::new(Slotted {
                         stream,
                         _slot: slot,
+                        stall_after: write_stall,
+                        stalled: None,
                     }),
                     service,
                 )
@@ -154,13 +174,55 @@ pub fn client_ip(
     request_peer.map(|p| p.ip())
 }
 
+/// The key a client is counted by (the login throttle, the creation
+/// quota): its IPv4 address, or its IPv6 /64 (one host commonly holds a whole
+/// /64, so counting addresses would let it rotate).
+pub fn client_key(ip: std::net::IpAddr) -> std::net::IpAddr {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
+    }
+}
+
 /// A connection's stream with its slot: the slot is released when the
 /// stream is dropped, which for a websocket is when the socket closes (an
 /// upgrade takes the stream out of hyper's connection, so the slot goes
 /// with it).
+///
+/// It also cuts off a client that stops reading: a write that makes no
+/// progress for `stall_after` fails the connection (hyper has no write
+/// timeout, and a pipelining client that never reads would hold its slot
+/// for ever).
 struct Slotted {
     stream: tokio::net::TcpStream,
     _slot: OwnedSemaphorePermit,
+    stall_after: Duration,
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Slotted {
+    /// Counts a write that could not progress; an error once it has not
+    /// progressed for `stall_after`.
+    fn stall(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        let after = self.stall_after;
+        let timer = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(after)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client stopped reading",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 impl tokio::io::AsyncRead for Slotted {
@@ -179,7 +241,13 @@ impl tokio::io::AsyncWrite for Slotted {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        match Pin::new(&mut self.stream).poll_write(cx, buf) {
+            Poll::Pending => self.stall(cx),
+            ready => {
+                self.stalled = None;
+                ready
+            }
+        }
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -195,11 +263,53 @@ impl tokio::io::AsyncWrite for Slotted {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        match Pin::new(&mut self.stream).poll_write_vectored(cx, bufs) {
+            Poll::Pending => self.stall(cx),
+            ready => {
+                self.stalled = None;
+                ready
+            }
+        }
     }
 
     fn is_write_vectored(&self) -> bool {
         self.stream.is_write_vectored()
+    }
+}
+
+/// Descriptors kept free for the database, files and DNS beside the
+/// connections.
+const FD_RESERVE: u64 = 256;
+
+/// Raises this process's open-file limit to its hard limit and returns the
+/// most connections it allows (the limit less a reserve), so that the
+/// connection cap answers 503 before `accept` runs out of descriptors.
+pub fn connection_room() -> Option<usize> {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes into the struct we own; no pointer is kept
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+            return None;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            // SAFETY: setrlimit reads the struct we own; no pointer is kept
+            if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+                limit.rlim_cur = limit.rlim_max;
+            }
+        }
+        usize::try_from(limit.rlim_cur.saturating_sub(FD_RESERVE).max(16)).ok()
+    }
+    #[cfg(not(unix))]
+    {
+        None
     }
 }
 

@@ -1,20 +1,28 @@
-//! [`AppError`]: every error an HTTP handler returns, as a JSON body with a
-//! stable code, never a bare 500.
+//! [`AppError`]: every refusal, as one JSON shape with a stable code (the
+//! protocol's [`Refusal`]: `{"type": "error", "error", "message", …}`) on
+//! HTTP and websocket alike, never a bare 500.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use loggerflow_layer::ReportId;
+use loggerflow_layer::protocol::{Refusal, Reply};
+
 use crate::store::StoreError;
 use crate::store::writer::IngestError;
 
-/// An error answered as `{"error": CODE, "message": TEXT}`.
+/// An error answered as `{"type": "error", "error": CODE, "message": TEXT}`
+/// (a [`Refusal`]), with the report it is about, a wait or a limit when
+/// there is one.
 #[derive(Debug)]
 pub struct AppError {
     status: StatusCode,
     code: &'static str,
     message: String,
     retry_after: Option<u64>,
+    id: Option<ReportId>,
+    limit: Option<u64>,
 }
 
 impl AppError {
@@ -25,7 +33,32 @@ impl AppError {
             code,
             message: message.into(),
             retry_after: (status == StatusCode::SERVICE_UNAVAILABLE).then_some(5),
+            id: None,
+            limit: None,
         }
+    }
+
+    /// The same error, naming the report that caused it (a client drops it).
+    #[must_use]
+    pub fn about(mut self, id: ReportId) -> Self {
+        self.id = Some(id);
+        self
+    }
+
+    /// The same error, naming the size limit that was passed.
+    #[must_use]
+    pub fn limit(mut self, bytes: usize) -> Self {
+        self.limit = u64::try_from(bytes).ok();
+        self
+    }
+
+    /// The error as the protocol's refusal.
+    pub fn refusal(&self) -> Refusal {
+        let mut refusal = Refusal::new(self.code, self.message.clone());
+        refusal.id = self.id;
+        refusal.retry_after_s = self.retry_after;
+        refusal.limit_bytes = self.limit;
+        refusal
     }
 
     /// The same error, telling the client to wait `seconds` (`Retry-After`).
@@ -117,7 +150,7 @@ impl From<IngestError> for AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let body = Json(serde_json::json!({ "error": self.code, "message": self.message }));
+        let body = Json(Reply::Error(self.refusal()));
         let mut response = (self.status, body).into_response();
         if let Some(seconds) = self.retry_after {
             response

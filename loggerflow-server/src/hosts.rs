@@ -77,10 +77,26 @@ pub async fn guard(
     if path.starts_with("/loggerflow/") || path == "/api/v1/health" {
         return Ok(next.run(request).await);
     }
-    let host = request
-        .headers()
-        .get(axum::http::header::HOST)
-        .and_then(|h| h.to_str().ok());
+    let mut hosts = request.headers().get_all(axum::http::header::HOST).iter();
+    let (first, second) = (hosts.next(), hosts.next());
+    if second.is_some() {
+        return Err(AppError::new(
+            StatusCode::BAD_REQUEST,
+            "host_not_allowed",
+            "the request names more than one Host",
+        ));
+    }
+    // an absolute-form target (`GET http://name/ HTTP/1.1`) names the host too
+    if let Some(authority) = request.uri().authority()
+        && !state.hosts.allows(authority.as_str())
+    {
+        return Err(AppError::new(
+            StatusCode::BAD_REQUEST,
+            "host_not_allowed",
+            "this server does not answer to that host name",
+        ));
+    }
+    let host = first.and_then(|h| h.to_str().ok());
     match host {
         Some(host) if state.hosts.allows(host) => Ok(next.run(request).await),
         Some(_) => Err(AppError::new(

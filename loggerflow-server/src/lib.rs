@@ -221,9 +221,13 @@ impl Server {
         Ok(Self { config, db })
     }
 
-    /// Serves on `listener` until `shutdown` completes. Shutdown is graceful:
-    /// requests in flight finish and everything queued for the database is
-    /// written before this returns.
+    /// Serves on `listener` until `shutdown` completes. Shutdown is graceful
+    /// and bounded: no new connection is accepted, websockets get a close
+    /// frame (their apps reconnect to the next server; they are not marked
+    /// offline), requests in flight get up to 5 s to finish, and everything
+    /// queued for the database is written before this returns. Nothing
+    /// acknowledged is lost; what was not acknowledged is sent again by the
+    /// apps.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
@@ -257,20 +261,28 @@ impl Server {
             max_connections: config.max_connections,
             header_timeout: config.header_timeout,
         };
-        let drain = config.request_timeout;
+        let drain = config.request_timeout.min(SHUTDOWN_DRAIN);
+        let (closing_tx, closing_rx) = tokio::sync::watch::channel(false);
         let state = router::AppState {
+            shutdown: closing_rx,
             hosts: Arc::new(hosts::Allowed::new(&config)),
             config: Arc::new(config),
             db: db.clone(),
-            writer,
+            writer: writer.clone(),
             outbound,
             throttle: Arc::new(auth::throttle::Throttle::default()),
         };
         let app = router::router(state);
-        let served = connections::serve(listener, app, limits, shutdown, drain)
+        let signal = async move {
+            shutdown.await;
+            let _ = closing_tx.send(true);
+        };
+        let served = connections::serve(listener, app, limits, signal, drain)
             .await
             .map_err(ServerError::Serve);
-        // the router (and every Writer clone in it) is gone: the writer drains and ends
+        // what is queued is written; whatever still holds a handle (a
+        // socket finishing) is refused from now on and its app sends again
+        writer.close().await;
         let _ = stop_tx.send(true);
         let _ = writer_task.await;
         let _ = sweeper.await;
@@ -280,6 +292,9 @@ impl Server {
         served
     }
 }
+
+/// The longest the server waits for requests in flight when it stops.
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
 
 /// [`Server::open`] then [`Server::serve`].
 pub async fn serve(

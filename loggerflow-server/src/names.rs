@@ -17,18 +17,37 @@ pub const MAX_NAME_CHARS: usize = 128;
 /// its project's name with a prefix).
 pub const MAX_INSTANCE_CHARS: usize = 200;
 
-/// Whether `c` is an invisible formatting character: zero-width ones,
-/// bidirectional overrides and isolates, line and paragraph separators.
+/// Whether `c` is an invisible or formatting character: Unicode's format
+/// characters (category Cf: zero-width ones, bidirectional overrides and
+/// isolates, tags), variation selectors, fillers that render as nothing, and
+/// line and paragraph separators.
 pub fn is_invisible(c: char) -> bool {
     matches!(c,
         '\u{00AD}'
+        | '\u{034F}'
+        | '\u{0600}'..='\u{0605}'
         | '\u{061C}'
-        | '\u{180E}'
+        | '\u{06DD}'
+        | '\u{070F}'
+        | '\u{0890}'..='\u{0891}'
+        | '\u{08E2}'
+        | '\u{115F}'..='\u{1160}'
+        | '\u{17B4}'..='\u{17B5}'
+        | '\u{180B}'..='\u{180F}'
         | '\u{200B}'..='\u{200F}'
         | '\u{2028}'..='\u{202E}'
-        | '\u{2060}'..='\u{2069}'
+        | '\u{2060}'..='\u{206F}'
+        | '\u{3164}'
+        | '\u{FE00}'..='\u{FE0F}'
         | '\u{FEFF}'
-        | '\u{FFF9}'..='\u{FFFB}')
+        | '\u{FFA0}'
+        | '\u{FFF9}'..='\u{FFFB}'
+        | '\u{110BD}'
+        | '\u{110CD}'
+        | '\u{13430}'..='\u{1343F}'
+        | '\u{1BCA0}'..='\u{1BCA3}'
+        | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0000}'..='\u{E0FFF}')
 }
 
 /// Checks a name of `what` (`project`, `alarm`, `instance`) against `max`
@@ -87,7 +106,7 @@ mod tests {
 
     #[test]
     fn printable_names_of_any_script_pass() {
-        for name in ["shop", "My Shop", "магазин", "店 🛒", "a-b_c.d:e/f"] {
+        for name in ["shop", "My Shop", "магазин", "店 🛒", "a-b_c.d:e/f", "👍🏽"] {
             assert!(check("project", name, MAX_NAME_CHARS).is_ok(), "{name}");
         }
     }
@@ -101,6 +120,9 @@ mod tests {
             "\u{1b}[31mred",
             "evil\u{202e}gpj.exe",
             "zero\u{200b}width",
+            "tag\u{E0041}",
+            "filler\u{3164}",
+            "selector\u{FE0F}",
             "nul\0",
             "",
             "   ",

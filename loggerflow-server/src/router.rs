@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use axum::routing::{get, post};
 use sea_orm::DatabaseConnection;
 
@@ -35,6 +35,8 @@ pub struct AppState {
     pub outbound: crate::alarm::Outbound,
     /// Failed logins per client.
     pub throttle: Arc<auth::throttle::Throttle>,
+    /// Turns true when the server starts shutting down (websockets close).
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 /// The server's routes.
@@ -130,13 +132,10 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::hosts::guard,
         ))
+        .layer(middleware::from_fn_with_state(state.clone(), deadline))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             security_headers,
-        ))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            state.config.request_timeout,
         ))
         .with_state(state)
 }
@@ -260,6 +259,21 @@ async fn security_headers(State(state): State<AppState>, request: Request, next:
         );
     }
     response
+}
+
+/// Answers 408 to a request that takes longer than `--request-timeout`,
+/// body included (a client trickling its body is cut off).
+async fn deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let limit = state.config.request_timeout;
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => AppError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!("the request took longer than {} s", limit.as_secs()),
+        )
+        .into_response(),
+    }
 }
 
 /// Refuses ingest from a web page: browsers name the page's origin in

@@ -571,6 +571,19 @@ async fn file_alarms_stay_inside_the_alarm_dir(api: &Api, dirs: &AlarmDir) {
     let target = std::fs::read_to_string(dirs.outside.join("target.log")).expect("read target");
     assert_eq!(target, "", "nothing is written through the symlink");
 
+    // a FIFO in the alarm dir: refused, never a thread blocked on it
+    let fifo = dirs.dir.join("fifo.log");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let answer = api
+        .post_json("/api/v1/alarms", &file_alarm("fifo", "fifo.log"))
+        .await;
+    answer.refused(400, "invalid_alarm", "a file alarm to a FIFO");
+    std::fs::remove_file(&fifo).expect("remove the FIFO");
+
     let long = "n".repeat(300);
     let names = [
         ("x\nANY LINE\n", "a newline"),
@@ -1536,7 +1549,83 @@ async fn slow_and_silent_connections_are_cut() {
         quiet_websocket_is_closed(port),
         beating_websocket_stays_open(port),
         oversized_frame_closes_the_socket(port),
+        noise_without_hello_is_closed(port, "/loggerflow/v1/ws"),
+        noise_without_hello_is_closed(port, "/loggerflow/"),
+        a_client_that_never_reads_is_cut(port),
     );
+}
+
+/// A websocket that never says hello but keeps sending other frames (pings,
+/// binary, junk text) is closed at the header timeout all the same: only a
+/// valid message moves its deadline.
+async fn noise_without_hello_is_closed(port: u16, path: &str) {
+    let mut ws = ws_connect(port, path).await;
+    let started = Instant::now();
+    let noise = async {
+        for i in 0u32.. {
+            let frame = match i % 3 {
+                0 => Message::Ping(vec![1].into()),
+                1 => Message::Binary(vec![0; 8].into()),
+                _ => Message::text("{}"),
+            };
+            if ws.send(frame).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            if started.elapsed() > Duration::from_secs(12) {
+                break;
+            }
+        }
+    };
+    noise.await;
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(6),
+        "{path}: a websocket sending noise without a hello lived {took:?}"
+    );
+}
+
+/// A client that pipelines requests and never reads the answers is cut off
+/// once its writes stall for twice the header timeout (it would otherwise
+/// hold its connection for ever).
+async fn a_client_that_never_reads_is_cut(port: u16) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .set_recv_buffer_size(4096)
+        .expect("small receive buffer");
+    let mut stream = socket
+        .connect(SocketAddr::from(([127, 0, 0, 1], port)))
+        .await
+        .expect("connect");
+    let request = b"GET /assets/style.css HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let started = Instant::now();
+    let mut cut = None;
+    while started.elapsed() < Duration::from_secs(20) {
+        let write = tokio::time::timeout(Duration::from_millis(200), stream.write_all(request));
+        match write.await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => {
+                cut = Some(started.elapsed());
+                break;
+            }
+            // our own send buffer is full: the server stopped reading us;
+            // see whether it closed the connection
+            Err(_) => {
+                let mut probe = [0u8; 1];
+                if let Ok(Ok(0) | Err(_)) = tokio::time::timeout(
+                    Duration::from_millis(50),
+                    tokio::io::AsyncReadExt::read(&mut stream, &mut probe),
+                )
+                .await
+                {
+                    cut = Some(started.elapsed());
+                    break;
+                }
+            }
+        }
+    }
+    let took = cut.expect("a client that never reads was still connected after 20 s");
+    assert!(took < Duration::from_secs(15), "cut after {took:?}");
 }
 
 /// A connection over `--max-connections` is answered 503 (Retry-After: 1)
@@ -1823,6 +1912,55 @@ fn help_never_prints_the_password_from_the_environment() {
         !stdout.contains("hunter2") && !stderr.contains("hunter2"),
         "{stdout}{stderr}"
     );
+    // nor any other variable's value (a URL can carry a password), nor a
+    // malformed secret in an error
+    let output = loggerflow()
+        .args(["run", "--help"])
+        .env("LOGGERFLOW_PUBLIC_URL", "https://u:URLPW@lf.example.com")
+        .env("LOGGERFLOW_DATABASE", "postgres://lf:DBPW@db/lf")
+        .output()
+        .expect("run loggerflow run --help");
+    let all = format!("{output:?}");
+    assert!(!all.contains("URLPW") && !all.contains("DBPW"), "{all}");
+    for (name, value) in [
+        ("LOGGERFLOW_AUTH", "adminNOCOLONPW"),
+        ("LOGGERFLOW_PUBLIC_URL", "https://u:URLPW@lf.example.com"),
+    ] {
+        let output = loggerflow()
+            .args(["run", "--port", "0", "--disable-log"])
+            .env(name, value)
+            .output()
+            .expect("run loggerflow run");
+        assert!(!output.status.success(), "{name}: {output:?}");
+        let all = format!("{output:?}");
+        assert!(!all.contains("PW"), "{name} echoed: {all}");
+        assert!(all.contains(name), "{name} named: {all}");
+    }
+}
+
+/// The Host check cannot be sidestepped: an absolute-form target naming
+/// another host, or two Host headers, are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absolute_targets_and_two_hosts_are_refused() {
+    let db = Db::new(Backend::Sqlite).await;
+    let server = Server::start(&db.url, &[]);
+    let port = server.port();
+    for raw in [
+        format!(
+            "GET http://evil.example/api/v1/projects HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n"
+        ),
+        format!(
+            "GET /api/v1/projects HTTP/1.1\r\nHost: localhost:{port}\r\nHost: evil.example\r\nConnection: close\r\n\r\n"
+        ),
+    ] {
+        let mut stream = TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        stream.write_all(raw.as_bytes()).await.expect("write");
+        let (bytes, _) = read_for(&mut stream, Duration::from_secs(5)).await;
+        let answer = Answer::parse(&bytes).expect("an answer");
+        answer.refused(400, "host_not_allowed", &raw);
+    }
 }
 
 /// A non-loopback `--host` without `--auth` does not start unless

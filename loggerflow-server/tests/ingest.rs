@@ -481,7 +481,7 @@ async fn a_body_trickled_byte_by_byte_is_cut_off() {
             if stream.write_all(b" ").await.is_err() {
                 break;
             }
-            let mut buf = [0u8; 256];
+            let mut buf = [0u8; 4096];
             if let Ok(Ok(n)) =
                 tokio::time::timeout(Duration::from_millis(10), stream.read(&mut buf)).await
             {
@@ -494,6 +494,9 @@ async fn a_body_trickled_byte_by_byte_is_cut_off() {
         .await
         .expect("cut off in time");
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    // the one refusal shape, with the security headers, like every answer
+    assert!(answer.contains("request_timeout"), "{answer}");
+    assert!(answer.contains("x-content-type-options: nosniff"), "{answer}");
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 

@@ -13,10 +13,17 @@
 //! ```
 //!
 //! The app starts even when the server is down. Reports wait in a bounded
-//! buffer (10,000 by default; what overflows is counted) until the server
-//! acknowledges them by id; after a reconnect everything unacknowledged is
-//! sent again (the server stores each id once). Reconnects back off,
-//! doubling up to 30 s.
+//! buffer (10,000 reports and 64 MiB by default; what overflows is counted)
+//! until the server acknowledges them by id; after a reconnect everything
+//! unacknowledged is sent again (the server stores each id once). Retries
+//! back off with jitter (0.5–1 s at first, doubling to 15–30 s), so a
+//! thousand apps do not come back to a restarted server in one instant; a
+//! server that says how long to wait (`Retry-After`) is waited for.
+//!
+//! What the server says is acted on: `unknown_instance` (its database was
+//! replaced, the project deleted, the app cleared) makes the app say hello
+//! again; a report it refuses for good (too large, a bad name) is dropped and
+//! counted in [`overflowed`](WebhookLifecycle::overflowed), never sent again.
 
 mod metrics;
 mod pending;
@@ -33,8 +40,57 @@ use crate::sink::SinkContext;
 /// The client name and version sent in hellos.
 pub(crate) const CLIENT: &str = concat!("loggerflow-rust/", env!("CARGO_PKG_VERSION"));
 
-/// The longest wait between reconnects.
-pub(crate) const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(30);
+/// How the lifecycle sinks are set up; every builder method changes one
+/// setting, in any order.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) base: String,
+    pub(crate) key: Option<String>,
+    pub(crate) heartbeat: std::time::Duration,
+    pub(crate) capacity: usize,
+    pub(crate) capacity_bytes: usize,
+}
+
+impl Settings {
+    pub(crate) fn new(base: String, heartbeat: std::time::Duration) -> Self {
+        Self {
+            base,
+            key: None,
+            heartbeat,
+            capacity: 10_000,
+            capacity_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// Waits between retries: exponential with jitter (`backon`), 0.5–1 s at
+/// first, at most 15–30 s.
+pub(crate) struct Backoff(backon::ExponentialBackoff);
+
+impl Backoff {
+    pub(crate) fn new() -> Self {
+        use backon::BackoffBuilder as _;
+        Self(
+            backon::ExponentialBuilder::default()
+                .with_min_delay(std::time::Duration::from_millis(500))
+                .with_max_delay(std::time::Duration::from_secs(15))
+                .with_jitter()
+                .without_max_times()
+                .build(),
+        )
+    }
+
+    /// The next wait, at least `at_least` (what the server asked for).
+    pub(crate) fn next(&mut self, at_least: Option<std::time::Duration>) -> std::time::Duration {
+        let wait = self.0.next().unwrap_or(std::time::Duration::from_secs(15));
+        wait.max(at_least.unwrap_or_default())
+    }
+
+    /// Back to the shortest wait (after a success).
+    pub(crate) fn reset(&mut self) {
+        *self = Self::new();
+    }
+}
 
 /// The hello of this process for `context`.
 pub(crate) fn hello(

@@ -6,42 +6,71 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::protocol::{Report, ReportId};
 
-/// A bounded buffer of unacknowledged reports, oldest first.
+/// A report and what it weighs serialised.
+#[derive(Debug)]
+struct Waiting {
+    report: Report,
+    bytes: usize,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    reports: VecDeque<Waiting>,
+    bytes: usize,
+}
+
+/// A buffer of unacknowledged reports, oldest first, bounded by count and by
+/// bytes.
 #[derive(Debug)]
 pub(crate) struct Pending {
-    reports: Mutex<VecDeque<Report>>,
+    queue: Mutex<Queue>,
     capacity: usize,
+    capacity_bytes: usize,
     overflowed: AtomicU64,
 }
 
 impl Pending {
-    pub(crate) fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize, capacity_bytes: usize) -> Self {
         Self {
-            reports: Mutex::new(VecDeque::new()),
+            queue: Mutex::new(Queue::default()),
             capacity: capacity.max(1),
+            capacity_bytes: capacity_bytes.max(1),
             overflowed: AtomicU64::new(0),
         }
     }
 
-    /// Adds a report; when full, the oldest is dropped and counted.
+    /// Adds a report; while over the count or the bytes, the oldest are
+    /// dropped and counted.
     pub(crate) fn push(&self, report: Report) {
-        if let Ok(mut reports) = self.reports.lock() {
-            if reports.len() >= self.capacity {
-                reports.pop_front();
-                self.overflowed.fetch_add(1, Ordering::Relaxed);
+        let bytes = report.serialized_len();
+        if let Ok(mut queue) = self.queue.lock() {
+            queue.bytes += bytes;
+            queue.reports.push_back(Waiting { report, bytes });
+            while queue.reports.len() > self.capacity
+                || (queue.bytes > self.capacity_bytes && queue.reports.len() > 1)
+            {
+                if let Some(dropped) = queue.reports.pop_front() {
+                    queue.bytes -= dropped.bytes;
+                    self.overflowed.fetch_add(1, Ordering::Relaxed);
+                }
             }
-            reports.push_back(report);
         }
     }
 
-    /// Up to `max` reports, oldest first, that `skip` does not exclude.
-    pub(crate) fn take_copy(&self, max: usize, skip: impl Fn(&ReportId) -> bool) -> Vec<Report> {
-        match self.reports.lock() {
-            Ok(reports) => reports
+    /// Up to `max` reports, oldest first, that `skip` does not exclude, with
+    /// their serialised size.
+    pub(crate) fn take_copy(
+        &self,
+        max: usize,
+        skip: impl Fn(&ReportId) -> bool,
+    ) -> Vec<(Report, usize)> {
+        match self.queue.lock() {
+            Ok(queue) => queue
+                .reports
                 .iter()
-                .filter(|r| !skip(&r.id))
+                .filter(|w| !skip(&w.report.id))
                 .take(max)
-                .cloned()
+                .map(|w| (w.report.clone(), w.bytes))
                 .collect(),
             Err(_) => Vec::new(),
         }
@@ -52,22 +81,113 @@ impl Pending {
         if ids.is_empty() {
             return;
         }
-        if let Ok(mut reports) = self.reports.lock() {
-            reports.retain(|r| !ids.contains(&r.id));
+        if let Ok(mut queue) = self.queue.lock() {
+            let mut freed = 0;
+            queue.reports.retain(|w| {
+                let keep = !ids.contains(&w.report.id);
+                if !keep {
+                    freed += w.bytes;
+                }
+                keep
+            });
+            queue.bytes -= freed;
         }
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.reports.lock().map(|r| r.len()).unwrap_or(0)
+    /// Drops a report the server refused for good, and counts it.
+    pub(crate) fn refuse(&self, id: ReportId) {
+        let before = self.len();
+        self.ack(&[id]);
+        if self.len() < before {
+            self.overflowed.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
-    /// Counts a report the server refused for good (it is dropped).
-    pub(crate) fn count_refused(&self) {
-        self.overflowed.fetch_add(1, Ordering::Relaxed);
+    /// Drops (and counts) every report heavier than `limit` bytes: the
+    /// server said it accepts nothing larger. Returns how many.
+    pub(crate) fn refuse_larger_than(&self, limit: usize) -> usize {
+        let heavy: Vec<ReportId> = match self.queue.lock() {
+            Ok(queue) => queue
+                .reports
+                .iter()
+                .filter(|w| w.bytes > limit)
+                .map(|w| w.report.id)
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        for id in &heavy {
+            self.refuse(*id);
+        }
+        heavy.len()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.queue.lock().map(|q| q.reports.len()).unwrap_or(0)
     }
 
     /// Reports dropped because the buffer was full or the server refused them.
     pub(crate) fn overflowed(&self) -> u64 {
         self.overflowed.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Level, ReportKind};
+
+    fn report(message: &str) -> Report {
+        Report {
+            id: ReportId::new(),
+            project: "p".into(),
+            timestamp: chrono::Utc::now(),
+            level: Level::Error,
+            kind: ReportKind::Event,
+            message: message.into(),
+            target: "t".into(),
+            module: None,
+            file: None,
+            line: None,
+            fields: Default::default(),
+            error: None,
+            spans: Vec::new(),
+            frames: Vec::new(),
+            thread: String::new(),
+            host: String::new(),
+            release: None,
+        }
+    }
+
+    #[test]
+    fn the_buffer_is_bounded_by_count_and_by_bytes() {
+        let pending = Pending::new(3, usize::MAX);
+        for i in 0..5 {
+            pending.push(report(&i.to_string()));
+        }
+        assert_eq!((pending.len(), pending.overflowed()), (3, 2));
+        let one = report("").serialized_len();
+        let pending = Pending::new(1000, one * 2 + 10_000);
+        pending.push(report(&"x".repeat(10_000)));
+        pending.push(report(""));
+        pending.push(report(""));
+        // the heavy oldest one went to make room
+        assert_eq!((pending.len(), pending.overflowed()), (2, 1));
+    }
+
+    #[test]
+    fn refused_reports_are_dropped_and_counted() {
+        let pending = Pending::new(100, usize::MAX);
+        let small = report("small");
+        let big = report(&"x".repeat(5_000));
+        let id = small.id;
+        pending.push(small);
+        pending.push(big);
+        assert_eq!(pending.refuse_larger_than(4_000), 1);
+        assert_eq!(pending.len(), 1);
+        pending.refuse(id);
+        assert_eq!((pending.len(), pending.overflowed()), (0, 2));
+        // a report already gone is not counted twice
+        pending.refuse(id);
+        assert_eq!(pending.overflowed(), 2);
     }
 }

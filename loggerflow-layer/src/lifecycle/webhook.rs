@@ -1,15 +1,15 @@
 //! [`WebhookLifecycle`]: the lifecycle over HTTP batches.
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 
 use super::pending::Pending;
-use super::{MAX_BACKOFF, Sampler, hello, join};
-use crate::protocol::{Batch, Hello, Message, PROTOCOL_VERSION, Reply, Transport};
+use super::{Backoff, Sampler, Settings, hello, join};
+use crate::protocol::{Batch, Hello, Message, PROTOCOL_VERSION, Refusal, Reply, Transport};
 use crate::sink::{Delivery, Sink, SinkContext, SinkError};
 
 /// Reports and heartbeats to a LoggerFlow server as HTTP batches
@@ -24,14 +24,14 @@ pub struct WebhookLifecycle {
 }
 
 struct Inner {
-    base: String,
-    key: Option<String>,
-    heartbeat: Duration,
+    settings: Settings,
     instance: String,
     client: reqwest::Client,
     pending: Pending,
     hello: Mutex<Option<Hello>>,
     introduced: AtomicBool,
+    /// The largest body the server accepts, once it said so.
+    limit: AtomicUsize,
     wake: Notify,
     stop: Notify,
     stopped: AtomicBool,
@@ -41,7 +41,7 @@ struct Inner {
 impl std::fmt::Debug for WebhookLifecycle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebhookLifecycle")
-            .field("url", &self.inner.base)
+            .field("url", &self.inner.settings.base)
             .field("instance", &self.inner.instance)
             .finish_non_exhaustive()
     }
@@ -51,26 +51,29 @@ impl WebhookLifecycle {
     /// A lifecycle reporting to the server at `base_url`
     /// (`http://HOST:8000/loggerflow/`).
     pub fn new(base_url: impl Into<String>) -> Self {
-        Self::build(base_url.into(), None, Duration::from_secs(10), 10_000)
+        Self::build(Settings::new(base_url.into(), Duration::from_secs(10)))
     }
 
-    fn build(base: String, key: Option<String>, heartbeat: Duration, capacity: usize) -> Self {
+    fn build(settings: Settings) -> Self {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(15))
+            // the server closes a connection idle for its header timeout
+            // (15 s by default): a connection is not reused after 10 s, so a
+            // request never races that close
+            .pool_idle_timeout(Duration::from_secs(10))
             .user_agent(super::CLIENT)
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
         Self {
             inner: Arc::new(Inner {
-                base,
-                key,
-                heartbeat,
+                pending: Pending::new(settings.capacity, settings.capacity_bytes),
+                settings,
                 instance: crate::ReportId::new().to_string(),
                 client,
-                pending: Pending::new(capacity),
                 hello: Mutex::new(None),
                 introduced: AtomicBool::new(false),
+                limit: AtomicUsize::new(usize::MAX),
                 wake: Notify::new(),
                 stop: Notify::new(),
                 stopped: AtomicBool::new(false),
@@ -79,36 +82,37 @@ impl WebhookLifecycle {
         }
     }
 
-    fn rebuild(
-        self,
-        update: impl FnOnce(&mut String, &mut Option<String>, &mut Duration, &mut usize),
-    ) -> Self {
-        let mut base = self.inner.base.clone();
-        let mut key = self.inner.key.clone();
-        let mut heartbeat = self.inner.heartbeat;
-        let mut capacity = 10_000;
-        update(&mut base, &mut key, &mut heartbeat, &mut capacity);
-        Self::build(base, key, heartbeat, capacity)
+    fn with(self, update: impl FnOnce(&mut Settings)) -> Self {
+        let mut settings = self.inner.settings.clone();
+        update(&mut settings);
+        Self::build(settings)
     }
 
     /// Seconds between heartbeats (default 10; at least 1).
     #[must_use]
     pub fn heartbeat(self, every: Duration) -> Self {
-        self.rebuild(|_, _, h, _| *h = every.max(Duration::from_secs(1)))
+        self.with(|s| s.heartbeat = every.max(Duration::from_secs(1)))
     }
 
     /// The server's ingest key (`--ingest-key`).
     #[must_use]
     pub fn ingest_key(self, key: impl Into<String>) -> Self {
         let key = key.into();
-        self.rebuild(|_, k, _, _| *k = Some(key))
+        self.with(|s| s.key = Some(key))
     }
 
     /// How many unacknowledged reports are kept while the server is away
     /// (default 10,000); beyond it the oldest are dropped and counted.
     #[must_use]
     pub fn buffer(self, capacity: usize) -> Self {
-        self.rebuild(|_, _, _, c| *c = capacity)
+        self.with(|s| s.capacity = capacity)
+    }
+
+    /// How many bytes of unacknowledged reports are kept (serialised;
+    /// default 64 MiB); beyond it the oldest are dropped and counted.
+    #[must_use]
+    pub fn buffer_bytes(self, bytes: usize) -> Self {
+        self.with(|s| s.capacity_bytes = bytes)
     }
 
     /// This process's instance id, as the server knows it.
@@ -121,7 +125,8 @@ impl WebhookLifecycle {
         self.inner.pending.len()
     }
 
-    /// Reports dropped because the buffer was full.
+    /// Reports dropped: the buffer was full, or the server refused them for
+    /// good (too large, a name it does not accept).
     pub fn overflowed(&self) -> u64 {
         self.inner.pending.overflowed()
     }
@@ -131,32 +136,45 @@ impl WebhookLifecycle {
 const BATCH_BYTES: usize = 256 * 1024;
 
 enum Outcome {
+    /// Delivered; `more` when reports are still waiting.
     Sent { more: bool },
-    Unknown,
-    Failed(String),
+    /// Try again at once (a hello is needed, or a refused report dropped).
+    Again,
+    /// Failed: wait (at least as long as the server asked) and retry.
+    Failed(String, Option<Duration>),
 }
 
 impl Inner {
-    async fn post(&self, messages: Vec<Message>) -> Result<Reply, String> {
+    async fn post(&self, messages: Vec<Message>) -> Result<Reply, (String, Option<Duration>)> {
         let batch = Batch {
             protocol: PROTOCOL_VERSION,
             instance: self.instance.clone(),
             messages,
         };
-        let mut request = self.client.post(join(&self.base, "v1/batch")).json(&batch);
-        if let Some(key) = &self.key {
+        let mut request = self
+            .client
+            .post(join(&self.settings.base, "v1/batch"))
+            .json(&batch);
+        if let Some(key) = &self.settings.key {
             request = request.bearer_auth(key);
         }
         let response = request
             .send()
             .await
-            .map_err(|e| e.without_url().to_string())?;
+            .map_err(|e| (e.without_url().to_string(), None))?;
         let status = response.status();
-        let reply: Reply = response
-            .json()
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|s| Duration::from_secs(s.min(3600)));
+        let body = response
+            .bytes()
             .await
-            .map_err(|e| format!("HTTP {status}: {}", e.without_url()))?;
-        Ok(reply)
+            .map_err(|e| (format!("HTTP {status}: {}", e.without_url()), retry_after))?;
+        // every answer, success or refusal, is a `Reply`
+        serde_json::from_slice::<Reply>(&body).map_err(|_| (format!("HTTP {status}"), retry_after))
     }
 
     /// One exchange: the hello when needed, a heartbeat when due, and the
@@ -164,7 +182,8 @@ impl Inner {
     async fn exchange(&self, heartbeat: bool, goodbye: bool) -> Outcome {
         let mut messages = Vec::new();
         let hello = self.hello.lock().ok().and_then(|h| h.clone());
-        if let (false, Some(hello)) = (self.introduced.load(Ordering::Relaxed), hello) {
+        let with_hello = !self.introduced.load(Ordering::Relaxed) && hello.is_some();
+        if let (true, Some(hello)) = (with_hello, hello) {
             messages.push(Message::Hello(hello));
         }
         if heartbeat {
@@ -175,12 +194,12 @@ impl Inner {
                 .unwrap_or_default();
             messages.push(Message::Heartbeat { metrics });
         }
-        // at most 500 reports and about 256 KiB a batch: well inside the
-        // server's body limit (1 MiB by default)
-        let mut budget = BATCH_BYTES;
+        // at most 500 reports and about 256 KiB a batch (or half what the
+        // server said it accepts): well inside its body limit
+        let limit = self.limit.load(Ordering::Relaxed);
+        let mut budget = BATCH_BYTES.min(limit / 2);
         let mut reports = Vec::new();
-        for report in self.pending.take_copy(500, |_| false) {
-            let size = serde_json::to_vec(&report).map(|v| v.len()).unwrap_or(0);
+        for (report, size) in self.pending.take_copy(500, |_| false) {
             if size > budget && !reports.is_empty() {
                 break;
             }
@@ -188,7 +207,6 @@ impl Inner {
             reports.push(report);
         }
         let more = self.pending.len() > reports.len();
-        let single = (reports.len() == 1).then(|| reports[0].id);
         messages.extend(reports.into_iter().map(|r| Message::Report {
             report: Box::new(r),
         }));
@@ -204,28 +222,56 @@ impl Inner {
                 self.pending.ack(&ids);
                 Outcome::Sent { more }
             }
-            Ok(Reply::Error { error, .. }) if error == "unknown_instance" => {
+            Ok(Reply::Error(refusal)) => self.refused(refusal, with_hello),
+            Err((error, wait)) => Outcome::Failed(error, wait),
+        }
+    }
+
+    /// Acts on what the server refused.
+    fn refused(&self, refusal: Refusal, had_hello: bool) -> Outcome {
+        let wait = refusal
+            .retry_after_s
+            .map(|s| Duration::from_secs(s.min(3600)));
+        let reason = format!("{}: {}", refusal.error, refusal.message);
+        match refusal.error.as_str() {
+            // the server forgot this instance (its database was replaced,
+            // the project deleted, the apps cleared): introduce it again
+            "unknown_instance" if !had_hello => {
                 self.introduced.store(false, Ordering::Relaxed);
-                Outcome::Unknown
+                Outcome::Again
             }
-            Ok(Reply::Error { error, message }) if error == "body_too_large" => {
-                // one report larger than the server accepts: it never will be
-                if let Some(id) = single {
-                    self.pending.ack(&[id]);
-                    self.pending.count_refused();
+            "body_too_large" => {
+                let limit = refusal
+                    .limit_bytes
+                    .and_then(|l| usize::try_from(l).ok())
+                    .unwrap_or(BATCH_BYTES);
+                self.limit.store(limit, Ordering::Relaxed);
+                // a report that alone passes the limit never will fit
+                let dropped = self.pending.refuse_larger_than(limit.saturating_sub(4096));
+                if dropped > 0 {
                     crate::diag::warn(format_args!(
-                        "lifecycle: a report was refused as too large: {message}"
+                        "lifecycle: {dropped} report(s) larger than the server accepts ({limit} bytes) were dropped"
                     ));
                 }
-                Outcome::Failed(format!("{error}: {message}"))
+                Outcome::Again
             }
-            Ok(Reply::Error { error, message }) => Outcome::Failed(format!("{error}: {message}")),
-            Err(e) => Outcome::Failed(e),
+            _ => match refusal.id {
+                // one report is the cause: it would be refused again
+                Some(id) => {
+                    self.pending.refuse(id);
+                    crate::diag::warn(format_args!(
+                        "lifecycle: the server refused a report for good: {reason}"
+                    ));
+                    Outcome::Again
+                }
+                None => Outcome::Failed(reason, wait),
+            },
         }
     }
 
     async fn run(&self, context: &SinkContext) {
-        let heartbeat_s = u32::try_from(self.heartbeat.as_secs()).unwrap_or(10).max(1);
+        let heartbeat = self.settings.heartbeat;
+        let heartbeat_s = u32::try_from(heartbeat.as_secs()).unwrap_or(10).max(1);
         if let Ok(mut hello_slot) = self.hello.lock() {
             *hello_slot = Some(hello(
                 context,
@@ -234,34 +280,47 @@ impl Inner {
                 Transport::Webhook,
             ));
         }
-        let mut backoff = Duration::from_millis(500);
+        let mut backoff = Backoff::new();
         let mut next_heartbeat = tokio::time::Instant::now();
+        // `Again` at most this often in a row, so a confused server cannot
+        // make the app spin
+        let mut again = 0;
         loop {
             if self.stopped.load(Ordering::Relaxed) {
                 return;
             }
             let due = tokio::time::Instant::now() >= next_heartbeat;
             if due {
-                next_heartbeat = tokio::time::Instant::now() + self.heartbeat;
+                next_heartbeat = tokio::time::Instant::now() + heartbeat;
             }
+            // (how long, whether the server asked for it)
             let wait = match self.exchange(due, false).await {
-                Outcome::Sent { more: true } | Outcome::Unknown => {
-                    backoff = Duration::from_millis(500);
+                Outcome::Sent { more: true } => {
+                    backoff.reset();
+                    again = 0;
                     continue;
                 }
+                Outcome::Again if again < 10 => {
+                    again += 1;
+                    continue;
+                }
+                Outcome::Again => {
+                    again = 0;
+                    Some((backoff.next(None), false))
+                }
                 Outcome::Sent { more: false } => {
-                    backoff = Duration::from_millis(500);
+                    backoff.reset();
+                    again = 0;
                     None
                 }
-                Outcome::Failed(_) => {
-                    let wait = backoff;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                    Some(wait)
-                }
+                Outcome::Failed(_, asked) => Some((backoff.next(asked), asked.is_some())),
             };
+            let now = tokio::time::Instant::now();
             let sleep_until = match wait {
+                // the server said how long: heartbeats wait too
+                Some((wait, true)) => now + wait,
                 // retry after the backoff, but heartbeats keep their cadence
-                Some(wait) => (tokio::time::Instant::now() + wait).min(next_heartbeat),
+                Some((wait, false)) => (now + wait).min(next_heartbeat),
                 None => next_heartbeat,
             };
             tokio::select! {
@@ -301,9 +360,9 @@ impl Sink for WebhookLifecycle {
         self.inner.stop.notify_waiters();
         for _ in 0..20 {
             match self.inner.exchange(false, true).await {
-                Outcome::Sent { more: true } | Outcome::Unknown => continue,
+                Outcome::Sent { more: true } | Outcome::Again => continue,
                 Outcome::Sent { more: false } => return Ok(()),
-                Outcome::Failed(e) => {
+                Outcome::Failed(e, _) => {
                     return Err(SinkError::retryable(format!("goodbye not delivered: {e}")));
                 }
             }

@@ -12,8 +12,8 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use super::pending::Pending;
-use super::{MAX_BACKOFF, Sampler, hello, join};
-use crate::protocol::{Message, Reply, ReportId, Transport};
+use super::{Backoff, Sampler, Settings, hello, join};
+use crate::protocol::{Message, Refusal, Reply, ReportId, Transport};
 use crate::sink::{Delivery, Sink, SinkContext, SinkError};
 
 /// A report sent on a connection and not acknowledged within this long is
@@ -36,9 +36,7 @@ pub struct WebSocketLifecycle {
 }
 
 struct Inner {
-    base: String,
-    key: Option<String>,
-    heartbeat: Duration,
+    settings: Settings,
     instance: String,
     pending: Pending,
     wake: Notify,
@@ -52,7 +50,7 @@ struct Inner {
 impl std::fmt::Debug for WebSocketLifecycle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebSocketLifecycle")
-            .field("url", &self.inner.base)
+            .field("url", &self.inner.settings.base)
             .field("instance", &self.inner.instance)
             .finish_non_exhaustive()
     }
@@ -62,17 +60,15 @@ impl WebSocketLifecycle {
     /// A lifecycle reporting to the server at `base_url`
     /// (`ws://HOST:8000/loggerflow/`).
     pub fn new(base_url: impl Into<String>) -> Self {
-        Self::build(base_url.into(), None, Duration::from_secs(5), 10_000)
+        Self::build(Settings::new(base_url.into(), Duration::from_secs(5)))
     }
 
-    fn build(base: String, key: Option<String>, heartbeat: Duration, capacity: usize) -> Self {
+    fn build(settings: Settings) -> Self {
         Self {
             inner: Arc::new(Inner {
-                base,
-                key,
-                heartbeat,
+                pending: Pending::new(settings.capacity, settings.capacity_bytes),
+                settings,
                 instance: crate::ReportId::new().to_string(),
-                pending: Pending::new(capacity),
                 wake: Notify::new(),
                 stopping: AtomicBool::new(false),
                 stop: Notify::new(),
@@ -82,23 +78,37 @@ impl WebSocketLifecycle {
         }
     }
 
+    fn with(self, update: impl FnOnce(&mut Settings)) -> Self {
+        let mut settings = self.inner.settings.clone();
+        update(&mut settings);
+        Self::build(settings)
+    }
+
     /// Seconds between heartbeats (default 5; at least 1).
     #[must_use]
     pub fn heartbeat(self, every: Duration) -> Self {
-        let i = &self.inner;
-        Self::build(
-            i.base.clone(),
-            i.key.clone(),
-            every.max(Duration::from_secs(1)),
-            10_000,
-        )
+        self.with(|s| s.heartbeat = every.max(Duration::from_secs(1)))
     }
 
     /// The server's ingest key (`--ingest-key`).
     #[must_use]
     pub fn ingest_key(self, key: impl Into<String>) -> Self {
-        let i = &self.inner;
-        Self::build(i.base.clone(), Some(key.into()), i.heartbeat, 10_000)
+        let key = key.into();
+        self.with(|s| s.key = Some(key))
+    }
+
+    /// How many unacknowledged reports are kept while the server is away
+    /// (default 10,000); beyond it the oldest are dropped and counted.
+    #[must_use]
+    pub fn buffer(self, capacity: usize) -> Self {
+        self.with(|s| s.capacity = capacity)
+    }
+
+    /// How many bytes of unacknowledged reports are kept (serialised;
+    /// default 64 MiB); beyond it the oldest are dropped and counted.
+    #[must_use]
+    pub fn buffer_bytes(self, bytes: usize) -> Self {
+        self.with(|s| s.capacity_bytes = bytes)
     }
 
     /// This process's instance id, as the server knows it.
@@ -111,7 +121,8 @@ impl WebSocketLifecycle {
         self.inner.pending.len()
     }
 
-    /// Reports dropped because the buffer was full.
+    /// Reports dropped: the buffer was full, or the server refused them for
+    /// good (too large, a name it does not accept).
     pub fn overflowed(&self) -> u64 {
         self.inner.pending.overflowed()
     }
@@ -121,12 +132,23 @@ fn text(message: &Message) -> WsMessage {
     WsMessage::text(serde_json::to_string(message).unwrap_or_default())
 }
 
+/// How a connection ended.
+enum Ended {
+    /// The goodbye was sent: the lifecycle is over.
+    Goodbye,
+    /// The connection broke or closed: reconnect after a backoff of at
+    /// least this (what the server asked for).
+    Lost(Option<Duration>),
+}
+
 impl Inner {
     async fn run(&self, context: &SinkContext) {
-        let heartbeat_s = u32::try_from(self.heartbeat.as_secs()).unwrap_or(5).max(1);
+        let heartbeat_s = u32::try_from(self.settings.heartbeat.as_secs())
+            .unwrap_or(5)
+            .max(1);
         let hello = hello(context, &self.instance, heartbeat_s, Transport::Websocket);
-        let url = join(&self.base, "v1/ws");
-        let mut backoff = Duration::from_millis(500);
+        let url = join(&self.settings.base, "v1/ws");
+        let mut backoff = Backoff::new();
         loop {
             if self.stopping.load(Ordering::Relaxed) {
                 self.finish();
@@ -141,6 +163,7 @@ impl Inner {
                 }
             };
             let auth = self
+                .settings
                 .key
                 .as_ref()
                 .and_then(|key| format!("Bearer {key}").parse().ok());
@@ -151,17 +174,21 @@ impl Inner {
                 c = tokio_tungstenite::connect_async(request) => c,
                 _ = self.stop.notified() => { self.finish(); return; }
             };
+            let mut asked = None;
             if let Ok((socket, _)) = connected {
-                backoff = Duration::from_millis(500);
-                if self.connection(socket, &hello).await {
-                    return;
+                match self.connection(socket, &hello).await {
+                    Ended::Goodbye => return,
+                    Ended::Lost(wait) => asked = wait,
                 }
+                // it was connected: the next reconnect starts short again
+                // (with jitter, so a server restart is not met by every app
+                // in the same instant)
+                backoff.reset();
             }
             tokio::select! {
-                _ = tokio::time::sleep(backoff) => {}
+                _ = tokio::time::sleep(backoff.next(asked)) => {}
                 _ = self.stop.notified() => { self.finish(); return; }
             }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
 
@@ -171,31 +198,67 @@ impl Inner {
         }
     }
 
-    /// Serves one connection; true when the lifecycle is over (goodbye sent).
+    /// Acts on a refusal; what to do with the connection.
+    fn refused(
+        &self,
+        refusal: &Refusal,
+        sent: &mut HashMap<ReportId, (Instant, usize)>,
+    ) -> Refused {
+        match refusal.error.as_str() {
+            "unknown_instance" => Refused::HelloAgain,
+            "body_too_large" => {
+                let limit = refusal
+                    .limit_bytes
+                    .and_then(|l| usize::try_from(l).ok())
+                    .unwrap_or(crate::protocol::MAX_REPORT_BYTES);
+                // frames are a report plus a few bytes of envelope
+                let dropped = self.pending.refuse_larger_than(limit.saturating_sub(64));
+                if dropped > 0 {
+                    crate::diag::warn(format_args!(
+                        "lifecycle: {dropped} report(s) larger than the server accepts ({limit} bytes) were dropped"
+                    ));
+                }
+                Refused::Retry
+            }
+            _ => {
+                if let Some(id) = refusal.id {
+                    self.pending.refuse(id);
+                    sent.remove(&id);
+                    crate::diag::warn(format_args!(
+                        "lifecycle: the server refused a report for good: {}: {}",
+                        refusal.error, refusal.message
+                    ));
+                }
+                Refused::Retry
+            }
+        }
+    }
+
+    /// Serves one connection.
     async fn connection<S>(
         &self,
         socket: tokio_tungstenite::WebSocketStream<S>,
         hello: &crate::protocol::Hello,
-    ) -> bool
+    ) -> Ended
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     {
         let (mut tx, mut rx) = socket.split();
         if tx.send(text(&Message::Hello(hello.clone()))).await.is_err() {
-            return false;
+            return Ended::Lost(None);
         }
         // what this connection carried and when; a report the server
         // refused (an error frame: its database is down, say) or never
         // answered is sent again
-        let mut sent: HashMap<ReportId, Instant> = HashMap::new();
-        let mut ticker = tokio::time::interval(self.heartbeat);
+        let mut sent: HashMap<ReportId, (Instant, usize)> = HashMap::new();
+        let mut ticker = tokio::time::interval(self.settings.heartbeat);
         loop {
             // everything unacknowledged that this connection has not carried yet
-            for report in self
+            for (report, size) in self
                 .pending
                 .take_copy(usize::MAX, |id| sent.contains_key(id))
             {
-                sent.insert(report.id, Instant::now());
+                sent.insert(report.id, (Instant::now(), size));
                 if tx
                     .send(text(&Message::Report {
                         report: Box::new(report),
@@ -203,22 +266,22 @@ impl Inner {
                     .await
                     .is_err()
                 {
-                    return false;
+                    return Ended::Lost(None);
                 }
             }
             if self.stopping.load(Ordering::Relaxed) {
                 let _ = tx.send(text(&Message::Goodbye {})).await;
                 let _ = tx.close().await;
                 self.finish();
-                return true;
+                return Ended::Goodbye;
             }
             tokio::select! {
                 _ = ticker.tick() => {
                     let metrics = self.sampler.lock().map(|mut s| s.sample()).unwrap_or_default();
                     if tx.send(text(&Message::Heartbeat { metrics })).await.is_err() {
-                        return false;
+                        return Ended::Lost(None);
                     }
-                    sent.retain(|_, at| at.elapsed() < RESEND_AFTER);
+                    sent.retain(|_, (at, _)| at.elapsed() < RESEND_AFTER);
                 }
                 _ = self.wake.notified() => {}
                 _ = self.stop.notified() => {}
@@ -229,25 +292,44 @@ impl Inner {
                                 self.pending.ack(&ids);
                                 sent.retain(|id, _| !ids.contains(id));
                             }
-                            // the frame does not say which message failed:
-                            // everything unacknowledged goes again soon
-                            Ok(Reply::Error { .. }) => {
+                            Ok(Reply::Error(refusal)) => {
+                                if let Refused::HelloAgain = self.refused(&refusal, &mut sent) {
+                                    // the server forgot this instance (its
+                                    // database was replaced, the app cleared)
+                                    if tx.send(text(&Message::Hello(hello.clone()))).await.is_err() {
+                                        return Ended::Lost(None);
+                                    }
+                                }
+                                if matches!(refusal.error.as_str(), "idle_timeout" | "body_too_large") {
+                                    // the server closes this socket next
+                                    return Ended::Lost(None);
+                                }
+                                // the frame does not say which message failed:
+                                // everything unacknowledged goes again soon
                                 let soon = Instant::now()
                                     .checked_sub(RESEND_AFTER.saturating_sub(RETRY_AFTER_ERROR))
                                     .unwrap_or_else(Instant::now);
-                                for at in sent.values_mut() {
+                                for (at, _) in sent.values_mut() {
                                     *at = (*at).min(soon);
                                 }
                             }
                             Err(_) => {}
                         }
                     }
-                    Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => return false,
+                    Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => return Ended::Lost(None),
                     Some(Ok(_)) => {}
                 },
             }
         }
     }
+}
+
+/// What a refusal means for the connection.
+enum Refused {
+    /// Say hello again on this connection.
+    HelloAgain,
+    /// Send what is unacknowledged again soon.
+    Retry,
 }
 
 #[async_trait::async_trait]

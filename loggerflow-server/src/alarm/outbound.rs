@@ -105,69 +105,56 @@ impl Outbound {
         self.alarm_dir.as_deref()
     }
 
-    /// Where a `file` alarm with `path` writes: a file inside the alarm
-    /// directory, `path` being relative to it (or absolute inside it). No
-    /// `..`, and no symbolic link may lead out of it.
+    /// Where a `file` alarm with `path` writes: a file directly inside the
+    /// alarm directory, `path` being its name (or an absolute path to it).
+    /// No subdirectory (one could be swapped for a link between the check
+    /// and the write), no `..`, no link, nothing but a regular file.
     pub fn alarm_file(&self, path: &str) -> Result<PathBuf, String> {
         let dir = self.alarm_dir.as_deref().ok_or(
             "file alarms are off: the server needs --alarm-dir DIR (LOGGERFLOW_ALARM_DIR) to write alarm files",
         )?;
-        let dir = dir
+        let canonical = dir
             .canonicalize()
             .map_err(|e| format!("the alarm directory {} is unusable: {e}", dir.display()))?;
         if path.is_empty() || path.chars().any(char::is_control) {
             return Err("the path must be a file name inside the alarm directory".into());
         }
         let given = Path::new(path);
-        let relative = if given.is_absolute() {
-            given.strip_prefix(&dir).map_err(|_| {
-                format!(
-                    "`{path}` is outside the alarm directory {}; give a name inside it",
-                    dir.display()
-                )
-            })?
+        let name = if given.is_absolute() {
+            // the directory as given or as resolved
+            given
+                .strip_prefix(dir)
+                .or_else(|_| given.strip_prefix(&canonical))
+                .map_err(|_| {
+                    format!(
+                        "`{path}` is outside the alarm directory {}; give a file name inside it",
+                        canonical.display()
+                    )
+                })?
         } else {
             given
         };
-        if relative
-            .components()
-            .any(|c| !matches!(c, Component::Normal(_)))
-            || relative.file_name().is_none()
-        {
+        let mut parts = name.components();
+        let (Some(Component::Normal(file)), None) = (parts.next(), parts.next()) else {
             return Err(format!(
-                "`{path}` must be a plain file name inside the alarm directory (no `..`)"
+                "`{path}` must be a plain file name directly inside the alarm directory (no `..`, no subdirectory)"
             ));
-        }
-        let target = dir.join(relative);
-        // the parent must exist and stay inside once links are resolved
-        let parent = target
-            .parent()
-            .and_then(|p| p.canonicalize().ok())
-            .ok_or_else(|| {
-                format!("the directory of `{path}` does not exist in the alarm directory")
-            })?;
-        if !parent.starts_with(&dir) {
-            return Err(format!("`{path}` leads out of the alarm directory"));
-        }
-        let target = match relative.file_name() {
-            Some(name) => parent.join(name),
-            None => return Err(format!("`{path}` names no file")),
         };
-        // an existing link, even to a file inside, is refused: it could be
-        // swapped for one that leads out (the file is opened without
-        // following links too)
-        if target
-            .symlink_metadata()
-            .is_ok_and(|m| m.file_type().is_symlink())
-        {
-            return Err(format!("`{path}` is a symbolic link"));
+        let target = canonical.join(file);
+        match target.symlink_metadata() {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                Err(format!("`{path}` is a symbolic link"))
+            }
+            Ok(meta) if !meta.is_file() => Err(format!("`{path}` is not a regular file")),
+            _ => Ok(target),
         }
-        Ok(target)
     }
 }
 
 /// Appends `line` to `path` (created when missing), refusing to follow a
-/// symbolic link at the last component.
+/// symbolic link and to write to anything but a regular file: the file is
+/// opened without blocking (a FIFO would otherwise hold the thread until
+/// someone reads it) and checked once open.
 pub fn append(path: &Path, line: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
     let mut options = std::fs::OpenOptions::new();
@@ -175,9 +162,13 @@ pub fn append(path: &Path, line: &[u8]) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
-        options.custom_flags(libc::O_NOFOLLOW);
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
     }
-    options.open(path)?.write_all(line)
+    let mut file = options.open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    file.write_all(line)
 }
 
 fn private_message(why: &str) -> String {
@@ -365,6 +356,7 @@ mod tests {
         for bad in [
             "../escape.log",
             "a/../../escape.log",
+            "sub/x.log",
             "/etc/passwd",
             "",
             "x\n.log",
@@ -376,6 +368,7 @@ mod tests {
         {
             std::os::unix::fs::symlink(outside.path(), dir.path().join("out")).expect("symlink");
             assert!(policy.alarm_file("out/x.log").is_err());
+            assert!(policy.alarm_file("out").is_err(), "a directory");
             std::os::unix::fs::symlink(outside.path().join("f"), dir.path().join("link.log"))
                 .expect("symlink");
             assert!(policy.alarm_file("link.log").is_err());

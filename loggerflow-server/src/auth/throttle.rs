@@ -59,24 +59,11 @@ pub struct Throttle {
     clients: Mutex<HashMap<IpAddr, Failures>>,
 }
 
-fn key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let s = v6.segments();
-                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-        },
-        v4 => v4,
-    }
-}
-
 impl Throttle {
     /// Judges an attempt of `client` whose credentials are `right` (worked
     /// out before, in constant time), at `now`.
     pub fn attempt(&self, client: IpAddr, right: bool, now: Instant) -> Verdict {
-        let client = key(client);
+        let client = crate::connections::client_key(client);
         let mut clients = match self.clients.lock() {
             Ok(clients) => clients,
             Err(poisoned) => poisoned.into_inner(),

@@ -25,6 +25,7 @@ use loggerflow_layer::protocol::{
 use loggerflow_layer::{Level, TraceMode};
 use serde_json::Value;
 
+use super::socket::{self, Next};
 use super::{Client, parse_json, read_body};
 use crate::error::AppError;
 use crate::router::AppState;
@@ -304,16 +305,32 @@ pub async fn websocket(
         .into_response()
 }
 
+/// The hello of a Python websocket connection: each connection is an
+/// instance of its own (`py-websocket:PROJECT:TAG`), so one process exiting
+/// does not mark the project's other processes offline.
+fn socket_hello(body: &Value, tag: &str) -> Result<Hello, AppError> {
+    let mut hello = hello(body, Transport::Websocket)?;
+    hello.instance = format!("py-websocket:{}:{tag}", hello.project);
+    Ok(hello)
+}
+
 async fn serve_socket(state: AppState, client: std::net::IpAddr, mut socket: WebSocket) {
+    let connection = loggerflow_layer::ReportId::new().to_string();
+    let tag = connection[connection.len() - 12..].to_owned();
+    let mut shutdown = state.shutdown.clone();
     let mut instance: Option<(String, Hello)> = None;
+    let mut stopping = false;
+    // silent past its allowance (no handshake in time, or no heartbeat for
+    // three intervals): the socket is closed; only a valid frame moves it
+    let mut deadline = tokio::time::Instant::now() + socket::silence_allowed(&state, None);
     loop {
-        // silent past its allowance (no handshake in time, or no heartbeat
-        // for three intervals): the socket is closed
-        let heartbeat_s = instance.as_ref().map(|(_, hello)| hello.heartbeat_s);
-        let silence = super::native::silence_allowed(&state, heartbeat_s);
-        let frame = match tokio::time::timeout(silence, socket.recv()).await {
-            Ok(Some(Ok(frame))) => frame,
-            _ => break,
+        let frame = match socket::next(&state, &mut socket, deadline, &mut shutdown).await {
+            Next::Frame(frame) => frame,
+            Next::Shutdown => {
+                stopping = true;
+                break;
+            }
+            Next::Closed | Next::Idle => break,
         };
         let WsMessage::Text(text) = frame else {
             if matches!(frame, WsMessage::Close(_)) {
@@ -325,6 +342,8 @@ async fn serve_socket(state: AppState, client: std::net::IpAddr, mut socket: Web
             continue;
         };
         let path = body.get("request_path").and_then(Value::as_str);
+        let valid = matches!(path, Some("project_error" | "heartbeat"))
+            || (instance.is_none() && body.get("project_name").is_some());
         let result = match (path, &instance) {
             (Some("project_error"), _) => {
                 let Ok(project) = project_name(&body) else {
@@ -335,7 +354,10 @@ async fn serve_socket(state: AppState, client: std::net::IpAddr, mut socket: Web
                     .and_then(Value::as_str)
                     .unwrap_or_default();
                 let report = traceback_report(&project, traceback);
-                let id = instance_id(Transport::Websocket, &project);
+                let id = match &instance {
+                    Some((id, hello)) if hello.project == project => id.clone(),
+                    _ => format!("py-websocket:{project}:{tag}"),
+                };
                 state
                     .writer
                     .submit_from(
@@ -350,48 +372,57 @@ async fn serve_socket(state: AppState, client: std::net::IpAddr, mut socket: Web
                     .map_err(AppError::from)
             }
             (Some("heartbeat"), _) => {
-                let Ok(fallback) = hello(&body, Transport::Websocket) else {
+                let Ok(fallback) = socket_hello(&body, &tag) else {
                     continue;
                 };
+                let fallback = instance
+                    .as_ref()
+                    .map(|(_, h)| h.clone())
+                    .unwrap_or(fallback);
                 let metrics = readings(body.get("last_readings"));
                 let ops = vec![Op::Heartbeat {
                     instance: fallback.instance.clone(),
                     metrics,
                 }];
-                let fallback = instance
-                    .as_ref()
-                    .map(|(_, h)| h.clone())
-                    .unwrap_or(fallback);
                 submit_known(&state, client, ops, fallback).await
             }
             // the first frame without a path is the handshake; others are ignored
-            (None, None) if body.get("project_name").is_some() => {
-                match hello(&body, Transport::Websocket) {
-                    Ok(hello) => {
-                        let id = hello.instance.clone();
-                        instance = Some((id.clone(), hello.clone()));
-                        let metrics = readings(body.get("last_readings"));
-                        state
-                            .writer
-                            .submit_from(
-                                client,
-                                vec![
-                                    Op::Hello(hello),
-                                    Op::Heartbeat {
-                                        instance: id,
-                                        metrics,
-                                    },
-                                ],
-                            )
-                            .await
-                            .map(|_| ())
-                            .map_err(AppError::from)
-                    }
-                    Err(e) => Err(e),
+            (None, None) if body.get("project_name").is_some() => match socket_hello(&body, &tag) {
+                Ok(hello) => {
+                    let id = hello.instance.clone();
+                    instance = Some((id.clone(), hello.clone()));
+                    let metrics = readings(body.get("last_readings"));
+                    state
+                        .writer
+                        .submit_from(
+                            client,
+                            vec![
+                                Op::Hello(hello),
+                                Op::Heartbeat {
+                                    instance: id.clone(),
+                                    metrics,
+                                },
+                                Op::Connected {
+                                    instance: id,
+                                    connection: connection.clone(),
+                                },
+                            ],
+                        )
+                        .await
+                        .map(|_| ())
+                        .map_err(AppError::from)
                 }
-            }
+                Err(e) => Err(e),
+            },
             _ => Ok(()),
         };
+        if valid && result.is_ok() {
+            let heartbeat_s = instance.as_ref().map(|(_, hello)| hello.heartbeat_s);
+            if heartbeat_s.is_some() {
+                deadline =
+                    tokio::time::Instant::now() + socket::silence_allowed(&state, heartbeat_s);
+            }
+        }
         if let Err(error) = result {
             tracing::warn!(
                 code = error.code(),
@@ -400,10 +431,13 @@ async fn serve_socket(state: AppState, client: std::net::IpAddr, mut socket: Web
             );
         }
     }
-    if let Some((id, _)) = instance {
+    if let (Some((id, _)), false) = (instance, stopping) {
         let _ = state
             .writer
-            .submit(vec![Op::Disconnected { instance: id }])
+            .submit(vec![Op::Disconnected {
+                instance: id,
+                connection,
+            }])
             .await;
     }
 }

@@ -4,6 +4,7 @@
 pub mod compat;
 pub mod native;
 pub mod quota;
+mod socket;
 
 use std::net::IpAddr;
 
@@ -46,6 +47,7 @@ pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, AppErro
             "body_too_large",
             format!("the body is larger than {limit} bytes (or was cut off)"),
         )
+        .limit(limit)
     })
 }
 

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt as _;
 use loggerflow_layer::protocol::{Batch, Message, PROTOCOL_VERSION, Reply};
 
+use super::socket::{self, Next, error_frame};
 use super::{Client, parse_json, read_body};
 use crate::error::AppError;
 use crate::names;
@@ -59,7 +60,7 @@ fn to_ops(instance: &str, messages: Vec<Message>) -> Result<Vec<Op>, AppError> {
                     metrics,
                 },
                 Message::Report { mut report } => {
-                    names::project(&report.project)?;
+                    names::project(&report.project).map_err(|e| e.about(report.id))?;
                     report.bound();
                     Op::Report {
                         instance: Some(instance.to_owned()),
@@ -125,64 +126,42 @@ pub async fn websocket(
         .into_response()
 }
 
-/// How long a socket may stay silent: until its hello, the header timeout;
-/// then three heartbeat intervals, and at least the configured idle timeout.
-pub(crate) fn silence_allowed(state: &AppState, heartbeat_s: Option<u32>) -> std::time::Duration {
-    match heartbeat_s {
-        None => state.config.header_timeout,
-        Some(h) => std::time::Duration::from_secs(u64::from(h.clamp(1, 86_400)) * 3)
-            .max(state.config.websocket_idle_timeout),
-    }
-}
-
-fn error_frame(error: &AppError) -> WsMessage {
-    let reply = Reply::Error {
-        error: error.code().to_owned(),
-        message: error.message().to_owned(),
-    };
-    WsMessage::Text(serde_json::to_string(&reply).unwrap_or_default().into())
-}
-
-/// How long an ack may wait for a client that does not read.
-const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// Reports in one writer job at most, when frames queue up on a socket.
 const MAX_FRAMES_PER_JOB: usize = 200;
 
 async fn serve_socket(state: AppState, client: std::net::IpAddr, mut socket: WebSocket) {
+    // this socket's generation: if the app reconnects, the new socket's
+    // hello takes over and this one closing later changes nothing
+    let connection = loggerflow_layer::ReportId::new().to_string();
+    let mut shutdown = state.shutdown.clone();
     let mut instance: Option<String> = None;
     let mut heartbeat_s: Option<u32> = None;
     let mut said_goodbye = false;
+    let mut stopping = false;
     // a frame read ahead while gathering reports, to handle next
     let mut next: Option<WsMessage> = None;
+    // only a valid message moves it: a socket cannot stay by sending noise
+    let mut deadline = tokio::time::Instant::now() + socket::silence_allowed(&state, None);
     loop {
         let frame = match next.take() {
             Some(frame) => frame,
-            None => {
-                let silence = silence_allowed(&state, heartbeat_s);
-                match tokio::time::timeout(silence, socket.recv()).await {
-                    Ok(Some(Ok(frame))) => frame,
-                    Ok(_) => break,
-                    Err(_) => {
-                        let error = AppError::new(
-                            axum::http::StatusCode::REQUEST_TIMEOUT,
-                            "idle_timeout",
-                            format!("nothing was received for {} s", silence.as_secs()),
-                        );
-                        let _ =
-                            tokio::time::timeout(SEND_TIMEOUT, socket.send(error_frame(&error)))
-                                .await;
-                        break;
-                    }
+            None => match socket::next(&state, &mut socket, deadline, &mut shutdown).await {
+                Next::Frame(frame) => frame,
+                Next::Shutdown => {
+                    stopping = true;
+                    break;
                 }
-            }
+                Next::Closed | Next::Idle => break,
+            },
         };
         let text = match frame {
             WsMessage::Text(text) => text,
             WsMessage::Close(_) => break,
             WsMessage::Binary(_) => {
                 let error = AppError::bad_request("invalid_message", "frames are JSON text");
-                let _ = socket.send(error_frame(&error)).await;
+                if !socket::send(&mut socket, error_frame(&error)).await {
+                    break;
+                }
                 continue;
             }
             _ => continue,
@@ -190,41 +169,62 @@ async fn serve_socket(state: AppState, client: std::net::IpAddr, mut socket: Web
         let message: Message = match decode_frame(text.as_str()) {
             Ok(message) => message,
             Err(error) => {
-                let _ = socket.send(error_frame(&error)).await;
+                if !socket::send(&mut socket, error_frame(&error)).await {
+                    break;
+                }
                 continue;
             }
         };
+        if instance.is_some() {
+            deadline = tokio::time::Instant::now() + socket::silence_allowed(&state, heartbeat_s);
+        }
         let ops = match (&instance, message) {
             (None, Message::Hello(hello)) => {
                 let valid = check_protocol(Some(u64::from(hello.protocol)))
                     .and_then(|()| names::project(&hello.project))
                     .and_then(|()| names::instance(&hello.instance));
                 if let Err(error) = valid {
-                    let _ = socket.send(error_frame(&error)).await;
+                    socket::send(&mut socket, error_frame(&error)).await;
                     break;
                 }
                 instance = Some(hello.instance.clone());
                 heartbeat_s = Some(hello.heartbeat_s);
-                vec![Op::Hello(hello)]
+                deadline =
+                    tokio::time::Instant::now() + socket::silence_allowed(&state, heartbeat_s);
+                let id = hello.instance.clone();
+                vec![
+                    Op::Hello(hello),
+                    Op::Connected {
+                        instance: id,
+                        connection: connection.clone(),
+                    },
+                ]
             }
             (None, _) => {
                 let error =
                     AppError::bad_request("hello_first", "the first message must be a hello");
-                let _ = socket.send(error_frame(&error)).await;
+                socket::send(&mut socket, error_frame(&error)).await;
                 break;
             }
             (Some(id), message) => {
                 said_goodbye |= matches!(message, Message::Goodbye {});
+                let again = matches!(message, Message::Hello(_));
                 let mut messages = vec![message];
-                // reports that are already waiting go into the same job
+                // reports that are already waiting go into the same job, up
+                // to the body limit in all
+                let mut gathered = text.len();
                 if matches!(messages[0], Message::Report { .. }) {
-                    while messages.len() < MAX_FRAMES_PER_JOB {
+                    while messages.len() < MAX_FRAMES_PER_JOB && gathered < state.config.body_limit
+                    {
                         let Some(Some(Ok(frame))) = socket.recv().now_or_never() else {
                             break;
                         };
                         match &frame {
                             WsMessage::Text(text) => match decode_frame(text.as_str()) {
-                                Ok(report @ Message::Report { .. }) => messages.push(report),
+                                Ok(report @ Message::Report { .. }) => {
+                                    gathered += text.len();
+                                    messages.push(report);
+                                }
                                 _ => {
                                     next = Some(frame);
                                     break;
@@ -238,9 +238,20 @@ async fn serve_socket(state: AppState, client: std::net::IpAddr, mut socket: Web
                     }
                 }
                 match to_ops(id, messages) {
+                    // a hello again (after `unknown_instance`): this socket
+                    // is the instance's live one again
+                    Ok(mut ops) if again => {
+                        ops.push(Op::Connected {
+                            instance: id.clone(),
+                            connection: connection.clone(),
+                        });
+                        ops
+                    }
                     Ok(ops) => ops,
                     Err(error) => {
-                        let _ = socket.send(error_frame(&error)).await;
+                        if !socket::send(&mut socket, error_frame(&error)).await {
+                            break;
+                        }
                         continue;
                     }
                 }
@@ -253,25 +264,27 @@ async fn serve_socket(state: AppState, client: std::net::IpAddr, mut socket: Web
                 let text = serde_json::to_string(&reply).unwrap_or_default();
                 // a client that stops reading its acks is cut off, not
                 // waited for while its socket holds buffers
-                let sent =
-                    tokio::time::timeout(SEND_TIMEOUT, socket.send(WsMessage::Text(text.into())));
-                if !matches!(sent.await, Ok(Ok(()))) {
+                if !socket::send(&mut socket, WsMessage::Text(text.into())).await {
                     break;
                 }
             }
             Ok(_) => {}
             Err(error) => {
                 let error = AppError::from(error);
-                if socket.send(error_frame(&error)).await.is_err() {
+                if !socket::send(&mut socket, error_frame(&error)).await {
                     break;
                 }
             }
         }
     }
-    if let (Some(instance), false) = (instance, said_goodbye) {
+    // a server that stops does not mark its apps offline: they reconnect
+    if let (Some(instance), false, false) = (instance, said_goodbye, stopping) {
         let _ = state
             .writer
-            .submit(vec![Op::Disconnected { instance }])
+            .submit(vec![Op::Disconnected {
+                instance,
+                connection,
+            }])
             .await;
     }
 }

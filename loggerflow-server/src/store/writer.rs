@@ -53,10 +53,21 @@ pub enum Op {
         /// Its id.
         instance: String,
     },
-    /// An instance's websocket closed without a goodbye.
+    /// An instance's websocket connection `connection` (a generation, new
+    /// for each socket) is now its live one.
+    Connected {
+        /// Its id.
+        instance: String,
+        /// The connection's generation.
+        connection: String,
+    },
+    /// An instance's websocket closed without a goodbye: it is offline,
+    /// unless another connection of it took over since.
     Disconnected {
         /// Its id.
         instance: String,
+        /// The connection that closed.
+        connection: String,
     },
 }
 
@@ -90,6 +101,8 @@ struct Job {
 /// by the writer so its cache of project ids never names a deleted one).
 enum Work {
     Write(Job),
+    /// Write what is queued, then stop (the server is shutting down).
+    Stop,
     DeleteProject {
         name: String,
         reply: oneshot::Sender<Result<bool, StoreError>>,
@@ -133,6 +146,13 @@ impl Writer {
             .unwrap_or_else(|_| Err(StoreError::Unavailable("the writer stopped".into())))
     }
 
+    /// Stops the writer once everything queued before is written; later
+    /// jobs are refused as "shutting down" (503). Returns when it stopped.
+    pub async fn close(&self) {
+        let _ = self.tx.send(Work::Stop).await;
+        self.tx.closed().await;
+    }
+
     /// Writes `ops` and waits until they are committed (no creation quota:
     /// for jobs that come from the server itself).
     pub async fn submit(&self, ops: Vec<Op>) -> Result<Done, IngestError> {
@@ -174,6 +194,23 @@ async fn run(db: DatabaseConnection, mut rx: mpsc::Receiver<Work>, quota: Arc<Qu
             },
         };
         match work {
+            Work::Stop => {
+                // what was queued before the stop is written; the channel
+                // closes when this returns, so later jobs are refused
+                rx.close();
+                let mut queued = Vec::new();
+                while let Ok(work) = rx.try_recv() {
+                    if let Work::Write(job) = work {
+                        queued.push(job);
+                    }
+                }
+                while !queued.is_empty() {
+                    let rest = queued.split_off(queued.len().min(MAX_BATCH));
+                    write_batch(&db, &mut projects, &quota, queued).await;
+                    queued = rest;
+                }
+                return;
+            }
             Work::DeleteProject { name, reply } => {
                 let outcome = super::queries::delete_project(&db, &name).await;
                 projects.clear();
@@ -259,6 +296,7 @@ async fn write_jobs(
                 created: &mut job_created,
                 quota,
                 client,
+                new: (0, 0),
             };
             match ctx.apply(ops).await {
                 Err(IngestError::Store(StoreError::Unavailable(e))) => {
@@ -278,6 +316,7 @@ async fn write_jobs(
             created: &mut job_created,
             quota,
             client,
+            new: (0, 0),
         };
         match ctx.apply(ops).await {
             Ok(done) => {
@@ -321,6 +360,9 @@ struct Ctx<'a> {
     quota: &'a Quota,
     /// Who sent this job.
     client: Option<IpAddr>,
+    /// New projects and instances this job makes (taken from the client's
+    /// quota together, at its end).
+    new: (u32, u32),
 }
 
 fn store_err(e: sea_orm::DbErr) -> IngestError {
@@ -348,12 +390,20 @@ impl Ctx<'_> {
                 Op::Heartbeat { instance, metrics } => self.heartbeat(instance, metrics).await?,
                 Op::Report { .. } => {}
                 Op::Goodbye { instance } => self.status(instance, "stopped", true).await?,
-                Op::Disconnected { instance } => self.status(instance, "offline", false).await?,
+                Op::Connected {
+                    instance,
+                    connection,
+                } => self.connected(instance, connection).await?,
+                Op::Disconnected {
+                    instance,
+                    connection,
+                } => self.disconnected(instance, connection).await?,
             }
         }
         if !reports.is_empty() {
             self.reports(&reports).await?;
         }
+        self.spend()?;
         Ok(done)
     }
 
@@ -378,7 +428,7 @@ impl Ctx<'_> {
             .await
             .map_err(store_err)?;
         if inserted.rows_affected() > 0 {
-            self.spend(New::Project)?;
+            self.new.0 += 1;
         }
         let row = self
             .txn
@@ -424,15 +474,16 @@ impl Ctx<'_> {
             .map_err(store_err)
     }
 
-    /// Spends the client's allowance for a new project or instance; the
-    /// job is refused (its savepoint rolls back) when none is left.
-    fn spend(&self, what: New) -> Result<(), IngestError> {
-        match self.client {
-            Some(client) => self
+    /// Takes the new projects and instances of this job from the client's
+    /// allowance, all or none; when there is not enough, the job is refused
+    /// (its savepoint rolls back) and the client keeps its allowance.
+    fn spend(&self) -> Result<(), IngestError> {
+        match (self.client, self.new) {
+            (Some(client), (projects, instances)) if projects + instances > 0 => self
                 .quota
-                .take(client, what)
-                .map_err(|wait| IngestError::TooManyNew(what, wait)),
-            None => Ok(()),
+                .take(client, projects, instances, std::time::Instant::now())
+                .map_err(|(what, wait)| IngestError::TooManyNew(what, wait)),
+            _ => Ok(()),
         }
     }
 
@@ -440,7 +491,7 @@ impl Ctx<'_> {
         let project = self.project_id(&hello.project).await?;
         let previous = self.previous(&hello.instance).await?;
         match &previous {
-            None => self.spend(New::Instance)?,
+            None => self.new.1 += 1,
             Some((status, _)) if status != "online" => {
                 let message = format!("{} (pid {}) is back online", hello.host, hello.pid);
                 self.alarm(project, "online", &message).await?;
@@ -797,6 +848,37 @@ impl Ctx<'_> {
             .await
             .map_err(store_err)?;
         Ok(())
+    }
+
+    async fn connected(&mut self, instance: &str, connection: &str) -> Result<(), IngestError> {
+        self.txn
+            .execute_raw(sql(
+                self.backend,
+                "UPDATE instances SET connection = $2 WHERE id = $1",
+                [instance.into(), connection.into()],
+            ))
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    /// Offline, if `connection` is still the instance's live one.
+    async fn disconnected(&mut self, instance: &str, connection: &str) -> Result<(), IngestError> {
+        let live = self
+            .txn
+            .query_one_raw(sql(
+                self.backend,
+                "SELECT connection FROM instances WHERE id = $1",
+                [instance.into()],
+            ))
+            .await
+            .map_err(store_err)?
+            .and_then(|row| row.try_get::<Option<String>>("", "connection").ok())
+            .flatten();
+        match live {
+            Some(live) if live != connection => Ok(()),
+            _ => self.status(instance, "offline", false).await,
+        }
     }
 
     async fn status(

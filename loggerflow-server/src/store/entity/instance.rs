@@ -39,6 +39,9 @@ pub struct Model {
     pub memory_used_bytes: Option<i64>,
     /// Host memory total.
     pub memory_total_bytes: Option<i64>,
+    /// The live websocket connection of the instance (its generation);
+    /// a connection that closes while another is live changes nothing.
+    pub connection: Option<String>,
 }
 
 /// No relations are declared; queries join by id.

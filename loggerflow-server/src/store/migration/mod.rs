@@ -8,6 +8,7 @@ mod m20261125_000002_alarms;
 mod m20261125_000003_thresholds;
 mod m20261125_000004_dashboard;
 mod m20261125_000005_metric_rollups;
+mod m20261129_000006_connections;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_thresholds::Migration),
             Box::new(m20261125_000004_dashboard::Migration),
             Box::new(m20261125_000005_metric_rollups::Migration),
+            Box::new(m20261129_000006_connections::Migration),
         ]
     }
 }
