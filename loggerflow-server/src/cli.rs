@@ -115,6 +115,10 @@ struct RunArgs {
     /// Alarm messages per alarm and project, as COUNT/SECONDS (default 5/600); the rest become a digest.
     #[arg(long, env = "LOGGERFLOW_ALARM_RATE", value_parser = parse_rate, hide_env_values = true)]
     alarm_rate: Option<(i64, Duration)>,
+    /// The largest request body or websocket message, in bytes (reports are
+    /// at most 256 KiB each, so below that some are refused as too large).
+    #[arg(long, env = "LOGGERFLOW_BODY_LIMIT", default_value_t = 1024 * 1024, hide_env_values = true)]
+    body_limit: usize,
     /// Seconds a request may take, body included; slower clients get 408.
     #[arg(
         long,
@@ -293,6 +297,7 @@ fn run(args: RunArgs, alarms: crate::alarm::Registry) -> Result<(), String> {
         config.new_projects_per_hour = args.max_new_projects_per_hour;
         config.new_instances_per_hour = args.max_new_instances_per_hour;
         config.request_timeout = Duration::from_secs(args.request_timeout.max(1));
+        config.body_limit = args.body_limit.max(16 * 1024);
         config.retention = Duration::from_secs(u64::from(args.retention_days) * 86_400);
         let shutdown = stop_signal();
         let server = crate::Server::open(config)

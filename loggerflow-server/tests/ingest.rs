@@ -496,7 +496,10 @@ async fn a_body_trickled_byte_by_byte_is_cut_off() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     // the one refusal shape, with the security headers, like every answer
     assert!(answer.contains("request_timeout"), "{answer}");
-    assert!(answer.contains("x-content-type-options: nosniff"), "{answer}");
+    assert!(
+        answer.contains("x-content-type-options: nosniff"),
+        "{answer}"
+    );
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 

@@ -299,8 +299,11 @@ async fn write_jobs(
                 new: (0, 0),
             };
             match ctx.apply(ops).await {
-                Err(IngestError::Store(StoreError::Unavailable(e))) => {
-                    return Err(StoreError::Unavailable(e));
+                // without a savepoint, a failed statement may have rolled
+                // back the whole transaction (SQLite does on some errors):
+                // the batch fails and its jobs are answered "try again"
+                Err(IngestError::Store(e)) => {
+                    return Err(StoreError::Unavailable(e.to_string()));
                 }
                 outcome => outcomes.push(outcome),
             }
