@@ -132,63 +132,111 @@ async fn run(mut rx: mpsc::Receiver<Msg>, config: Arc<Config>, counters: Arc<Cou
         })
         .collect();
     let mut dropped_seen = 0u64;
-    while let Some(msg) = rx.recv().await {
+    // a message read ahead while gathering captures, to handle next
+    let mut next: Option<Msg> = None;
+    loop {
+        let msg = match next.take() {
+            Some(msg) => msg,
+            None => match rx.recv().await {
+                Some(msg) => msg,
+                None => return,
+            },
+        };
         match msg {
-            Msg::Report(captured) => {
+            Msg::Report(first) => {
+                // the captures already waiting are prepared together
+                let mut captures = vec![first];
+                while captures.len() < MAX_PREPARED_TOGETHER {
+                    match rx.try_recv() {
+                        Ok(Msg::Report(captured)) => captures.push(captured),
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
                 let dropped_now = counters.dropped.load(Ordering::Relaxed);
                 let dropped = dropped_now.saturating_sub(dropped_seen);
                 dropped_seen = dropped_now;
-                // user code runs here (the `yours_if` predicate): a panic
-                // loses this report, never the worker. Resolving a stack's
-                // symbols takes milliseconds: it runs on the blocking pool,
-                // one at a time, so the lifecycle's heartbeats on this
+                let count = captures.len();
+                let with_stack = captures.iter().any(|c| c.backtrace.is_some());
+                let shared = Arc::clone(&config);
+                let prepare_all = move || -> Vec<Result<Option<Delivery>, ()>> {
+                    // user code runs here (the `yours_if` predicate): a
+                    // panic loses that report, never the worker
+                    captures
+                        .into_iter()
+                        .map(|captured| {
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                prepare(captured, &shared)
+                            }))
+                            .map_err(|_| ())
+                        })
+                        .collect()
+                };
+                // resolving stacks' symbols takes milliseconds: it runs on
+                // the blocking pool, so the lifecycle's heartbeats on this
                 // runtime keep their cadence through a burst of errors
-                let prepared = if captured.backtrace.is_some() {
-                    let config = Arc::clone(&config);
-                    tokio::task::spawn_blocking(move || prepare(captured, &config))
+                let prepared = if with_stack {
+                    tokio::task::spawn_blocking(prepare_all)
                         .await
-                        .map_err(|_| ())
+                        .unwrap_or_else(|_| vec![Err(()); count])
                 } else {
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        prepare(captured, &config)
-                    }))
-                    .map_err(|_| ())
+                    prepare_all()
                 };
-                let delivery = match prepared {
-                    Ok(Some(delivery)) => delivery,
-                    Ok(None) => {
-                        counters.excluded.fetch_add(1, Ordering::Relaxed);
-                        lanes.iter_mut().for_each(|l| l.unreported += dropped);
-                        continue;
-                    }
-                    Err(_) => {
-                        counters.dropped.fetch_add(1, Ordering::Relaxed);
-                        lanes.iter_mut().for_each(|l| l.unreported += dropped);
-                        continue;
-                    }
-                };
-                let delivery = Arc::new(delivery);
-                for (index, lane) in lanes.iter_mut().enumerate() {
-                    let lost = dropped + lane.unreported;
-                    let own = if lost == delivery.dropped_before() {
-                        Arc::clone(&delivery)
-                    } else {
-                        Arc::new(delivery.with_dropped_before(lost))
-                    };
-                    match lane.tx.try_send(LaneMsg::Deliver(own)) {
-                        Ok(()) => lane.unreported = 0,
-                        Err(_) => {
-                            counters.sinks[index]
-                                .dropped
-                                .fetch_add(1, Ordering::Relaxed);
-                            lane.unreported = lost + 1;
-                        }
-                    }
+                for (i, prepared) in prepared.into_iter().enumerate() {
+                    let dropped = if i == 0 { dropped } else { 0 };
+                    fan_out(&mut lanes, &counters, prepared, dropped);
                 }
             }
             // waiting happens in a task: a slow lane never stops the loop
             Msg::Flush(notify) => drain_lanes(&lanes, LaneMsg::Flush, notify),
             Msg::Shutdown(notify) => drain_lanes(&lanes, LaneMsg::Shutdown, notify),
+        }
+    }
+}
+
+/// Captures prepared in one go (one trip to the blocking pool).
+const MAX_PREPARED_TOGETHER: usize = 64;
+
+/// Hands one prepared report to every sink's lane; `dropped` reports were
+/// lost before it.
+fn fan_out(
+    lanes: &mut [LaneTx],
+    counters: &Counters,
+    prepared: Result<Option<Delivery>, ()>,
+    dropped: u64,
+) {
+    let delivery = match prepared {
+        Ok(Some(delivery)) => delivery,
+        Ok(None) => {
+            counters.excluded.fetch_add(1, Ordering::Relaxed);
+            lanes.iter_mut().for_each(|l| l.unreported += dropped);
+            return;
+        }
+        Err(()) => {
+            counters.dropped.fetch_add(1, Ordering::Relaxed);
+            lanes.iter_mut().for_each(|l| l.unreported += dropped);
+            return;
+        }
+    };
+    let delivery = Arc::new(delivery);
+    for (index, lane) in lanes.iter_mut().enumerate() {
+        let lost = dropped + lane.unreported;
+        let own = if lost == delivery.dropped_before() {
+            Arc::clone(&delivery)
+        } else {
+            Arc::new(delivery.with_dropped_before(lost))
+        };
+        match lane.tx.try_send(LaneMsg::Deliver(own)) {
+            Ok(()) => lane.unreported = 0,
+            Err(_) => {
+                counters.sinks[index]
+                    .dropped
+                    .fetch_add(1, Ordering::Relaxed);
+                lane.unreported = lost + 1;
+            }
         }
     }
 }

@@ -56,6 +56,8 @@ struct Ingest {
     heartbeats: Vec<Instant>,
     /// Every report acknowledged.
     acked: HashSet<ReportId>,
+    /// When the last batch that brought a new report arrived.
+    last_report: Option<Instant>,
     batches: usize,
 }
 
@@ -90,16 +92,20 @@ async fn batch(State(shared): State<Shared>, body: Bytes) -> Response {
         if heartbeat {
             seen.heartbeats.push(arrived);
         }
+        let before = seen.acked.len();
         seen.acked.extend(ids.iter().copied());
+        if seen.acked.len() > before {
+            seen.last_report = Some(arrived);
+        }
     }
     axum::Json(Reply::Ack { ids }).into_response()
 }
 
 /// 5,000 `error!` events, each with a backtrace to resolve, logged as fast as
 /// the app can while the webhook lifecycle heartbeats every second: every
-/// report arrives, and no two consecutive heartbeats are more than two
-/// intervals apart (symbol resolution runs off the worker's runtime, so it
-/// never holds the heartbeat up).
+/// report arrives, and from the start of the burst until its last report
+/// arrived no two heartbeats are more than two intervals apart (the server
+/// marks an app offline after three missed ones).
 #[test]
 fn heartbeats_keep_their_cadence_through_a_burst_of_errors_with_backtraces() {
     let _serial = serial();
@@ -139,9 +145,9 @@ fn heartbeats_keep_their_cadence_through_a_burst_of_errors_with_backtraces() {
         let acknowledged = started.elapsed();
         let stats = guard.handle().stats();
         drop(guard); // goodbye
-        (logged, acknowledged, stats)
+        (started, logged, acknowledged, stats)
     });
-    let (logged, acknowledged, stats) = app.join().expect("the app thread");
+    let (started, logged, acknowledged, stats) = app.join().expect("the app thread");
 
     let seen = ingest(&shared);
     let gaps: Vec<Duration> = seen
@@ -150,10 +156,22 @@ fn heartbeats_keep_their_cadence_through_a_burst_of_errors_with_backtraces() {
         .map(|w| w[1].duration_since(w[0]))
         .collect();
     let largest = gaps.iter().max().copied().unwrap_or_default();
+    // the heartbeats cover the burst: one soon after it began, one near the
+    // arrival of its last report
+    let first = seen
+        .heartbeats
+        .first()
+        .map(|at| at.saturating_duration_since(started));
+    let last_report = seen.last_report.unwrap_or(started);
+    let tail = seen
+        .heartbeats
+        .last()
+        .map(|at| last_report.saturating_duration_since(*at));
     eprintln!(
         "burst of {BURST} errors with backtraces: logged in {:.0} ms, all acknowledged after {:.1} s \
          ({:.0} reports/s resolved and delivered) in {} batches; {} heartbeats, largest gap {:.0} ms \
-         (interval {} ms); stats {stats:?}",
+         (interval {} ms), the first {:.0} ms after the start, the last {:.0} ms before the last report; \
+         stats {stats:?}",
         ms(logged),
         acknowledged.as_secs_f64(),
         seen.acked.len() as f64 / acknowledged.as_secs_f64(),
@@ -161,6 +179,8 @@ fn heartbeats_keep_their_cadence_through_a_burst_of_errors_with_backtraces() {
         seen.heartbeats.len(),
         ms(largest),
         HEARTBEAT.as_millis(),
+        first.map_or(f64::NAN, ms),
+        tail.map_or(f64::NAN, ms),
     );
     assert_eq!(
         seen.acked.len(),
@@ -168,9 +188,12 @@ fn heartbeats_keep_their_cadence_through_a_burst_of_errors_with_backtraces() {
         "every report arrived (stats: {stats:?})"
     );
     assert!(
-        seen.heartbeats.len() >= 3,
-        "heartbeats went on during the burst: {}",
-        seen.heartbeats.len()
+        first.is_some_and(|first| first <= 2 * HEARTBEAT),
+        "a heartbeat went early in the burst: the first after {first:?}"
+    );
+    assert!(
+        tail.is_some_and(|tail| tail <= 2 * HEARTBEAT),
+        "heartbeats went on to the end of the burst: the last {tail:?} before its last report"
     );
     assert!(
         largest <= 2 * HEARTBEAT,
@@ -222,45 +245,133 @@ fn open_file_limit() -> Option<usize> {
     soft.parse().ok()
 }
 
-/// Accepts websockets for ever; each connection is closed (dropped, as a
-/// server process that stops) when the generation passes the one it was
-/// accepted in.
-async fn websocket_stand_in(
-    listener: tokio::net::TcpListener,
+/// The websocket stand-in: a listener with a deep backlog, accepted on a
+/// thread of its own (so an accept is timed when the app connects, not when
+/// a busy runtime gets to it), each socket served on `runtime`. A socket is
+/// closed (dropped, as by a server process that stops) once the generation
+/// passes the one it was accepted in.
+struct WebSocketStandIn {
+    addr: std::net::SocketAddr,
     sockets: Arc<Mutex<Sockets>>,
-    generation: tokio::sync::watch::Receiver<u64>,
-) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let accepted = Instant::now();
-        let born = *generation.borrow();
-        let mut restart = generation.clone();
-        let sockets = Arc::clone(&sockets);
-        tokio::spawn(async move {
-            let Ok(mut socket) = tokio_tungstenite::accept_async(stream).await else {
-                return;
-            };
-            loop {
-                tokio::select! {
-                    frame = socket.next() => match frame {
-                        Some(Ok(WsMessage::Text(body))) => {
-                            if let Ok(Message::Hello(hello)) = serde_json::from_str::<Message>(body.as_str()) {
-                                sockets
-                                    .lock()
-                                    .unwrap_or_else(PoisonError::into_inner)
-                                    .hellos
-                                    .push((hello.instance, accepted));
-                            }
-                        }
-                        Some(Ok(_)) => {}
-                        Some(Err(_)) | None => return,
-                    },
-                    _ = restart.wait_for(|g| *g > born) => return,
+    restart: tokio::sync::watch::Sender<u64>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    acceptor: Option<std::thread::JoinHandle<()>>,
+}
+
+impl WebSocketStandIn {
+    fn start(runtime: &tokio::runtime::Runtime) -> Self {
+        let listener = runtime
+            .block_on(async {
+                let socket = tokio::net::TcpSocket::new_v4()?;
+                socket.bind(([127, 0, 0, 1], 0).into())?;
+                // a thousand apps may knock at once: none is turned away
+                socket.listen(4096)?.into_std()
+            })
+            .expect("bind the stand-in");
+        listener
+            .set_nonblocking(false)
+            .expect("a blocking listener for the accept thread");
+        let addr = listener.local_addr().expect("its address");
+        let sockets = Arc::new(Mutex::new(Sockets::default()));
+        let (restart, generation) = tokio::sync::watch::channel(0u64);
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let acceptor = {
+            let sockets = Arc::clone(&sockets);
+            let stop = Arc::clone(&stop);
+            let runtime = runtime.handle().clone();
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    let accepted = Instant::now();
+                    if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        return;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    let born = *generation.borrow();
+                    runtime.spawn(serve(
+                        stream,
+                        accepted,
+                        born,
+                        generation.clone(),
+                        Arc::clone(&sockets),
+                    ));
                 }
-            }
-        });
+            })
+        };
+        Self {
+            addr,
+            sockets,
+            restart,
+            stop,
+            acceptor: Some(acceptor),
+        }
+    }
+
+    /// The distinct apps that said hello on a connection accepted after `since`.
+    fn connected_since(&self, since: Instant) -> HashMap<String, Instant> {
+        self.sockets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .instances_since(since)
+            .into_iter()
+            .map(|(instance, at)| (instance.to_owned(), at))
+            .collect()
+    }
+
+    /// Closes every socket at once; accepting goes on.
+    fn restart(&self) -> Instant {
+        let closed = Instant::now();
+        self.restart.send_modify(|g| *g += 1);
+        closed
+    }
+}
+
+impl Drop for WebSocketStandIn {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // wake the accept thread so it sees the flag
+        let _ = std::net::TcpStream::connect(self.addr);
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = acceptor.join();
+        }
+    }
+}
+
+/// Serves one websocket: records each hello with the connection's accept
+/// time, answers nothing, and drops the socket at the next restart.
+async fn serve(
+    stream: std::net::TcpStream,
+    accepted: Instant,
+    born: u64,
+    mut generation: tokio::sync::watch::Receiver<u64>,
+    sockets: Arc<Mutex<Sockets>>,
+) {
+    let stream = match stream
+        .set_nonblocking(true)
+        .and_then(|()| tokio::net::TcpStream::from_std(stream))
+    {
+        Ok(stream) => stream,
+        Err(_) => return,
+    };
+    let Ok(mut socket) = tokio_tungstenite::accept_async(stream).await else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            frame = socket.next() => match frame {
+                Some(Ok(WsMessage::Text(body))) => {
+                    if let Ok(Message::Hello(hello)) = serde_json::from_str::<Message>(body.as_str()) {
+                        sockets
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .hellos
+                            .push((hello.instance, accepted));
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return,
+            },
+            _ = generation.wait_for(|g| *g > born) => return,
+        }
     }
 }
 
@@ -284,17 +395,8 @@ fn a_thousand_websocket_apps_reconnect_spread_over_the_backoff_window() {
     );
 
     let server = server_runtime();
-    let sockets = Arc::new(Mutex::new(Sockets::default()));
-    let (restart, generation) = tokio::sync::watch::channel(0u64);
-    let listener = server
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .expect("bind the stand-in");
-    let port = listener.local_addr().expect("its address").port();
-    server.spawn(websocket_stand_in(
-        listener,
-        Arc::clone(&sockets),
-        generation,
-    ));
+    let stand_in = WebSocketStandIn::start(&server);
+    let port = stand_in.addr.port();
 
     let clients = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -312,37 +414,32 @@ fn a_thousand_websocket_apps_reconnect_spread_over_the_backoff_window() {
         };
         clients.spawn(async move { sink.start(&context).await });
     }
-    let connected = |since: Instant| {
-        sockets
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .instances_since(since)
-            .len()
-    };
     let deadline = Instant::now() + Duration::from_secs(60);
-    while connected(started) < apps && Instant::now() < deadline {
+    while stand_in.connected_since(started).len() < apps && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(connected(started), apps, "every app connected once");
+    assert_eq!(
+        stand_in.connected_since(started).len(),
+        apps,
+        "every app connected once"
+    );
     eprintln!("{apps} apps connected in {:.0} ms", ms(started.elapsed()));
-    // let the last hellos' heartbeats settle
+    // let the apps settle (their first heartbeats go at once)
     std::thread::sleep(Duration::from_millis(500));
 
     // the restart: every server-side socket closes at once
-    let closed = Instant::now();
-    restart.send_replace(1);
+    let closed = stand_in.restart();
     let deadline = closed + Duration::from_secs(10);
-    while connected(closed) < apps && Instant::now() < deadline {
+    while stand_in.connected_since(closed).len() < apps && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let mut offsets: Vec<Duration> = sockets
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .instances_since(closed)
+    let mut offsets: Vec<Duration> = stand_in
+        .connected_since(closed)
         .values()
         .map(|at| at.duration_since(closed))
         .collect();
     offsets.sort();
+    drop(stand_in);
     clients.shutdown_background();
     server.shutdown_background();
 

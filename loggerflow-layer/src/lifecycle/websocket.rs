@@ -199,11 +199,7 @@ impl Inner {
     }
 
     /// Acts on a refusal; what to do with the connection.
-    fn refused(
-        &self,
-        refusal: &Refusal,
-        sent: &mut HashMap<ReportId, (Instant, usize)>,
-    ) -> Refused {
+    fn refused(&self, refusal: &Refusal, sent: &mut HashMap<ReportId, Instant>) -> Refused {
         match refusal.error.as_str() {
             "unknown_instance" => Refused::HelloAgain,
             "body_too_large" => {
@@ -250,15 +246,15 @@ impl Inner {
         // what this connection carried and when; a report the server
         // refused (an error frame: its database is down, say) or never
         // answered is sent again
-        let mut sent: HashMap<ReportId, (Instant, usize)> = HashMap::new();
+        let mut sent: HashMap<ReportId, Instant> = HashMap::new();
         let mut ticker = tokio::time::interval(self.settings.heartbeat);
         loop {
             // everything unacknowledged that this connection has not carried yet
-            for (report, size) in self
+            for (report, _) in self
                 .pending
                 .take_copy(usize::MAX, |id| sent.contains_key(id))
             {
-                sent.insert(report.id, (Instant::now(), size));
+                sent.insert(report.id, Instant::now());
                 if tx
                     .send(text(&Message::Report {
                         report: Box::new(report),
@@ -281,7 +277,7 @@ impl Inner {
                     if tx.send(text(&Message::Heartbeat { metrics })).await.is_err() {
                         return Ended::Lost(None);
                     }
-                    sent.retain(|_, (at, _)| at.elapsed() < RESEND_AFTER);
+                    sent.retain(|_, at| at.elapsed() < RESEND_AFTER);
                 }
                 _ = self.wake.notified() => {}
                 _ = self.stop.notified() => {}
@@ -309,7 +305,7 @@ impl Inner {
                                 let soon = Instant::now()
                                     .checked_sub(RESEND_AFTER.saturating_sub(RETRY_AFTER_ERROR))
                                     .unwrap_or_else(Instant::now);
-                                for (at, _) in sent.values_mut() {
+                                for at in sent.values_mut() {
                                     *at = (*at).min(soon);
                                 }
                             }
