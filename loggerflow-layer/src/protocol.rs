@@ -377,12 +377,9 @@ impl Report {
 
     fn bound_parts(&mut self, limits: Limits) -> bool {
         let mut cut_any = cut(&mut self.message, limits.message);
-        for text in [
-            &mut self.project,
-            &mut self.target,
-            &mut self.thread,
-            &mut self.host,
-        ] {
+        // never the project: a cut name would file the report under
+        // another project (the server refuses names over 128 characters)
+        for text in [&mut self.target, &mut self.thread, &mut self.host] {
             cut_any |= cut(text, limits.short);
         }
         for text in [&mut self.module, &mut self.file, &mut self.release] {

@@ -175,8 +175,19 @@ async fn stop_signal() {
         let _ = tokio::signal::ctrl_c().await;
     }
     tracing::info!("stopping: websockets closed, finishing what is queued (again to stop at once)");
-    // a second signal ends the process at once
+    // a second signal (Ctrl-C or SIGTERM) ends the process at once
     tokio::spawn(async {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            if let Ok(mut term) = signal(SignalKind::terminate()) {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+                std::process::exit(130);
+            }
+        }
         let _ = tokio::signal::ctrl_c().await;
         std::process::exit(130);
     });

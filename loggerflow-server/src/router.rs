@@ -37,6 +37,8 @@ pub struct AppState {
     pub throttle: Arc<auth::throttle::Throttle>,
     /// Turns true when the server starts shutting down (websockets close).
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Websockets being served (the shutdown waits for them to end).
+    pub live_sockets: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// The server's routes.

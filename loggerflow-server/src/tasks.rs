@@ -8,13 +8,15 @@ use tokio::sync::watch;
 
 use crate::store;
 
-/// Marks instances offline once their heartbeats stop (every `every`).
+/// Marks instances offline once their heartbeats stop (every `every`),
+/// counting from this server's start for apps last heard before it.
 pub async fn sweeper(db: DatabaseConnection, every: Duration, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(every);
+    let started = store::now_ms();
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                if let Err(error) = store::sweep_offline(&db, store::now_ms()).await {
+                if let Err(error) = store::sweep_offline(&db, store::now_ms(), started).await {
                     tracing::warn!(%error, "status sweep failed");
                 }
             }

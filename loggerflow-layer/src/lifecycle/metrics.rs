@@ -59,6 +59,10 @@ impl Sampler {
                 metrics.process_memory_bytes = process.memory();
             }
         }
+        // a NaN would travel as `null` and get the whole batch refused
+        let finite = |v: f32| if v.is_finite() { v.max(0.0) } else { 0.0 };
+        metrics.cpu_percent = finite(metrics.cpu_percent);
+        metrics.process_cpu_percent = finite(metrics.process_cpu_percent);
         metrics
     }
 }

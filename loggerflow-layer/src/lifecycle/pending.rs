@@ -57,23 +57,28 @@ impl Pending {
         }
     }
 
-    /// Up to `max` reports, oldest first, that `skip` does not exclude, with
-    /// their serialised size.
+    /// Up to `max` reports and about `max_bytes` (the first one whatever it
+    /// weighs), oldest first, that `skip` does not exclude, with their
+    /// serialised size. Only what is taken is copied.
     pub(crate) fn take_copy(
         &self,
         max: usize,
+        max_bytes: usize,
         skip: impl Fn(&ReportId) -> bool,
     ) -> Vec<(Report, usize)> {
-        match self.queue.lock() {
-            Ok(queue) => queue
-                .reports
-                .iter()
-                .filter(|w| !skip(&w.report.id))
-                .take(max)
-                .map(|w| (w.report.clone(), w.bytes))
-                .collect(),
-            Err(_) => Vec::new(),
+        let Ok(queue) = self.queue.lock() else {
+            return Vec::new();
+        };
+        let mut taken = Vec::new();
+        let mut bytes = 0usize;
+        for waiting in queue.reports.iter().filter(|w| !skip(&w.report.id)) {
+            if taken.len() >= max || (!taken.is_empty() && bytes + waiting.bytes > max_bytes) {
+                break;
+            }
+            bytes += waiting.bytes;
+            taken.push((waiting.report.clone(), waiting.bytes));
         }
+        taken
     }
 
     /// Forgets acknowledged reports.

@@ -32,6 +32,9 @@ struct Inner {
     introduced: AtomicBool,
     /// The largest body the server accepts, once it said so.
     limit: AtomicUsize,
+    /// Batches to send with one report each (after a batch was refused as a
+    /// whole, to find the report that is the cause).
+    single: AtomicUsize,
     wake: Notify,
     stop: Notify,
     stopped: AtomicBool,
@@ -74,6 +77,7 @@ impl WebhookLifecycle {
                 hello: Mutex::new(None),
                 introduced: AtomicBool::new(false),
                 limit: AtomicUsize::new(usize::MAX),
+                single: AtomicUsize::new(0),
                 wake: Notify::new(),
                 stop: Notify::new(),
                 stopped: AtomicBool::new(false),
@@ -135,6 +139,12 @@ impl WebhookLifecycle {
 /// The size a batch aims at.
 const BATCH_BYTES: usize = 256 * 1024;
 
+/// What one exchange carried.
+struct Sent {
+    reports: usize,
+    first: Option<crate::protocol::ReportId>,
+}
+
 enum Outcome {
     /// Delivered; `more` when reports are still waiting.
     Sent { more: bool },
@@ -173,8 +183,21 @@ impl Inner {
             .bytes()
             .await
             .map_err(|e| (format!("HTTP {status}: {}", e.without_url()), retry_after))?;
-        // every answer, success or refusal, is a `Reply`
-        serde_json::from_slice::<Reply>(&body).map_err(|_| (format!("HTTP {status}"), retry_after))
+        // every answer, success or refusal, is a `Reply`; an older server
+        // answers refusals without `type`; a proxy's 413 is no JSON at all
+        if let Ok(reply) = serde_json::from_slice::<Reply>(&body) {
+            return Ok(reply);
+        }
+        if let Ok(refusal) = serde_json::from_slice::<Refusal>(&body) {
+            return Ok(Reply::Error(refusal));
+        }
+        if status == reqwest::StatusCode::PAYLOAD_TOO_LARGE {
+            return Ok(Reply::Error(Refusal::new(
+                "body_too_large",
+                "HTTP 413 (not from the server itself: a proxy)",
+            )));
+        }
+        Err((format!("HTTP {status}"), retry_after))
     }
 
     /// One exchange: the hello when needed, a heartbeat when due, and the
@@ -195,17 +218,21 @@ impl Inner {
             messages.push(Message::Heartbeat { metrics });
         }
         // at most 500 reports and about 256 KiB a batch (or half what the
-        // server said it accepts): well inside its body limit
+        // server said it accepts): well inside its body limit; one at a time
+        // after a batch was refused as a whole
         let limit = self.limit.load(Ordering::Relaxed);
-        let mut budget = BATCH_BYTES.min(limit / 2);
-        let mut reports = Vec::new();
-        for (report, size) in self.pending.take_copy(500, |_| false) {
-            if size > budget && !reports.is_empty() {
-                break;
-            }
-            budget = budget.saturating_sub(size);
-            reports.push(report);
-        }
+        let budget = BATCH_BYTES.min(limit / 2);
+        let most = if self.single.load(Ordering::Relaxed) > 0 {
+            1
+        } else {
+            500
+        };
+        let taken = self.pending.take_copy(most, budget, |_| false);
+        let sent = Sent {
+            reports: taken.len(),
+            first: taken.first().map(|(r, _)| r.id),
+        };
+        let reports: Vec<_> = taken.into_iter().map(|(report, _)| report).collect();
         let more = self.pending.len() > reports.len();
         messages.extend(reports.into_iter().map(|r| Message::Report {
             report: Box::new(r),
@@ -220,15 +247,20 @@ impl Inner {
             Ok(Reply::Ack { ids }) => {
                 self.introduced.store(true, Ordering::Relaxed);
                 self.pending.ack(&ids);
+                if sent.reports > 0 {
+                    let _ = self
+                        .single
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+                }
                 Outcome::Sent { more }
             }
-            Ok(Reply::Error(refusal)) => self.refused(refusal, with_hello),
+            Ok(Reply::Error(refusal)) => self.refused(refusal, with_hello, &sent),
             Err((error, wait)) => Outcome::Failed(error, wait),
         }
     }
 
     /// Acts on what the server refused.
-    fn refused(&self, refusal: Refusal, had_hello: bool) -> Outcome {
+    fn refused(&self, refusal: Refusal, had_hello: bool, sent: &Sent) -> Outcome {
         let wait = refusal
             .retry_after_s
             .map(|s| Duration::from_secs(s.min(3600)));
@@ -240,21 +272,35 @@ impl Inner {
                 self.introduced.store(false, Ordering::Relaxed);
                 Outcome::Again
             }
-            "body_too_large" => {
-                let limit = refusal
-                    .limit_bytes
-                    .and_then(|l| usize::try_from(l).ok())
-                    .unwrap_or(BATCH_BYTES);
-                self.limit.store(limit, Ordering::Relaxed);
-                // a report that alone passes the limit never will fit
-                let dropped = self.pending.refuse_larger_than(limit.saturating_sub(4096));
-                if dropped > 0 {
-                    crate::diag::warn(format_args!(
-                        "lifecycle: {dropped} report(s) larger than the server accepts ({limit} bytes) were dropped"
-                    ));
+            "body_too_large" => match refusal.limit_bytes.and_then(|l| usize::try_from(l).ok()) {
+                // the server names its limit: a report that alone passes it
+                // never will fit
+                Some(limit) => {
+                    self.limit.store(limit, Ordering::Relaxed);
+                    let dropped = self.pending.refuse_larger_than(limit.saturating_sub(4096));
+                    if dropped > 0 {
+                        crate::diag::warn(format_args!(
+                            "lifecycle: {dropped} report(s) larger than the server accepts ({limit} bytes) were dropped"
+                        ));
+                    }
+                    Outcome::Again
                 }
-                Outcome::Again
-            }
+                // a proxy's 413, limit unknown: one report at a time, and the
+                // one refused alone is dropped
+                None => {
+                    match (sent.reports, sent.first) {
+                        (1, Some(id)) => {
+                            self.pending.refuse(id);
+                            crate::diag::warn(format_args!(
+                                "lifecycle: a report was refused as too large: {reason}"
+                            ));
+                        }
+                        (0, _) => return Outcome::Failed(reason, wait),
+                        (n, _) => self.single.store(n, Ordering::Relaxed),
+                    }
+                    Outcome::Again
+                }
+            },
             _ => match refusal.id {
                 // one report is the cause: it would be refused again
                 Some(id) => {
@@ -262,6 +308,23 @@ impl Inner {
                     crate::diag::warn(format_args!(
                         "lifecycle: the server refused a report for good: {reason}"
                     ));
+                    Outcome::Again
+                }
+                // the batch as a whole could not be read: one of its reports
+                // is the cause; send them one at a time to find it, and drop
+                // it when it is alone
+                None if matches!(refusal.error.as_str(), "invalid_message" | "malformed_json")
+                    && sent.reports > 0 =>
+                {
+                    match (sent.reports, sent.first) {
+                        (1, Some(id)) => {
+                            self.pending.refuse(id);
+                            crate::diag::warn(format_args!(
+                                "lifecycle: the server refused a report for good: {reason}"
+                            ));
+                        }
+                        (n, _) => self.single.store(n, Ordering::Relaxed),
+                    }
                     Outcome::Again
                 }
                 None => Outcome::Failed(reason, wait),
@@ -358,12 +421,20 @@ impl Sink for WebhookLifecycle {
     async fn shutdown(&self) -> Result<(), SinkError> {
         self.inner.stopped.store(true, Ordering::Relaxed);
         self.inner.stop.notify_waiters();
-        for _ in 0..20 {
+        // within the layer's flush timeout: a server that restarts or asks
+        // to wait a moment still gets what is pending
+        let until = tokio::time::Instant::now() + Duration::from_secs(4);
+        let mut backoff = Backoff::new();
+        for _ in 0..50 {
             match self.inner.exchange(false, true).await {
                 Outcome::Sent { more: true } | Outcome::Again => continue,
                 Outcome::Sent { more: false } => return Ok(()),
-                Outcome::Failed(e, _) => {
-                    return Err(SinkError::retryable(format!("goodbye not delivered: {e}")));
+                Outcome::Failed(e, asked) => {
+                    let wait = backoff.next(asked).min(Duration::from_secs(1));
+                    if tokio::time::Instant::now() + wait >= until {
+                        return Err(SinkError::retryable(format!("goodbye not delivered: {e}")));
+                    }
+                    tokio::time::sleep(wait).await;
                 }
             }
         }

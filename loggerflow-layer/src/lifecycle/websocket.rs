@@ -19,6 +19,8 @@ use crate::sink::{Delivery, Sink, SinkContext, SinkError};
 /// A report sent on a connection and not acknowledged within this long is
 /// sent again (the server stores an id once).
 const RESEND_AFTER: Duration = Duration::from_secs(30);
+/// How long a stopping app waits for the acknowledgement of what it sent.
+const SHUTDOWN_ACKS: Duration = Duration::from_secs(4);
 /// After an error frame, unacknowledged reports go again this soon (at the
 /// next heartbeat after it).
 const RETRY_AFTER_ERROR: Duration = Duration::from_secs(2);
@@ -137,8 +139,14 @@ enum Ended {
     /// The goodbye was sent: the lifecycle is over.
     Goodbye,
     /// The connection broke or closed: reconnect after a backoff of at
-    /// least this (what the server asked for).
-    Lost(Option<Duration>),
+    /// least `wait` (what the server asked for). A `healthy` connection (it
+    /// carried acks, or lasted a heartbeat interval) starts the backoff
+    /// short again; one refused at once (a hello the server does not take)
+    /// lets it grow.
+    Lost {
+        wait: Option<Duration>,
+        healthy: bool,
+    },
 }
 
 impl Inner {
@@ -175,15 +183,29 @@ impl Inner {
                 _ = self.stop.notified() => { self.finish(); return; }
             };
             let mut asked = None;
-            if let Ok((socket, _)) = connected {
-                match self.connection(socket, &hello).await {
+            match connected {
+                Ok((socket, _)) => match self.connection(socket, &hello).await {
                     Ended::Goodbye => return,
-                    Ended::Lost(wait) => asked = wait,
+                    Ended::Lost { wait, healthy } => {
+                        asked = wait;
+                        if healthy {
+                            // the next reconnect starts short again (with
+                            // jitter, so a server restart is not met by every
+                            // app in the same instant)
+                            backoff.reset();
+                        }
+                    }
+                },
+                // the upgrade was refused (429, 503…): wait as long as it says
+                Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                    asked = response
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(|s| Duration::from_secs(s.min(3600)));
                 }
-                // it was connected: the next reconnect starts short again
-                // (with jitter, so a server restart is not met by every app
-                // in the same instant)
-                backoff.reset();
+                Err(_) => {}
             }
             tokio::select! {
                 _ = tokio::time::sleep(backoff.next(asked)) => {}
@@ -240,8 +262,15 @@ impl Inner {
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     {
         let (mut tx, mut rx) = socket.split();
+        let opened = Instant::now();
+        let mut acked = false;
+        let mut wait: Option<Duration> = None;
+        let lost = |acked: bool, wait: Option<Duration>| Ended::Lost {
+            wait,
+            healthy: acked || opened.elapsed() >= self.settings.heartbeat,
+        };
         if tx.send(text(&Message::Hello(hello.clone()))).await.is_err() {
-            return Ended::Lost(None);
+            return lost(acked, wait);
         }
         // what this connection carried and when; a report the server
         // refused (an error frame: its database is down, say) or never
@@ -249,24 +278,48 @@ impl Inner {
         let mut sent: HashMap<ReportId, Instant> = HashMap::new();
         let mut ticker = tokio::time::interval(self.settings.heartbeat);
         loop {
-            // everything unacknowledged that this connection has not carried yet
-            for (report, _) in self
-                .pending
-                .take_copy(usize::MAX, |id| sent.contains_key(id))
-            {
-                sent.insert(report.id, Instant::now());
-                if tx
-                    .send(text(&Message::Report {
-                        report: Box::new(report),
-                    }))
-                    .await
-                    .is_err()
-                {
-                    return Ended::Lost(None);
+            // everything unacknowledged that this connection has not carried
+            // yet (copied a megabyte at a time)
+            loop {
+                let unsent = self
+                    .pending
+                    .take_copy(usize::MAX, 1024 * 1024, |id| sent.contains_key(id));
+                if unsent.is_empty() {
+                    break;
+                }
+                for (report, _) in unsent {
+                    sent.insert(report.id, Instant::now());
+                    if tx
+                        .send(text(&Message::Report {
+                            report: Box::new(report),
+                        }))
+                        .await
+                        .is_err()
+                    {
+                        return lost(acked, wait);
+                    }
                 }
             }
             if self.stopping.load(Ordering::Relaxed) {
                 let _ = tx.send(text(&Message::Goodbye {})).await;
+                // what was just sent is acknowledged before the socket
+                // closes (the process is about to exit)
+                let until = tokio::time::Instant::now() + SHUTDOWN_ACKS;
+                while self.pending.len() > 0 {
+                    match tokio::time::timeout_at(until, rx.next()).await {
+                        Ok(Some(Ok(WsMessage::Text(body)))) => {
+                            match serde_json::from_str::<Reply>(body.as_str()) {
+                                Ok(Reply::Ack { ids }) => self.pending.ack(&ids),
+                                Ok(Reply::Error(refusal)) => {
+                                    self.refused(&refusal, &mut sent);
+                                }
+                                Err(_) => {}
+                            }
+                        }
+                        Ok(Some(Ok(_))) => {}
+                        _ => break,
+                    }
+                }
                 let _ = tx.close().await;
                 self.finish();
                 return Ended::Goodbye;
@@ -275,7 +328,7 @@ impl Inner {
                 _ = ticker.tick() => {
                     let metrics = self.sampler.lock().map(|mut s| s.sample()).unwrap_or_default();
                     if tx.send(text(&Message::Heartbeat { metrics })).await.is_err() {
-                        return Ended::Lost(None);
+                        return lost(acked, wait);
                     }
                     sent.retain(|_, at| at.elapsed() < RESEND_AFTER);
                 }
@@ -285,20 +338,24 @@ impl Inner {
                     Some(Ok(WsMessage::Text(body))) => {
                         match serde_json::from_str::<Reply>(body.as_str()) {
                             Ok(Reply::Ack { ids }) => {
+                                acked = true;
                                 self.pending.ack(&ids);
                                 sent.retain(|id, _| !ids.contains(id));
                             }
                             Ok(Reply::Error(refusal)) => {
+                                if let Some(seconds) = refusal.retry_after_s {
+                                    wait = Some(Duration::from_secs(seconds.min(3600)));
+                                }
                                 if let Refused::HelloAgain = self.refused(&refusal, &mut sent) {
                                     // the server forgot this instance (its
                                     // database was replaced, the app cleared)
                                     if tx.send(text(&Message::Hello(hello.clone()))).await.is_err() {
-                                        return Ended::Lost(None);
+                                        return lost(acked, wait);
                                     }
                                 }
                                 if matches!(refusal.error.as_str(), "idle_timeout" | "body_too_large") {
                                     // the server closes this socket next
-                                    return Ended::Lost(None);
+                                    return lost(acked, wait);
                                 }
                                 // the frame does not say which message failed:
                                 // everything unacknowledged goes again soon
@@ -312,7 +369,7 @@ impl Inner {
                             Err(_) => {}
                         }
                     }
-                    Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => return Ended::Lost(None),
+                    Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => return lost(acked, wait),
                     Some(Ok(_)) => {}
                 },
             }

@@ -315,6 +315,7 @@ fn socket_hello(body: &Value, tag: &str) -> Result<Hello, AppError> {
 }
 
 async fn serve_socket(state: AppState, client: std::net::IpAddr, mut socket: WebSocket) {
+    let _live = socket::Live::new(&state);
     let connection = loggerflow_layer::ReportId::new().to_string();
     let tag = connection[connection.len() - 12..].to_owned();
     let mut shutdown = state.shutdown.clone();
@@ -431,14 +432,21 @@ async fn serve_socket(state: AppState, client: std::net::IpAddr, mut socket: Web
             );
         }
     }
-    if let (Some((id, _)), false) = (instance, stopping) {
-        let _ = state
-            .writer
-            .submit(vec![Op::Disconnected {
+    if let Some((id, _)) = instance {
+        // the server is stopping: this connection's instance has no future
+        // (the process comes back as a new one), so it goes without an alarm
+        let op = if stopping {
+            Op::Forget {
                 instance: id,
                 connection,
-            }])
-            .await;
+            }
+        } else {
+            Op::Disconnected {
+                instance: id,
+                connection,
+            }
+        };
+        let _ = state.writer.submit(vec![op]).await;
     }
 }
 

@@ -132,6 +132,7 @@ const MAX_FRAMES_PER_JOB: usize = 200;
 async fn serve_socket(state: AppState, client: std::net::IpAddr, mut socket: WebSocket) {
     // this socket's generation: if the app reconnects, the new socket's
     // hello takes over and this one closing later changes nothing
+    let _live = socket::Live::new(&state);
     let connection = loggerflow_layer::ReportId::new().to_string();
     let mut shutdown = state.shutdown.clone();
     let mut instance: Option<String> = None;
@@ -236,6 +237,29 @@ async fn serve_socket(state: AppState, client: std::net::IpAddr, mut socket: Web
                             }
                         }
                     }
+                }
+                // a report refused for good (a bad project name) is named in
+                // its own error frame; the others go on
+                let mut refused = Vec::new();
+                messages.retain(|message| match message {
+                    Message::Report { report } => match names::project(&report.project) {
+                        Ok(()) => true,
+                        Err(error) => {
+                            refused.push(error.about(report.id));
+                            false
+                        }
+                    },
+                    _ => true,
+                });
+                let mut gone = false;
+                for error in &refused {
+                    gone |= !socket::send(&mut socket, error_frame(error)).await;
+                }
+                if gone {
+                    break;
+                }
+                if messages.is_empty() {
+                    continue;
                 }
                 match to_ops(id, messages) {
                     // a hello again (after `unknown_instance`): this socket

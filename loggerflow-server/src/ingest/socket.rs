@@ -11,6 +11,25 @@ use tokio::sync::watch;
 use crate::error::AppError;
 use crate::router::AppState;
 
+/// Counts a websocket as live while it is held (the shutdown waits for the
+/// live ones to end before it stops the writer).
+pub(crate) struct Live(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Live {
+    pub(crate) fn new(state: &AppState) -> Self {
+        state
+            .live_sockets
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(std::sync::Arc::clone(&state.live_sockets))
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// How long a frame may wait for a client that does not read.
 pub(crate) const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -184,7 +184,16 @@ pub async fn prune_instances(db: &DatabaseConnection, cutoff_ms: i64) -> Result<
 
 /// Marks online instances whose heartbeats stopped (3 × their interval) as
 /// offline; returns how many changed.
-pub async fn sweep_offline(db: &DatabaseConnection, now_ms: i64) -> Result<u64, StoreError> {
+///
+/// An instance last seen before `since_ms` (when this server started) is
+/// judged from `since_ms`: apps were not heard from while no server ran, and
+/// they reconnect within a heartbeat or two of a restart, without an
+/// "offline" alarm for the restart.
+pub async fn sweep_offline(
+    db: &DatabaseConnection,
+    now_ms: i64,
+    since_ms: i64,
+) -> Result<u64, StoreError> {
     let backend = db.get_database_backend();
     // the status change and its alarms in one transaction: with several
     // servers on one database, only the one whose UPDATE changed the row
@@ -194,9 +203,11 @@ pub async fn sweep_offline(db: &DatabaseConnection, now_ms: i64) -> Result<u64, 
         .query_all_raw(sql(
             backend,
             "UPDATE instances SET status = 'offline', status_since_ms = $1 \
-             WHERE status = 'online' AND last_seen_ms + CAST(heartbeat_s AS BIGINT) * 3000 < $1 \
+             WHERE status = 'online' \
+             AND (CASE WHEN last_seen_ms > $2 THEN last_seen_ms ELSE $2 END) \
+             + CAST(heartbeat_s AS BIGINT) * 3000 < $1 \
              RETURNING id, project_id, host, pid, heartbeat_s",
-            [now_ms.into()],
+            [now_ms.into(), since_ms.into()],
         ))
         .await?;
     for row in &rows {

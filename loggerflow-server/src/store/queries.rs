@@ -248,16 +248,16 @@ pub async fn groups_page(
         text.push_str(&format!(" AND g.state = ${}", values.len()));
     }
     if !search.is_empty() {
-        // lowered by the database on both sides: PostgreSQL folds any
-        // letter, SQLite ASCII ones (a needle lowered here with Unicode rules
-        // would miss "Échec" on SQLite, whose LOWER keeps "É")
+        // folded by the server on both sides (Unicode rules): titles are
+        // stored folded (`title_folded`), as SQLite's LOWER folds only ASCII
         let escaped = search
+            .to_lowercase()
             .replace('\\', "\\\\")
             .replace('%', "\\%")
             .replace('_', "\\_");
         values.push(format!("%{escaped}%").into());
         text.push_str(&format!(
-            " AND LOWER(g.title) LIKE LOWER(${}) ESCAPE '\\'",
+            " AND COALESCE(g.title_folded, LOWER(g.title)) LIKE ${} ESCAPE '\\'",
             values.len()
         ));
     }

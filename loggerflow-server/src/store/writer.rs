@@ -61,6 +61,15 @@ pub enum Op {
         /// The connection's generation.
         connection: String,
     },
+    /// An instance that lives only as long as one connection (a Python
+    /// websocket process) is gone with it, without an alarm: the server is
+    /// stopping, and the process comes back as a new instance.
+    Forget {
+        /// Its id.
+        instance: String,
+        /// The connection it lived on.
+        connection: String,
+    },
     /// An instance's websocket closed without a goodbye: it is offline,
     /// unless another connection of it took over since.
     Disconnected {
@@ -101,8 +110,9 @@ struct Job {
 /// by the writer so its cache of project ids never names a deleted one).
 enum Work {
     Write(Job),
-    /// Write what is queued, then stop (the server is shutting down).
-    Stop,
+    /// Write what is queued (until the deadline), then stop (the server is
+    /// shutting down).
+    Stop(tokio::time::Instant),
     DeleteProject {
         name: String,
         reply: oneshot::Sender<Result<bool, StoreError>>,
@@ -148,9 +158,21 @@ impl Writer {
 
     /// Stops the writer once everything queued before is written; later
     /// jobs are refused as "shutting down" (503). Returns when it stopped.
-    pub async fn close(&self) {
-        let _ = self.tx.send(Work::Stop).await;
-        self.tx.closed().await;
+    ///
+    /// What cannot be written by `deadline` (a database that hangs) is not
+    /// acknowledged: its clients are told to try again and send it to the
+    /// next server.
+    pub async fn close(&self, deadline: tokio::time::Instant) {
+        let stop = tokio::time::timeout_at(deadline, self.tx.send(Work::Stop(deadline)));
+        if matches!(stop.await, Ok(Ok(()))) {
+            // the writer gives up at the deadline itself; a little more for
+            // its rollback
+            let _ = tokio::time::timeout_at(
+                deadline + std::time::Duration::from_millis(500),
+                self.tx.closed(),
+            )
+            .await;
+        }
     }
 
     /// Writes `ops` and waits until they are committed (no creation quota:
@@ -194,9 +216,11 @@ async fn run(db: DatabaseConnection, mut rx: mpsc::Receiver<Work>, quota: Arc<Qu
             },
         };
         match work {
-            Work::Stop => {
-                // what was queued before the stop is written; the channel
-                // closes when this returns, so later jobs are refused
+            Work::Stop(deadline) => {
+                // what was queued before the stop is written, until the
+                // deadline; the channel closes when this returns, so later
+                // jobs are refused ("shutting down"). A batch cut off at the
+                // deadline rolls back and its jobs are not acknowledged
                 rx.close();
                 let mut queued = Vec::new();
                 while let Ok(work) = rx.try_recv() {
@@ -206,7 +230,10 @@ async fn run(db: DatabaseConnection, mut rx: mpsc::Receiver<Work>, quota: Arc<Qu
                 }
                 while !queued.is_empty() {
                     let rest = queued.split_off(queued.len().min(MAX_BATCH));
-                    write_batch(&db, &mut projects, &quota, queued).await;
+                    let write = write_batch(&db, &mut projects, &quota, queued);
+                    if tokio::time::timeout_at(deadline, write).await.is_err() {
+                        break;
+                    }
                     queued = rest;
                 }
                 return;
@@ -300,8 +327,14 @@ async fn write_jobs(
             };
             match ctx.apply(ops).await {
                 // without a savepoint, a failed statement may have rolled
-                // back the whole transaction (SQLite does on some errors):
-                // the batch fails and its jobs are answered "try again"
+                // back the whole transaction (SQLite does on a full disk, an
+                // I/O error…): the batch fails and its jobs are answered "try
+                // again". A refused value (a constraint) does not roll back,
+                // and fails only this job (readings are bounded above, so a
+                // client cannot cause one on purpose)
+                Err(IngestError::Store(StoreError::Other(e))) if is_refused_value(&e) => {
+                    outcomes.push(Err(IngestError::Store(StoreError::Other(e))));
+                }
                 Err(IngestError::Store(e)) => {
                     return Err(StoreError::Unavailable(e.to_string()));
                 }
@@ -343,6 +376,15 @@ async fn write_jobs(
     }
     txn.commit().await?;
     Ok(outcomes)
+}
+
+/// Whether a database error refuses one value (a constraint, a type) and
+/// leaves SQLite's transaction as it was.
+fn is_refused_value(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    ["constraint failed", "datatype mismatch", "too big"]
+        .iter()
+        .any(|needle| m.contains(needle))
 }
 
 /// Text without NUL characters, which PostgreSQL refuses in text columns.
@@ -401,6 +443,10 @@ impl Ctx<'_> {
                     instance,
                     connection,
                 } => self.disconnected(instance, connection).await?,
+                Op::Forget {
+                    instance,
+                    connection,
+                } => self.forget(instance, connection).await?,
             }
         }
         if !reports.is_empty() {
@@ -536,9 +582,19 @@ impl Ctx<'_> {
 
     async fn heartbeat(&mut self, instance: &str, m: &Metrics) -> Result<(), IngestError> {
         let now = now_ms();
-        let mem = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        // readings travel as f32: keep two decimals, not f32's noise
-        let pct = |v: f32| (f64::from(v) * 100.0).round() / 100.0;
+        // a reading is a client's word: past 2^53 bytes (8 PiB) it is noise,
+        // and sums of huge ones must stay finite
+        let mem = |v: u64| i64::try_from(v.min(1 << 53)).unwrap_or(0);
+        // readings travel as f32: finite, 0..=100,000 % (a thousand cores),
+        // two decimals, not f32's noise; anything else (NaN, ±inf) reads 0
+        let pct = |v: f32| {
+            let v = f64::from(v);
+            if v.is_finite() {
+                (v.clamp(0.0, 100_000.0) * 100.0).round() / 100.0
+            } else {
+                0.0
+            }
+        };
         // the same seven values for the instance's last readings and the sample
         let values: [sea_orm::Value; 7] = [
             instance.into(),
@@ -628,14 +684,16 @@ impl Ctx<'_> {
         self.txn
             .execute_raw(sql(
                 self.backend,
-                "INSERT INTO error_groups (project_id, fingerprint, title, count, first_seen_ms, last_seen_ms, \
-                 state, regressed) VALUES ($1, $2, $3, 0, $4, $4, 'open', FALSE) \
+                "INSERT INTO error_groups (project_id, fingerprint, title, title_folded, count, \
+                 first_seen_ms, last_seen_ms, state, regressed) \
+                 VALUES ($1, $2, $3, $5, 0, $4, $4, 'open', FALSE) \
                  ON CONFLICT (project_id, fingerprint) DO NOTHING",
                 [
                     project.into(),
                     fingerprint.into(),
                     title.into(),
                     ts.into(),
+                    title.to_lowercase().into(),
                 ],
             ))
             .await
@@ -858,6 +916,18 @@ impl Ctx<'_> {
             .execute_raw(sql(
                 self.backend,
                 "UPDATE instances SET connection = $2 WHERE id = $1",
+                [instance.into(), connection.into()],
+            ))
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    async fn forget(&mut self, instance: &str, connection: &str) -> Result<(), IngestError> {
+        self.txn
+            .execute_raw(sql(
+                self.backend,
+                "DELETE FROM instances WHERE id = $1 AND connection = $2",
                 [instance.into(), connection.into()],
             ))
             .await

@@ -15,6 +15,9 @@ pub struct Model {
     pub fingerprint: String,
     /// A title from the first report.
     pub title: String,
+    /// The title folded to lower case by the server (Unicode rules), which
+    /// the errors page searches.
+    pub title_folded: Option<String>,
     /// Reports in the group.
     pub count: i64,
     /// First report's time.
