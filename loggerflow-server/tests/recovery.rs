@@ -129,6 +129,7 @@ async fn apps_come_back_when_the_database_is_replaced() {
     }
     // heartbeats every second; the websocket reconnects after 0.5–1 s
     let took = up.elapsed();
+    eprintln!("both apps back online {took:?} after the new server was up");
     assert!(took < Duration::from_secs(4), "back online after {took:?}");
     for app in &apps {
         app.errors(5, 1);
@@ -428,6 +429,9 @@ async fn sigint_and_sigterm_stop_within_five_seconds_losing_nothing() {
         assert!(
             told > 900,
             "signal {signal}: {told} of 1000 sockets got a close frame"
+        );
+        eprintln!(
+            "signal {signal}: exited after {took:?}, {told} of 1000 sockets got a close frame"
         );
         drop(sockets);
         drop(python);
