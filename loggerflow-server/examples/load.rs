@@ -84,6 +84,12 @@ impl Server {
                 "--port",
                 "0",
                 "--disable-log",
+                // one address drives thousands of apps here: no creation
+                // quota (a fleet behind one NAT needs the same)
+                "--max-new-projects-per-hour",
+                "0",
+                "--max-new-instances-per-hour",
+                "0",
                 "-d",
                 database,
             ])

@@ -250,7 +250,7 @@ fn run(args: RunArgs, alarms: crate::alarm::Registry) -> Result<(), String> {
             .init();
     }
     let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start: {e}"))?;
-    runtime.block_on(async {
+    let outcome = runtime.block_on(async {
         let ip: std::net::IpAddr = args
             .host
             .trim_start_matches('[')
@@ -318,5 +318,9 @@ fn run(args: RunArgs, alarms: crate::alarm::Registry) -> Result<(), String> {
             "LoggerFlow listening on http://{addr}/ (ingest http://{addr}/loggerflow/, health http://{addr}/api/v1/health)"
         );
         server.serve(listener, shutdown).await.map_err(|e| e.to_string())
-    })
+    });
+    // a blocking task still running (a DNS lookup of an alarm) does not hold
+    // the exit
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    outcome
 }

@@ -278,7 +278,7 @@ impl tokio::io::AsyncWrite for Slotted {
 }
 
 /// Descriptors kept free for the database, files and DNS beside the
-/// connections.
+/// connections (a quarter of a small limit).
 const FD_RESERVE: u64 = 256;
 
 /// Raises this process's open-file limit to its hard limit and returns the
@@ -295,17 +295,23 @@ pub fn connection_room() -> Option<usize> {
         if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
             return None;
         }
-        if limit.rlim_cur < limit.rlim_max {
+        // the hard limit, or (macOS refuses an infinite one) 10,240
+        for target in [limit.rlim_max, limit.rlim_max.min(10_240)] {
+            if limit.rlim_cur >= target {
+                break;
+            }
             let raised = libc::rlimit {
-                rlim_cur: limit.rlim_max,
+                rlim_cur: target,
                 rlim_max: limit.rlim_max,
             };
             // SAFETY: setrlimit reads the struct we own; no pointer is kept
             if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-                limit.rlim_cur = limit.rlim_max;
+                limit.rlim_cur = target;
+                break;
             }
         }
-        usize::try_from(limit.rlim_cur.saturating_sub(FD_RESERVE).max(16)).ok()
+        let reserve = FD_RESERVE.min(limit.rlim_cur / 4);
+        usize::try_from(limit.rlim_cur.saturating_sub(reserve).max(16)).ok()
     }
     #[cfg(not(unix))]
     {

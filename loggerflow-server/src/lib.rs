@@ -294,10 +294,10 @@ impl Server {
         }
         // what is queued is written, within the deadline; whatever still
         // holds a handle is refused from now on and its app sends again
-        writer
-            .close(tokio::time::Instant::now() + WRITER_DRAIN)
-            .await;
-        let _ = tokio::time::timeout(Duration::from_secs(1), writer_task).await;
+        let deadline = tokio::time::Instant::now() + WRITER_DRAIN;
+        writer.close(deadline).await;
+        // the writer gives up at the deadline itself; a moment for rollback
+        let _ = tokio::time::timeout_at(deadline + Duration::from_millis(300), writer_task).await;
         for task in [sweeper, retention, alarms] {
             if tokio::time::timeout(Duration::from_millis(300), task)
                 .await

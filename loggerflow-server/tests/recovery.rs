@@ -259,6 +259,45 @@ async fn a_huge_report_never_blocks_the_ones_after_it() {
     }
 }
 
+/// A websocket app with a backlog of thousands of reports delivers all of
+/// it over one socket: the client reads the server's acks while it sends
+/// and keeps at most a thousand reports in flight, so neither side waits on
+/// the other for ever (a smoke test: the deadlock needed smaller socket
+/// buffers than a test can set on the server's side).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_backlog_drains_over_one_websocket() {
+    const BACKLOG: usize = 5_000;
+    let db = Db::new(Backend::Sqlite).await;
+    let server = Server::start(&db.url, &[]);
+    let port = server.port();
+    let sink = WebSocketLifecycle::new(format!("ws://127.0.0.1:{port}/loggerflow/"))
+        .heartbeat(Duration::from_secs(1))
+        .buffer(BACKLOG);
+    let counters = sink.clone();
+    let layer = LoggerFlowLayer::new("Backlog")
+        .sink(sink)
+        .queue_capacity(BACKLOG)
+        .capture_panics(false);
+    let guard = layer.flush_guard();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    tracing::dispatcher::with_default(&dispatch, || {
+        for i in 0..BACKLOG {
+            tracing::error!(i, "order {i} failed");
+        }
+    });
+    let started = Instant::now();
+    let done = online_with(&server, "Backlog", BACKLOG as i64, Duration::from_secs(90)).await;
+    eprintln!(
+        "{BACKLOG} reports over one websocket in {:?} (pending {}, dropped {})",
+        started.elapsed(),
+        counters.pending(),
+        counters.overflowed()
+    );
+    assert!(done, "{}", server.get("/api/v1/projects").await);
+    assert_eq!(counters.overflowed(), 0);
+    drop(guard);
+}
+
 /// A raw websocket that said hello as `instance`.
 async fn raw_socket(
     port: u16,

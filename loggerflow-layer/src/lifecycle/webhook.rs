@@ -185,11 +185,19 @@ impl Inner {
             .map_err(|e| (format!("HTTP {status}: {}", e.without_url()), retry_after))?;
         // every answer, success or refusal, is a `Reply`; an older server
         // answers refusals without `type`; a proxy's 413 is no JSON at all
-        if let Ok(reply) = serde_json::from_slice::<Reply>(&body) {
-            return Ok(reply);
+        let header_wait = |mut refusal: Refusal| {
+            refusal.retry_after_s = refusal
+                .retry_after_s
+                .or_else(|| retry_after.map(|d| d.as_secs()));
+            Reply::Error(refusal)
+        };
+        match serde_json::from_slice::<Reply>(&body) {
+            Ok(Reply::Error(refusal)) => return Ok(header_wait(refusal)),
+            Ok(reply) => return Ok(reply),
+            Err(_) => {}
         }
         if let Ok(refusal) = serde_json::from_slice::<Refusal>(&body) {
-            return Ok(Reply::Error(refusal));
+            return Ok(header_wait(refusal));
         }
         if status == reqwest::StatusCode::PAYLOAD_TOO_LARGE {
             return Ok(Reply::Error(Refusal::new(
@@ -204,8 +212,12 @@ impl Inner {
     /// oldest pending reports.
     async fn exchange(&self, heartbeat: bool, goodbye: bool) -> Outcome {
         let mut messages = Vec::new();
+        // while looking for the report a batch was refused for, reports go
+        // alone (without the hello or a heartbeat, which could be the cause)
+        let probing = self.single.load(Ordering::Relaxed) > 0 && self.pending.len() > 0;
+        let heartbeat = heartbeat && !probing;
         let hello = self.hello.lock().ok().and_then(|h| h.clone());
-        let with_hello = !self.introduced.load(Ordering::Relaxed) && hello.is_some();
+        let with_hello = !probing && !self.introduced.load(Ordering::Relaxed) && hello.is_some();
         if let (true, Some(hello)) = (with_hello, hello) {
             messages.push(Message::Hello(hello));
         }
@@ -222,11 +234,7 @@ impl Inner {
         // after a batch was refused as a whole
         let limit = self.limit.load(Ordering::Relaxed);
         let budget = BATCH_BYTES.min(limit / 2);
-        let most = if self.single.load(Ordering::Relaxed) > 0 {
-            1
-        } else {
-            500
-        };
+        let most = if probing { 1 } else { 500 };
         let taken = self.pending.take_copy(most, budget, |_| false);
         let sent = Sent {
             reports: taken.len(),

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt as _, SinkExt, StreamExt};
 use tokio::sync::{Notify, oneshot};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -157,10 +157,15 @@ impl Inner {
         let hello = hello(context, &self.instance, heartbeat_s, Transport::Websocket);
         let url = join(&self.settings.base, "v1/ws");
         let mut backoff = Backoff::new();
+        // a stopping app with reports pending gets one more connection
+        let mut last_try = false;
         loop {
             if self.stopping.load(Ordering::Relaxed) {
-                self.finish();
-                return;
+                if last_try || self.pending.len() == 0 {
+                    self.finish();
+                    return;
+                }
+                last_try = true;
             }
             let mut request = match url.as_str().into_client_request() {
                 Ok(request) => request,
@@ -180,7 +185,8 @@ impl Inner {
             }
             let connected = tokio::select! {
                 c = tokio_tungstenite::connect_async(request) => c,
-                _ = self.stop.notified() => { self.finish(); return; }
+                // stopping: back to the top, for the last try
+                _ = self.stop.notified(), if !last_try => continue,
             };
             let mut asked = None;
             match connected {
@@ -207,9 +213,14 @@ impl Inner {
                 }
                 Err(_) => {}
             }
+            if self.stopping.load(Ordering::Relaxed) {
+                // no waiting: straight to the last try (or the end)
+                continue;
+            }
             tokio::select! {
                 _ = tokio::time::sleep(backoff.next(asked)) => {}
-                _ = self.stop.notified() => { self.finish(); return; }
+                // the stop (its permit stays if it came before this wait)
+                _ = self.stop.notified() => {}
             }
         }
     }
@@ -262,117 +273,191 @@ impl Inner {
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     {
         let (mut tx, mut rx) = socket.split();
-        let opened = Instant::now();
-        let mut acked = false;
-        let mut wait: Option<Duration> = None;
-        let lost = |acked: bool, wait: Option<Duration>| Ended::Lost {
-            wait,
-            healthy: acked || opened.elapsed() >= self.settings.heartbeat,
+        let mut conn = Conn {
+            opened: Instant::now(),
+            acked: false,
+            wait: None,
+            sent: HashMap::new(),
         };
         if tx.send(text(&Message::Hello(hello.clone()))).await.is_err() {
-            return lost(acked, wait);
+            return conn.lost(self);
         }
-        // what this connection carried and when; a report the server
-        // refused (an error frame: its database is down, say) or never
-        // answered is sent again
-        let mut sent: HashMap<ReportId, Instant> = HashMap::new();
         let mut ticker = tokio::time::interval(self.settings.heartbeat);
         loop {
-            // everything unacknowledged that this connection has not carried
-            // yet (copied a megabyte at a time)
+            // what this connection has not carried yet, a megabyte at a time
+            // and at most MAX_IN_FLIGHT unacknowledged; the acks that arrive
+            // meanwhile are read between frames (a server waiting for us to
+            // read its acks would otherwise stop reading ours)
             loop {
+                let room = MAX_IN_FLIGHT.saturating_sub(conn.sent.len());
+                if room == 0 {
+                    break;
+                }
                 let unsent = self
                     .pending
-                    .take_copy(usize::MAX, 1024 * 1024, |id| sent.contains_key(id));
+                    .take_copy(room, 1024 * 1024, |id| conn.sent.contains_key(id));
                 if unsent.is_empty() {
                     break;
                 }
                 for (report, _) in unsent {
-                    sent.insert(report.id, Instant::now());
-                    if tx
-                        .send(text(&Message::Report {
-                            report: Box::new(report),
-                        }))
-                        .await
-                        .is_err()
-                    {
-                        return lost(acked, wait);
+                    conn.sent.insert(report.id, Instant::now());
+                    let frame = text(&Message::Report {
+                        report: Box::new(report),
+                    });
+                    if tx.send(frame).await.is_err() {
+                        return conn.lost(self);
+                    }
+                    while let Some(frame) = rx.next().now_or_never() {
+                        if let Some(ended) = self.on_frame(frame, &mut tx, &mut conn, hello).await {
+                            return ended;
+                        }
                     }
                 }
             }
             if self.stopping.load(Ordering::Relaxed) {
-                let _ = tx.send(text(&Message::Goodbye {})).await;
-                // what was just sent is acknowledged before the socket
-                // closes (the process is about to exit)
-                let until = tokio::time::Instant::now() + SHUTDOWN_ACKS;
-                while self.pending.len() > 0 {
-                    match tokio::time::timeout_at(until, rx.next()).await {
-                        Ok(Some(Ok(WsMessage::Text(body)))) => {
-                            match serde_json::from_str::<Reply>(body.as_str()) {
-                                Ok(Reply::Ack { ids }) => self.pending.ack(&ids),
-                                Ok(Reply::Error(refusal)) => {
-                                    self.refused(&refusal, &mut sent);
-                                }
-                                Err(_) => {}
-                            }
-                        }
-                        Ok(Some(Ok(_))) => {}
-                        _ => break,
-                    }
-                }
-                let _ = tx.close().await;
-                self.finish();
-                return Ended::Goodbye;
+                return self.goodbye(&mut tx, &mut rx, &mut conn).await;
             }
             tokio::select! {
                 _ = ticker.tick() => {
                     let metrics = self.sampler.lock().map(|mut s| s.sample()).unwrap_or_default();
                     if tx.send(text(&Message::Heartbeat { metrics })).await.is_err() {
-                        return lost(acked, wait);
+                        return conn.lost(self);
                     }
-                    sent.retain(|_, at| at.elapsed() < RESEND_AFTER);
+                    conn.sent.retain(|_, at| at.elapsed() < RESEND_AFTER);
                 }
                 _ = self.wake.notified() => {}
                 _ = self.stop.notified() => {}
-                frame = rx.next() => match frame {
-                    Some(Ok(WsMessage::Text(body))) => {
-                        match serde_json::from_str::<Reply>(body.as_str()) {
-                            Ok(Reply::Ack { ids }) => {
-                                acked = true;
-                                self.pending.ack(&ids);
-                                sent.retain(|id, _| !ids.contains(id));
-                            }
-                            Ok(Reply::Error(refusal)) => {
-                                if let Some(seconds) = refusal.retry_after_s {
-                                    wait = Some(Duration::from_secs(seconds.min(3600)));
-                                }
-                                if let Refused::HelloAgain = self.refused(&refusal, &mut sent) {
-                                    // the server forgot this instance (its
-                                    // database was replaced, the app cleared)
-                                    if tx.send(text(&Message::Hello(hello.clone()))).await.is_err() {
-                                        return lost(acked, wait);
-                                    }
-                                }
-                                if matches!(refusal.error.as_str(), "idle_timeout" | "body_too_large") {
-                                    // the server closes this socket next
-                                    return lost(acked, wait);
-                                }
-                                // the frame does not say which message failed:
-                                // everything unacknowledged goes again soon
-                                let soon = Instant::now()
-                                    .checked_sub(RESEND_AFTER.saturating_sub(RETRY_AFTER_ERROR))
-                                    .unwrap_or_else(Instant::now);
-                                for at in sent.values_mut() {
-                                    *at = (*at).min(soon);
-                                }
-                            }
-                            Err(_) => {}
-                        }
+                frame = rx.next() => {
+                    if let Some(ended) = self.on_frame(frame, &mut tx, &mut conn, hello).await {
+                        return ended;
                     }
-                    Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => return lost(acked, wait),
-                    Some(Ok(_)) => {}
-                },
+                }
             }
+        }
+    }
+
+    /// Acts on one frame from the server; `Some` when the connection is over.
+    async fn on_frame<T, E>(
+        &self,
+        frame: Option<Result<WsMessage, E>>,
+        tx: &mut T,
+        conn: &mut Conn,
+        hello: &crate::protocol::Hello,
+    ) -> Option<Ended>
+    where
+        T: futures_util::Sink<WsMessage> + Unpin,
+    {
+        let body = match frame {
+            Some(Ok(WsMessage::Text(body))) => body,
+            Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => return Some(conn.lost(self)),
+            Some(Ok(_)) => return None,
+        };
+        match serde_json::from_str::<Reply>(body.as_str()) {
+            Ok(Reply::Ack { ids }) => {
+                conn.acked = true;
+                self.pending.ack(&ids);
+                conn.sent.retain(|id, _| !ids.contains(id));
+            }
+            Ok(Reply::Error(refusal)) => {
+                if let Some(seconds) = refusal.retry_after_s {
+                    conn.wait = Some(Duration::from_secs(seconds.min(3600)));
+                }
+                if let Refused::HelloAgain = self.refused(&refusal, &mut conn.sent) {
+                    // the server forgot this instance (its database was
+                    // replaced, the app cleared)
+                    if tx.send(text(&Message::Hello(hello.clone()))).await.is_err() {
+                        return Some(conn.lost(self));
+                    }
+                }
+                if matches!(refusal.error.as_str(), "idle_timeout" | "body_too_large") {
+                    // the server closes this socket next
+                    return Some(conn.lost(self));
+                }
+                // the frame does not say which message failed: everything
+                // unacknowledged goes again soon
+                let soon = Instant::now()
+                    .checked_sub(RESEND_AFTER.saturating_sub(RETRY_AFTER_ERROR))
+                    .unwrap_or_else(Instant::now);
+                for at in conn.sent.values_mut() {
+                    *at = (*at).min(soon);
+                }
+            }
+            Err(_) => {}
+        }
+        None
+    }
+
+    /// The app is stopping: what is pending goes (again, all of it), then
+    /// the goodbye, and the acknowledgements are awaited before the socket
+    /// closes (the process is about to exit).
+    async fn goodbye<T, R, E>(&self, tx: &mut T, rx: &mut R, conn: &mut Conn) -> Ended
+    where
+        T: futures_util::Sink<WsMessage> + Unpin,
+        R: futures_util::Stream<Item = Result<WsMessage, E>> + Unpin,
+    {
+        let until = tokio::time::Instant::now() + SHUTDOWN_ACKS;
+        // reports this connection carried but that were refused (an error
+        // frame) are resent too: the server stores an id once
+        for (report, _) in self.pending.take_copy(usize::MAX, usize::MAX, |_| false) {
+            if conn.sent.contains_key(&report.id)
+                && conn.sent[&report.id].elapsed() < RETRY_AFTER_ERROR
+            {
+                continue;
+            }
+            let frame = text(&Message::Report {
+                report: Box::new(report),
+            });
+            if tokio::time::timeout_at(until, tx.send(frame))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        let _ = tokio::time::timeout_at(until, tx.send(text(&Message::Goodbye {}))).await;
+        while self.pending.len() > 0 {
+            match tokio::time::timeout_at(until, rx.next()).await {
+                Ok(Some(Ok(WsMessage::Text(body)))) => {
+                    match serde_json::from_str::<Reply>(body.as_str()) {
+                        Ok(Reply::Ack { ids }) => self.pending.ack(&ids),
+                        Ok(Reply::Error(refusal)) => {
+                            self.refused(&refusal, &mut conn.sent);
+                        }
+                        Err(_) => {}
+                    }
+                }
+                Ok(Some(Ok(_))) => {}
+                _ => break,
+            }
+        }
+        let _ = tokio::time::timeout_at(until, tx.close()).await;
+        self.finish();
+        Ended::Goodbye
+    }
+}
+
+/// Reports a connection has sent and not yet seen acknowledged, at most.
+const MAX_IN_FLIGHT: usize = 1000;
+
+/// The state of one connection.
+struct Conn {
+    opened: Instant,
+    /// The server acknowledged something on it.
+    acked: bool,
+    /// How long the server asked to wait before the next connection.
+    wait: Option<Duration>,
+    /// What it carried and when; a report the server refused (an error
+    /// frame: its database is down, say) or never answered is sent again.
+    sent: HashMap<ReportId, Instant>,
+}
+
+impl Conn {
+    /// The connection is lost; healthy if it carried acks or lasted a
+    /// heartbeat interval.
+    fn lost(&self, inner: &Inner) -> Ended {
+        Ended::Lost {
+            wait: self.wait,
+            healthy: self.acked || self.opened.elapsed() >= inner.settings.heartbeat,
         }
     }
 }
@@ -411,6 +496,8 @@ impl Sink for WebSocketLifecycle {
         }
         self.inner.stopping.store(true, Ordering::Relaxed);
         self.inner.stop.notify_waiters();
+        // also a permit for a wait that has not started yet
+        self.inner.stop.notify_one();
         self.inner.wake.notify_one();
         let _ = tokio::time::timeout(Duration::from_secs(5), finished).await;
         match self.inner.pending.len() {

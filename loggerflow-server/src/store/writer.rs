@@ -110,9 +110,9 @@ struct Job {
 /// by the writer so its cache of project ids never names a deleted one).
 enum Work {
     Write(Job),
-    /// Write what is queued (until the deadline), then stop (the server is
-    /// shutting down).
-    Stop(tokio::time::Instant),
+    /// Write what is queued (until the stop deadline), then stop (the
+    /// server is shutting down).
+    Stop,
     DeleteProject {
         name: String,
         reply: oneshot::Sender<Result<bool, StoreError>>,
@@ -123,6 +123,9 @@ enum Work {
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Work>,
+    /// When the server stops: the time by which any write in progress is
+    /// given up (rolled back, not acknowledged).
+    deadline: Arc<tokio::sync::watch::Sender<Option<tokio::time::Instant>>>,
 }
 
 /// Jobs in one transaction at most.
@@ -134,8 +137,15 @@ impl Writer {
     /// and the queued jobs are written.
     pub fn spawn(db: DatabaseConnection, quota: Quota) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(4096);
-        let task = tokio::spawn(run(db, rx, Arc::new(quota)));
-        (Self { tx }, task)
+        let (deadline, deadline_rx) = tokio::sync::watch::channel(None);
+        let task = tokio::spawn(run(db, rx, Arc::new(quota), deadline_rx));
+        (
+            Self {
+                tx,
+                deadline: Arc::new(deadline),
+            },
+            task,
+        )
     }
 
     /// Deletes the project `name` with everything it stored, after the jobs
@@ -157,22 +167,15 @@ impl Writer {
     }
 
     /// Stops the writer once everything queued before is written; later
-    /// jobs are refused as "shutting down" (503). Returns when it stopped.
+    /// jobs are refused as "shutting down" (503). Await the writer's task
+    /// (from [`Writer::spawn`]) to know it stopped.
     ///
-    /// What cannot be written by `deadline` (a database that hangs) is not
-    /// acknowledged: its clients are told to try again and send it to the
-    /// next server.
+    /// Whatever is being written at `deadline` (a database that hangs) is
+    /// given up: rolled back and not acknowledged, so its clients send it
+    /// to the next server.
     pub async fn close(&self, deadline: tokio::time::Instant) {
-        let stop = tokio::time::timeout_at(deadline, self.tx.send(Work::Stop(deadline)));
-        if matches!(stop.await, Ok(Ok(()))) {
-            // the writer gives up at the deadline itself; a little more for
-            // its rollback
-            let _ = tokio::time::timeout_at(
-                deadline + std::time::Duration::from_millis(500),
-                self.tx.closed(),
-            )
-            .await;
-        }
+        self.deadline.send_replace(Some(deadline));
+        let _ = tokio::time::timeout_at(deadline, self.tx.send(Work::Stop)).await;
     }
 
     /// Writes `ops` and waits until they are committed (no creation quota:
@@ -203,7 +206,41 @@ impl Writer {
     }
 }
 
-async fn run(db: DatabaseConnection, mut rx: mpsc::Receiver<Work>, quota: Arc<Quota>) {
+/// Runs `write` unless the stop deadline (once set) passes first: then the
+/// write is dropped (its transaction rolls back, its jobs are answered
+/// "unavailable") and `false` is returned.
+async fn until_deadline(
+    deadline: &mut tokio::sync::watch::Receiver<Option<tokio::time::Instant>>,
+    write: impl std::future::Future<Output = ()>,
+) -> bool {
+    let passed = async {
+        loop {
+            let set = *deadline.borrow_and_update();
+            match set {
+                Some(at) => {
+                    tokio::time::sleep_until(at).await;
+                    return;
+                }
+                None => {
+                    if deadline.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+            }
+        }
+    };
+    tokio::select! {
+        () = write => true,
+        () = passed => false,
+    }
+}
+
+async fn run(
+    db: DatabaseConnection,
+    mut rx: mpsc::Receiver<Work>,
+    quota: Arc<Quota>,
+    mut deadline: tokio::sync::watch::Receiver<Option<tokio::time::Instant>>,
+) {
     let mut projects =
         ProjectCache::new(NonZeroUsize::new(PROJECT_CACHE).unwrap_or(NonZeroUsize::MIN));
     let mut next: Option<Work> = None;
@@ -216,7 +253,7 @@ async fn run(db: DatabaseConnection, mut rx: mpsc::Receiver<Work>, quota: Arc<Qu
             },
         };
         match work {
-            Work::Stop(deadline) => {
+            Work::Stop => {
                 // what was queued before the stop is written, until the
                 // deadline; the channel closes when this returns, so later
                 // jobs are refused ("shutting down"). A batch cut off at the
@@ -231,7 +268,7 @@ async fn run(db: DatabaseConnection, mut rx: mpsc::Receiver<Work>, quota: Arc<Qu
                 while !queued.is_empty() {
                     let rest = queued.split_off(queued.len().min(MAX_BATCH));
                     let write = write_batch(&db, &mut projects, &quota, queued);
-                    if tokio::time::timeout_at(deadline, write).await.is_err() {
+                    if !until_deadline(&mut deadline, write).await {
                         break;
                     }
                     queued = rest;
@@ -256,7 +293,13 @@ async fn run(db: DatabaseConnection, mut rx: mpsc::Receiver<Work>, quota: Arc<Qu
                         Err(_) => break,
                     }
                 }
-                write_batch(&db, &mut projects, &quota, jobs).await;
+                if !until_deadline(&mut deadline, write_batch(&db, &mut projects, &quota, jobs))
+                    .await
+                {
+                    // the server stops and the database hangs: what is
+                    // queued is refused (the channel closes with this task)
+                    return;
+                }
             }
         }
     }

@@ -9,6 +9,7 @@ mod m20261125_000003_thresholds;
 mod m20261125_000004_dashboard;
 mod m20261125_000005_metric_rollups;
 mod m20261129_000006_connections;
+mod m20261129_000007_title_folded;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000004_dashboard::Migration),
             Box::new(m20261125_000005_metric_rollups::Migration),
             Box::new(m20261129_000006_connections::Migration),
+            Box::new(m20261129_000007_title_folded::Migration),
         ]
     }
 }
