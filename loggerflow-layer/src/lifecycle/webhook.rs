@@ -214,10 +214,14 @@ impl Inner {
         let mut messages = Vec::new();
         // while looking for the report a batch was refused for, reports go
         // alone (without the hello or a heartbeat, which could be the cause)
+        // (an instance the server does not know yet says hello alone first:
+        // if the hello is what it refuses, no report is blamed for it)
         let probing = self.single.load(Ordering::Relaxed) > 0 && self.pending.len() > 0;
         let heartbeat = heartbeat && !probing;
         let hello = self.hello.lock().ok().and_then(|h| h.clone());
-        let with_hello = !probing && !self.introduced.load(Ordering::Relaxed) && hello.is_some();
+        let needs_hello = !self.introduced.load(Ordering::Relaxed) && hello.is_some();
+        let with_hello = needs_hello;
+        let hello_alone = probing && needs_hello;
         if let (true, Some(hello)) = (with_hello, hello) {
             messages.push(Message::Hello(hello));
         }
@@ -234,7 +238,11 @@ impl Inner {
         // after a batch was refused as a whole
         let limit = self.limit.load(Ordering::Relaxed);
         let budget = BATCH_BYTES.min(limit / 2);
-        let most = if probing { 1 } else { 500 };
+        let most = match (probing, hello_alone) {
+            (_, true) => 0,
+            (true, false) => 1,
+            (false, false) => 500,
+        };
         let taken = self.pending.take_copy(most, budget, |_| false);
         let sent = Sent {
             reports: taken.len(),
