@@ -25,6 +25,51 @@
 //! again; a report it refuses for good (too large, a bad name) is dropped and
 //! counted in [`overflowed`](WebhookLifecycle::overflowed), never sent again.
 
+/// The builder methods and counters both lifecycle sinks share (each has
+/// an `inner: Arc<Inner>` with `settings`, `instance` and `pending`, and a
+/// `with` that rebuilds it with changed settings).
+macro_rules! common_builder {
+    () => {
+        /// The server's ingest key (`--ingest-key`).
+        #[must_use]
+        pub fn ingest_key(self, key: impl Into<String>) -> Self {
+            let key = key.into();
+            self.with(|s| s.key = Some(key))
+        }
+
+        /// How many unacknowledged reports are kept while the server is
+        /// away (default 10,000); beyond it the oldest are dropped and
+        /// counted.
+        #[must_use]
+        pub fn buffer(self, capacity: usize) -> Self {
+            self.with(|s| s.capacity = capacity)
+        }
+
+        /// How many bytes of unacknowledged reports are kept (serialised;
+        /// default 64 MiB); beyond it the oldest are dropped and counted.
+        #[must_use]
+        pub fn buffer_bytes(self, bytes: usize) -> Self {
+            self.with(|s| s.capacity_bytes = bytes)
+        }
+
+        /// This process's instance id, as the server knows it.
+        pub fn instance(&self) -> &str {
+            &self.inner.instance
+        }
+
+        /// Reports waiting for the server's acknowledgement.
+        pub fn pending(&self) -> usize {
+            self.inner.pending.len()
+        }
+
+        /// Reports dropped: the buffer was full, or the server refused them
+        /// for good (too large, a name it does not accept).
+        pub fn overflowed(&self) -> u64 {
+            self.inner.pending.overflowed()
+        }
+    };
+}
+
 mod metrics;
 mod pending;
 mod webhook;

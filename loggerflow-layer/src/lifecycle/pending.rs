@@ -126,6 +126,18 @@ impl Pending {
         heavy.len()
     }
 
+    /// The server accepts nothing over `limit` bytes, of which `envelope`
+    /// go around a report: every report that cannot fit is dropped,
+    /// counted, and said on stderr.
+    pub(crate) fn refuse_over_limit(&self, limit: usize, envelope: usize) {
+        let dropped = self.refuse_larger_than(limit.saturating_sub(envelope));
+        if dropped > 0 {
+            crate::diag::warn(format_args!(
+                "lifecycle: {dropped} report(s) larger than the server accepts ({limit} bytes) were dropped"
+            ));
+        }
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.queue.lock().map(|q| q.reports.len()).unwrap_or(0)
     }

@@ -98,42 +98,7 @@ impl WebhookLifecycle {
         self.with(|s| s.heartbeat = every.max(Duration::from_secs(1)))
     }
 
-    /// The server's ingest key (`--ingest-key`).
-    #[must_use]
-    pub fn ingest_key(self, key: impl Into<String>) -> Self {
-        let key = key.into();
-        self.with(|s| s.key = Some(key))
-    }
-
-    /// How many unacknowledged reports are kept while the server is away
-    /// (default 10,000); beyond it the oldest are dropped and counted.
-    #[must_use]
-    pub fn buffer(self, capacity: usize) -> Self {
-        self.with(|s| s.capacity = capacity)
-    }
-
-    /// How many bytes of unacknowledged reports are kept (serialised;
-    /// default 64 MiB); beyond it the oldest are dropped and counted.
-    #[must_use]
-    pub fn buffer_bytes(self, bytes: usize) -> Self {
-        self.with(|s| s.capacity_bytes = bytes)
-    }
-
-    /// This process's instance id, as the server knows it.
-    pub fn instance(&self) -> &str {
-        &self.inner.instance
-    }
-
-    /// Reports waiting for the server.
-    pub fn pending(&self) -> usize {
-        self.inner.pending.len()
-    }
-
-    /// Reports dropped: the buffer was full, or the server refused them for
-    /// good (too large, a name it does not accept).
-    pub fn overflowed(&self) -> u64 {
-        self.inner.pending.overflowed()
-    }
+    common_builder!();
 }
 
 /// The size a batch aims at.
@@ -293,12 +258,7 @@ impl Inner {
                 // never will fit
                 Some(limit) => {
                     self.limit.store(limit, Ordering::Relaxed);
-                    let dropped = self.pending.refuse_larger_than(limit.saturating_sub(4096));
-                    if dropped > 0 {
-                        crate::diag::warn(format_args!(
-                            "lifecycle: {dropped} report(s) larger than the server accepts ({limit} bytes) were dropped"
-                        ));
-                    }
+                    self.pending.refuse_over_limit(limit, 4096);
                     Outcome::Again
                 }
                 // a proxy's 413, limit unknown: one report at a time, and the

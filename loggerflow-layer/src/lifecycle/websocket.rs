@@ -92,42 +92,7 @@ impl WebSocketLifecycle {
         self.with(|s| s.heartbeat = every.max(Duration::from_secs(1)))
     }
 
-    /// The server's ingest key (`--ingest-key`).
-    #[must_use]
-    pub fn ingest_key(self, key: impl Into<String>) -> Self {
-        let key = key.into();
-        self.with(|s| s.key = Some(key))
-    }
-
-    /// How many unacknowledged reports are kept while the server is away
-    /// (default 10,000); beyond it the oldest are dropped and counted.
-    #[must_use]
-    pub fn buffer(self, capacity: usize) -> Self {
-        self.with(|s| s.capacity = capacity)
-    }
-
-    /// How many bytes of unacknowledged reports are kept (serialised;
-    /// default 64 MiB); beyond it the oldest are dropped and counted.
-    #[must_use]
-    pub fn buffer_bytes(self, bytes: usize) -> Self {
-        self.with(|s| s.capacity_bytes = bytes)
-    }
-
-    /// This process's instance id, as the server knows it.
-    pub fn instance(&self) -> &str {
-        &self.inner.instance
-    }
-
-    /// Reports waiting for the server's acknowledgement.
-    pub fn pending(&self) -> usize {
-        self.inner.pending.len()
-    }
-
-    /// Reports dropped: the buffer was full, or the server refused them for
-    /// good (too large, a name it does not accept).
-    pub fn overflowed(&self) -> u64 {
-        self.inner.pending.overflowed()
-    }
+    common_builder!();
 }
 
 fn text(message: &Message) -> WsMessage {
@@ -241,12 +206,7 @@ impl Inner {
                     .and_then(|l| usize::try_from(l).ok())
                     .unwrap_or(crate::protocol::MAX_REPORT_BYTES);
                 // frames are a report plus a few bytes of envelope
-                let dropped = self.pending.refuse_larger_than(limit.saturating_sub(64));
-                if dropped > 0 {
-                    crate::diag::warn(format_args!(
-                        "lifecycle: {dropped} report(s) larger than the server accepts ({limit} bytes) were dropped"
-                    ));
-                }
+                self.pending.refuse_over_limit(limit, 64);
                 Refused::Retry
             }
             _ => {
