@@ -344,6 +344,10 @@ impl Report {
     pub fn bound(&mut self) -> bool {
         let mut limits = Limits::NORMAL;
         let mut cut_any = self.bound_parts(limits);
+        // weighing means serialising: only when it could be too heavy
+        if self.weight_at_most() <= MAX_REPORT_BYTES {
+            return cut_any;
+        }
         while self.serialized_len() > MAX_REPORT_BYTES {
             cut_any = true;
             if limits.at_floor() {
@@ -354,6 +358,47 @@ impl Report {
             self.bound_parts(limits);
         }
         cut_any
+    }
+
+    /// An upper bound of [`Report::serialized_len`], cheap to work out: a
+    /// string weighs at most six bytes a byte escaped (`\u0001`) plus its
+    /// quotes and key; every other part a generous constant.
+    fn weight_at_most(&self) -> usize {
+        const PER_ITEM: usize = 96;
+        let text = |t: &str| 6 * t.len() + PER_ITEM;
+        let option = |t: &Option<String>| t.as_deref().map_or(PER_ITEM, text);
+        let mut weight = 512
+            + text(&self.project)
+            + text(&self.message)
+            + text(&self.target)
+            + text(&self.thread)
+            + text(&self.host)
+            + option(&self.module)
+            + option(&self.file)
+            + option(&self.release);
+        for (key, value) in &self.fields {
+            weight += text(key)
+                + match value {
+                    serde_json::Value::String(t) => text(t),
+                    serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
+                        // nested values: no cheap bound
+                        return usize::MAX;
+                    }
+                    _ => PER_ITEM,
+                };
+        }
+        if let Some(error) = &self.error {
+            weight += text(&error.type_name) + text(&error.message);
+            weight += error.sources.iter().map(|s| text(s)).sum::<usize>();
+        }
+        for span in &self.spans {
+            weight +=
+                text(&span.name) + text(&span.target) + text(&span.fields) + option(&span.file);
+        }
+        for frame in &self.frames {
+            weight += text(&frame.function) + option(&frame.file);
+        }
+        weight
     }
 
     /// Drops everything but the message and the identity, marked.
@@ -854,5 +899,46 @@ mod bound_properties {
                 .contains("[truncated: 2097152 bytes in all]")
         );
         assert_eq!(report.fields.len(), MAX_FIELDS);
+    }
+}
+
+#[cfg(test)]
+mod weight_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The cheap bound is never below the real weight.
+        #[test]
+        fn the_cheap_bound_is_an_upper_bound(
+            message in "[\\x00-\\x1f\"\\\\a-zé😀]{0,200}",
+            field in "[\\x00-\\x1f\"\\\\a-zé😀]{0,200}",
+            frames in 0usize..50,
+        ) {
+            let report = Report {
+                id: ReportId::new(),
+                project: "p".into(),
+                timestamp: chrono::Utc::now(),
+                level: Level::Error,
+                kind: ReportKind::Event,
+                message,
+                target: "t".into(),
+                module: Some("m".into()),
+                file: None,
+                line: Some(u32::MAX),
+                fields: [("k".to_owned(), serde_json::Value::String(field)), ("n".to_owned(), serde_json::json!(-1.5e300))]
+                    .into_iter()
+                    .collect(),
+                error: Some(ErrorInfo { type_name: "E".into(), message: "m".into(), sources: vec!["s".into()] }),
+                spans: vec![SpanInfo { name: "n".into(), target: "t".into(), fields: "a=1".into(), file: None, line: Some(u32::MAX) }],
+                frames: (0..frames)
+                    .map(|i| Frame { function: format!("f{i}"), file: Some("src/x.rs".into()), line: Some(u32::MAX), yours: true })
+                    .collect(),
+                thread: "main".into(),
+                host: "h".into(),
+                release: Some("1.0".into()),
+            };
+            prop_assert!(report.weight_at_most() >= report.serialized_len());
+        }
     }
 }

@@ -84,15 +84,14 @@ impl Server {
                 "--port",
                 "0",
                 "--disable-log",
-                // one address drives thousands of apps here: no creation
-                // quota (a fleet behind one NAT needs the same)
-                "--max-new-projects-per-hour",
-                "0",
-                "--max-new-instances-per-hour",
-                "0",
                 "-d",
                 database,
             ])
+            // one address drives thousands of apps here: no creation quota
+            // (a fleet behind one NAT needs the same); as environment
+            // variables, which an older server (LOGGERFLOW_BIN) ignores
+            .env("LOGGERFLOW_MAX_NEW_PROJECTS_PER_HOUR", "0")
+            .env("LOGGERFLOW_MAX_NEW_INSTANCES_PER_HOUR", "0")
             .stdout(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("start {binary} (build it with --bins): {e}"));
