@@ -222,12 +222,12 @@ impl Server {
     }
 
     /// Serves on `listener` until `shutdown` completes. Shutdown is graceful
-    /// and bounded: no new connection is accepted, websockets get a close
-    /// frame (their apps reconnect to the next server; they are not marked
-    /// offline), requests in flight get up to 5 s to finish, and everything
-    /// queued for the database is written before this returns. Nothing
-    /// acknowledged is lost; what was not acknowledged is sent again by the
-    /// apps.
+    /// and bounded (about 4 s at most, whatever the database does): no new
+    /// connection is accepted, requests in flight get 2 s to finish,
+    /// websockets get a close frame (their apps reconnect to the next
+    /// server; they are not marked offline), and what is queued for the
+    /// database is written within 1.5 s more. Nothing acknowledged is lost;
+    /// what was not acknowledged is sent again by the apps.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
