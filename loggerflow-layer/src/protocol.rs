@@ -664,38 +664,49 @@ impl Refusal {
 }
 
 #[cfg(test)]
-mod bound_tests {
-    use super::*;
-
-    fn report(message: String, frames: usize) -> Report {
+impl Report {
+    /// A minimal report for tests: `message`, everything else empty.
+    pub(crate) fn sample(message: impl Into<String>) -> Self {
         Report {
             id: ReportId::new(),
             project: "p".into(),
             timestamp: chrono::Utc::now(),
             level: Level::Error,
             kind: ReportKind::Event,
-            message,
+            message: message.into(),
             target: "t".into(),
             module: None,
             file: None,
             line: None,
-            fields: [("note".to_owned(), serde_json::json!("é".repeat(20_000)))]
-                .into_iter()
-                .collect(),
+            fields: BTreeMap::new(),
             error: None,
             spans: Vec::new(),
-            frames: (0..frames)
-                .map(|i| Frame {
-                    function: format!("f{i}"),
-                    file: None,
-                    line: None,
-                    yours: false,
-                })
-                .collect(),
+            frames: Vec::new(),
             thread: String::new(),
             host: String::new(),
             release: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod bound_tests {
+    use super::*;
+
+    fn report(message: String, frames: usize) -> Report {
+        let mut report = Report::sample(message);
+        report
+            .fields
+            .insert("note".to_owned(), serde_json::json!("é".repeat(20_000)));
+        report.frames = (0..frames)
+            .map(|i| Frame {
+                function: format!("f{i}"),
+                file: None,
+                line: None,
+                yours: false,
+            })
+            .collect();
+        report
     }
 
     #[test]
@@ -860,36 +871,20 @@ mod bound_properties {
 
     #[test]
     fn a_span_field_of_two_mib_and_control_characters_fit() {
-        let mut report = Report {
-            id: ReportId::new(),
-            project: "p".into(),
-            timestamp: chrono::Utc::now(),
-            level: Level::Error,
-            kind: ReportKind::Event,
-            message: "\u{1}".repeat(64 * 1024),
-            target: "t".into(),
-            module: None,
-            file: None,
-            line: None,
-            fields: (0..10_000)
-                .map(|i| (format!("k{i}"), serde_json::json!([i, "\n".repeat(100)])))
-                .collect(),
-            error: None,
-            spans: vec![
-                SpanInfo {
-                    name: "request".into(),
-                    target: "t".into(),
-                    fields: "x".repeat(2 * 1024 * 1024),
-                    file: None,
-                    line: None,
-                };
-                100
-            ],
-            frames: Vec::new(),
-            thread: "main".into(),
-            host: "h".into(),
-            release: None,
-        };
+        let mut report = Report::sample("\u{1}".repeat(64 * 1024));
+        report.fields = (0..10_000)
+            .map(|i| (format!("k{i}"), serde_json::json!([i, "\n".repeat(100)])))
+            .collect();
+        report.spans = vec![
+            SpanInfo {
+                name: "request".into(),
+                target: "t".into(),
+                fields: "x".repeat(2 * 1024 * 1024),
+                file: None,
+                line: None,
+            };
+            100
+        ];
         assert!(report.bound());
         assert!(report.serialized_len() <= MAX_REPORT_BYTES);
         assert_eq!(report.spans.len(), MAX_SPANS);
@@ -915,29 +910,38 @@ mod weight_tests {
             field in "[\\x00-\\x1f\"\\\\a-zé😀]{0,200}",
             frames in 0usize..50,
         ) {
-            let report = Report {
-                id: ReportId::new(),
-                project: "p".into(),
-                timestamp: chrono::Utc::now(),
-                level: Level::Error,
-                kind: ReportKind::Event,
-                message,
+            let mut report = Report::sample(message);
+            report.module = Some("m".into());
+            report.line = Some(u32::MAX);
+            report.fields = [
+                ("k".to_owned(), serde_json::Value::String(field)),
+                ("n".to_owned(), serde_json::json!(-1.5e300)),
+            ]
+            .into_iter()
+            .collect();
+            report.error = Some(ErrorInfo {
+                type_name: "E".into(),
+                message: "m".into(),
+                sources: vec!["s".into()],
+            });
+            report.spans = vec![SpanInfo {
+                name: "n".into(),
                 target: "t".into(),
-                module: Some("m".into()),
+                fields: "a=1".into(),
                 file: None,
                 line: Some(u32::MAX),
-                fields: [("k".to_owned(), serde_json::Value::String(field)), ("n".to_owned(), serde_json::json!(-1.5e300))]
-                    .into_iter()
-                    .collect(),
-                error: Some(ErrorInfo { type_name: "E".into(), message: "m".into(), sources: vec!["s".into()] }),
-                spans: vec![SpanInfo { name: "n".into(), target: "t".into(), fields: "a=1".into(), file: None, line: Some(u32::MAX) }],
-                frames: (0..frames)
-                    .map(|i| Frame { function: format!("f{i}"), file: Some("src/x.rs".into()), line: Some(u32::MAX), yours: true })
-                    .collect(),
-                thread: "main".into(),
-                host: "h".into(),
-                release: Some("1.0".into()),
-            };
+            }];
+            report.frames = (0..frames)
+                .map(|i| Frame {
+                    function: format!("f{i}"),
+                    file: Some("src/x.rs".into()),
+                    line: Some(u32::MAX),
+                    yours: true,
+                })
+                .collect();
+            report.thread = "main".into();
+            report.host = "h".into();
+            report.release = Some("1.0".into());
             prop_assert!(report.weight_at_most() >= report.serialized_len());
         }
     }

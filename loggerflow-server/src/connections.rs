@@ -174,6 +174,39 @@ pub fn client_ip(
     request_peer.map(|p| p.ip())
 }
 
+/// The client that sent a request, as an extractor: the TCP peer, or
+/// behind a trusted proxy the address it forwarded (the login throttle and
+/// the creation quota count by it). Unknown (`0.0.0.0`) when the router is
+/// served by something that records no peer.
+#[derive(Debug, Clone, Copy)]
+pub struct Client(pub std::net::IpAddr);
+
+impl axum::extract::FromRequestParts<crate::router::AppState> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &crate::router::AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(request_client(
+            &parts.extensions,
+            &parts.headers,
+            state.config.trust_forwarded_for,
+        )))
+    }
+}
+
+/// The client of a request from its extensions (the peer) and headers.
+pub fn request_client(
+    extensions: &axum::http::Extensions,
+    headers: &axum::http::HeaderMap,
+    trust_forwarded_for: bool,
+) -> std::net::IpAddr {
+    let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    client_ip(peer, headers, trust_forwarded_for)
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+}
+
 /// The key a client is counted by (the login throttle, the creation
 /// quota): its IPv4 address, or its IPv6 /64 (one host commonly holds a whole
 /// /64, so counting addresses would let it rotate).

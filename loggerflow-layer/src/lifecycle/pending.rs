@@ -151,28 +151,9 @@ impl Pending {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{Level, ReportKind};
 
     fn report(message: &str) -> Report {
-        Report {
-            id: ReportId::new(),
-            project: "p".into(),
-            timestamp: chrono::Utc::now(),
-            level: Level::Error,
-            kind: ReportKind::Event,
-            message: message.into(),
-            target: "t".into(),
-            module: None,
-            file: None,
-            line: None,
-            fields: Default::default(),
-            error: None,
-            spans: Vec::new(),
-            frames: Vec::new(),
-            thread: String::new(),
-            host: String::new(),
-            release: None,
-        }
+        Report::sample(message)
     }
 
     #[test]

@@ -27,7 +27,7 @@ use std::collections::HashMap;
 
 use axum::Form;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -85,16 +85,6 @@ fn from_browser(headers: &HeaderMap, jar: &HashMap<&str, &str>) -> bool {
         || headers.contains_key(header::ORIGIN)
         || headers.contains_key("sec-fetch-site")
         || headers.contains_key("sec-fetch-mode")
-}
-
-/// The client a request came from, for the throttle.
-pub(crate) fn client_of(state: &AppState, request: &Request) -> std::net::IpAddr {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0);
-    crate::connections::client_ip(peer, request.headers(), state.config.trust_forwarded_for)
-        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
 }
 
 /// What binds a session to the credentials it was started with: a session
@@ -184,7 +174,11 @@ pub async fn guard(
     let visitor = match &state.config.auth {
         Some((user, password)) => match basic_attempt(&headers, user, password) {
             Some(right) => {
-                let client = client_of(&state, &request);
+                let client = crate::connections::request_client(
+                    request.extensions(),
+                    request.headers(),
+                    state.config.trust_forwarded_for,
+                );
                 match state
                     .throttle
                     .attempt(client, right, std::time::Instant::now())
@@ -327,8 +321,7 @@ pub struct LoginForm {
 /// failure throttle with HTTP Basic.
 pub async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
-    headers: HeaderMap,
+    crate::connections::Client(client): crate::connections::Client,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, AppError> {
     let Some((user, password)) = &state.config.auth else {
@@ -337,9 +330,6 @@ pub async fn login(
     let next = local_target(form.next.as_deref());
     let user_ok = constant_time_eq(form.user.as_bytes(), user.as_bytes());
     let password_ok = constant_time_eq(form.password.as_bytes(), password.as_bytes());
-    let client =
-        crate::connections::client_ip(Some(peer), &headers, state.config.trust_forwarded_for)
-            .unwrap_or(peer.ip());
     match state
         .throttle
         .attempt(client, user_ok && password_ok, std::time::Instant::now())

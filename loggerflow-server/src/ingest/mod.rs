@@ -6,38 +6,12 @@ pub mod native;
 pub mod quota;
 mod socket;
 
-use std::net::IpAddr;
-
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::request::Parts;
 
 use crate::error::AppError;
-use crate::router::AppState;
 
-/// The client that sent an ingest request (its creation quota is kept by
-/// this address): the TCP peer, or behind a trusted proxy the address it
-/// forwarded.
-#[derive(Debug, Clone, Copy)]
-pub struct Client(pub IpAddr);
-
-impl FromRequestParts<AppState> for Client {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0);
-        let ip =
-            crate::connections::client_ip(peer, &parts.headers, state.config.trust_forwarded_for)
-                .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-        Ok(Self(ip))
-    }
-}
+/// The client that sent the request (see [`crate::connections::Client`]).
+pub use crate::connections::Client;
 
 /// Reads a request body of at most `limit` bytes.
 pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, AppError> {
