@@ -258,10 +258,62 @@ impl Visit for FieldVisitor<'_> {
     }
 }
 
-/// A span's fields, formatted once when the span is created (and extended by
-/// `record`), stored in the span's extensions.
+/// The most one span field's value keeps, in bytes (longer ones are cut).
+pub(crate) const MAX_SPAN_VALUE: usize = 1024;
+/// The most a span's formatted fields keep, in bytes.
+pub(crate) const MAX_SPAN_FIELDS: usize = 4096;
+
+/// A span's fields, formatted when the span is created and again when one
+/// is `record`ed, stored in the span's extensions. Bounded: a field recorded
+/// again replaces its value (a span's fields are fixed by its callsite), a
+/// value keeps at most [`MAX_SPAN_VALUE`] bytes and the whole text at most
+/// [`MAX_SPAN_FIELDS`].
 #[derive(Debug, Default)]
-pub(crate) struct SpanFields(pub(crate) String);
+pub(crate) struct SpanFields {
+    values: Vec<(&'static str, String)>,
+    text: String,
+}
+
+impl SpanFields {
+    /// The fields as `key=value` pairs.
+    pub(crate) fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Takes the values recorded in `more` (replacing those of the same
+    /// name) and formats the text again.
+    pub(crate) fn merge(&mut self, more: SpanFields) {
+        for (name, value) in more.values {
+            self.set(name, value);
+        }
+        self.format();
+    }
+
+    fn set(&mut self, name: &'static str, value: String) {
+        match self.values.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, old)) => *old = value,
+            None => self.values.push((name, value)),
+        }
+    }
+
+    /// Formats the text from the values, within its bound.
+    pub(crate) fn format(&mut self) {
+        self.text.clear();
+        for (name, value) in &self.values {
+            let room = MAX_SPAN_FIELDS.saturating_sub(self.text.len());
+            let pair = format!("{}{name}={value}", if self.text.is_empty() { "" } else { " " });
+            if pair.len() > room {
+                self.text.push_str(if self.text.is_empty() { "…" } else { " …" });
+                break;
+            }
+            self.text.push_str(&pair);
+        }
+    }
+}
 
 impl Visit for SpanFields {
     fn record_str(&mut self, field: &Field, value: &str) {
@@ -269,10 +321,51 @@ impl Visit for SpanFields {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if !self.0.is_empty() {
-            self.0.push(' ');
+        let mut text = String::new();
+        let _ = write!(Bounded::new(&mut text, MAX_SPAN_VALUE), "{value:?}");
+        self.set(field.name(), text);
+    }
+}
+
+/// A `fmt::Write` that keeps at most `room` bytes (cut at a character
+/// boundary, ending in `…`) and then stops the formatting.
+pub(crate) struct Bounded<'a> {
+    out: &'a mut String,
+    room: usize,
+}
+
+impl<'a> Bounded<'a> {
+    pub(crate) fn new(out: &'a mut String, room: usize) -> Self {
+        Self { out, room }
+    }
+}
+
+impl fmt::Write for Bounded<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if s.len() <= self.room {
+            self.out.push_str(s);
+            self.room -= s.len();
+            return Ok(());
         }
-        let _ = write!(self.0, "{}={value:?}", field.name());
+        let mut cut = self.room;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        self.out.push_str(&s[..cut]);
+        self.out.push('…');
+        self.room = 0;
+        Err(fmt::Error)
+    }
+}
+
+/// The text of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "Box<dyn Any>".to_owned()
     }
 }
 
@@ -282,7 +375,7 @@ pub(crate) fn span_info<'a, R: LookupSpan<'a>>(span: &SpanRef<'a, R>) -> SpanInf
     let fields = span
         .extensions()
         .get::<SpanFields>()
-        .map(|f| f.0.clone())
+        .map(|f| f.text().to_owned())
         .unwrap_or_default();
     SpanInfo {
         name: meta.name().to_owned(),
@@ -296,6 +389,29 @@ pub(crate) fn span_info<'a, R: LookupSpan<'a>>(span: &SpanRef<'a, R>) -> SpanInf
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn span_fields_stay_bounded_however_often_they_are_recorded() {
+        let mut fields = SpanFields::default();
+        fields.values.push(("step", "0".into()));
+        fields.format();
+        for i in 0..10_000 {
+            let mut more = SpanFields::default();
+            more.values.push(("step", i.to_string()));
+            fields.merge(more);
+        }
+        assert_eq!(fields.text(), "step=9999", "a record replaces the value");
+        let mut many = SpanFields::default();
+        for name in ["a", "b", "c", "d", "e", "f", "g", "h"] {
+            let mut text = String::new();
+            let _ = write!(Bounded::new(&mut text, MAX_SPAN_VALUE), "{}", "é".repeat(5000));
+            assert!(text.len() <= MAX_SPAN_VALUE + '…'.len_utf8());
+            many.set(name, text);
+        }
+        many.format();
+        assert!(many.text().len() <= MAX_SPAN_FIELDS + 4, "{}", many.text().len());
+        assert!(many.text().ends_with('…'));
+    }
 
     #[test]
     fn type_names_are_shortened() {

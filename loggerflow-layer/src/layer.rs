@@ -1,7 +1,7 @@
 //! [`LoggerFlowLayer`]: the `tracing` layer that captures events.
 
 use std::any::TypeId;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tracing::level_filters::LevelFilter;
@@ -13,32 +13,32 @@ use tracing_subscriber::layer::{self, Context, Layer};
 use tracing_subscriber::registry::{LookupSpan, Registry};
 
 use crate::capture::{Captured, FieldVisitor, Reentrancy, SpanFields, span_info};
-use crate::config::{Config, RetryPolicy, target_excluded};
-use crate::guard::FlushGuard;
-use crate::handle::Handle;
-use crate::protocol::{ReportKind, SpanInfo};
+use crate::pipeline::config::{Config, RetryPolicy, target_excluded};
+use crate::pipeline::guard::FlushGuard;
+use crate::pipeline::handle::Handle;
+use crate::protocol::{Level, Report, ReportKind, SpanInfo, TraceMode};
 use crate::sink::{Blocking, BlockingSink, Sink};
-use crate::trace::TraceMode;
 
 /// A `tracing` layer that turns events at or above a level (ERROR by
 /// default) and panics into [`Report`](crate::Report)s, and ships them to
 /// sinks from a background worker.
 ///
+/// Made by [`LoggerFlowLayer::builder`]: every setting is made on the
+/// builder, and [`build`](LoggerFlowBuilder::build) starts the worker with
+/// them, so no setting can be changed once the layer runs.
+///
 /// Its level applies to this layer alone (it is a per-layer filter): other
 /// layers, such as `fmt`, see exactly what they saw without it.
-///
-/// Configure it fully before calling [`flush_guard`](Self::flush_guard) or
-/// [`handle`](Self::handle) and before adding it to a subscriber: the
-/// worker starts then, with the configuration it has at that moment.
 ///
 /// ```no_run
 /// use loggerflow_layer::{LoggerFlowLayer, TraceMode, sink::FileSink};
 /// use tracing_subscriber::prelude::*;
 ///
-/// let layer = LoggerFlowLayer::new("TestProj")
+/// let layer = LoggerFlowLayer::builder("TestProj")
 ///     .sink(FileSink::new("test.log"))
 ///     .trace_mode(TraceMode::Clean)
-///     .exclude("ValueError");
+///     .exclude("ValueError")
+///     .build();
 /// let _guard = layer.flush_guard();
 /// tracing_subscriber::registry()
 ///     .with(tracing_subscriber::fmt::layer())
@@ -54,79 +54,99 @@ pub struct LoggerFlowLayer<S = Registry> {
 impl<S> std::fmt::Debug for LoggerFlowLayer<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoggerFlowLayer")
-            .field("project", &self.inner.inner().config.project)
+            .field("project", &self.inner.inner().handle.project())
             .finish_non_exhaustive()
     }
 }
 
-impl<S> LoggerFlowLayer<S>
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    /// A layer for the project (application) `project`, with no sinks yet.
-    pub fn new(project: impl Into<String>) -> Self {
-        let config = Config::new(project.into());
-        let filter = CaptureFilter::from_config(&config);
-        Self {
-            inner: Filtered::new(
-                Capture {
-                    config,
-                    handle: OnceLock::new(),
-                },
-                filter,
-            ),
+impl LoggerFlowLayer {
+    /// A builder for the layer of the project (application) `project`, with
+    /// no sinks yet.
+    pub fn builder(project: impl Into<String>) -> LoggerFlowBuilder {
+        LoggerFlowBuilder {
+            config: Config::new(project.into()),
         }
     }
 }
 
 impl<S> LoggerFlowLayer<S> {
+    /// The handle of this layer: capture by hand, flush, read the counters.
+    pub fn handle(&self) -> Handle {
+        self.inner.inner().handle.clone()
+    }
+
+    /// A guard that flushes when dropped; the last guard of the layer also
+    /// shuts the sinks down (see [`FlushGuard`]). Bind it in `main`:
+    /// `let _guard = layer.flush_guard();`.
+    pub fn flush_guard(&self) -> FlushGuard {
+        FlushGuard::new(self.handle())
+    }
+}
+
+/// The settings of a [`LoggerFlowLayer`], made with
+/// [`LoggerFlowLayer::builder`]. Each method changes one setting, in any
+/// order; [`build`](Self::build) starts the layer's worker.
+#[must_use = "a builder does nothing until `build()`"]
+pub struct LoggerFlowBuilder {
+    config: Config,
+}
+
+impl std::fmt::Debug for LoggerFlowBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoggerFlowBuilder")
+            .field("project", &self.config.project)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoggerFlowBuilder {
     fn config(mut self, update: impl FnOnce(&mut Config)) -> Self {
-        let capture = self.inner.inner_mut();
-        if capture.handle.get().is_some() {
-            crate::diag::warn(format_args!(
-                "the layer was configured after it started; the change is ignored"
-            ));
-            return self;
-        }
-        update(&mut capture.config);
-        let filter = CaptureFilter::from_config(&capture.config);
-        *self.inner.filter_mut() = filter;
+        update(&mut self.config);
         self
     }
 
+    /// Starts the layer's worker with these settings.
+    pub fn build<S>(self) -> LoggerFlowLayer<S>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let filter = CaptureFilter::from_config(&self.config);
+        let handle = Handle::start(self.config);
+        LoggerFlowLayer {
+            inner: Filtered::new(Capture { handle }, filter),
+        }
+    }
+
     /// Adds a sink.
-    #[must_use]
     pub fn sink(self, sink: impl Sink) -> Self {
         self.config(|c| c.sinks.push(Arc::new(sink)))
     }
 
     /// Adds a blocking sink; it runs on a blocking thread pool.
-    #[must_use]
     pub fn blocking_sink(self, sink: impl BlockingSink) -> Self {
         self.config(|c| c.sinks.push(Arc::new(Blocking::new(sink))))
     }
 
     /// How sinks receive the trace (default [`TraceMode::Full`]).
-    #[must_use]
     pub fn trace_mode(self, mode: TraceMode) -> Self {
         self.config(|c| c.trace_mode = mode)
     }
 
-    /// The least severe event level captured (default ERROR).
-    #[must_use]
-    pub fn level(self, level: tracing::Level) -> Self {
-        self.config(|c| c.event_level = level)
+    /// The least severe event level captured (default ERROR): a [`Level`]
+    /// or a `tracing::Level`.
+    pub fn level(self, level: impl Into<Level>) -> Self {
+        let level = level.into();
+        self.config(|c| c.event_level = level.into())
     }
 
     /// The least severe span level recorded in span traces (default INFO).
-    #[must_use]
-    pub fn span_level(self, level: tracing::Level) -> Self {
-        self.config(|c| c.span_level = level)
+    pub fn span_level(self, level: impl Into<Level>) -> Self {
+        let level = level.into();
+        self.config(|c| c.span_level = level.into())
     }
 
     /// Leaves out reports whose message or full trace contains `text`, or
     /// whose error type is named `text` (the model's `exclude`).
-    #[must_use]
     pub fn exclude(self, text: impl Into<String>) -> Self {
         let text = text.into();
         self.config(|c| {
@@ -137,7 +157,6 @@ impl<S> LoggerFlowLayer<S> {
 
     /// Leaves out reports whose error's type is named `name`
     /// (`ParseIntError`, `io::Error`, `serde_json::Error`).
-    #[must_use]
     pub fn exclude_error_type(self, name: impl Into<String>) -> Self {
         let name = name.into();
         self.config(|c| c.exclude_types.push(name))
@@ -146,15 +165,43 @@ impl<S> LoggerFlowLayer<S> {
     /// Never captures events whose target is `target` or lies under it
     /// (`sqlx` excludes `sqlx::query` too). Decided once per callsite, so it
     /// costs nothing per event.
-    #[must_use]
     pub fn exclude_target(self, target: impl Into<String>) -> Self {
         let target = target.into();
         self.config(|c| c.exclude_targets.push(target))
     }
 
+    /// Edits, drops or samples each report before it is sent (sentry's
+    /// `before_send`): return `false` to drop it (counted in
+    /// [`Stats::filtered`](crate::Stats::filtered)).
+    ///
+    /// It runs on the layer's worker, never on the app's thread, after the
+    /// excludes on the error type and before the report is rendered (so
+    /// the text excludes and every sink see the edited report). A hook that
+    /// panics loses that report (counted in `dropped`), never the worker.
+    ///
+    /// ```no_run
+    /// use loggerflow_layer::LoggerFlowLayer;
+    ///
+    /// let layer: LoggerFlowLayer = LoggerFlowLayer::builder("shop")
+    ///     .before_send(|report| {
+    ///         // never send a password, wherever it was logged
+    ///         if let Some(value) = report.fields.get_mut("password") {
+    ///             *value = "[redacted]".into();
+    ///         }
+    ///         // and nothing from the health checks
+    ///         !report.message.starts_with("health check")
+    ///     })
+    ///     .build();
+    /// ```
+    pub fn before_send(
+        self,
+        hook: impl Fn(&mut Report) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.config(|c| c.before_send = Some(Arc::new(hook)))
+    }
+
     /// Adds crates whose frames are yours (by name), on top of the default
     /// rules of [`Classifier`](crate::trace::classify::Classifier).
-    #[must_use]
     pub fn your_crates<I, N>(self, names: I) -> Self
     where
         I: IntoIterator<Item = N>,
@@ -164,29 +211,25 @@ impl<S> LoggerFlowLayer<S> {
     }
 
     /// Replaces the rules that decide which frames are yours.
-    #[must_use]
     pub fn yours_if(
         self,
-        predicate: impl Fn(&crate::Frame) -> bool + Send + Sync + 'static,
+        predicate: impl Fn(&crate::protocol::Frame) -> bool + Send + Sync + 'static,
     ) -> Self {
         self.config(|c| c.classifier = c.classifier.clone().predicate(predicate))
     }
 
     /// Whether `tracing` events carry a backtrace. Defaults to what
     /// `RUST_LIB_BACKTRACE` / `RUST_BACKTRACE` say; panics always carry one.
-    #[must_use]
     pub fn with_backtrace(self, enabled: bool) -> Self {
         self.config(|c| c.backtrace = enabled)
     }
 
     /// Whether panics become reports (default `true`).
-    #[must_use]
     pub fn capture_panics(self, enabled: bool) -> Self {
         self.config(|c| c.capture_panics = enabled)
     }
 
     /// The release (version) reports carry.
-    #[must_use]
     pub fn release(self, release: impl Into<String>) -> Self {
         let release = release.into();
         self.config(|c| c.release = Some(release))
@@ -194,58 +237,30 @@ impl<S> LoggerFlowLayer<S> {
 
     /// How many reports may wait for the worker (default 1024); beyond it
     /// reports are dropped and counted, never waited for.
-    #[must_use]
     pub fn queue_capacity(self, capacity: usize) -> Self {
         self.config(|c| c.queue_capacity = capacity.max(1))
     }
 
     /// How sinks' failed deliveries are retried.
-    #[must_use]
     pub fn retry(self, policy: RetryPolicy) -> Self {
         self.config(|c| c.retry = policy)
     }
 
-    /// How long the [`FlushGuard`] waits when dropped (default 5 s).
-    #[must_use]
+    /// How long a [`FlushGuard`] waits when dropped (default 5 s).
     pub fn flush_timeout(self, timeout: Duration) -> Self {
         self.config(|c| c.flush_timeout = timeout)
     }
 
     /// How long a panic on the main thread waits for its report to be
     /// delivered before the process goes on ending (default 2 s).
-    #[must_use]
     pub fn panic_flush_timeout(self, timeout: Duration) -> Self {
         self.config(|c| c.panic_flush_timeout = timeout)
-    }
-
-    /// The handle of this layer (starts its worker).
-    pub fn handle(&self) -> Handle {
-        self.inner.inner().handle().clone()
-    }
-
-    /// A guard that flushes and shuts the sinks down when dropped (starts the
-    /// worker). Bind it in `main`: `let _guard = layer.flush_guard();`.
-    pub fn flush_guard(&self) -> FlushGuard {
-        let capture = self.inner.inner();
-        FlushGuard::new(capture.handle().clone(), capture.config.flush_timeout)
     }
 }
 
 /// The layer inside the per-layer filter: copies events into captures.
 pub(crate) struct Capture {
-    config: Config,
-    handle: OnceLock<Handle>,
-}
-
-impl Capture {
-    fn handle(&self) -> &Handle {
-        self.handle
-            .get_or_init(|| Handle::start(self.config.clone()))
-    }
-
-    pub(crate) fn started(&self) -> Option<&Handle> {
-        self.handle.get()
-    }
+    handle: Handle,
 }
 
 /// The spans enclosing the current one, for captures made outside `on_event`.
@@ -271,10 +286,9 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_layer(&mut self, _subscriber: &mut S) {
-        let handle = self.handle();
-        let _ = handle.core.span_lookup.set(current_spans::<S>);
-        if self.config.capture_panics {
-            crate::panic::install();
+        let _ = self.handle.core.span_lookup.set(current_spans::<S>);
+        if self.handle.capture_panics() {
+            crate::hook::install();
         }
     }
 
@@ -282,6 +296,7 @@ where
         let Some(span) = ctx.span(id) else { return };
         let mut fields = SpanFields::default();
         attrs.record(&mut fields);
+        fields.format();
         // `replace`, not `insert`: a second LoggerFlowLayer records the same
         span.extensions_mut().replace(fields);
     }
@@ -292,15 +307,12 @@ where
         // and may log (which reads this span) or panic
         let mut more = SpanFields::default();
         values.record(&mut more);
-        if more.0.is_empty() {
+        if more.is_empty() {
             return;
         }
         let mut extensions = span.extensions_mut();
         if let Some(fields) = extensions.get_mut::<SpanFields>() {
-            if !fields.0.is_empty() {
-                fields.0.push(' ');
-            }
-            fields.0.push_str(&more.0);
+            fields.merge(more);
         }
     }
 
@@ -308,7 +320,7 @@ where
         let Some(_reentrancy) = Reentrancy::enter() else {
             return;
         };
-        let handle = self.handle();
+        let handle = &self.handle;
         let meta = event.metadata();
         let mut captured = Captured::new(
             ReportKind::Event,
@@ -324,7 +336,7 @@ where
         if let Some(scope) = ctx.event_scope(event) {
             captured.spans = scope.map(|span| span_info(&span)).collect();
         }
-        if self.config.backtrace {
+        if handle.core.config.backtrace {
             captured.backtrace = Some(backtrace::Backtrace::new_unresolved());
         }
         handle.submit(captured);
@@ -441,6 +453,10 @@ where
     unsafe fn downcast_raw(&self, id: TypeId) -> Option<*const ()> {
         if id == TypeId::of::<Self>() {
             return Some(self as *const Self as *const ());
+        }
+        // how `Handle::current` finds this layer's handle
+        if id == TypeId::of::<Handle>() {
+            return Some(&self.inner.inner().handle as *const Handle as *const ());
         }
         // SAFETY: forwarded unchanged to the per-layer filter, which answers
         // for itself, its filter id marker and the `Capture` layer inside.

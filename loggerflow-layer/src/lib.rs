@@ -14,11 +14,12 @@
 //! use loggerflow_layer::{LoggerFlowLayer, TraceMode, sink::FileSink};
 //! use tracing_subscriber::prelude::*;
 //!
-//! let layer = LoggerFlowLayer::new("TestProj")
+//! let layer = LoggerFlowLayer::builder("TestProj")
 //!     .sink(FileSink::new("test.log"))
 //!     .trace_mode(TraceMode::Clean)
-//!     .exclude("ValueError");
-//! let _guard = layer.flush_guard(); // flushes when main returns
+//!     .exclude("ValueError")
+//!     .build(); // the worker starts here, with these settings
+//! let _guard = layer.flush_guard(); // flushes and shuts down when main returns
 //! tracing_subscriber::registry()
 //!     .with(tracing_subscriber::fmt::layer())
 //!     .with(layer)
@@ -32,8 +33,9 @@
 //! Frameworks that catch errors themselves (an axum error type, a failed
 //! tokio task) hand them over with [`capture_error`], [`capture_message`] or
 //! [`capture_panic`] (or the same methods on a [`Handle`]). They copy and
-//! enqueue, never block, and return the report's id, so they suit sync and
-//! async code alike.
+//! enqueue, never block, and return the report's id when it was queued
+//! (`None` when it was not: a full queue, an excluded error type), so they
+//! suit sync and async code alike.
 //!
 //! ```no_run
 //! # fn parse() -> Result<u8, std::num::ParseIntError> { "x".parse() }
@@ -49,8 +51,8 @@
 //! default a frame is yours when its source lies outside the Rust toolchain
 //! and cargo's download folders (so the calling package and its workspace
 //! are yours) and its crate is not std, tokio, tracing or this crate. Add
-//! crates with [`LoggerFlowLayer::your_crates`] or replace the rule with
-//! [`LoggerFlowLayer::yours_if`]; see [`Classifier`](trace::classify::Classifier).
+//! crates with [`LoggerFlowBuilder::your_crates`] or replace the rule with
+//! [`LoggerFlowBuilder::yours_if`]; see [`Classifier`](trace::classify::Classifier).
 //!
 //! # Delivery
 //!
@@ -58,40 +60,60 @@
 //! report is dropped and counted ([`Handle::stats`]) and the next delivered
 //! report says how many were lost. Each sink has its own queue and task and
 //! retries failures with exponential backoff; a slow, failing or panicking
-//! sink affects no other sink and never the app. Nothing logged while
-//! delivering (by a sink, reqwest or hyper) is captured again.
+//! sink affects no other sink and never the app. Nothing logged on the
+//! worker's threads (by a sink, or the reqwest, hyper or rustls under it) is
+//! captured; the same crates' errors on the app's own threads are.
+//!
+//! [`Handle::flush`] and the [`FlushGuard`] wait until what was captured
+//! before them was *delivered*: written by the file sink, accepted by
+//! Telegram or Discord, acknowledged by the LoggerFlow server for the
+//! lifecycle sinks (not merely buffered). They return whether everything
+//! made it within their timeout. A layer shuts its sinks down once, when
+//! its last guard is dropped (or on [`Handle::shutdown`]).
+//!
+//! [`LoggerFlowBuilder::before_send`] edits, drops or samples reports on the
+//! worker before any sink sees them.
 //!
 //! # Feature flags
 //!
-//! The default build has the file sink and the [`Sink`](sink::Sink) trait and
-//! no HTTP stack. Sinks that need HTTP come behind their own features:
+//! The default build has the file sink, the [`Sink`](sink::Sink) trait and
+//! the backlighter, and no HTTP stack. The rest comes behind features:
 //!
+//! - `backlight` (default): `TracebackBacklighter`, the panic and error
+//!   printer (owo-colors, color-spantrace).
 //! - `telegram`: [`sink::TelegramSink`] (reqwest with rustls).
 //! - `discord`: [`sink::DiscordSink`] (reqwest with rustls).
 //! - `lifecycle`: [`lifecycle::WebhookLifecycle`] and
 //!   [`lifecycle::WebSocketLifecycle`], the LoggerFlow server's sinks, with
-//!   heartbeats and process metrics (sysinfo).
+//!   heartbeats and process metrics (sysinfo), over `http(s)://` and
+//!   `ws(s)://` (rustls; the system's roots, `SSL_CERT_FILE`, or a PEM file).
 
-pub mod backlight;
-#[cfg(feature = "lifecycle")]
-pub mod lifecycle;
-pub mod protocol;
-pub mod sink;
-pub mod trace;
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod capture;
-mod config;
+// Modules in layers; each uses only those before it (a test keeps it so):
+// protocol <- trace <- capture <- sink <- pipeline <- hook <- {layer, backlight},
+// with lifecycle (a family of sinks) beside pipeline, and diag under all.
 mod diag;
-mod guard;
-mod handle;
+pub mod protocol;
+pub mod trace;
+mod capture;
+pub mod sink;
+#[cfg(feature = "lifecycle")]
+#[cfg_attr(docsrs, doc(cfg(feature = "lifecycle")))]
+pub mod lifecycle;
+mod pipeline;
+mod hook;
 mod layer;
-mod panic;
-mod worker;
+#[cfg(feature = "backlight")]
+#[cfg_attr(docsrs, doc(cfg(feature = "backlight")))]
+pub mod backlight;
 
+#[cfg(feature = "backlight")]
+#[cfg_attr(docsrs, doc(cfg(feature = "backlight")))]
 pub use backlight::{Backlight, BacklitError, Color, TracebackBacklighter};
-pub use config::RetryPolicy;
-pub use guard::FlushGuard;
-pub use handle::{Handle, SinkStats, Stats, capture_error, capture_message, capture_panic};
-pub use layer::LoggerFlowLayer;
-pub use protocol::{ErrorInfo, Frame, Level, Report, ReportId, ReportKind, SpanInfo};
-pub use trace::TraceMode;
+pub use layer::{LoggerFlowBuilder, LoggerFlowLayer};
+pub use pipeline::{
+    FlushGuard, Handle, RetryPolicy, SinkStats, Stats, capture_error, capture_message,
+    capture_panic,
+};
+pub use protocol::{ErrorInfo, Frame, Level, Report, ReportId, ReportKind, SpanInfo, TraceMode};

@@ -84,11 +84,46 @@ impl fmt::Display for ReportId {
 /// What produced a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ReportKind {
     /// A `tracing` event, or an error or message captured by hand.
     Event,
     /// A panic, caught by the panic hook or captured by hand from a payload.
     Panic,
+}
+
+/// How much of a report's stack a rendering shows.
+///
+/// The modes are computed from structured, classified frames (never by
+/// filtering text), so the same [`Report`](crate::Report) can be shown in any
+/// mode later: the dashboard offers all three.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TraceMode {
+    /// Every frame, yours marked.
+    #[default]
+    Full,
+    /// Only frames of your own crates (all frames when none are yours), with a
+    /// marker where frames were hidden.
+    Clean,
+    /// One line: `file.rs:LINE - message` of your innermost frame.
+    Minimal,
+}
+
+impl std::str::FromStr for TraceMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "full" => Ok(Self::Full),
+            "clean" => Ok(Self::Clean),
+            "minimal" => Ok(Self::Minimal),
+            other => Err(format!(
+                "unknown trace mode `{other}`: expected full, clean or minimal"
+            )),
+        }
+    }
 }
 
 /// The severity of a report, as in `tracing`.
@@ -115,6 +150,18 @@ impl From<tracing::Level> for Level {
             tracing::Level::INFO => Level::Info,
             tracing::Level::DEBUG => Level::Debug,
             _ => Level::Trace,
+        }
+    }
+}
+
+impl From<Level> for tracing::Level {
+    fn from(level: Level) -> Self {
+        match level {
+            Level::Error => tracing::Level::ERROR,
+            Level::Warn => tracing::Level::WARN,
+            Level::Info => tracing::Level::INFO,
+            Level::Debug => tracing::Level::DEBUG,
+            Level::Trace => tracing::Level::TRACE,
         }
     }
 }
@@ -179,7 +226,11 @@ pub struct ErrorInfo {
 
 /// An error, panic or event worth reporting: the one type that flows from the
 /// app to the sinks, the server and the dashboard.
+///
+/// It is `#[non_exhaustive]`: it will grow. Outside this crate make one with
+/// [`Report::new`] and set its public fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Report {
     /// Unique, client-made, time-ordered id.
     pub id: ReportId,
@@ -549,6 +600,7 @@ pub struct Metrics {
 /// How an app instance talks to the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Transport {
     /// HTTP batches (`POST {base}v1/batch`).
     Webhook,
@@ -575,7 +627,7 @@ pub struct Hello {
     /// after three missed ones.
     pub heartbeat_s: u32,
     /// The trace mode the app renders in.
-    pub trace_mode: crate::trace::TraceMode,
+    pub trace_mode: TraceMode,
     /// Webhook or websocket.
     pub transport: Transport,
 }
@@ -663,18 +715,19 @@ impl Refusal {
     }
 }
 
-#[cfg(test)]
 impl Report {
-    /// A minimal report for tests: `message`, everything else empty.
-    pub(crate) fn sample(message: impl Into<String>) -> Self {
+    /// A report of `project` with `message`: a new id, the time now, level
+    /// ERROR, an event with no target, fields, error, spans or frames.
+    /// Set the other fields on the result (the type is `#[non_exhaustive]`).
+    pub fn new(project: impl Into<String>, message: impl Into<String>) -> Self {
         Report {
             id: ReportId::new(),
-            project: "p".into(),
+            project: project.into(),
             timestamp: chrono::Utc::now(),
             level: Level::Error,
             kind: ReportKind::Event,
             message: message.into(),
-            target: "t".into(),
+            target: String::new(),
             module: None,
             file: None,
             line: None,
@@ -686,6 +739,14 @@ impl Report {
             host: String::new(),
             release: None,
         }
+    }
+
+    /// A minimal report for tests: `message`, everything else empty.
+    #[cfg(test)]
+    pub(crate) fn sample(message: impl Into<String>) -> Self {
+        let mut report = Report::new("p", message);
+        report.target = "t".into();
+        report
     }
 }
 

@@ -29,7 +29,9 @@ pub use error::BacklitError;
 pub use style::{Backlight, Color, colour_wanted};
 
 use crate::capture::error_info;
-use crate::handle::{Handle, panic_message};
+use crate::capture::panic_message;
+use crate::hook::PanicPrinter;
+use crate::pipeline::handle::Handle;
 use crate::protocol::{Frame, Report, ReportKind, SpanInfo};
 use crate::sink::{BlockingSink, Delivery, SinkError};
 use crate::trace::classify::Classifier;
@@ -128,10 +130,11 @@ impl TracebackBacklighter {
     /// that keeps no state (a zero-sized closure or function): a stateless
     /// hook of your own is replaced too, so install it after this one.
     pub fn install(self) {
-        if let Ok(mut installed) = INSTALLED.write() {
-            *installed = Some(Arc::new(self));
+        let installed = Arc::new(self);
+        if let Ok(mut slot) = INSTALLED.write() {
+            *slot = Some(Arc::clone(&installed));
         }
-        crate::panic::install();
+        crate::hook::set_printer(installed);
     }
 
     /// The installed backlighter, if any.
@@ -157,7 +160,7 @@ impl TracebackBacklighter {
     }
 
     /// The text printed for a panic.
-    pub(crate) fn render_panic(&self, info: &PanicHookInfo<'_>) -> String {
+    fn render_panic_page(&self, info: &PanicHookInfo<'_>) -> String {
         let message = panic_message(info.payload());
         let location = info.location().map(|l| (l.file(), Some(l.line())));
         let span_trace = SpanTrace::capture();
@@ -223,6 +226,12 @@ impl TracebackBacklighter {
 }
 
 /// Spans from a `LoggerFlowLayer` when no `ErrorLayer` captured a trace.
+impl PanicPrinter for TracebackBacklighter {
+    fn render_panic(&self, info: &PanicHookInfo<'_>) -> String {
+        self.render_panic_page(info)
+    }
+}
+
 fn fallback_spans(span_trace: &SpanTrace) -> Vec<SpanInfo> {
     if span_trace.status() == tracing_error::SpanTraceStatus::CAPTURED {
         return Vec::new();

@@ -7,8 +7,9 @@
 //! use loggerflow_layer::LoggerFlowLayer;
 //! use loggerflow_layer::lifecycle::WebhookLifecycle;
 //!
-//! let layer: LoggerFlowLayer = LoggerFlowLayer::new("TestProj")
-//!     .sink(WebhookLifecycle::new("http://127.0.0.1:8000/loggerflow/"));
+//! let layer: LoggerFlowLayer = LoggerFlowLayer::builder("TestProj")
+//!     .sink(WebhookLifecycle::new("https://loggerflow.example.com/loggerflow/"))
+//!     .build();
 //! let _guard = layer.flush_guard(); // says goodbye when main returns
 //! ```
 //!
@@ -19,6 +20,16 @@
 //! back off with jitter (0.5–1 s at first, doubling to 15–30 s), so a
 //! thousand apps do not come back to a restarted server in one instant; a
 //! server that says how long to wait (`Retry-After`) is waited for.
+//!
+//! Both speak TLS (`https://`, `wss://`) through rustls, trusting the
+//! system's roots (or `SSL_CERT_FILE`), and a PEM file given with
+//! `root_certificates` for a self-signed server.
+//!
+//! A report counts as delivered ([`SinkStats::delivered`](crate::SinkStats::delivered))
+//! when the server acknowledged it, and a flush
+//! ([`Handle::flush`](crate::Handle::flush), the flush guard) waits for those
+//! acknowledgements: an app that flushes and exits loses nothing the flush
+//! said was delivered.
 //!
 //! What the server says is acted on: `unknown_instance` (its database was
 //! replaced, the project deleted, the app cleared) makes the app say hello
@@ -52,6 +63,18 @@ macro_rules! common_builder {
             self.with(|s| s.capacity_bytes = bytes)
         }
 
+        /// Also trusts the certificates in the PEM file at `path` for an
+        /// `https://` or `wss://` server: its own self-signed certificate,
+        /// or a private CA's. The system's roots stay trusted (set
+        /// `SSL_CERT_FILE` to replace them). A file that cannot be read or
+        /// holds no certificate is said on stderr, and nothing is sent
+        /// until it is fixed.
+        #[must_use]
+        pub fn root_certificates(self, path: impl Into<std::path::PathBuf>) -> Self {
+            let path = path.into();
+            self.with(|s| s.roots = Some(path))
+        }
+
         /// This process's instance id, as the server knows it.
         pub fn instance(&self) -> &str {
             &self.inner.instance
@@ -72,6 +95,7 @@ macro_rules! common_builder {
 
 mod metrics;
 mod pending;
+mod tls;
 mod webhook;
 mod websocket;
 
@@ -94,6 +118,8 @@ pub(crate) struct Settings {
     pub(crate) heartbeat: std::time::Duration,
     pub(crate) capacity: usize,
     pub(crate) capacity_bytes: usize,
+    /// A PEM file of further trusted certificates.
+    pub(crate) roots: Option<std::path::PathBuf>,
 }
 
 impl Settings {
@@ -104,6 +130,7 @@ impl Settings {
             heartbeat,
             capacity: 10_000,
             capacity_bytes: 64 * 1024 * 1024,
+            roots: None,
         }
     }
 }

@@ -1,32 +1,68 @@
 //! Reports waiting for the server's acknowledgement.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use tokio::sync::Notify;
 
 use crate::protocol::{Report, ReportId};
+use crate::sink::{Ledger, SinkError};
 
-/// A report and what it weighs serialised.
+/// A report, what it weighs serialised, and its place in the order of
+/// pushes.
 #[derive(Debug)]
 struct Waiting {
     report: Report,
     bytes: usize,
+    seq: u64,
 }
 
 #[derive(Debug, Default)]
 struct Queue {
     reports: VecDeque<Waiting>,
     bytes: usize,
+    /// The seq of the last report pushed (the first is 1).
+    last_seq: u64,
+    /// Seqs of reports lost (dropped or refused), the latest
+    /// [`LOST_REMEMBERED`] of them.
+    lost: VecDeque<u64>,
+    /// The largest lost seq no longer remembered one by one.
+    lost_forgotten: u64,
+}
+
+/// How many lost reports are remembered one by one (for
+/// [`Pending::lost_between`]); older losses are kept as one watermark.
+const LOST_REMEMBERED: usize = 4096;
+
+impl Queue {
+    fn note_lost(&mut self, seq: u64) {
+        if self.lost.len() >= LOST_REMEMBERED
+            && let Some(old) = self.lost.pop_front()
+        {
+            self.lost_forgotten = self.lost_forgotten.max(old);
+        }
+        self.lost.push_back(seq);
+    }
 }
 
 /// A buffer of unacknowledged reports, oldest first, bounded by count and by
 /// bytes.
+///
+/// Each report's fate is counted in the sink's [`Ledger`] (once the sink
+/// started): delivered when acknowledged, lost when dropped or refused. A
+/// flush waits on [`resolved`](Self::resolved) for what was pushed before it.
 #[derive(Debug)]
 pub(crate) struct Pending {
     queue: Mutex<Queue>,
     capacity: usize,
     capacity_bytes: usize,
     overflowed: AtomicU64,
+    ledger: OnceLock<Ledger>,
+    /// Woken whenever reports leave (acknowledged, dropped, refused).
+    left: Notify,
+    /// The seq the latest flush waited for.
+    flushed: AtomicU64,
 }
 
 impl Pending {
@@ -36,25 +72,115 @@ impl Pending {
             capacity: capacity.max(1),
             capacity_bytes: capacity_bytes.max(1),
             overflowed: AtomicU64::new(0),
+            ledger: OnceLock::new(),
+            left: Notify::new(),
+            flushed: AtomicU64::new(0),
         }
+    }
+
+    /// Where acknowledgements and losses are counted from now on.
+    pub(crate) fn count_in(&self, ledger: Ledger) {
+        let _ = self.ledger.set(ledger);
+    }
+
+    fn delivered(&self, count: u64) {
+        if let Some(ledger) = self.ledger.get() {
+            ledger.delivered(count);
+        }
+        self.left.notify_waiters();
+    }
+
+    fn lost(&self, count: u64, reason: &str) {
+        self.overflowed.fetch_add(count, Ordering::Relaxed);
+        if let Some(ledger) = self.ledger.get() {
+            ledger.lost(count, &reason);
+        }
+        self.left.notify_waiters();
     }
 
     /// Adds a report; while over the count or the bytes, the oldest are
     /// dropped and counted.
     pub(crate) fn push(&self, report: Report) {
         let bytes = report.serialized_len();
+        let mut dropped = 0;
         if let Ok(mut queue) = self.queue.lock() {
             queue.bytes += bytes;
-            queue.reports.push_back(Waiting { report, bytes });
+            queue.last_seq += 1;
+            let seq = queue.last_seq;
+            queue.reports.push_back(Waiting { report, bytes, seq });
             while queue.reports.len() > self.capacity
                 || (queue.bytes > self.capacity_bytes && queue.reports.len() > 1)
             {
-                if let Some(dropped) = queue.reports.pop_front() {
-                    queue.bytes -= dropped.bytes;
-                    self.overflowed.fetch_add(1, Ordering::Relaxed);
+                if let Some(gone) = queue.reports.pop_front() {
+                    queue.bytes -= gone.bytes;
+                    queue.note_lost(gone.seq);
+                    dropped += 1;
                 }
             }
         }
+        if dropped > 0 {
+            self.lost(dropped, "the buffer of unacknowledged reports is full");
+        }
+    }
+
+    /// The seq of the last report pushed (0 before the first).
+    pub(crate) fn last_seq(&self) -> u64 {
+        self.queue.lock().map(|q| q.last_seq).unwrap_or(0)
+    }
+
+    /// Whether no report pushed up to `seq` is waiting any more.
+    fn is_resolved(&self, seq: u64) -> bool {
+        self.queue
+            .lock()
+            .map(|q| q.reports.front().is_none_or(|w| w.seq > seq))
+            .unwrap_or(true)
+    }
+
+    /// Waits until every report pushed up to `seq` was acknowledged,
+    /// dropped or refused.
+    pub(crate) async fn resolved(&self, seq: u64) {
+        loop {
+            let left = self.left.notified();
+            tokio::pin!(left);
+            // registered before the check, so no wake-up is missed
+            left.as_mut().enable();
+            if self.is_resolved(seq) {
+                return;
+            }
+            left.await;
+        }
+    }
+
+    /// A flush: waits (when `wait`; a stopped sink sends nothing more)
+    /// until every report pushed before it left the buffer. An error when
+    /// one is still waiting, or one pushed since the previous flush was
+    /// lost.
+    pub(crate) async fn flush(&self, wait: bool) -> Result<(), SinkError> {
+        let upto = self.last_seq();
+        let after = self.flushed.fetch_max(upto, Ordering::AcqRel).min(upto);
+        if wait {
+            self.resolved(upto).await;
+        } else if !self.is_resolved(upto) {
+            return Err(SinkError::retryable(
+                "the sink stopped with reports unacknowledged",
+            ));
+        }
+        if self.lost_between(after, upto) {
+            return Err(SinkError::permanent(
+                "reports were dropped (the buffer was full) or refused by the server",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether a report pushed after `after` and up to `upto` was lost
+    /// (dropped or refused). When such old losses are no longer remembered
+    /// one by one, answers `true` if one may have been.
+    pub(crate) fn lost_between(&self, after: u64, upto: u64) -> bool {
+        let Ok(queue) = self.queue.lock() else {
+            return true;
+        };
+        queue.lost_forgotten > after || queue.lost.iter().any(|&s| after < s && s <= upto)
     }
 
     /// Up to `max` reports and about `max_bytes` (the first one whatever it
@@ -81,10 +207,11 @@ impl Pending {
         taken
     }
 
-    /// Forgets acknowledged reports.
-    pub(crate) fn ack(&self, ids: &[ReportId]) {
+    /// Takes the reports in `ids` out; their seqs.
+    fn remove(&self, ids: &[ReportId]) -> Vec<u64> {
+        let mut removed = Vec::new();
         if ids.is_empty() {
-            return;
+            return removed;
         }
         if let Ok(mut queue) = self.queue.lock() {
             let mut freed = 0;
@@ -92,20 +219,35 @@ impl Pending {
                 let keep = !ids.contains(&w.report.id);
                 if !keep {
                     freed += w.bytes;
+                    removed.push(w.seq);
                 }
                 keep
             });
             queue.bytes -= freed;
         }
+        removed
+    }
+
+    /// Forgets acknowledged reports (counted as delivered once each).
+    pub(crate) fn ack(&self, ids: &[ReportId]) {
+        let acked = self.remove(ids).len() as u64;
+        if acked > 0 {
+            self.delivered(acked);
+        }
     }
 
     /// Drops a report the server refused for good, and counts it.
     pub(crate) fn refuse(&self, id: ReportId) {
-        let before = self.len();
-        self.ack(&[id]);
-        if self.len() < before {
-            self.overflowed.fetch_add(1, Ordering::Relaxed);
+        let removed = self.remove(&[id]);
+        if removed.is_empty() {
+            return;
         }
+        if let Ok(mut queue) = self.queue.lock() {
+            for seq in &removed {
+                queue.note_lost(*seq);
+            }
+        }
+        self.lost(removed.len() as u64, "the server refused a report for good");
     }
 
     /// Drops (and counts) every report heavier than `limit` bytes: the
@@ -187,5 +329,46 @@ mod tests {
         // a report already gone is not counted twice
         pending.refuse(id);
         assert_eq!(pending.overflowed(), 2);
+    }
+
+    #[test]
+    fn losses_are_told_apart_by_when_the_report_was_pushed() {
+        let pending = Pending::new(2, usize::MAX);
+        let first = report("1");
+        let first_id = first.id;
+        pending.push(first);
+        pending.push(report("2"));
+        let flushed = pending.last_seq();
+        assert_eq!(flushed, 2);
+        assert!(!pending.lost_between(0, flushed));
+        pending.ack(&[first_id]);
+        assert!(!pending.lost_between(0, flushed), "an ack is no loss");
+        // the third push drops the second (capacity 2 holds 2 and 3)
+        pending.push(report("3"));
+        pending.push(report("4"));
+        assert!(pending.lost_between(0, flushed), "report 2 was dropped");
+        assert!(pending.lost_between(flushed, pending.last_seq()), "report 3 too");
+        assert!(!pending.lost_between(3, 4), "report 4 waits, it is not lost");
+    }
+
+    #[tokio::test]
+    async fn a_flush_waits_until_what_came_before_it_left() {
+        let pending = std::sync::Arc::new(Pending::new(100, usize::MAX));
+        let early = report("early");
+        let early_id = early.id;
+        pending.push(early);
+        let upto = pending.last_seq();
+        pending.push(report("later"));
+        let waiting = {
+            let pending = std::sync::Arc::clone(&pending);
+            tokio::spawn(async move { pending.resolved(upto).await })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        pending.ack(&[early_id]);
+        tokio::time::timeout(std::time::Duration::from_secs(1), waiting)
+            .await
+            .expect("resolved once the early report was acknowledged")
+            .expect("no panic");
     }
 }

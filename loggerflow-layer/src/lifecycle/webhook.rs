@@ -2,15 +2,17 @@
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 
 use super::pending::Pending;
 use super::{Backoff, Sampler, Settings, hello, join};
-use crate::protocol::{Batch, Hello, Message, PROTOCOL_VERSION, Refusal, Reply, Transport};
-use crate::sink::{Delivery, Sink, SinkContext, SinkError};
+use crate::protocol::{
+    Batch, Hello, Message, PROTOCOL_VERSION, Refusal, Reply, ReportId, Transport,
+};
+use crate::sink::{Confirmation, Delivery, Sink, SinkContext, SinkError};
 
 /// Reports and heartbeats to a LoggerFlow server as HTTP batches
 /// (`POST {base}v1/batch`), with a hello first and a goodbye when the layer
@@ -26,7 +28,9 @@ pub struct WebhookLifecycle {
 struct Inner {
     settings: Settings,
     instance: String,
-    client: reqwest::Client,
+    /// Made on first use (loading the system's roots takes a moment): the
+    /// client, or why there is none (a bad certificate file).
+    client: OnceLock<Result<reqwest::Client, String>>,
     pending: Pending,
     hello: Mutex<Option<Hello>>,
     introduced: AtomicBool,
@@ -58,22 +62,12 @@ impl WebhookLifecycle {
     }
 
     fn build(settings: Settings) -> Self {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(15))
-            // the server closes a connection idle for its header timeout
-            // (15 s by default): a connection is not reused after 10 s, so a
-            // request never races that close
-            .pool_idle_timeout(Duration::from_secs(10))
-            .user_agent(super::CLIENT)
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
         Self {
             inner: Arc::new(Inner {
                 pending: Pending::new(settings.capacity, settings.capacity_bytes),
                 settings,
-                instance: crate::ReportId::new().to_string(),
-                client,
+                instance: ReportId::new().to_string(),
+                client: OnceLock::new(),
                 hello: Mutex::new(None),
                 introduced: AtomicBool::new(false),
                 limit: AtomicUsize::new(usize::MAX),
@@ -107,7 +101,7 @@ const BATCH_BYTES: usize = 256 * 1024;
 /// What one exchange carried.
 struct Sent {
     reports: usize,
-    first: Option<crate::protocol::ReportId>,
+    first: Option<ReportId>,
 }
 
 enum Outcome {
@@ -120,14 +114,34 @@ enum Outcome {
 }
 
 impl Inner {
+    /// The HTTP client (TLS through the layer's rustls configuration).
+    fn client(&self) -> Result<&reqwest::Client, String> {
+        let made = self.client.get_or_init(|| {
+            let tls = super::tls::client_config(self.settings.roots.as_deref())?;
+            reqwest::Client::builder()
+                .tls_backend_preconfigured(rustls::ClientConfig::clone(&tls))
+                .connect_timeout(Duration::from_secs(5))
+                .timeout(Duration::from_secs(15))
+                // the server closes a connection idle for its header timeout
+                // (15 s by default): a connection is not reused after 10 s,
+                // so a request never races that close
+                .pool_idle_timeout(Duration::from_secs(10))
+                .user_agent(super::CLIENT)
+                .build()
+                .map_err(|e| format!("cannot set up the HTTP client: {e}"))
+                .inspect_err(|e| crate::diag::warn(format_args!("lifecycle: {e}")))
+        });
+        made.as_ref().map_err(Clone::clone)
+    }
+
     async fn post(&self, messages: Vec<Message>) -> Result<Reply, (String, Option<Duration>)> {
         let batch = Batch {
             protocol: PROTOCOL_VERSION,
             instance: self.instance.clone(),
             messages,
         };
-        let mut request = self
-            .client
+        let client = self.client().map_err(|e| (e, None))?;
+        let mut request = client
             .post(join(&self.settings.base, "v1/batch"))
             .json(&batch);
         if let Some(key) = &self.settings.key {
@@ -381,6 +395,7 @@ impl Sink for WebhookLifecycle {
     }
 
     async fn start(&self, context: &SinkContext) {
+        self.inner.pending.count_in(context.ledger.clone());
         self.inner.run(context).await;
     }
 
@@ -390,6 +405,18 @@ impl Sink for WebhookLifecycle {
         self.inner.pending.push(delivery.report().clone());
         self.inner.wake.notify_one();
         Ok(())
+    }
+
+    /// Delivered when the server acknowledged it.
+    fn confirmation(&self) -> Confirmation {
+        Confirmation::Later
+    }
+
+    /// Waits for the server's acknowledgement of what was buffered before.
+    async fn flush(&self) -> Result<(), SinkError> {
+        self.inner.wake.notify_one();
+        let running = !self.inner.stopped.load(Ordering::Relaxed);
+        self.inner.pending.flush(running).await
     }
 
     /// Sends what is pending and a goodbye (a few tries, bounded by the

@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use super::pending::Pending;
 use super::{Backoff, Sampler, Settings, hello, join};
 use crate::protocol::{Message, Refusal, Reply, ReportId, Transport};
-use crate::sink::{Delivery, Sink, SinkContext, SinkError};
+use crate::sink::{Confirmation, Delivery, Sink, SinkContext, SinkError};
 
 /// A report sent on a connection and not acknowledged within this long is
 /// sent again (the server stores an id once).
@@ -31,7 +31,8 @@ const RETRY_AFTER_ERROR: Duration = Duration::from_secs(2);
 /// goodbye when the layer shuts down. The server marks the app offline the
 /// moment the socket drops without a goodbye.
 ///
-/// `ws://` only for now (no TLS in this build).
+/// `ws://` or `wss://` (rustls; see [the module](super) for what is
+/// trusted).
 #[derive(Clone)]
 pub struct WebSocketLifecycle {
     inner: Arc<Inner>,
@@ -43,6 +44,9 @@ struct Inner {
     pending: Pending,
     wake: Notify,
     stopping: AtomicBool,
+    /// The lifecycle is over (goodbye said, or given up): nothing more
+    /// will be sent.
+    done: AtomicBool,
     stop: Notify,
     /// Set by `shutdown`; answered once the goodbye is sent (or cannot be).
     finished: Mutex<Option<oneshot::Sender<()>>>,
@@ -70,9 +74,10 @@ impl WebSocketLifecycle {
             inner: Arc::new(Inner {
                 pending: Pending::new(settings.capacity, settings.capacity_bytes),
                 settings,
-                instance: crate::ReportId::new().to_string(),
+                instance: ReportId::new().to_string(),
                 wake: Notify::new(),
                 stopping: AtomicBool::new(false),
+                done: AtomicBool::new(false),
                 stop: Notify::new(),
                 finished: Mutex::new(None),
                 sampler: Mutex::new(Sampler::new()),
@@ -121,6 +126,9 @@ impl Inner {
             .max(1);
         let hello = hello(context, &self.instance, heartbeat_s, Transport::Websocket);
         let url = join(&self.settings.base, "v1/ws");
+        // a bad certificate file is said once; `wss://` then cannot connect
+        let tls = super::tls::client_config(self.settings.roots.as_deref())
+            .inspect_err(|e| crate::diag::warn(format_args!("lifecycle: {e}")));
         let mut backoff = Backoff::new();
         // a stopping app with reports pending gets one more connection
         let mut last_try = false;
@@ -148,8 +156,18 @@ impl Inner {
             if let Some(value) = auth {
                 request.headers_mut().insert("authorization", value);
             }
+            let connector = match &tls {
+                Ok(config) => tokio_tungstenite::Connector::Rustls(Arc::clone(config)),
+                Err(_) => tokio_tungstenite::Connector::Plain,
+            };
+            let connect = tokio_tungstenite::connect_async_tls_with_config(
+                request,
+                None,
+                false,
+                Some(connector),
+            );
             let connected = tokio::select! {
-                c = tokio_tungstenite::connect_async(request) => c,
+                c = connect => c,
                 // stopping: back to the top, for the last try
                 _ = self.stop.notified(), if !last_try => continue,
             };
@@ -191,6 +209,7 @@ impl Inner {
     }
 
     fn finish(&self) {
+        self.done.store(true, Ordering::Relaxed);
         if let Some(done) = self.finished.lock().ok().and_then(|mut f| f.take()) {
             let _ = done.send(());
         }
@@ -437,6 +456,7 @@ impl Sink for WebSocketLifecycle {
     }
 
     async fn start(&self, context: &SinkContext) {
+        self.inner.pending.count_in(context.ledger.clone());
         self.inner.run(context).await;
     }
 
@@ -446,6 +466,18 @@ impl Sink for WebSocketLifecycle {
         self.inner.pending.push(delivery.report().clone());
         self.inner.wake.notify_one();
         Ok(())
+    }
+
+    /// Delivered when the server acknowledged it.
+    fn confirmation(&self) -> Confirmation {
+        Confirmation::Later
+    }
+
+    /// Waits for the server's acknowledgement of what was buffered before.
+    async fn flush(&self) -> Result<(), SinkError> {
+        self.inner.wake.notify_one();
+        let running = !self.inner.done.load(Ordering::Relaxed);
+        self.inner.pending.flush(running).await
     }
 
     /// Sends what is pending and a goodbye, then closes the socket.

@@ -30,6 +30,7 @@ mod chat;
 #[cfg(feature = "discord")]
 mod discord;
 mod file;
+mod ledger;
 #[cfg(feature = "telegram")]
 mod telegram;
 
@@ -38,11 +39,16 @@ use std::fmt;
 use std::sync::Arc;
 
 #[cfg(any(feature = "telegram", feature = "discord"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "telegram", feature = "discord"))))]
 pub use chat::ChatStats;
 #[cfg(feature = "discord")]
+#[cfg_attr(docsrs, doc(cfg(feature = "discord")))]
 pub use discord::DiscordSink;
 pub use file::FileSink;
+pub(crate) use ledger::SinkCounters;
+pub use ledger::Ledger;
 #[cfg(feature = "telegram")]
+#[cfg_attr(docsrs, doc(cfg(feature = "telegram")))]
 pub use telegram::{ChatId, TelegramSink};
 
 /// The attribute that makes [`Sink`]'s async methods object-safe; put it on
@@ -113,7 +119,7 @@ impl Delivery {
 }
 
 /// Why a sink could not deliver.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SinkError {
     message: String,
     retryable: bool,
@@ -184,6 +190,20 @@ impl SinkError {
     }
 }
 
+/// When a sink's deliveries count as delivered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Confirmation {
+    /// When [`Sink::send`] returns `Ok` (the default).
+    #[default]
+    OnSend,
+    /// Later: `send` only buffers the report, the sink counts each report's
+    /// fate in the [`Ledger`] of its [`SinkContext`], and its
+    /// [`flush`](Sink::flush) returns once what it buffered was delivered
+    /// (the lifecycle sinks: acknowledged by the server).
+    Later,
+}
+
 /// An async destination for reports.
 ///
 /// `send` runs on the layer's worker runtime (a tokio current-thread runtime
@@ -200,6 +220,12 @@ pub trait Sink: Send + Sync + 'static {
     /// Delivers one report.
     async fn send(&self, delivery: &Delivery) -> Result<(), SinkError>;
 
+    /// When a delivery counts as delivered: when `send` returns (the
+    /// default), or later, for a sink that buffers.
+    fn confirmation(&self) -> Confirmation {
+        Confirmation::OnSend
+    }
+
     /// Called once when the layer's worker starts, in a task of its own:
     /// sinks with background work (heartbeats, a connection) run it here,
     /// until [`shutdown`](Sink::shutdown). It must not return early unless
@@ -208,8 +234,19 @@ pub trait Sink: Send + Sync + 'static {
         let _ = context;
     }
 
-    /// Called once when the layer shuts down (its flush guard is dropped),
-    /// after every queued report was attempted.
+    /// Called when the layer is flushed, after every report captured before
+    /// the flush was handed to [`send`](Sink::send): a sink that buffers
+    /// ([`Confirmation::Later`]) returns once those reports are delivered,
+    /// and an error when one of them was lost since the previous flush. The
+    /// layer bounds the wait by the flush's timeout. The default returns at
+    /// once.
+    async fn flush(&self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    /// Called once when the layer shuts down (its last flush guard is
+    /// dropped, or [`Handle::shutdown`](crate::Handle::shutdown)), after
+    /// every queued report was attempted and flushed.
     async fn shutdown(&self) -> Result<(), SinkError> {
         Ok(())
     }
@@ -217,6 +254,7 @@ pub trait Sink: Send + Sync + 'static {
 
 /// What a sink learns about its layer when the worker starts.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SinkContext {
     /// The project name reports carry.
     pub project: String,
@@ -224,6 +262,21 @@ pub struct SinkContext {
     pub trace_mode: TraceMode,
     /// The release, if configured.
     pub release: Option<String>,
+    /// Where a sink that confirms later counts its deliveries.
+    pub ledger: Ledger,
+}
+
+impl SinkContext {
+    /// A context for `project` (to drive a sink in a test), whose ledger
+    /// counts nowhere.
+    pub fn new(project: impl Into<String>, trace_mode: TraceMode) -> Self {
+        Self {
+            project: project.into(),
+            trace_mode,
+            release: None,
+            ledger: Ledger::default(),
+        }
+    }
 }
 
 /// A blocking destination for reports; it runs on a blocking thread pool.
@@ -253,19 +306,14 @@ struct InFlight {
     done: tokio::sync::watch::Receiver<Option<Outcome>>,
 }
 
-/// A `SinkError` that can be shared between attempts.
+/// The result of one blocking call, shared between attempts (whole: a
+/// `retry_after` the sink asked for is honoured).
 #[derive(Clone)]
-struct Outcome(Result<(), (String, bool)>);
+struct Outcome(Result<(), SinkError>);
 
 impl Outcome {
     fn into_result(self) -> Result<(), SinkError> {
-        self.0.map_err(|(message, retryable)| {
-            if retryable {
-                SinkError::retryable(message)
-            } else {
-                SinkError::permanent(message)
-            }
-        })
+        self.0
     }
 }
 
@@ -314,10 +362,7 @@ impl<S: BlockingSink> Sink for Blocking<S> {
         let sink = Arc::clone(&self.sink);
         let delivery = delivery.clone();
         let _call = tokio::task::spawn_blocking(move || {
-            let outcome = sink
-                .send(&delivery)
-                .map_err(|e| (e.message.clone(), e.retryable));
-            let _ = tx.send(Some(Outcome(outcome)));
+            let _ = tx.send(Some(Outcome(sink.send(&delivery))));
         });
         *in_flight = Some(InFlight {
             id,

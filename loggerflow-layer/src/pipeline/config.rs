@@ -4,25 +4,36 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::sink::Sink;
+use crate::protocol::Report;
+use crate::sink::{Sink, SinkError};
 use crate::trace::TraceMode;
 use crate::trace::classify::Classifier;
 
-/// Targets whose events are never captured: this crate's own, and the HTTP
-/// and TLS stacks that sinks use (their errors are reported by the sink).
-pub(crate) const NEVER_CAPTURED_TARGETS: &[&str] = &[
-    "loggerflow_layer",
-    "reqwest",
-    "hyper",
-    "hyper_util",
-    "h2",
-    "rustls",
-    "tungstenite",
-    "tokio_tungstenite",
-];
+/// Targets whose events are never captured: this crate's own. What the
+/// worker's HTTP and TLS stacks log is kept out by the worker's threads
+/// having no subscriber, not by target, so the app's own reqwest, hyper or
+/// rustls errors are captured like any other.
+pub(crate) const NEVER_CAPTURED_TARGETS: &[&str] = &["loggerflow_layer"];
+
+/// The hook that edits, drops or samples reports before they are sent.
+pub(crate) type BeforeSend = Arc<dyn Fn(&mut Report) -> bool + Send + Sync>;
 
 /// How a sink's failed deliveries are retried.
+///
+/// `#[non_exhaustive]`: start from [`RetryPolicy::default`] and change what
+/// you need with its setters.
+///
+/// ```
+/// use std::time::Duration;
+/// use loggerflow_layer::RetryPolicy;
+///
+/// let policy = RetryPolicy::default()
+///     .retries(2)
+///     .initial_backoff(Duration::from_millis(100));
+/// assert_eq!(policy.retries, 2);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// Attempts after the first one.
     pub retries: u32,
@@ -50,14 +61,49 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// Sets [`retries`](Self::retries).
+    #[must_use]
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// Sets [`initial_backoff`](Self::initial_backoff).
+    #[must_use]
+    pub fn initial_backoff(mut self, delay: Duration) -> Self {
+        self.initial_backoff = delay;
+        self
+    }
+
+    /// Sets [`max_backoff`](Self::max_backoff).
+    #[must_use]
+    pub fn max_backoff(mut self, delay: Duration) -> Self {
+        self.max_backoff = delay;
+        self
+    }
+
+    /// Sets [`attempt_timeout`](Self::attempt_timeout).
+    #[must_use]
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = timeout;
+        self
+    }
+
+    /// Sets [`max_retry_after`](Self::max_retry_after).
+    #[must_use]
+    pub fn max_retry_after(mut self, wait: Duration) -> Self {
+        self.max_retry_after = wait;
+        self
+    }
+
     /// The delay before retry number `retry` (0-based) after `error`: the
     /// backoff, or longer when the service asked for longer; `None` when
     /// the report should be given up.
-    pub fn delay(&self, retry: u32, error: &crate::sink::SinkError) -> Option<Duration> {
+    pub fn delay(&self, retry: u32, error: &SinkError) -> Option<Duration> {
         if !error.is_retryable() || retry >= self.retries {
             return None;
         }
-        let backoff = self.backoff(retry);
+        let backoff = self.backoff_for(retry);
         match error.retry_after() {
             Some(asked) if asked > self.max_retry_after => None,
             Some(asked) => Some(asked.max(backoff)),
@@ -66,7 +112,7 @@ impl RetryPolicy {
     }
 
     /// The delay before retry number `retry` (0-based).
-    pub fn backoff(&self, retry: u32) -> Duration {
+    pub fn backoff_for(&self, retry: u32) -> Duration {
         let factor = 1u32.checked_shl(retry.min(16)).unwrap_or(u32::MAX);
         self.initial_backoff
             .saturating_mul(factor)
@@ -94,6 +140,7 @@ pub(crate) struct Config {
     pub(crate) flush_timeout: Duration,
     pub(crate) panic_flush_timeout: Duration,
     pub(crate) sinks: Vec<Arc<dyn Sink>>,
+    pub(crate) before_send: Option<BeforeSend>,
 }
 
 impl Config {
@@ -117,7 +164,19 @@ impl Config {
             flush_timeout: Duration::from_secs(5),
             panic_flush_timeout: Duration::from_secs(2),
             sinks: Vec::new(),
+            before_send: None,
         }
+    }
+
+    /// Whether an error of type `type_name` is left out by an exclude
+    /// (`Wrap` matches `Wrap<T>` too).
+    pub(crate) fn excluded_type(&self, type_name: &str) -> bool {
+        self.exclude_types.iter().any(|t| {
+            type_name == t
+                || type_name
+                    .strip_prefix(t.as_str())
+                    .is_some_and(|generics| generics.starts_with('<'))
+        })
     }
 }
 
@@ -166,16 +225,15 @@ mod tests {
             attempt_timeout: Duration::from_secs(1),
             max_retry_after: Duration::from_secs(1),
         };
-        assert_eq!(p.backoff(0), Duration::from_millis(100));
-        assert_eq!(p.backoff(1), Duration::from_millis(200));
-        assert_eq!(p.backoff(3), Duration::from_millis(800));
-        assert_eq!(p.backoff(4), Duration::from_secs(1));
-        assert_eq!(p.backoff(40), Duration::from_secs(1));
+        assert_eq!(p.backoff_for(0), Duration::from_millis(100));
+        assert_eq!(p.backoff_for(1), Duration::from_millis(200));
+        assert_eq!(p.backoff_for(3), Duration::from_millis(800));
+        assert_eq!(p.backoff_for(4), Duration::from_secs(1));
+        assert_eq!(p.backoff_for(40), Duration::from_secs(1));
     }
 
     #[test]
     fn rate_limits_are_honoured_within_bounds() {
-        use crate::sink::SinkError;
         let p = RetryPolicy {
             retries: 2,
             initial_backoff: Duration::from_millis(100),

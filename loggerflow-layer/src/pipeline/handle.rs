@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::error::Error;
 use std::panic::Location;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use std::time::Instant;
@@ -13,11 +13,11 @@ use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Dispatch;
 
-use crate::capture::{Captured, Reentrancy, error_info};
-use crate::config::Config;
-use crate::layer::Capture;
+use super::config::Config;
+use super::worker::{self, Counters, Marker, Msg, Notify};
+use crate::capture::{Captured, Reentrancy, error_info, panic_message};
 use crate::protocol::{Level, ReportId, ReportKind, SpanInfo};
-use crate::worker::{self, Counters, Msg, Notify, SinkCounters};
+use crate::sink::SinkCounters;
 
 /// Finds the spans enclosing the current one in a dispatcher's registry.
 pub(crate) type SpanLookup = fn(&Dispatch) -> Vec<SpanInfo>;
@@ -29,6 +29,10 @@ pub(crate) struct Core {
     pub(crate) span_lookup: OnceLock<SpanLookup>,
     /// Panics the hook reported lately: (message, id, when).
     recent_panics: Mutex<VecDeque<(String, ReportId, Instant)>>,
+    /// Flush guards alive: the last one dropped shuts the sinks down.
+    pub(crate) guards: AtomicUsize,
+    /// The shutdown was asked for (it happens once).
+    shut_down: AtomicBool,
 }
 
 /// A cheap, cloneable handle to a layer's pipeline.
@@ -36,7 +40,8 @@ pub(crate) struct Core {
 /// Get one from [`LoggerFlowLayer::handle`](crate::LoggerFlowLayer::handle),
 /// or from anywhere with [`Handle::current`]. Every capture method is
 /// non-blocking (it only copies and enqueues), so it is as safe in async code
-/// as in sync code, and returns the id the report will carry.
+/// as in sync code, and returns the id the report will carry when it was
+/// queued.
 #[derive(Clone)]
 pub struct Handle {
     pub(crate) core: Arc<Core>,
@@ -52,12 +57,15 @@ impl std::fmt::Debug for Handle {
 
 /// Counters of one sink, as read by [`Handle::stats`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SinkStats {
     /// The sink's name.
     pub name: String,
-    /// Reports delivered.
+    /// Reports delivered: for a sink that confirms later (the lifecycle
+    /// sinks), acknowledged by the server, not merely buffered.
     pub delivered: u64,
-    /// Reports given up on after the retries.
+    /// Reports given up on: after the retries, or (a lifecycle sink)
+    /// dropped from its full buffer or refused by the server for good.
     pub failed: u64,
     /// Reports dropped because the sink's own queue was full.
     pub dropped: u64,
@@ -69,13 +77,17 @@ pub struct SinkStats {
 
 /// Counters of a layer's pipeline, as read by [`Handle::stats`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stats {
     /// Reports captured (events, panics and manual captures).
     pub captured: u64,
-    /// Reports dropped because the layer's queue was full.
+    /// Reports lost before any sink: the layer's queue was full, or the
+    /// `before_send` hook or a `yours_if` predicate panicked on them.
     pub dropped: u64,
     /// Reports left out by an exclude.
     pub excluded: u64,
+    /// Reports the `before_send` hook dropped.
+    pub filtered: u64,
     /// Per sink, in the order they were added.
     pub sinks: Vec<SinkStats>,
 }
@@ -88,9 +100,11 @@ impl Handle {
             sinks: config
                 .sinks
                 .iter()
-                .map(|s| SinkCounters {
-                    name: s.name().into_owned(),
-                    ..SinkCounters::default()
+                .map(|s| {
+                    Arc::new(SinkCounters {
+                        name: s.name().into_owned(),
+                        ..SinkCounters::default()
+                    })
                 })
                 .collect(),
             ..Counters::default()
@@ -111,6 +125,8 @@ impl Handle {
                 counters,
                 span_lookup: OnceLock::new(),
                 recent_panics: Mutex::new(VecDeque::new()),
+                guards: AtomicUsize::new(0),
+                shut_down: AtomicBool::new(false),
             }),
         }
     }
@@ -118,11 +134,8 @@ impl Handle {
     /// The handle of the layer in the current dispatcher (the thread's scoped
     /// one, else the global one), if it has a `LoggerFlowLayer`.
     pub fn current() -> Option<Handle> {
-        tracing::dispatcher::get_default(|dispatch| {
-            dispatch
-                .downcast_ref::<Capture>()
-                .and_then(|capture| capture.started().cloned())
-        })
+        // the layer answers a downcast to `Handle` with its own
+        tracing::dispatcher::get_default(|dispatch| dispatch.downcast_ref::<Handle>().cloned())
     }
 
     /// The project name reports carry.
@@ -139,7 +152,8 @@ impl Handle {
     }
 
     /// Enqueues a capture; counts it as dropped when the queue is full.
-    pub(crate) fn submit(&self, captured: Captured) -> ReportId {
+    /// Its id when it was queued.
+    pub(crate) fn submit(&self, captured: Captured) -> Option<ReportId> {
         let id = captured.id;
         self.core.counters.captured.fetch_add(1, Ordering::Relaxed);
         let sent = self
@@ -147,10 +161,12 @@ impl Handle {
             .tx
             .as_ref()
             .is_some_and(|tx| tx.try_send(Msg::Report(captured)).is_ok());
-        if !sent {
+        if sent {
+            Some(id)
+        } else {
             self.core.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            None
         }
-        id
     }
 
     fn manual(
@@ -179,8 +195,13 @@ impl Handle {
     /// Captures an error with its chain of sources, at level ERROR.
     ///
     /// For code that handles errors itself (an axum error type, a failed
-    /// tokio task): the model's `send_traceback`. `None` when called from
-    /// LoggerFlow's own threads (a sink), where nothing is captured.
+    /// tokio task): the model's `send_traceback`.
+    ///
+    /// The report's id when it was queued; `None` when it was not: the
+    /// queue was full, its error type is excluded, or the call came from
+    /// LoggerFlow's own threads (a sink), where nothing is captured. A
+    /// queued report may still be left out later by an exclude on its text
+    /// or by the `before_send` hook.
     #[track_caller]
     pub fn capture_error<E>(&self, error: &E) -> Option<ReportId>
     where
@@ -189,10 +210,15 @@ impl Handle {
         self.capture_error_at(error, Location::caller())
     }
 
-    /// Captures a message at `level` (`None` on LoggerFlow's own threads).
+    /// Captures a message at `level` (a [`Level`], or a `tracing::Level`).
+    /// The id when it was queued (see [`capture_error`](Self::capture_error)).
     #[track_caller]
-    pub fn capture_message(&self, message: impl Into<String>, level: Level) -> Option<ReportId> {
-        self.capture_message_at(message.into(), level, Location::caller())
+    pub fn capture_message(
+        &self,
+        message: impl Into<String>,
+        level: impl Into<Level>,
+    ) -> Option<ReportId> {
+        self.capture_message_at(message.into(), level.into(), Location::caller())
     }
 
     /// Captures a panic from its payload, as returned by
@@ -200,6 +226,8 @@ impl Handle {
     ///
     /// When the panic hook already reported this panic (same message, in
     /// the last 30 s), no second report is made: the hook's id is returned.
+    /// Otherwise the id when it was queued (see
+    /// [`capture_error`](Self::capture_error)).
     #[track_caller]
     pub fn capture_panic(&self, payload: &(dyn Any + Send)) -> Option<ReportId> {
         self.capture_panic_at(payload, Location::caller())
@@ -218,6 +246,12 @@ impl Handle {
         // for `dyn Error` the type is only known from its Debug output
         let type_name = (!type_name.starts_with("dyn ")).then_some(type_name);
         let info = error_info(&DynError(error), type_name);
+        if self.core.config.excluded_type(&info.type_name) {
+            let counters = &self.core.counters;
+            counters.captured.fetch_add(1, Ordering::Relaxed);
+            counters.excluded.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
         let mut captured = self.manual(
             ReportKind::Event,
             Level::Error,
@@ -226,7 +260,7 @@ impl Handle {
         );
         // the worker titles it with the error's message
         captured.error = Some(info);
-        Some(self.submit(captured))
+        self.submit(captured)
     }
 
     fn capture_message_at(
@@ -243,7 +277,7 @@ impl Handle {
             Some(location.line()),
         );
         captured.message = message;
-        Some(self.submit(captured))
+        self.submit(captured)
     }
 
     fn capture_panic_at(
@@ -263,7 +297,7 @@ impl Handle {
             Some(location.line()),
         );
         captured.message = message;
-        Some(self.submit(captured))
+        self.submit(captured)
     }
 
     /// Captures a panic where it happened (called by the panic hook).
@@ -284,7 +318,7 @@ impl Handle {
             }
             recent.push_back((captured.message.clone(), captured.id, Instant::now()));
         }
-        Some(self.submit(captured))
+        self.submit(captured)
     }
 
     fn recent_panic(&self, message: &str) -> Option<ReportId> {
@@ -296,8 +330,16 @@ impl Handle {
             .map(|(_, id, _)| *id)
     }
 
-    /// Waits until everything captured so far was attempted by every sink,
-    /// or `timeout` passed. Returns whether it finished in time.
+    /// Waits until every report captured before the call was delivered by
+    /// every sink (for the lifecycle sinks: acknowledged by the server), or
+    /// `timeout` passed.
+    ///
+    /// Returns `true` when everything captured since the previous flush (or
+    /// the start) made it: delivered, or left out on purpose (an exclude,
+    /// the `before_send` hook). `false` when the timeout passed first, or
+    /// when a report was lost on the way (a full queue, a sink that gave
+    /// up, a report the server refused), also one captured by another
+    /// thread during the flush.
     ///
     /// Blocks the calling thread: in async code use [`Handle::flush_async`].
     pub fn flush(&self, timeout: Duration) -> bool {
@@ -310,28 +352,43 @@ impl Handle {
     }
 
     /// Flushes, then lets each sink finish (a lifecycle sink says goodbye).
-    /// Returns whether it finished within `timeout`.
+    /// Returns what [`flush`](Self::flush) returns, and `false` when a sink
+    /// could not finish within `timeout`.
+    ///
+    /// The sinks shut down once per layer: a later call (or the last
+    /// [`FlushGuard`](crate::FlushGuard) dropped after it) only flushes.
     pub async fn shutdown(&self, timeout: Duration) -> bool {
+        if self.core.shut_down.swap(true, Ordering::AcqRel) {
+            return self.flush_async(timeout).await;
+        }
         self.wait_async(Msg::Shutdown, timeout).await
     }
 
+    /// [`Handle::shutdown`] for the flush guard: blocks.
     pub(crate) fn shutdown_blocking(&self, timeout: Duration) -> bool {
+        if self.core.shut_down.swap(true, Ordering::AcqRel) {
+            return self.flush(timeout);
+        }
         self.wait_blocking(Msg::Shutdown, timeout)
     }
 
-    fn wait_blocking(&self, msg: fn(Notify) -> Msg, timeout: Duration) -> bool {
+    pub(crate) fn flush_timeout(&self) -> Duration {
+        self.core.config.flush_timeout
+    }
+
+    fn wait_blocking(&self, msg: fn(Marker) -> Msg, timeout: Duration) -> bool {
         let Some(tx) = &self.core.tx else {
             return false;
         };
         let (done_tx, done_rx) = std::sync::mpsc::sync_channel(1);
-        let deadline = std::time::Instant::now() + timeout;
-        let mut msg = msg(Notify::Blocking(done_tx));
+        let deadline = Instant::now() + timeout;
+        let mut msg = msg(Marker::new(Notify::Blocking(done_tx), deadline));
         // the queue may be full: retry until there is room or time runs out
         loop {
             match tx.try_send(msg) {
                 Ok(()) => break,
                 Err(mpsc::error::TrySendError::Full(back)) => {
-                    if std::time::Instant::now() >= deadline {
+                    if Instant::now() >= deadline {
                         return false;
                     }
                     msg = back;
@@ -340,17 +397,21 @@ impl Handle {
                 Err(mpsc::error::TrySendError::Closed(_)) => return false,
             }
         }
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        done_rx.recv_timeout(left).is_ok()
+        let left = deadline.saturating_duration_since(Instant::now());
+        done_rx.recv_timeout(left).unwrap_or(false)
     }
 
-    async fn wait_async(&self, msg: fn(Notify) -> Msg, timeout: Duration) -> bool {
+    async fn wait_async(&self, msg: fn(Marker) -> Msg, timeout: Duration) -> bool {
         let Some(tx) = &self.core.tx else {
             return false;
         };
         let (done_tx, done_rx) = oneshot::channel();
+        let deadline = Instant::now() + timeout;
         let wait = async move {
-            tx.send(msg(Notify::Async(done_tx))).await.is_ok() && done_rx.await.is_ok()
+            tx.send(msg(Marker::new(Notify::Async(done_tx), deadline)))
+                .await
+                .is_ok()
+                && done_rx.await.unwrap_or(false)
         };
         tokio::time::timeout(timeout, wait).await.unwrap_or(false)
     }
@@ -367,6 +428,7 @@ impl Handle {
             captured: c.captured.load(Ordering::Relaxed),
             dropped: c.dropped.load(Ordering::Relaxed),
             excluded: c.excluded.load(Ordering::Relaxed),
+            filtered: c.filtered.load(Ordering::Relaxed),
             sinks: c
                 .sinks
                 .iter()
@@ -385,17 +447,6 @@ impl Handle {
 
 fn at(location: &'static Location<'static>) -> Option<Cow<'static, str>> {
     Some(Cow::Borrowed(location.file()))
-}
-
-/// The text of a panic payload.
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&'static str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "Box<dyn Any>".to_owned()
-    }
 }
 
 /// Lets an unsized `E` be seen as `&dyn Error + 'static`.
@@ -421,7 +472,7 @@ impl<E: Error + ?Sized> Error for DynError<'_, E> {
 
 /// Captures an error through the current dispatcher's layer (see
 /// [`Handle::capture_error`]); `None` when no `LoggerFlowLayer` is installed
-/// or when called from LoggerFlow's own threads.
+/// or the report was not queued.
 #[track_caller]
 pub fn capture_error<E>(error: &E) -> Option<ReportId>
 where
@@ -432,15 +483,17 @@ where
 }
 
 /// Captures a message through the current dispatcher's layer (see
-/// [`Handle::capture_message`]); `None` when no `LoggerFlowLayer` is installed.
+/// [`Handle::capture_message`]); `None` when no `LoggerFlowLayer` is
+/// installed or the report was not queued.
 #[track_caller]
-pub fn capture_message(message: impl Into<String>, level: Level) -> Option<ReportId> {
+pub fn capture_message(message: impl Into<String>, level: impl Into<Level>) -> Option<ReportId> {
     let location = Location::caller();
-    Handle::current().and_then(|h| h.capture_message_at(message.into(), level, location))
+    Handle::current().and_then(|h| h.capture_message_at(message.into(), level.into(), location))
 }
 
 /// Captures a panic payload through the current dispatcher's layer (see
-/// [`Handle::capture_panic`]); `None` when no `LoggerFlowLayer` is installed.
+/// [`Handle::capture_panic`]); `None` when no `LoggerFlowLayer` is
+/// installed or the report was not queued.
 #[track_caller]
 pub fn capture_panic(payload: &(dyn Any + Send)) -> Option<ReportId> {
     let location = Location::caller();

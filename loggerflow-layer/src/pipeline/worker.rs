@@ -4,17 +4,18 @@
 //! delivery to every sink's own lane. Each lane is a task with a bounded
 //! queue that retries with backoff, so one bad sink never holds up another.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 use tracing::Dispatch;
 
+use super::config::{Config, RetryPolicy};
 use crate::capture::{Captured, suppress_thread};
-use crate::config::{Config, RetryPolicy};
 use crate::protocol::Report;
-use crate::sink::{Delivery, Sink, SinkError};
+use crate::sink::{Confirmation, Delivery, Ledger, Sink, SinkContext, SinkCounters, SinkError};
 use crate::trace::TraceMode;
 use crate::trace::frames;
 
@@ -25,38 +26,44 @@ use crate::trace::frames;
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Msg {
     Report(Captured),
-    Flush(Notify),
-    Shutdown(Notify),
+    Flush(Marker),
+    Shutdown(Marker),
 }
 
-/// Tells a waiting caller that a flush finished.
-pub(crate) enum Notify {
-    Blocking(std::sync::mpsc::SyncSender<()>),
-    Async(oneshot::Sender<()>),
+/// A flush (or shutdown) on its way: whom to tell, and until when it may
+/// take.
+pub(crate) struct Marker {
+    notify: Notify,
+    deadline: Instant,
 }
 
-impl Notify {
-    fn done(self) {
-        match self {
-            Notify::Blocking(tx) => {
-                let _ = tx.try_send(());
-            }
-            Notify::Async(tx) => {
-                let _ = tx.send(());
-            }
+impl Marker {
+    pub(crate) fn new(notify: Notify, deadline: std::time::Instant) -> Self {
+        Self {
+            notify,
+            deadline: Instant::from_std(deadline),
         }
     }
 }
 
-/// Counters of one sink.
-#[derive(Debug, Default)]
-pub(crate) struct SinkCounters {
-    pub(crate) name: String,
-    pub(crate) delivered: AtomicU64,
-    pub(crate) failed: AtomicU64,
-    pub(crate) dropped: AtomicU64,
-    pub(crate) panicked: AtomicU64,
-    pub(crate) last_error: Mutex<Option<String>>,
+/// Tells a waiting caller that a flush finished, and whether everything
+/// made it.
+pub(crate) enum Notify {
+    Blocking(std::sync::mpsc::SyncSender<bool>),
+    Async(oneshot::Sender<bool>),
+}
+
+impl Notify {
+    fn done(self, ok: bool) {
+        match self {
+            Notify::Blocking(tx) => {
+                let _ = tx.try_send(ok);
+            }
+            Notify::Async(tx) => {
+                let _ = tx.send(ok);
+            }
+        }
+    }
 }
 
 /// Counters of the whole pipeline.
@@ -65,13 +72,21 @@ pub(crate) struct Counters {
     pub(crate) captured: AtomicU64,
     pub(crate) dropped: AtomicU64,
     pub(crate) excluded: AtomicU64,
-    pub(crate) sinks: Vec<SinkCounters>,
+    pub(crate) filtered: AtomicU64,
+    pub(crate) sinks: Vec<Arc<SinkCounters>>,
+}
+
+/// A flush reaching one lane: answered with whether the lane's reports
+/// since the previous one made it.
+struct LaneMarker {
+    done: oneshot::Sender<bool>,
+    deadline: Instant,
 }
 
 enum LaneMsg {
     Deliver(Arc<Delivery>),
-    Flush(oneshot::Sender<()>),
-    Shutdown(oneshot::Sender<()>),
+    Flush(LaneMarker),
+    Shutdown(LaneMarker),
 }
 
 /// Starts the worker thread; returns the sending side of its queue.
@@ -113,10 +128,11 @@ async fn run(mut rx: mpsc::Receiver<Msg>, config: Arc<Config>, counters: Arc<Cou
         .iter()
         .enumerate()
         .map(|(index, sink)| {
-            let context = crate::sink::SinkContext {
+            let context = SinkContext {
                 project: config.project.clone(),
                 trace_mode: config.trace_mode,
                 release: config.release.clone(),
+                ledger: Ledger::new(Arc::clone(&counters.sinks[index])),
             };
             let starting = Arc::clone(sink);
             tokio::spawn(async move { starting.start(&context).await });
@@ -125,13 +141,14 @@ async fn run(mut rx: mpsc::Receiver<Msg>, config: Arc<Config>, counters: Arc<Cou
                 Arc::clone(sink),
                 rx,
                 config.retry,
-                Arc::clone(&counters),
-                index,
+                Arc::clone(&counters.sinks[index]),
             ));
             LaneTx { tx, unreported: 0 }
         })
         .collect();
     let mut dropped_seen = 0u64;
+    // reports lost before the lanes, as counted at the previous flush
+    let mut lost_at_flush = 0u64;
     // a message read ahead while gathering captures, to handle next
     let mut next: Option<Msg> = None;
     loop {
@@ -162,7 +179,7 @@ async fn run(mut rx: mpsc::Receiver<Msg>, config: Arc<Config>, counters: Arc<Cou
                 let count = captures.len();
                 let with_stack = captures.iter().any(|c| c.backtrace.is_some());
                 let shared = Arc::clone(&config);
-                let prepare_all = move || -> Vec<Result<Option<Delivery>, ()>> {
+                let prepare_all = move || -> Vec<Result<Prepared, ()>> {
                     // user code runs here (the `yours_if` predicate): a
                     // panic loses that report, never the worker
                     captures
@@ -181,7 +198,7 @@ async fn run(mut rx: mpsc::Receiver<Msg>, config: Arc<Config>, counters: Arc<Cou
                 let prepared = if with_stack {
                     tokio::task::spawn_blocking(prepare_all)
                         .await
-                        .unwrap_or_else(|_| vec![Err(()); count])
+                        .unwrap_or_else(|_| (0..count).map(|_| Err(())).collect())
                 } else {
                     prepare_all()
                 };
@@ -191,10 +208,24 @@ async fn run(mut rx: mpsc::Receiver<Msg>, config: Arc<Config>, counters: Arc<Cou
                 }
             }
             // waiting happens in a task: a slow lane never stops the loop
-            Msg::Flush(notify) => drain_lanes(&lanes, LaneMsg::Flush, notify),
-            Msg::Shutdown(notify) => drain_lanes(&lanes, LaneMsg::Shutdown, notify),
+            Msg::Flush(marker) => {
+                let ok = nothing_lost_since(&counters, &mut lost_at_flush);
+                drain_lanes(&lanes, LaneMsg::Flush, marker, ok);
+            }
+            Msg::Shutdown(marker) => {
+                let ok = nothing_lost_since(&counters, &mut lost_at_flush);
+                drain_lanes(&lanes, LaneMsg::Shutdown, marker, ok);
+            }
         }
     }
+}
+
+/// Whether no report was lost before the lanes since the previous flush.
+fn nothing_lost_since(counters: &Counters, lost_at_flush: &mut u64) -> bool {
+    let lost = counters.dropped.load(Ordering::Relaxed);
+    let ok = lost == *lost_at_flush;
+    *lost_at_flush = lost;
+    ok
 }
 
 /// Captures prepared in one go (one trip to the blocking pool).
@@ -205,13 +236,18 @@ const MAX_PREPARED_TOGETHER: usize = 64;
 fn fan_out(
     lanes: &mut [LaneTx],
     counters: &Counters,
-    prepared: Result<Option<Delivery>, ()>,
+    prepared: Result<Prepared, ()>,
     dropped: u64,
 ) {
     let delivery = match prepared {
-        Ok(Some(delivery)) => delivery,
-        Ok(None) => {
+        Ok(Prepared::Deliver(delivery)) => delivery,
+        Ok(Prepared::Excluded) => {
             counters.excluded.fetch_add(1, Ordering::Relaxed);
+            lanes.iter_mut().for_each(|l| l.unreported += dropped);
+            return;
+        }
+        Ok(Prepared::Filtered) => {
+            counters.filtered.fetch_add(1, Ordering::Relaxed);
             lanes.iter_mut().for_each(|l| l.unreported += dropped);
             return;
         }
@@ -241,48 +277,71 @@ fn fan_out(
     }
 }
 
-/// Builds, filters and renders one report; `None` when an exclude matches.
-fn prepare(captured: Captured, config: &Config) -> Option<Delivery> {
-    let report = build_report(captured, config);
-    let excluded_type = report.error.as_ref().is_some_and(|e| {
-        config.exclude_types.iter().any(|t| {
-            e.type_name == *t
-                || e.type_name
-                    .strip_prefix(t.as_str())
-                    .is_some_and(|generics| generics.starts_with('<'))
-        })
-    });
-    if excluded_type {
-        return None;
+/// What became of one capture on the worker.
+enum Prepared {
+    Deliver(Delivery),
+    /// An exclude matched.
+    Excluded,
+    /// The `before_send` hook dropped it.
+    Filtered,
+}
+
+/// Builds, filters and renders one report: the excludes on its error type,
+/// the `before_send` hook, then the excludes on its text.
+fn prepare(captured: Captured, config: &Config) -> Prepared {
+    let mut report = build_report(captured, config);
+    if report
+        .error
+        .as_ref()
+        .is_some_and(|e| config.excluded_type(&e.type_name))
+    {
+        return Prepared::Excluded;
+    }
+    if let Some(before_send) = &config.before_send {
+        if !before_send(&mut report) {
+            return Prepared::Filtered;
+        }
+        // the hook may have grown it
+        report.bound();
     }
     let delivery = Delivery::new(report, config.trace_mode, 0);
     if config.exclude_text.is_empty() {
-        return Some(delivery);
+        return Prepared::Deliver(delivery);
     }
     let full = delivery.render(TraceMode::Full);
     let excluded_text = config
         .exclude_text
         .iter()
         .any(|needle| full.contains(needle.as_str()));
-    (!excluded_text).then_some(delivery)
+    if excluded_text {
+        Prepared::Excluded
+    } else {
+        Prepared::Deliver(delivery)
+    }
 }
 
 /// Sends a marker down every lane (after what is queued there) and, in a
-/// task of its own, waits until each lane has reached it, then notifies.
-fn drain_lanes(lanes: &[LaneTx], marker: fn(oneshot::Sender<()>) -> LaneMsg, notify: Notify) {
+/// task of its own, waits until each lane answered or the deadline passed,
+/// then tells the caller whether everything made it (`ok`: nothing was lost
+/// before the lanes).
+fn drain_lanes(lanes: &[LaneTx], marker: fn(LaneMarker) -> LaneMsg, flush: Marker, ok: bool) {
     let lanes: Vec<mpsc::Sender<LaneMsg>> = lanes.iter().map(|l| l.tx.clone()).collect();
+    let Marker { notify, deadline } = flush;
     tokio::spawn(async move {
         let mut waits = Vec::with_capacity(lanes.len());
+        let mut ok = ok;
         for lane in &lanes {
-            let (tx, rx) = oneshot::channel();
-            if lane.send(marker(tx)).await.is_ok() {
-                waits.push(rx);
+            let (done, answer) = oneshot::channel();
+            let sent = tokio::time::timeout_at(deadline, lane.send(marker(LaneMarker { done, deadline })));
+            match sent.await {
+                Ok(Ok(())) => waits.push(answer),
+                _ => ok = false,
             }
         }
         for wait in waits {
-            let _ = wait.await;
+            ok &= matches!(tokio::time::timeout_at(deadline, wait).await, Ok(Ok(true)));
         }
-        notify.done();
+        notify.done(ok);
     });
 }
 
@@ -290,25 +349,60 @@ async fn lane(
     sink: Arc<dyn Sink>,
     mut rx: mpsc::Receiver<LaneMsg>,
     retry: RetryPolicy,
-    counters: Arc<Counters>,
-    index: usize,
+    counters: Arc<SinkCounters>,
 ) {
-    let Some(counters) = counters.sinks.get(index) else {
-        return;
+    let later = sink.confirmation() == Confirmation::Later;
+    // what the lane lost (gave up on, or dropped from its full queue) as
+    // counted at the previous flush; a sink that confirms later answers for
+    // what it gives up on in its own `flush`
+    let lost = |counters: &SinkCounters| {
+        if later {
+            counters.dropped.load(Ordering::Relaxed)
+        } else {
+            counters.lost()
+        }
     };
+    let mut lost_at_flush = 0u64;
     while let Some(msg) = rx.recv().await {
         match msg {
-            LaneMsg::Deliver(delivery) => deliver(&sink, delivery, retry, counters).await,
-            LaneMsg::Flush(done) => {
-                let _ = done.send(());
+            LaneMsg::Deliver(delivery) => {
+                if deliver(&sink, delivery, retry, &counters).await && !later {
+                    counters.delivered.fetch_add(1, Ordering::Relaxed);
+                }
             }
-            LaneMsg::Shutdown(done) => {
+            LaneMsg::Flush(LaneMarker { done, deadline }) => {
+                let now = lost(&counters);
+                let ok = now == lost_at_flush;
+                lost_at_flush = now;
+                if later {
+                    // waited for in a task: deliveries go on meanwhile
+                    let sink = Arc::clone(&sink);
+                    tokio::spawn(async move {
+                        let flushed = tokio::time::timeout_at(deadline, sink.flush()).await;
+                        let _ = done.send(ok && matches!(flushed, Ok(Ok(()))));
+                    });
+                } else {
+                    let _ = done.send(ok);
+                }
+            }
+            LaneMsg::Shutdown(LaneMarker { done, deadline }) => {
+                let now = lost(&counters);
+                let mut ok = now == lost_at_flush;
+                lost_at_flush = now;
+                if later {
+                    let flushed = tokio::time::timeout_at(deadline, sink.flush()).await;
+                    ok &= matches!(flushed, Ok(Ok(())));
+                }
                 let sink = Arc::clone(&sink);
                 let task = tokio::spawn(async move { sink.shutdown().await });
-                if let Err(error) = outcome(task, retry.attempt_timeout, counters).await {
-                    give_up(counters, "shutdown failed", &error);
+                let limit = deadline
+                    .saturating_duration_since(Instant::now())
+                    .min(retry.attempt_timeout);
+                if let Err(error) = outcome(task, limit, &counters).await {
+                    counters.note_failure("shutdown failed", &error);
+                    ok = false;
                 }
-                let _ = done.send(());
+                let _ = done.send(ok);
             }
         }
     }
@@ -336,12 +430,14 @@ async fn outcome(
     }
 }
 
+/// Hands `delivery` to the sink, retrying as the policy says; whether it
+/// succeeded.
 async fn deliver(
     sink: &Arc<dyn Sink>,
     delivery: Arc<Delivery>,
     retry: RetryPolicy,
     counters: &SinkCounters,
-) {
+) -> bool {
     let mut attempt = 0u32;
     loop {
         let task = {
@@ -350,10 +446,7 @@ async fn deliver(
             tokio::spawn(async move { sink.send(&delivery).await })
         };
         match outcome(task, retry.attempt_timeout, counters).await {
-            Ok(()) => {
-                counters.delivered.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
+            Ok(()) => return true,
             Err(error) => match retry.delay(attempt, &error) {
                 Some(delay) => {
                     tokio::time::sleep(delay).await;
@@ -361,26 +454,11 @@ async fn deliver(
                 }
                 None => {
                     counters.failed.fetch_add(1, Ordering::Relaxed);
-                    give_up(counters, "gave up on a report", &error);
-                    return;
+                    counters.note_failure("gave up on a report", &error);
+                    return false;
                 }
             },
         }
-    }
-}
-
-/// Records a failure; says so on stderr for the 1st, 2nd, 4th, 8th… failure,
-/// so a dead sink is visible without flooding the terminal.
-fn give_up(counters: &SinkCounters, what: &str, error: &SinkError) {
-    let failures = counters.failed.load(Ordering::Relaxed).max(1);
-    if failures.is_power_of_two() {
-        crate::diag::warn(format_args!(
-            "sink {}: {what} ({failures} so far): {error}",
-            counters.name
-        ));
-    }
-    if let Ok(mut last) = counters.last_error.lock() {
-        *last = Some(error.to_string());
     }
 }
 
