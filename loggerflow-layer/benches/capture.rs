@@ -34,11 +34,12 @@ fn ours<S>(backtrace: bool) -> LoggerFlowLayer<S>
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
 {
-    LoggerFlowLayer::new("bench")
+    LoggerFlowLayer::builder("bench")
         .with_backtrace(backtrace)
         .capture_panics(false)
         // more room than one timed chunk (see `time`): nothing is dropped
         .queue_capacity(4096)
+        .build()
 }
 
 struct NoopTransport;

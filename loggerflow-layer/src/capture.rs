@@ -305,9 +305,13 @@ impl SpanFields {
         self.text.clear();
         for (name, value) in &self.values {
             let room = MAX_SPAN_FIELDS.saturating_sub(self.text.len());
-            let pair = format!("{}{name}={value}", if self.text.is_empty() { "" } else { " " });
+            let pair = format!(
+                "{}{name}={value}",
+                if self.text.is_empty() { "" } else { " " }
+            );
             if pair.len() > room {
-                self.text.push_str(if self.text.is_empty() { "…" } else { " …" });
+                self.text
+                    .push_str(if self.text.is_empty() { "…" } else { " …" });
                 break;
             }
             self.text.push_str(&pair);
@@ -404,12 +408,20 @@ mod tests {
         let mut many = SpanFields::default();
         for name in ["a", "b", "c", "d", "e", "f", "g", "h"] {
             let mut text = String::new();
-            let _ = write!(Bounded::new(&mut text, MAX_SPAN_VALUE), "{}", "é".repeat(5000));
+            let _ = write!(
+                Bounded::new(&mut text, MAX_SPAN_VALUE),
+                "{}",
+                "é".repeat(5000)
+            );
             assert!(text.len() <= MAX_SPAN_VALUE + '…'.len_utf8());
             many.set(name, text);
         }
         many.format();
-        assert!(many.text().len() <= MAX_SPAN_FIELDS + 4, "{}", many.text().len());
+        assert!(
+            many.text().len() <= MAX_SPAN_FIELDS + 4,
+            "{}",
+            many.text().len()
+        );
         assert!(many.text().ends_with('…'));
     }
 

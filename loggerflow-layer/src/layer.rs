@@ -193,10 +193,7 @@ impl LoggerFlowBuilder {
     ///     })
     ///     .build();
     /// ```
-    pub fn before_send(
-        self,
-        hook: impl Fn(&mut Report) -> bool + Send + Sync + 'static,
-    ) -> Self {
+    pub fn before_send(self, hook: impl Fn(&mut Report) -> bool + Send + Sync + 'static) -> Self {
         self.config(|c| c.before_send = Some(Arc::new(hook)))
     }
 

@@ -90,23 +90,23 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-// Modules in layers; each uses only those before it (a test keeps it so):
-// protocol <- trace <- capture <- sink <- pipeline <- hook <- {layer, backlight},
-// with lifecycle (a family of sinks) beside pipeline, and diag under all.
-mod diag;
-pub mod protocol;
-pub mod trace;
+// The modules form layers, each using only those below it (kept so by
+// tests/module_layers.rs): diag < protocol < trace < capture < sink <
+// {pipeline, lifecycle} < hook < {layer, backlight}.
+#[cfg(feature = "backlight")]
+#[cfg_attr(docsrs, doc(cfg(feature = "backlight")))]
+pub mod backlight;
 mod capture;
-pub mod sink;
+mod diag;
+mod hook;
+mod layer;
 #[cfg(feature = "lifecycle")]
 #[cfg_attr(docsrs, doc(cfg(feature = "lifecycle")))]
 pub mod lifecycle;
 mod pipeline;
-mod hook;
-mod layer;
-#[cfg(feature = "backlight")]
-#[cfg_attr(docsrs, doc(cfg(feature = "backlight")))]
-pub mod backlight;
+pub mod protocol;
+pub mod sink;
+pub mod trace;
 
 #[cfg(feature = "backlight")]
 #[cfg_attr(docsrs, doc(cfg(feature = "backlight")))]

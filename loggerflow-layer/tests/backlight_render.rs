@@ -89,9 +89,10 @@ fn backlit_error_prints_through_debug_for_main() {
 #[test]
 fn a_captured_report_renders_backlit_with_spans_from_the_layer() {
     let sink = common::MemorySink::default();
-    let layer = LoggerFlowLayer::new("Backlit")
+    let layer = LoggerFlowLayer::builder("Backlit")
         .sink(sink.clone())
-        .with_backtrace(true);
+        .with_backtrace(true)
+        .build();
     let handle = layer.handle();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         let span = tracing::info_span!("checkout", order = 7);

@@ -29,10 +29,11 @@ impl std::error::Error for QueryError {
 fn an_error_event_lands_in_the_file_with_fields_chain_and_spans() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("nested/dir/test.log");
-    let layer = LoggerFlowLayer::new("TestProj")
+    let layer = LoggerFlowLayer::builder("TestProj")
         .sink(FileSink::new(&path))
         .with_backtrace(true)
-        .trace_mode(TraceMode::Full);
+        .trace_mode(TraceMode::Full)
+        .build();
     let handle = layer.handle();
     let subscriber = tracing_subscriber::registry().with(layer);
     tracing::subscriber::with_default(subscriber, || {
@@ -77,10 +78,11 @@ fn each_trace_mode_renders_from_the_same_frames() {
     let dir = tempfile::tempdir().expect("tempdir");
     for mode in [TraceMode::Full, TraceMode::Clean, TraceMode::Minimal] {
         let path = dir.path().join(format!("{mode:?}.log"));
-        let layer = LoggerFlowLayer::new("Modes")
+        let layer = LoggerFlowLayer::builder("Modes")
             .sink(FileSink::new(&path))
             .with_backtrace(true)
-            .trace_mode(mode);
+            .trace_mode(mode)
+            .build();
         let handle = layer.handle();
         tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
             tracing::error!("mode check");
@@ -110,6 +112,7 @@ fn each_trace_mode_renders_from_the_same_frames() {
                 );
                 assert!(text.contains("capture_to_file::each_trace_mode"), "{text}");
             }
+            _ => unreachable!("the loop runs only the three modes above"),
         }
     }
 }
@@ -117,11 +120,12 @@ fn each_trace_mode_renders_from_the_same_frames() {
 #[test]
 fn excludes_by_text_type_and_target() {
     let sink = common::MemorySink::default();
-    let layer = LoggerFlowLayer::new("Excludes")
+    let layer = LoggerFlowLayer::builder("Excludes")
         .sink(sink.clone())
         .exclude("502 Bad Gateway")
         .exclude_error_type("ParseIntError")
-        .exclude_target("noisy_dep");
+        .exclude_target("noisy_dep")
+        .build();
     let handle = layer.handle();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         tracing::error!("upstream said 502 Bad Gateway");
@@ -148,7 +152,9 @@ fn excludes_by_text_type_and_target() {
 #[test]
 fn manual_capture_from_sync_and_async_code_returns_the_report_id() {
     let sink = common::MemorySink::default();
-    let layer = LoggerFlowLayer::new("Manual").sink(sink.clone());
+    let layer = LoggerFlowLayer::builder("Manual")
+        .sink(sink.clone())
+        .build();
     let handle = layer.handle();
     let subscriber = tracing_subscriber::registry().with(layer);
     let _default = tracing::subscriber::set_default(subscriber);
@@ -203,12 +209,14 @@ fn an_unwritable_path_gives_a_clear_error_and_the_app_goes_on() {
     let dir = tempfile::tempdir().expect("tempdir");
     let blocker = dir.path().join("a-file");
     std::fs::write(&blocker, "not a directory").expect("write");
-    let layer = LoggerFlowLayer::new("Unwritable").sink(FileSink::new(blocker.join("x.log")));
+    let layer = LoggerFlowLayer::builder("Unwritable")
+        .sink(FileSink::new(blocker.join("x.log")))
+        .build();
     let handle = layer.handle();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         tracing::error!("cannot be written");
     });
-    assert!(handle.flush(common::WAIT));
+    assert!(!handle.flush(common::WAIT), "the report was lost: flush says so");
     let stats = handle.stats();
     assert_eq!(stats.sinks[0].failed, 1);
     let error = stats.sinks[0].last_error.clone().unwrap_or_default();

@@ -14,25 +14,29 @@ const TOKEN: &str = "123456:SECRET-TOKEN-abcdef";
 const TELEGRAM_OK: &str = r#"{"ok":true,"result":{}}"#;
 
 fn fast_retries() -> RetryPolicy {
-    RetryPolicy {
-        retries: 3,
-        initial_backoff: Duration::from_millis(20),
-        max_backoff: Duration::from_millis(100),
-        attempt_timeout: Duration::from_secs(10),
-        max_retry_after: Duration::from_secs(5),
-    }
+    RetryPolicy::default()
+        .retries(3)
+        .initial_backoff(Duration::from_millis(20))
+        .max_backoff(Duration::from_millis(100))
+        .attempt_timeout(Duration::from_secs(10))
+        .max_retry_after(Duration::from_secs(5))
 }
 
 /// Runs `emit` with a layer whose only sink is `sink`, then flushes.
 fn with_sink(sink: impl Sink, mode: TraceMode, emit: impl FnOnce()) -> Handle {
-    let layer = LoggerFlowLayer::new("Chat <Proj> & Co")
+    let layer = LoggerFlowLayer::builder("Chat <Proj> & Co")
         .sink(sink)
         .trace_mode(mode)
         .with_backtrace(false)
-        .retry(fast_retries());
+        .retry(fast_retries())
+        .build();
     let handle = layer.handle();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), emit);
-    assert!(handle.flush(common::WAIT), "flush timed out");
+    // some of these sinks fail on purpose (then the flush says `false`):
+    // what matters here is that it finished
+    let started = std::time::Instant::now();
+    let _ = handle.flush(common::WAIT);
+    assert!(started.elapsed() < common::WAIT, "flush timed out");
     handle
 }
 

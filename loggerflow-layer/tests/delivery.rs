@@ -40,9 +40,10 @@ impl BlockingSink for LoudSink {
 fn events_raised_while_delivering_are_not_captured_again() {
     let async_sink = LoudSink::default();
     let blocking = LoudSink::default();
-    let layer = LoggerFlowLayer::new("Reentrancy")
+    let layer = LoggerFlowLayer::builder("Reentrancy")
         .sink(async_sink.clone())
-        .blocking_sink(blocking.clone());
+        .blocking_sink(blocking.clone())
+        .build();
     let handle = layer.handle();
     // global, so the worker's threads would see the layer if they were not guarded
     tracing_subscriber::registry().with(layer).init();
@@ -80,7 +81,9 @@ impl Sink for SelfReporting {
 #[test]
 fn manual_captures_from_a_sink_are_refused() {
     let sink = SelfReporting::default();
-    let layer = LoggerFlowLayer::new("SelfReporting").sink(sink.clone());
+    let layer = LoggerFlowLayer::builder("SelfReporting")
+        .sink(sink.clone())
+        .build();
     let handle = layer.handle();
     let _ = sink.handle.set(handle.clone());
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
@@ -131,18 +134,20 @@ impl Sink for Bad {
 fn bad_sinks_are_contained() {
     let good = common::MemorySink::default();
     let attempts = Arc::new(AtomicUsize::new(0));
-    let layer = LoggerFlowLayer::new("Contained")
+    let layer = LoggerFlowLayer::builder("Contained")
         .sink(Bad::Hangs)
         .sink(Bad::Panics)
         .sink(Bad::Fails(attempts.clone()))
         .sink(good.clone())
-        .retry(RetryPolicy {
-            retries: 2,
-            initial_backoff: Duration::from_millis(10),
-            max_backoff: Duration::from_millis(20),
-            attempt_timeout: Duration::from_millis(200),
-            max_retry_after: Duration::from_secs(1),
-        });
+        .retry(
+            RetryPolicy::default()
+                .retries(2)
+                .initial_backoff(Duration::from_millis(10))
+                .max_backoff(Duration::from_millis(20))
+                .attempt_timeout(Duration::from_millis(200))
+                .max_retry_after(Duration::from_secs(1)),
+        )
+        .build();
     let handle = layer.handle();
     let subscriber = tracing_subscriber::registry().with(layer);
     let started = Instant::now();
@@ -152,7 +157,10 @@ fn bad_sinks_are_contained() {
         }
     });
     let emitting = started.elapsed();
-    assert!(handle.flush(common::WAIT));
+    assert!(
+        !handle.flush(common::WAIT),
+        "the bad sinks lost reports: the flush says so"
+    );
 
     assert_eq!(good.taken().len(), 3, "the good sink delivered everything");
     let stats = handle.stats();
@@ -189,16 +197,18 @@ fn bad_sinks_are_contained() {
 #[test]
 fn a_flush_never_holds_up_the_other_sinks() {
     let good = common::MemorySink::default();
-    let layer = LoggerFlowLayer::new("FlushIsolation")
+    let layer = LoggerFlowLayer::builder("FlushIsolation")
         .sink(Bad::Hangs)
         .sink(good.clone())
-        .retry(RetryPolicy {
-            retries: 0,
-            initial_backoff: Duration::from_millis(1),
-            max_backoff: Duration::from_millis(1),
-            attempt_timeout: Duration::from_secs(30),
-            max_retry_after: Duration::from_secs(1),
-        });
+        .retry(
+            RetryPolicy::default()
+                .retries(0)
+                .initial_backoff(Duration::from_millis(1))
+                .max_backoff(Duration::from_millis(1))
+                .attempt_timeout(Duration::from_secs(30))
+                .max_retry_after(Duration::from_secs(1)),
+        )
+        .build();
     let handle = layer.handle();
     let _default = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
     tracing::error!("before the flush");
@@ -223,23 +233,25 @@ fn a_flush_never_holds_up_the_other_sinks() {
 #[test]
 fn a_full_queue_drops_counts_and_reports_later() {
     let good = common::MemorySink::default();
-    let layer = LoggerFlowLayer::new("Full")
+    let layer = LoggerFlowLayer::builder("Full")
         .sink(Bad::Hangs)
         .sink(good.clone())
         .queue_capacity(2)
-        .retry(RetryPolicy {
-            retries: 0,
-            initial_backoff: Duration::from_millis(1),
-            max_backoff: Duration::from_millis(1),
-            attempt_timeout: Duration::from_millis(50),
-            max_retry_after: Duration::from_secs(1),
-        });
+        .retry(
+            RetryPolicy::default()
+                .retries(0)
+                .initial_backoff(Duration::from_millis(1))
+                .max_backoff(Duration::from_millis(1))
+                .attempt_timeout(Duration::from_millis(50))
+                .max_retry_after(Duration::from_secs(1)),
+        )
+        .build();
     let handle = layer.handle();
     let _default = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
     for i in 0..500 {
         tracing::error!(i, "burst");
     }
-    assert!(handle.flush(common::WAIT));
+    assert!(!handle.flush(common::WAIT), "reports were dropped");
     let stats = handle.stats();
     assert_eq!(stats.captured, 500);
     assert!(stats.dropped > 0, "{stats:?}");
@@ -250,7 +262,10 @@ fn a_full_queue_drops_counts_and_reports_later() {
         "{stats:?}"
     );
     tracing::error!("after the burst");
-    assert!(handle.flush(common::WAIT));
+    assert!(
+        !handle.flush(common::WAIT),
+        "the hanging sink gives this report up too"
+    );
     let reported: u64 = good.taken().iter().map(Delivery::dropped_before).sum();
     assert_eq!(
         reported,

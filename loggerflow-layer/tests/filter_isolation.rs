@@ -69,9 +69,10 @@ fn fmt_sees_exactly_what_it_saw_without_the_layer() {
 
     let together = Buffer::default();
     let sink = common::MemorySink::default();
-    let layer = LoggerFlowLayer::new("Isolation")
+    let layer = LoggerFlowLayer::builder("Isolation")
         .sink(sink.clone())
-        .span_level(tracing::Level::TRACE);
+        .span_level(tracing::Level::TRACE)
+        .build();
     let handle = layer.handle();
     let subscriber = tracing_subscriber::registry()
         .with(fmt_layer(&together))
@@ -96,7 +97,9 @@ fn fmt_sees_exactly_what_it_saw_without_the_layer() {
 fn errors_are_captured_even_when_other_layers_hide_them() {
     let buffer = Buffer::default();
     let sink = common::MemorySink::default();
-    let layer = LoggerFlowLayer::new("Hidden").sink(sink.clone());
+    let layer = LoggerFlowLayer::builder("Hidden")
+        .sink(sink.clone())
+        .build();
     let handle = layer.handle();
     let quiet = tracing_subscriber::fmt::layer()
         .with_writer(buffer.clone())
@@ -110,9 +113,10 @@ fn errors_are_captured_even_when_other_layers_hide_them() {
 #[test]
 fn a_lower_level_captures_warnings_too() {
     let sink = common::MemorySink::default();
-    let layer = LoggerFlowLayer::new("Warn")
+    let layer = LoggerFlowLayer::builder("Warn")
         .sink(sink.clone())
-        .level(tracing::Level::WARN);
+        .level(tracing::Level::WARN)
+        .build();
     let handle = layer.handle();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), emit);
     assert!(handle.flush(common::WAIT));

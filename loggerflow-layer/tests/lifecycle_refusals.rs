@@ -102,9 +102,10 @@ fn refused_reports_are_isolated_and_dropped_the_rest_delivered() {
     let sink = WebhookLifecycle::new(format!("http://127.0.0.1:{port}/loggerflow/"))
         .heartbeat(Duration::from_secs(1));
     let counters = sink.clone();
-    let layer = LoggerFlowLayer::new("Picky")
+    let layer = LoggerFlowLayer::builder("Picky")
         .sink(sink)
-        .capture_panics(false);
+        .capture_panics(false)
+        .build();
     let guard = layer.flush_guard();
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
     let log = |messages: &[String]| {

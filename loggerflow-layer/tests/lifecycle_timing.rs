@@ -124,12 +124,13 @@ fn heartbeats_keep_their_cadence_through_a_burst_of_errors_with_backtraces() {
     let app = std::thread::spawn(move || {
         let sink = WebhookLifecycle::new(format!("http://127.0.0.1:{port}/loggerflow/"))
             .heartbeat(HEARTBEAT);
-        let layer = LoggerFlowLayer::new("TimingHook")
+        let layer = LoggerFlowLayer::builder("TimingHook")
             .sink(sink)
             .with_backtrace(true)
             .capture_panics(false)
             // the whole burst waits in the queue: none is dropped
-            .queue_capacity(2 * BURST);
+            .queue_capacity(2 * BURST)
+            .build();
         let guard = layer.flush_guard();
         let started = Instant::now();
         tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
@@ -407,11 +408,7 @@ fn a_thousand_websocket_apps_reconnect_spread_over_the_backoff_window() {
     for _ in 0..apps {
         let sink = WebSocketLifecycle::new(format!("ws://127.0.0.1:{port}/loggerflow/"))
             .heartbeat(Duration::from_secs(60));
-        let context = SinkContext {
-            project: "Swarm".into(),
-            trace_mode: TraceMode::Full,
-            release: None,
-        };
+        let context = SinkContext::new("Swarm", TraceMode::Full);
         clients.spawn(async move { sink.start(&context).await });
     }
     let deadline = Instant::now() + Duration::from_secs(60);

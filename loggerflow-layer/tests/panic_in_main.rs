@@ -19,9 +19,10 @@ fn main() {
 }
 
 fn child(path: &str) {
-    let layer = LoggerFlowLayer::new("PanicMain")
+    let layer = LoggerFlowLayer::builder("PanicMain")
         .sink(FileSink::new(path))
-        .panic_flush_timeout(Duration::from_secs(10));
+        .panic_flush_timeout(Duration::from_secs(10))
+        .build();
     // no flush guard on purpose: only the panic hook's flush can deliver
     tracing_subscriber::registry().with(layer).init();
     let config = std::env::var("LOGGERFLOW_TEST_UNSET_CONFIG").ok();

@@ -21,9 +21,10 @@ fn a_panicking_thread_becomes_a_report_and_the_previous_hook_runs() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("panics.log");
     let memory = common::MemorySink::default();
-    let layer = LoggerFlowLayer::new("Panics")
+    let layer = LoggerFlowLayer::builder("Panics")
         .sink(FileSink::new(&path))
-        .sink(memory.clone());
+        .sink(memory.clone())
+        .build();
     let handle = layer.handle();
     tracing_subscriber::registry().with(layer).init();
 

@@ -334,6 +334,7 @@ fn report_page(
         TraceMode::Full => "full",
         TraceMode::Clean => "clean",
         TraceMode::Minimal => "minimal",
+        _ => "full",
     };
     ReportPage {
         project,

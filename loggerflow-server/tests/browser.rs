@@ -335,7 +335,7 @@ async fn the_empty_state_shows_how_to_connect_an_app() {
         browser
             .text("section.empty")
             .await
-            .contains("LoggerFlowLayer::new")
+            .contains("LoggerFlowLayer::builder")
     );
     browser.screenshots("empty").await;
     browser.close().await;

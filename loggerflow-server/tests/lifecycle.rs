@@ -26,7 +26,10 @@ fn app(
     errors: usize,
     pause: Duration,
 ) -> loggerflow_layer::FlushGuard {
-    let layer = LoggerFlowLayer::new(name).sink(sink).capture_panics(false);
+    let layer = LoggerFlowLayer::builder(name)
+        .sink(sink)
+        .capture_panics(false)
+        .build();
     let guard = layer.flush_guard();
     let subscriber = tracing_subscriber::registry().with(layer);
     tracing::subscriber::with_default(subscriber, || {
@@ -132,9 +135,10 @@ async fn the_app_starts_while_the_server_is_down_and_delivers_later() {
     };
     let url = format!("http://127.0.0.1:{port}/loggerflow/");
     let sink = WebhookLifecycle::new(url).heartbeat(Duration::from_secs(1));
-    let layer = LoggerFlowLayer::new("Early")
+    let layer = LoggerFlowLayer::builder("Early")
         .sink(sink.clone())
-        .capture_panics(false);
+        .capture_panics(false)
+        .build();
     let handle = layer.handle();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         for i in 0..5 {

@@ -63,7 +63,10 @@ fn app(
     sink: impl loggerflow_layer::sink::Sink,
     errors: usize,
 ) -> loggerflow_layer::FlushGuard {
-    let layer = LoggerFlowLayer::new(name).sink(sink).capture_panics(false);
+    let layer = LoggerFlowLayer::builder(name)
+        .sink(sink)
+        .capture_panics(false)
+        .build();
     let guard = layer.flush_guard();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         for i in 0..errors {

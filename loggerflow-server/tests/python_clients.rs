@@ -145,9 +145,10 @@ async fn sigkill_twice_with_the_python_webhook_client_stores_nothing_twice() {
         .expect("run the Python client");
     let sink = WebhookLifecycle::new(webhook.clone()).heartbeat(Duration::from_secs(1));
     let rust_app = std::thread::spawn(move || {
-        let layer = LoggerFlowLayer::new("KillRust")
+        let layer = LoggerFlowLayer::builder("KillRust")
             .sink(sink)
-            .capture_panics(false);
+            .capture_panics(false)
+            .build();
         let guard = layer.flush_guard();
         tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
             for i in 0..150 {

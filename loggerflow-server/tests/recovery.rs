@@ -25,7 +25,10 @@ struct App {
 
 impl App {
     fn start(name: &str, sink: impl Sink) -> Self {
-        let layer = LoggerFlowLayer::new(name).sink(sink).capture_panics(false);
+        let layer = LoggerFlowLayer::builder(name)
+            .sink(sink)
+            .capture_panics(false)
+            .build();
         let guard = layer.flush_guard();
         let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
         Self {
@@ -274,10 +277,11 @@ async fn a_large_backlog_drains_over_one_websocket() {
         .heartbeat(Duration::from_secs(1))
         .buffer(BACKLOG);
     let counters = sink.clone();
-    let layer = LoggerFlowLayer::new("Backlog")
+    let layer = LoggerFlowLayer::builder("Backlog")
         .sink(sink)
         .queue_capacity(BACKLOG)
-        .capture_panics(false);
+        .capture_panics(false)
+        .build();
     let guard = layer.flush_guard();
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
     tracing::dispatcher::with_default(&dispatch, || {

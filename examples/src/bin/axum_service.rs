@@ -63,9 +63,10 @@ async fn user(Path(id): Path<String>) -> Result<Json<serde_json::Value>, AppErro
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let path = std::env::var("LOGGERFLOW_EXAMPLE_LOG").unwrap_or_else(|_| "test.log".into());
-    let layer = LoggerFlowLayer::new("Axum")
+    let layer = LoggerFlowLayer::builder("Axum")
         .sink(FileSink::new(&path))
-        .trace_mode(TraceMode::Clean);
+        .trace_mode(TraceMode::Clean)
+        .build();
     let handle = layer.handle();
     tracing_subscriber::registry()
         .with(tracing_subscriber::fmt::layer())

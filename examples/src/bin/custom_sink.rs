@@ -60,11 +60,12 @@ impl BlockingSink for KeyValue {
 }
 
 fn main() {
-    let layer = LoggerFlowLayer::new("Redis Backend")
+    let layer = LoggerFlowLayer::builder("Redis Backend")
         .sink(JsonLines {
             path: "reports.jsonl".into(),
         })
-        .blocking_sink(KeyValue::default());
+        .blocking_sink(KeyValue::default())
+        .build();
     let _guard = layer.flush_guard();
     tracing_subscriber::registry().with(layer).init();
 

@@ -10,11 +10,12 @@ use tracing_subscriber::prelude::*;
 
 fn main() {
     let path = std::env::var("LOGGERFLOW_EXAMPLE_LOG").unwrap_or_else(|_| "test.log".into());
-    let layer = LoggerFlowLayer::new("Excludes")
+    let layer = LoggerFlowLayer::builder("Excludes")
         .sink(FileSink::new(&path))
         .exclude("502 Bad Gateway") // any report whose text contains it
         .exclude_error_type("ParseIntError") // by the error's type name
-        .exclude_target("noisy_dependency"); // never captured from this target
+        .exclude_target("noisy_dependency") // never captured from this target
+        .build();
     let handle = layer.handle();
     let _guard = layer.flush_guard();
     tracing_subscriber::registry().with(layer).init();

@@ -16,10 +16,11 @@ fn main() -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)?;
     let path = std::env::var("LOGGERFLOW_EXAMPLE_LOG").unwrap_or_else(|_| "test.log".into());
 
-    let layer = LoggerFlowLayer::new("TestProj")
+    let layer = LoggerFlowLayer::builder("TestProj")
         .sink(FileSink::new(&path))
         .trace_mode(mode)
-        .with_backtrace(true);
+        .with_backtrace(true)
+        .build();
     let _guard = layer.flush_guard();
     tracing_subscriber::registry()
         .with(tracing_subscriber::fmt::layer())

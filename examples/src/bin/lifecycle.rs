@@ -16,12 +16,13 @@ use tracing_subscriber::prelude::*;
 fn main() {
     let kind = std::env::args().nth(1).unwrap_or_else(|| "webhook".into());
     let host = std::env::var("LOGGERFLOW_URL").unwrap_or_else(|_| "127.0.0.1:8000".into());
-    let layer = LoggerFlowLayer::new("TestProj");
+    let builder = LoggerFlowLayer::builder("TestProj");
     let layer = if kind == "websocket" {
-        layer.sink(WebSocketLifecycle::new(format!("ws://{host}/loggerflow/")))
+        builder.sink(WebSocketLifecycle::new(format!("ws://{host}/loggerflow/")))
     } else {
-        layer.sink(WebhookLifecycle::new(format!("http://{host}/loggerflow/")))
-    };
+        builder.sink(WebhookLifecycle::new(format!("http://{host}/loggerflow/")))
+    }
+    .build();
     let _guard = layer.flush_guard(); // goodbye when main returns
     tracing_subscriber::registry()
         .with(tracing_subscriber::fmt::layer())

@@ -30,7 +30,7 @@ impl BlockingSink for Stderr {
 
 fn main() {
     let path = std::env::var("LOGGERFLOW_EXAMPLE_LOG").unwrap_or_else(|_| "logs/errors.log".into());
-    let mut layer = LoggerFlowLayer::new("Multi")
+    let mut builder = LoggerFlowLayer::builder("Multi")
         .sink(FileSink::new(&path))
         .blocking_sink(Stderr)
         .trace_mode(TraceMode::Full);
@@ -44,11 +44,12 @@ fn main() {
         if let Ok(url) = std::env::var("TELEGRAM_API_URL") {
             telegram = telegram.api_url(url);
         }
-        layer = layer.sink(telegram);
+        builder = builder.sink(telegram);
     }
     if let Ok(webhook) = std::env::var("DISCORD_WEBHOOK_URL") {
-        layer = layer.sink(DiscordSink::new(webhook).trace_mode(TraceMode::Minimal));
+        builder = builder.sink(DiscordSink::new(webhook).trace_mode(TraceMode::Minimal));
     }
+    let layer = builder.build();
     let _guard = layer.flush_guard();
     tracing_subscriber::registry().with(layer).init();
 

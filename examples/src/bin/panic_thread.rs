@@ -9,9 +9,10 @@ use tracing_subscriber::prelude::*;
 
 fn main() {
     let path = std::env::var("LOGGERFLOW_EXAMPLE_LOG").unwrap_or_else(|_| "test.log".into());
-    let layer = LoggerFlowLayer::new("Threads")
+    let layer = LoggerFlowLayer::builder("Threads")
         .sink(FileSink::new(&path))
-        .trace_mode(TraceMode::Clean);
+        .trace_mode(TraceMode::Clean)
+        .build();
     let _guard = layer.flush_guard();
     tracing_subscriber::registry().with(layer).init();
 

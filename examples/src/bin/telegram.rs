@@ -18,9 +18,10 @@ fn main() -> anyhow::Result<()> {
         telegram = telegram.api_url(url);
     }
 
-    let layer = LoggerFlowLayer::new("Test")
+    let layer = LoggerFlowLayer::builder("Test")
         .sink(telegram)
-        .trace_mode(TraceMode::Clean);
+        .trace_mode(TraceMode::Clean)
+        .build();
     let _guard = layer.flush_guard();
     tracing_subscriber::registry().with(layer).init();
 

@@ -19,9 +19,10 @@ async fn send_newsletter(batch: u32) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() {
     let path = std::env::var("LOGGERFLOW_EXAMPLE_LOG").unwrap_or_else(|_| "test.log".into());
-    let layer = LoggerFlowLayer::new("Tasks")
+    let layer = LoggerFlowLayer::builder("Tasks")
         .sink(FileSink::new(&path))
-        .trace_mode(TraceMode::Clean);
+        .trace_mode(TraceMode::Clean)
+        .build();
     let handle = layer.handle();
     tracing_subscriber::registry().with(layer).init();
 

@@ -6,6 +6,7 @@ use owo_colors::{AnsiColors, Style};
 
 /// Which frames the backlighter lights (the model's `backlight=`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Backlight {
     /// Every frame; yours bold and coloured, dependencies dim (`'myline'`).
     #[default]
@@ -20,6 +21,7 @@ pub enum Backlight {
 /// The colour of your frames (the model's `color=`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[allow(missing_docs)]
+#[non_exhaustive]
 pub enum Color {
     #[default]
     Red,

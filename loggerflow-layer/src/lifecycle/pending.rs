@@ -343,12 +343,17 @@ mod tests {
         assert!(!pending.lost_between(0, flushed));
         pending.ack(&[first_id]);
         assert!(!pending.lost_between(0, flushed), "an ack is no loss");
-        // the third push drops the second (capacity 2 holds 2 and 3)
+        // capacity 2: the fourth push drops the second
         pending.push(report("3"));
         pending.push(report("4"));
         assert!(pending.lost_between(0, flushed), "report 2 was dropped");
-        assert!(pending.lost_between(flushed, pending.last_seq()), "report 3 too");
-        assert!(!pending.lost_between(3, 4), "report 4 waits, it is not lost");
+        assert!(
+            !pending.lost_between(flushed, pending.last_seq()),
+            "reports 3 and 4 wait, they are not lost"
+        );
+        pending.push(report("5"));
+        assert!(pending.lost_between(flushed, 4), "report 3 was dropped");
+        assert!(!pending.lost_between(3, 5), "4 and 5 wait");
     }
 
     #[tokio::test]

@@ -60,7 +60,9 @@ mod tests {
     fn a_bad_certificate_file_is_a_clear_error() {
         let missing = client_config(Some(Path::new("/nonexistent/ca.pem")));
         assert!(
-            missing.as_ref().is_err_and(|e| e.contains("/nonexistent/ca.pem")),
+            missing
+                .as_ref()
+                .is_err_and(|e| e.contains("/nonexistent/ca.pem")),
             "{missing:?}"
         );
         let dir = tempfile::tempdir().expect("tempdir");
@@ -71,6 +73,9 @@ mod tests {
             none.as_ref().is_err_and(|e| e.contains("no certificate")),
             "{none:?}"
         );
-        assert!(client_config(None).is_ok(), "the system's roots or webpki's");
+        assert!(
+            client_config(None).is_ok(),
+            "the system's roots or webpki's"
+        );
     }
 }

@@ -446,3 +446,33 @@ impl Sink for WebhookLifecycle {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each builder method changes its own setting, whatever the order.
+    #[test]
+    fn builder_settings_do_not_depend_on_their_order() {
+        let one = WebhookLifecycle::new("https://a/")
+            .buffer(7)
+            .buffer_bytes(9_000)
+            .ingest_key("k")
+            .root_certificates("/ca.pem")
+            .heartbeat(Duration::from_secs(3));
+        let other = WebhookLifecycle::new("https://a/")
+            .heartbeat(Duration::from_secs(3))
+            .root_certificates("/ca.pem")
+            .ingest_key("k")
+            .buffer_bytes(9_000)
+            .buffer(7);
+        for sink in [&one, &other] {
+            let s = &sink.inner.settings;
+            assert_eq!(
+                (s.capacity, s.capacity_bytes, s.key.as_deref(), s.heartbeat),
+                (7, 9_000, Some("k"), Duration::from_secs(3))
+            );
+            assert_eq!(s.roots.as_deref(), Some(std::path::Path::new("/ca.pem")));
+        }
+    }
+}

@@ -240,7 +240,7 @@ fn fan_out(
     dropped: u64,
 ) {
     let delivery = match prepared {
-        Ok(Prepared::Deliver(delivery)) => delivery,
+        Ok(Prepared::Deliver(delivery)) => *delivery,
         Ok(Prepared::Excluded) => {
             counters.excluded.fetch_add(1, Ordering::Relaxed);
             lanes.iter_mut().for_each(|l| l.unreported += dropped);
@@ -279,7 +279,7 @@ fn fan_out(
 
 /// What became of one capture on the worker.
 enum Prepared {
-    Deliver(Delivery),
+    Deliver(Box<Delivery>),
     /// An exclude matched.
     Excluded,
     /// The `before_send` hook dropped it.
@@ -306,7 +306,7 @@ fn prepare(captured: Captured, config: &Config) -> Prepared {
     }
     let delivery = Delivery::new(report, config.trace_mode, 0);
     if config.exclude_text.is_empty() {
-        return Prepared::Deliver(delivery);
+        return Prepared::Deliver(Box::new(delivery));
     }
     let full = delivery.render(TraceMode::Full);
     let excluded_text = config
@@ -316,7 +316,7 @@ fn prepare(captured: Captured, config: &Config) -> Prepared {
     if excluded_text {
         Prepared::Excluded
     } else {
-        Prepared::Deliver(delivery)
+        Prepared::Deliver(Box::new(delivery))
     }
 }
 
@@ -332,7 +332,8 @@ fn drain_lanes(lanes: &[LaneTx], marker: fn(LaneMarker) -> LaneMsg, flush: Marke
         let mut ok = ok;
         for lane in &lanes {
             let (done, answer) = oneshot::channel();
-            let sent = tokio::time::timeout_at(deadline, lane.send(marker(LaneMarker { done, deadline })));
+            let sent =
+                tokio::time::timeout_at(deadline, lane.send(marker(LaneMarker { done, deadline })));
             match sent.await {
                 Ok(Ok(())) => waits.push(answer),
                 _ => ok = false,

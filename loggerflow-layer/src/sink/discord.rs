@@ -25,8 +25,9 @@ use crate::trace::TraceMode;
 /// use loggerflow_layer::{LoggerFlowLayer, sink::DiscordSink};
 ///
 /// let url = std::env::var("DISCORD_WEBHOOK_URL").unwrap_or_default();
-/// let layer: LoggerFlowLayer = LoggerFlowLayer::new("Test")
-///     .sink(DiscordSink::new(url).authors(["<@123456789012345678>"]));
+/// let layer: LoggerFlowLayer = LoggerFlowLayer::builder("Test")
+///     .sink(DiscordSink::new(url).authors(["<@123456789012345678>"]))
+///     .build();
 /// ```
 #[derive(Clone)]
 pub struct DiscordSink {
@@ -130,7 +131,7 @@ impl Dialect for Discord {
             return format!("{project} ({part}/{parts})");
         }
         let mut head = format!("{project} | {}", report.level);
-        if report.kind == crate::ReportKind::Panic {
+        if report.kind == crate::protocol::ReportKind::Panic {
             head.push_str(" | panic");
         }
         if !self.authors.is_empty() {

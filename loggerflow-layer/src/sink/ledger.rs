@@ -55,9 +55,7 @@ impl Ledger {
 
     /// `count` reports reached their destination.
     pub fn delivered(&self, count: u64) {
-        self.counters
-            .delivered
-            .fetch_add(count, Ordering::Relaxed);
+        self.counters.delivered.fetch_add(count, Ordering::Relaxed);
     }
 
     /// `count` reports were given up on (dropped from a full buffer, or

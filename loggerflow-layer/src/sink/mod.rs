@@ -45,8 +45,8 @@ pub use chat::ChatStats;
 #[cfg_attr(docsrs, doc(cfg(feature = "discord")))]
 pub use discord::DiscordSink;
 pub use file::FileSink;
-pub(crate) use ledger::SinkCounters;
 pub use ledger::Ledger;
+pub(crate) use ledger::SinkCounters;
 #[cfg(feature = "telegram")]
 #[cfg_attr(docsrs, doc(cfg(feature = "telegram")))]
 pub use telegram::{ChatId, TelegramSink};

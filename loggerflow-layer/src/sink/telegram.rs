@@ -24,8 +24,9 @@ use crate::trace::TraceMode;
 /// use loggerflow_layer::{LoggerFlowLayer, sink::TelegramSink};
 ///
 /// let token = std::env::var("TELEGRAM_TOKEN").unwrap_or_default();
-/// let layer: LoggerFlowLayer = LoggerFlowLayer::new("Test")
-///     .sink(TelegramSink::new(token, -123_456_789).authors(["@DeNRuDi"]));
+/// let layer: LoggerFlowLayer = LoggerFlowLayer::builder("Test")
+///     .sink(TelegramSink::new(token, -123_456_789).authors(["@DeNRuDi"]))
+///     .build();
 /// ```
 #[derive(Clone)]
 pub struct TelegramSink {
@@ -164,7 +165,7 @@ impl Dialect for Telegram {
             return format!("{project} ({part}/{parts})");
         }
         let mut head = format!("{project} | {}", report.level);
-        if report.kind == crate::ReportKind::Panic {
+        if report.kind == crate::protocol::ReportKind::Panic {
             head.push_str(" | panic");
         }
         if !self.authors.is_empty() {

@@ -19,10 +19,10 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
+use loggerflow_layer::TraceMode;
 use loggerflow_layer::protocol::{
-    ErrorInfo, Frame, Hello, Metrics, PROTOCOL_VERSION, Report, ReportId, ReportKind, Transport,
+    ErrorInfo, Frame, Hello, Metrics, PROTOCOL_VERSION, Report, Transport,
 };
-use loggerflow_layer::{Level, TraceMode};
 use serde_json::Value;
 
 use super::socket::{self, Next};
@@ -54,6 +54,8 @@ fn instance_id(transport: Transport, project: &str) -> String {
     match transport {
         Transport::Webhook => format!("py-webhook:{project}"),
         Transport::Websocket => format!("py-websocket:{project}"),
+        // the routes only make the two above
+        _ => format!("py-webhook:{project}"),
     }
 }
 
@@ -86,6 +88,7 @@ fn hello(body: &Value, transport: Transport) -> Result<Hello, AppError> {
     let default_heartbeat = match transport {
         Transport::Webhook => 60,
         Transport::Websocket => 5,
+        _ => 60,
     };
     let heartbeat = body
         .get("heartbeat")
@@ -153,33 +156,22 @@ pub fn traceback_report(project: &str, traceback: &str) -> Report {
     let innermost = frames.iter().find(|f| f.yours).or(frames.first()).cloned();
     let mut fields = std::collections::BTreeMap::new();
     fields.insert("traceback".to_owned(), Value::String(traceback.to_owned()));
-    let mut report = Report {
-        id: ReportId::new(),
-        project: project.to_owned(),
-        timestamp: chrono::Utc::now(),
-        level: Level::Error,
-        kind: ReportKind::Event,
-        message: if message.is_empty() {
-            type_name.clone()
-        } else {
-            message.clone()
-        },
-        target: "python".into(),
-        module: None,
-        file: innermost.as_ref().and_then(|f| f.file.clone()),
-        line: innermost.as_ref().and_then(|f| f.line),
-        fields,
-        error: Some(ErrorInfo {
-            type_name,
-            message,
-            sources: Vec::new(),
-        }),
-        spans: Vec::new(),
-        frames,
-        thread: String::new(),
-        host: String::new(),
-        release: None,
+    let title = if message.is_empty() {
+        type_name.clone()
+    } else {
+        message.clone()
     };
+    let mut report = Report::new(project, title);
+    report.target = "python".into();
+    report.file = innermost.as_ref().and_then(|f| f.file.clone());
+    report.line = innermost.as_ref().and_then(|f| f.line);
+    report.fields = fields;
+    report.error = Some(ErrorInfo {
+        type_name,
+        message,
+        sources: Vec::new(),
+    });
+    report.frames = frames;
     report.bound();
     report
 }

@@ -16,6 +16,8 @@ pub fn fingerprint(report: &Report) -> String {
     let kind = match report.kind {
         ReportKind::Panic => "panic",
         ReportKind::Event => "event",
+        // a kind this server does not know yet groups with the events
+        _ => "event",
     };
     let place = match report.innermost_yours() {
         Some(frame) => strip_closure_suffixes(&frame.function).to_owned(),
@@ -137,34 +139,24 @@ mod tests {
     }
 
     fn report(message: &str, function: Option<&str>) -> Report {
-        Report {
-            id: loggerflow_layer::ReportId::new(),
-            project: "p".into(),
-            timestamp: chrono::Utc::now(),
-            level: loggerflow_layer::Level::Error,
-            kind: ReportKind::Event,
-            message: message.into(),
-            target: "app".into(),
-            module: Some("app::db".into()),
-            file: Some("src/db.rs".into()),
-            line: Some(10),
-            fields: Default::default(),
-            error: None,
-            spans: Vec::new(),
-            frames: function
-                .map(|f| {
-                    vec![loggerflow_layer::Frame {
-                        function: f.into(),
-                        file: Some("src/db.rs".into()),
-                        line: Some(10),
-                        yours: true,
-                    }]
-                })
-                .unwrap_or_default(),
-            thread: "main".into(),
-            host: "h".into(),
-            release: None,
-        }
+        let mut report = Report::new("p", message);
+        report.target = "app".into();
+        report.module = Some("app::db".into());
+        report.file = Some("src/db.rs".into());
+        report.line = Some(10);
+        report.frames = function
+            .map(|f| {
+                vec![loggerflow_layer::Frame {
+                    function: f.into(),
+                    file: Some("src/db.rs".into()),
+                    line: Some(10),
+                    yours: true,
+                }]
+            })
+            .unwrap_or_default();
+        report.thread = "main".into();
+        report.host = "h".into();
+        report
     }
 
     #[test]

@@ -805,6 +805,7 @@ impl Ctx<'_> {
             let kind = match report.kind {
                 ReportKind::Panic => "panic",
                 ReportKind::Event => "event",
+                _ => "event",
             };
             let id = report.id.to_string();
             rows.push((

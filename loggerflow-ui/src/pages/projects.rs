@@ -6,8 +6,9 @@ use crate::components::layout::{Refresh, document};
 use crate::islands::live_projects::LiveProjects;
 use crate::model::{ProjectsPage, Visitor};
 
-const CONNECT: &str = r#"let layer = LoggerFlowLayer::new("MyApp")
-    .sink(WebhookLifecycle::new("http://127.0.0.1:8000/loggerflow/"));
+const CONNECT: &str = r#"let layer = LoggerFlowLayer::builder("MyApp")
+    .sink(WebhookLifecycle::new("http://127.0.0.1:8000/loggerflow/"))
+    .build();
 let _guard = layer.flush_guard();
 tracing_subscriber::registry().with(layer).init();"#;
 

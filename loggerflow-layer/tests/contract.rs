@@ -1,0 +1,341 @@
+//! The layer's contract as its API states it: `capture_*` return an id only
+//! for a queued report, `flush` says whether everything made it, guards are
+//! counted, `before_send` edits and drops, a blocking sink's `retry_after`
+//! is honoured, span fields stay bounded, and the app's own HTTP stack's
+//! events are captured while the worker's are not.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use common::{MemorySink, WAIT};
+use loggerflow_layer::sink::{BlockingSink, Delivery, Sink, SinkError};
+use loggerflow_layer::{Level, LoggerFlowLayer, RetryPolicy};
+use tracing_subscriber::prelude::*;
+
+/// A full queue: `capture_*` say `None` for exactly the reports dropped.
+#[test]
+fn capture_returns_none_when_the_report_was_not_queued() {
+    // the hook runs on the worker: holding the first report there stops the
+    // worker, so the queue (one report) fills
+    let (gate_tx, gate_rx) = mpsc::channel::<()>();
+    let gate = Mutex::new(gate_rx);
+    let held = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&held);
+    let sink = MemorySink::default();
+    let layer: LoggerFlowLayer = LoggerFlowLayer::builder("FullQueue")
+        .sink(sink.clone())
+        .queue_capacity(1)
+        .capture_panics(false)
+        .before_send(move |_| {
+            if seen.fetch_add(1, Ordering::SeqCst) == 0
+                && let Ok(gate) = gate.lock()
+            {
+                let _ = gate.recv_timeout(Duration::from_secs(10));
+            }
+            true
+        })
+        .build();
+    let handle = layer.handle();
+    let mut ids = Vec::new();
+    // the first report reaches the hook and holds the worker
+    ids.push(handle.capture_message("first", Level::Error));
+    let until = Instant::now() + Duration::from_secs(10);
+    while held.load(Ordering::SeqCst) == 0 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for i in 0..10 {
+        ids.push(handle.capture_message(format!("more {i}"), tracing::Level::ERROR));
+    }
+    let _ = gate_tx.send(());
+    let queued = ids.iter().filter(|id| id.is_some()).count();
+    let refused = ids.len() - queued;
+    assert!(
+        refused >= 9,
+        "one in the hook, one in the queue, the rest refused: {ids:?}"
+    );
+    assert!(!handle.flush(WAIT), "reports were lost: the flush says so");
+    let stats = handle.stats();
+    assert_eq!(stats.dropped, refused as u64, "{stats:?}");
+    let delivered: Vec<_> = sink.taken().iter().map(|d| d.report().id).collect();
+    let expected: Vec<_> = ids.iter().flatten().copied().collect();
+    assert_eq!(delivered, expected, "every id returned was delivered");
+    assert!(handle.flush(WAIT), "nothing lost since the previous flush");
+}
+
+/// `before_send` edits every report and drops the ones it refuses; the
+/// sinks see only what it let through, as it left it.
+#[test]
+fn before_send_edits_and_drops() {
+    let sink = MemorySink::default();
+    let layer: LoggerFlowLayer = LoggerFlowLayer::builder("BeforeSend")
+        .sink(sink.clone())
+        .capture_panics(false)
+        .before_send(|report| {
+            if let Some(value) = report.fields.get_mut("password") {
+                *value = "[redacted]".into();
+            }
+            report.message = report.message.replace("hunter2", "[redacted]");
+            !report.message.starts_with("health check")
+        })
+        .build();
+    let handle = layer.handle();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        tracing::error!(user = "ada", password = "hunter2", "login failed");
+        tracing::error!("health check failed");
+        tracing::error!("the password hunter2 leaked into a message");
+    });
+    assert!(handle.flush(WAIT), "a report dropped on purpose is no loss");
+    let deliveries = sink.taken();
+    let messages: Vec<&str> = deliveries
+        .iter()
+        .map(|d| d.report().message.as_str())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "login failed",
+            "the password [redacted] leaked into a message"
+        ]
+    );
+    let first = deliveries[0].report();
+    assert_eq!(first.fields["password"], "[redacted]");
+    assert_eq!(first.fields["user"], "ada");
+    assert!(
+        deliveries.iter().all(|d| !d.text().contains("hunter2")),
+        "the rendered text is made from the edited report"
+    );
+    let stats = handle.stats();
+    assert_eq!((stats.captured, stats.filtered), (3, 1), "{stats:?}");
+}
+
+/// A sink that counts its shutdowns.
+#[derive(Clone, Default)]
+struct Closing {
+    memory: MemorySink,
+    shutdowns: Arc<AtomicUsize>,
+}
+
+#[loggerflow_layer::sink::async_trait]
+impl Sink for Closing {
+    async fn send(&self, delivery: &Delivery) -> Result<(), SinkError> {
+        self.memory.send(delivery).await
+    }
+
+    async fn shutdown(&self) -> Result<(), SinkError> {
+        self.shutdowns.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// Two guards: dropping the first flushes and leaves the sinks running;
+/// the last one shuts them down, once.
+#[test]
+fn a_layer_shuts_down_once_when_its_last_guard_goes() {
+    let sink = Closing::default();
+    let layer: LoggerFlowLayer = LoggerFlowLayer::builder("Guards")
+        .sink(sink.clone())
+        .capture_panics(false)
+        .build();
+    let handle = layer.handle();
+    let first = layer.flush_guard();
+    let second = layer.flush_guard();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        tracing::error!("before");
+        drop(first);
+        assert_eq!(sink.memory.taken().len(), 1, "the first guard flushed");
+        assert_eq!(sink.shutdowns.load(Ordering::SeqCst), 0, "still running");
+        tracing::error!("between");
+        assert!(handle.flush(WAIT));
+        assert_eq!(sink.memory.taken().len(), 2, "still delivering");
+        drop(second);
+    });
+    assert_eq!(sink.shutdowns.load(Ordering::SeqCst), 1);
+    // an explicit shutdown after the guards is a flush, not a second shutdown
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    assert!(runtime.block_on(handle.shutdown(WAIT)));
+    assert_eq!(sink.shutdowns.load(Ordering::SeqCst), 1);
+}
+
+/// A blocking sink rate-limited once.
+#[derive(Clone, Default)]
+struct RateLimited {
+    attempts: Arc<Mutex<Vec<Instant>>>,
+}
+
+impl BlockingSink for RateLimited {
+    fn send(&self, _delivery: &Delivery) -> Result<(), SinkError> {
+        let mut attempts = self
+            .attempts
+            .lock()
+            .map_err(|_| SinkError::permanent("poisoned"))?;
+        attempts.push(Instant::now());
+        if attempts.len() == 1 {
+            return Err(SinkError::rate_limited("429", Duration::from_millis(400)));
+        }
+        Ok(())
+    }
+}
+
+/// The wait a blocking sink asks for is waited, not the shorter backoff.
+#[test]
+fn a_blocking_sink_retry_after_is_honoured() {
+    let sink = RateLimited::default();
+    let layer: LoggerFlowLayer = LoggerFlowLayer::builder("RetryAfter")
+        .blocking_sink(sink.clone())
+        .capture_panics(false)
+        .retry(
+            RetryPolicy::default()
+                .retries(3)
+                .initial_backoff(Duration::from_millis(10)),
+        )
+        .build();
+    let handle = layer.handle();
+    assert!(handle.capture_message("limited", Level::Error).is_some());
+    assert!(handle.flush(WAIT));
+    let attempts = sink.attempts.lock().map(|a| a.clone()).unwrap_or_default();
+    assert_eq!(attempts.len(), 2, "retried once");
+    let waited = attempts[1] - attempts[0];
+    assert!(
+        waited >= Duration::from_millis(400),
+        "waited {waited:?}, asked for 400 ms"
+    );
+    assert_eq!(handle.stats().sinks[0].delivered, 1);
+}
+
+/// A sink that fails for good.
+struct Broken;
+
+#[loggerflow_layer::sink::async_trait]
+impl Sink for Broken {
+    async fn send(&self, _delivery: &Delivery) -> Result<(), SinkError> {
+        Err(SinkError::permanent("401 Unauthorized"))
+    }
+}
+
+/// `flush` says whether what was captured since the previous flush made it.
+#[test]
+fn flush_says_when_a_sink_gave_up() {
+    let layer: LoggerFlowLayer = LoggerFlowLayer::builder("GaveUp")
+        .sink(Broken)
+        .capture_panics(false)
+        .build();
+    let handle = layer.handle();
+    assert!(handle.flush(WAIT), "nothing captured, nothing lost");
+    assert!(handle.capture_message("lost", Level::Error).is_some());
+    assert!(!handle.flush(WAIT), "the sink gave the report up");
+    assert!(handle.flush(WAIT), "nothing captured since");
+    assert_eq!(handle.stats().sinks[0].failed, 1);
+}
+
+/// A sink that logs through the HTTP stack's targets while delivering.
+#[derive(Clone, Default)]
+struct NoisyTransport {
+    memory: MemorySink,
+}
+
+#[loggerflow_layer::sink::async_trait]
+impl Sink for NoisyTransport {
+    async fn send(&self, delivery: &Delivery) -> Result<(), SinkError> {
+        tracing::error!(target: "reqwest::connect", "the worker's own request failed");
+        tracing::error!(target: "hyper_util::client::legacy", "the worker's connection broke");
+        self.memory.send(delivery).await
+    }
+}
+
+/// The app's own reqwest, hyper and rustls errors are reports like any
+/// other; what the worker's stack logs while delivering is not.
+#[test]
+fn the_apps_own_http_errors_are_captured_and_the_workers_are_not() {
+    let sink = NoisyTransport::default();
+    let layer: LoggerFlowLayer = LoggerFlowLayer::builder("AppHttp")
+        .sink(sink.clone())
+        .capture_panics(false)
+        .build();
+    let handle = layer.handle();
+    // a real reqwest error, from a request to a port nobody listens on
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let failed = runtime
+        .block_on(reqwest::get(format!("http://127.0.0.1:{closed}/")))
+        .expect_err("nothing listens there");
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        tracing::error!(target: "reqwest::connect", error = %failed, "the app's request failed");
+        tracing::error!(target: "hyper::proto::h1", "the app's connection broke");
+        tracing::error!(target: "rustls::conn", "the app's handshake failed");
+        tracing::error!(target: "h2::codec", "the app's stream was reset");
+    });
+    assert!(handle.flush(WAIT));
+    // the worker's events, logged during those deliveries, would come next
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(handle.flush(WAIT));
+    let targets: Vec<String> = sink
+        .memory
+        .taken()
+        .iter()
+        .map(|d| d.report().target.clone())
+        .collect();
+    assert_eq!(
+        targets,
+        [
+            "reqwest::connect",
+            "hyper::proto::h1",
+            "rustls::conn",
+            "h2::codec"
+        ]
+    );
+    let first = &sink.memory.taken()[0];
+    assert!(
+        first.report().fields["error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty()),
+        "{:?}",
+        first.report().fields
+    );
+    assert_eq!(handle.stats().captured, 4);
+}
+
+/// A span field recorded again and again keeps one value, and a huge one
+/// is cut: a long-running span cannot grow without bound.
+#[test]
+fn span_fields_stay_bounded() {
+    let sink = MemorySink::default();
+    let layer: LoggerFlowLayer = LoggerFlowLayer::builder("Spans")
+        .sink(sink.clone())
+        .capture_panics(false)
+        .build();
+    let handle = layer.handle();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let span = tracing::info_span!(
+            "job",
+            step = tracing::field::Empty,
+            blob = tracing::field::Empty
+        );
+        for step in 0..50_000u32 {
+            span.record("step", step);
+        }
+        span.record("blob", "x".repeat(1_000_000).as_str());
+        let _entered = span.enter();
+        tracing::error!("failed at the end");
+    });
+    assert!(handle.flush(WAIT));
+    let deliveries = sink.taken();
+    let fields = &deliveries[0].report().spans[0].fields;
+    assert!(
+        fields.starts_with("step=49999 blob=\"xxx"),
+        "{}",
+        &fields[..40.min(fields.len())]
+    );
+    assert!(fields.len() <= 4096 + 8, "{} bytes", fields.len());
+}

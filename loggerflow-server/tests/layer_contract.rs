@@ -1,0 +1,374 @@
+//! The layer's promises against a real `loggerflow` process: `flush()`
+//! returns once the server acknowledged (an app that flushes and exits at
+//! once loses nothing), says so when it could not, a layer with two guards
+//! stays online until the last one goes, and both lifecycle sinks speak TLS
+//! (`https://`, `wss://`) to a server behind a TLS terminator.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{Backend, Db, Server};
+use loggerflow_layer::lifecycle::{WebSocketLifecycle, WebhookLifecycle};
+use loggerflow_layer::{Handle, LoggerFlowLayer};
+use tracing_subscriber::prelude::*;
+
+fn project<'a>(projects: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
+    projects["projects"]
+        .as_array()?
+        .iter()
+        .find(|p| p["name"] == name)
+}
+
+/// Starts an app: a layer named `name` with the lifecycle sink `kind`
+/// ("webhook" or "websocket") to `base` (`http(s)://host:port`), trusting
+/// `roots` when given, as the process's global subscriber.
+fn start_app(kind: &str, base: &str, roots: Option<&Path>, name: &str) -> Handle {
+    let url = format!("{base}/loggerflow/");
+    let builder = LoggerFlowLayer::builder(name)
+        .capture_panics(false)
+        .queue_capacity(4096);
+    let builder = if kind == "websocket" {
+        let mut sink = WebSocketLifecycle::new(url.replacen("http", "ws", 1))
+            .heartbeat(Duration::from_secs(1));
+        if let Some(roots) = roots {
+            sink = sink.root_certificates(roots);
+        }
+        builder.sink(sink)
+    } else {
+        let mut sink = WebhookLifecycle::new(url).heartbeat(Duration::from_secs(1));
+        if let Some(roots) = roots {
+            sink = sink.root_certificates(roots);
+        }
+        builder.sink(sink)
+    };
+    let layer: LoggerFlowLayer = builder.build();
+    let handle = layer.handle();
+    // the layer lives as long as the process
+    let _ = tracing_subscriber::registry().with(layer).try_init();
+    handle
+}
+
+/// Run as a child process (see `run_app`): captures `LF_COUNT` errors,
+/// flushes, prints what the flush said and exits at once, with no guard
+/// and no goodbye.
+#[test]
+fn child_app() {
+    let (Ok(kind), Ok(base), Ok(name), Ok(count)) = (
+        std::env::var("LF_KIND"),
+        std::env::var("LF_BASE"),
+        std::env::var("LF_NAME"),
+        std::env::var("LF_COUNT"),
+    ) else {
+        return; // not a child: nothing to do
+    };
+    let roots = std::env::var("LF_ROOTS").ok();
+    let count: usize = count.parse().unwrap_or(0);
+    let flush_s: u64 = std::env::var("LF_FLUSH_S")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let handle = start_app(&kind, &base, roots.as_deref().map(Path::new), &name);
+    for i in 0..count {
+        tracing::error!(i, "order {i} failed");
+    }
+    let started = Instant::now();
+    let flushed = handle.flush(Duration::from_secs(flush_s));
+    let stats = handle.stats();
+    println!(
+        "flushed={flushed} delivered={} captured={} took_ms={}",
+        stats.sinks[0].delivered,
+        stats.captured,
+        started.elapsed().as_millis()
+    );
+    std::process::exit(0);
+}
+
+/// What the child app printed.
+struct Flushed {
+    flushed: bool,
+    delivered: u64,
+    captured: u64,
+}
+
+fn run_app(kind: &str, base: &str, name: &str, count: usize, env: &[(&str, &str)]) -> Flushed {
+    let output = Command::new(std::env::current_exe().expect("the test binary"))
+        .args(["child_app", "--exact", "--nocapture", "--test-threads=1"])
+        .env("LF_KIND", kind)
+        .env("LF_BASE", base)
+        .env("LF_NAME", name)
+        .env("LF_COUNT", count.to_string())
+        .envs(env.iter().copied())
+        .output()
+        .expect("run the child app");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("flushed="))
+        .unwrap_or_else(|| {
+            panic!(
+                "the child printed no result: {stdout}\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
+    let field = |key: &str| -> String {
+        line.split(' ')
+            .find_map(|kv| kv.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    Flushed {
+        flushed: field("flushed") == "true",
+        delivered: field("delivered").parse().unwrap_or(0),
+        captured: field("captured").parse().unwrap_or(0),
+    }
+}
+
+async fn error_count(server: &Server, name: &str) -> i64 {
+    let projects = server.get("/api/v1/projects").await;
+    project(&projects, name)
+        .and_then(|p| p["error_count"].as_i64())
+        .unwrap_or(0)
+}
+
+/// 1,000 reports, `flush()`, `exit` at once: every one is stored by the
+/// time the flush returned, for both sinks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_that_flushes_and_exits_loses_nothing() {
+    let db = Db::new(Backend::Sqlite).await;
+    let server = Server::start(&db.url, &[]);
+    for kind in ["webhook", "websocket"] {
+        let name = format!("FlushExit_{kind}");
+        let result = run_app(kind, &server.base, &name, 1000, &[]);
+        assert_eq!(result.captured, 1000, "{kind}");
+        assert!(result.flushed, "{kind}: the flush said something was lost");
+        assert_eq!(result.delivered, 1000, "{kind}: delivered counts acks");
+        // acknowledged means committed: no waiting here
+        assert_eq!(error_count(&server, &name).await, 1000, "{kind}");
+    }
+}
+
+/// With the server down, `flush()` says not everything made it, within
+/// its timeout.
+#[test]
+fn a_flush_with_the_server_down_says_so_within_its_timeout() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    for kind in ["webhook", "websocket"] {
+        let layer: LoggerFlowLayer = LoggerFlowLayer::builder(format!("Down_{kind}"))
+            .sink_boxed(kind, &format!("http://127.0.0.1:{closed}"))
+            .capture_panics(false)
+            .build();
+        let handle = layer.handle();
+        for i in 0..10 {
+            assert!(
+                handle
+                    .capture_message(format!("error {i}"), tracing::Level::ERROR)
+                    .is_some()
+            );
+        }
+        let started = Instant::now();
+        let flushed = handle.flush(Duration::from_secs(2));
+        let took = started.elapsed();
+        assert!(!flushed, "{kind}: nothing was acknowledged");
+        assert!(
+            took >= Duration::from_millis(1900) && took < Duration::from_secs(4),
+            "{kind}: took {took:?} for a 2 s timeout"
+        );
+        assert_eq!(handle.stats().sinks[0].delivered, 0, "{kind}");
+    }
+}
+
+/// Adds the lifecycle sink `kind` to a builder (tests only).
+trait SinkBoxed {
+    fn sink_boxed(self, kind: &str, base: &str) -> Self;
+}
+
+impl SinkBoxed for loggerflow_layer::LoggerFlowBuilder {
+    fn sink_boxed(self, kind: &str, base: &str) -> Self {
+        let url = format!("{base}/loggerflow/");
+        if kind == "websocket" {
+            self.sink(WebSocketLifecycle::new(url.replacen("http", "ws", 1)))
+        } else {
+            self.sink(WebhookLifecycle::new(url))
+        }
+    }
+}
+
+/// Two guards, the first dropped: the app stays online and delivering; the
+/// last guard says goodbye.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_of_two_guards_does_not_end_the_app() {
+    let db = Db::new(Backend::Sqlite).await;
+    let server = Server::start(&db.url, &[]);
+    let name = "TwoGuards";
+    let layer: LoggerFlowLayer = LoggerFlowLayer::builder(name)
+        .sink(
+            WebhookLifecycle::new(format!("{}/loggerflow/", server.base))
+                .heartbeat(Duration::from_secs(1)),
+        )
+        .capture_panics(false)
+        .build();
+    let handle = layer.handle();
+    let first = layer.flush_guard();
+    let second = layer.flush_guard();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    tracing::dispatcher::with_default(&dispatch, || tracing::error!("before"));
+    tokio::task::spawn_blocking(move || drop(first))
+        .await
+        .expect("drop");
+    // three heartbeats later: still online (a goodbye would say stopped)
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let projects = server.get("/api/v1/projects").await;
+    let status = project(&projects, name).map(|p| p["status"].clone());
+    assert_eq!(status, Some("online".into()), "{projects}");
+    tracing::dispatcher::with_default(&dispatch, || tracing::error!("after"));
+    assert!(handle.flush_async(Duration::from_secs(10)).await);
+    assert_eq!(error_count(&server, name).await, 2, "still delivering");
+    tokio::task::spawn_blocking(move || drop(second))
+        .await
+        .expect("drop");
+    let projects = server
+        .wait_for("/api/v1/projects", Duration::from_secs(5), |v| {
+            project(v, name).is_some_and(|p| p["status"] == "stopped")
+        })
+        .await;
+    let status = project(&projects, name).map(|p| p["status"].clone());
+    assert_eq!(
+        status,
+        Some("stopped".into()),
+        "the last guard says goodbye"
+    );
+}
+
+/// A TLS terminator on 127.0.0.1 for "localhost" (a test CA's certificate)
+/// in front of `backend`; its address and the CA certificate (PEM).
+async fn tls_terminator(backend: SocketAddr) -> (SocketAddr, String) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
+    use tokio_rustls::TlsAcceptor;
+    use tokio_rustls::rustls::{self, pki_types::PrivateKeyDer};
+
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    ca.distinguished_name
+        .push(DnType::CommonName, "loggerflow test CA");
+    let ca_pem = ca.self_signed(&ca_key).expect("CA certificate").pem();
+    let issuer = Issuer::new(ca, ca_key);
+    let leaf_key = KeyPair::generate().expect("leaf key");
+    let mut leaf = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .expect("leaf params");
+    leaf.distinguished_name
+        .push(DnType::CommonName, "localhost");
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let leaf = leaf
+        .signed_by(&leaf_key, &issuer)
+        .expect("leaf certificate");
+
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf.der().clone()], PrivateKeyDer::from(leaf_key))
+        .expect("server certificate");
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let acceptor = TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    (addr, ca_pem)
+}
+
+/// Both lifecycle sinks over TLS: trusted through `root_certificates` and
+/// through `SSL_CERT_FILE`; an untrusted server gets nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_lifecycle_sinks_speak_tls() {
+    let db = Db::new(Backend::Sqlite).await;
+    let server = Server::start(&db.url, &[]);
+    let backend: SocketAddr = server
+        .base
+        .trim_start_matches("http://")
+        .parse()
+        .expect("server address");
+    let (tls, ca_pem) = tls_terminator(backend).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &ca_pem).expect("write the CA");
+    let base = format!("https://localhost:{}", tls.port());
+    let ca_path = ca.to_string_lossy().into_owned();
+    for kind in ["webhook", "websocket"] {
+        // a PEM file given to the builder
+        let name = format!("Tls_{kind}");
+        let result = tokio::task::spawn_blocking({
+            let (base, name, ca_path) = (base.clone(), name.clone(), ca_path.clone());
+            move || run_app(kind, &base, &name, 3, &[("LF_ROOTS", &ca_path)])
+        })
+        .await
+        .expect("child");
+        assert!(
+            result.flushed && result.delivered == 3,
+            "{kind} with a PEM file"
+        );
+        assert_eq!(error_count(&server, &name).await, 3, "{kind}");
+        // the CA through SSL_CERT_FILE, as rustls-native-certs reads it
+        let name = format!("TlsEnv_{kind}");
+        let result = tokio::task::spawn_blocking({
+            let (base, name, ca_path) = (base.clone(), name.clone(), ca_path.clone());
+            move || run_app(kind, &base, &name, 3, &[("SSL_CERT_FILE", &ca_path)])
+        })
+        .await
+        .expect("child");
+        assert!(
+            result.flushed && result.delivered == 3,
+            "{kind} with SSL_CERT_FILE"
+        );
+        assert_eq!(error_count(&server, &name).await, 3, "{kind}");
+        // not trusted: nothing goes, and the flush says so
+        let name = format!("TlsUntrusted_{kind}");
+        let result = tokio::task::spawn_blocking({
+            let (base, name) = (base.clone(), name.clone());
+            move || {
+                run_app(
+                    kind,
+                    &base,
+                    &name,
+                    3,
+                    &[
+                        ("SSL_CERT_FILE", "/nonexistent/ca.pem"),
+                        ("LF_FLUSH_S", "2"),
+                    ],
+                )
+            }
+        })
+        .await
+        .expect("child");
+        assert!(!result.flushed && result.delivered == 0, "{kind} untrusted");
+        assert_eq!(error_count(&server, &name).await, 0, "{kind}");
+    }
+}
