@@ -81,10 +81,10 @@
 //!
 //! - `backlight` (default): `TracebackBacklighter`, the panic and error
 //!   printer (owo-colors, color-spantrace).
-//! - `telegram`: [`sink::TelegramSink`] (reqwest with rustls).
-//! - `discord`: [`sink::DiscordSink`] (reqwest with rustls).
-//! - `lifecycle`: [`lifecycle::WebhookLifecycle`] and
-//!   [`lifecycle::WebSocketLifecycle`], the LoggerFlow server's sinks, with
+//! - `telegram`: `sink::TelegramSink` (reqwest with rustls).
+//! - `discord`: `sink::DiscordSink` (reqwest with rustls).
+//! - `lifecycle`: `lifecycle::WebhookLifecycle` and
+//!   `lifecycle::WebSocketLifecycle`, the LoggerFlow server's sinks, with
 //!   heartbeats and process metrics (sysinfo), over `http(s)://` and
 //!   `ws(s)://` (rustls; the system's roots, `SSL_CERT_FILE`, or a PEM file).
 

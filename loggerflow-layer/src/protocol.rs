@@ -95,7 +95,7 @@ pub enum ReportKind {
 /// How much of a report's stack a rendering shows.
 ///
 /// The modes are computed from structured, classified frames (never by
-/// filtering text), so the same [`Report`](crate::Report) can be shown in any
+/// filtering text), so the same [`Report`] can be shown in any
 /// mode later: the dashboard offers all three.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -216,7 +216,10 @@ fn an_unwritable_path_gives_a_clear_error_and_the_app_goes_on() {
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         tracing::error!("cannot be written");
     });
-    assert!(!handle.flush(common::WAIT), "the report was lost: flush says so");
+    assert!(
+        !handle.flush(common::WAIT),
+        "the report was lost: flush says so"
+    );
     let stats = handle.stats();
     assert_eq!(stats.sinks[0].failed, 1);
     let error = stats.sinks[0].last_error.clone().unwrap_or_default();

@@ -108,7 +108,8 @@ fn run_app(kind: &str, base: &str, name: &str, count: usize, env: &[(&str, &str)
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout
         .lines()
-        .find(|l| l.starts_with("flushed="))
+        // after libtest's "test child_app ... " on the same line
+        .find_map(|l| l.find("flushed=").map(|at| &l[at..]))
         .unwrap_or_else(|| {
             panic!(
                 "the child printed no result: {stdout}\n{}",

@@ -47,7 +47,7 @@ impl Drop for FlushGuard {
         };
         if !delivered {
             crate::diag::warn(format_args!(
-                "some reports were not delivered within {timeout:?}"
+                "not every report was delivered (one was lost, or {timeout:?} passed first; Handle::stats says which sink)"
             ));
         }
     }

@@ -9,7 +9,7 @@
 //!
 //! Write an async sink by implementing [`Sink`]; write a blocking one (a
 //! database driver without async, say) by implementing [`BlockingSink`] and
-//! adding it with [`LoggerFlowLayer::blocking_sink`](crate::LoggerFlowLayer::blocking_sink):
+//! adding it with [`LoggerFlowBuilder::blocking_sink`](crate::LoggerFlowBuilder::blocking_sink):
 //! it then runs on a blocking thread pool.
 //!
 //! ```
