@@ -332,20 +332,30 @@ impl Visit for SpanFields {
 }
 
 /// A `fmt::Write` that keeps at most `room` bytes (cut at a character
-/// boundary, ending in `…`) and then stops the formatting.
+/// boundary, ending in `…`) and ignores the rest. It never returns an
+/// error: a user's `Debug` impl that unwraps its writes must not panic
+/// because a value was long.
 pub(crate) struct Bounded<'a> {
     out: &'a mut String,
     room: usize,
+    cut: bool,
 }
 
 impl<'a> Bounded<'a> {
     pub(crate) fn new(out: &'a mut String, room: usize) -> Self {
-        Self { out, room }
+        Self {
+            out,
+            room,
+            cut: false,
+        }
     }
 }
 
 impl fmt::Write for Bounded<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
+        if self.cut {
+            return Ok(());
+        }
         if s.len() <= self.room {
             self.out.push_str(s);
             self.room -= s.len();
@@ -357,8 +367,8 @@ impl fmt::Write for Bounded<'_> {
         }
         self.out.push_str(&s[..cut]);
         self.out.push('…');
-        self.room = 0;
-        Err(fmt::Error)
+        self.cut = true;
+        Ok(())
     }
 }
 
