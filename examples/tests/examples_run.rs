@@ -46,7 +46,7 @@ fn file_sink_in_each_mode() {
     let body: Vec<&str> = minimal.lines().filter(|l| !l.is_empty()).collect();
     assert_eq!(body.len(), 2, "{minimal}");
     assert!(
-        body[1].contains("file_sink.rs:32 - ParseIntError: cannot import a row"),
+        body[1].contains("file_sink.rs:33 - ParseIntError: cannot import a row"),
         "{minimal}"
     );
     let (_, bad) = run("file_sink", &["verbose"], &[]);
