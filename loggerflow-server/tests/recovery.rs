@@ -52,7 +52,7 @@ impl App {
             let payload = "x".repeat(bytes);
             let span = tracing::error_span!("import", payload = %payload);
             let _entered = span.enter();
-            tracing::error!("{}", "y".repeat(70 * 1024));
+            tracing::error!(blob = %payload, "{}", "y".repeat(70 * 1024));
         });
     }
 
@@ -207,8 +207,9 @@ async fn apps_come_back_when_their_project_is_deleted() {
     }
 }
 
-/// A report with a 2 MiB span field is bounded (256 KiB at most) and
-/// stored, cut with a marker; the reports after it flow, on both transports.
+/// A report with a 2 MiB span field (cut to 1 KiB when recorded) and a
+/// 2 MiB event field is bounded (256 KiB at most) and stored, cut with
+/// markers; the reports after it flow, on both transports.
 /// Under a body limit smaller than a report, the server refuses it as too
 /// large, the client drops it (counted) and never sends it again, and the
 /// reports after it are stored.
@@ -251,9 +252,14 @@ async fn a_huge_report_never_blocks_the_ones_after_it() {
                 .await
                 .to_string();
             assert!(
-                reports.contains("[truncated: 2097160 bytes in all]"), // "payload=" and 2 MiB
+                reports.contains("[truncated: 2097152 bytes in all]"), // the event field
                 "the cut is marked: {}",
                 &reports[..reports.len().min(2000)]
+            );
+            let span_cut = format!("payload={}…", "x".repeat(1024));
+            assert!(
+                reports.contains(&span_cut),
+                "the span field is cut when recorded"
             );
         }
         for app in &mut apps {
