@@ -90,6 +90,9 @@ pub(crate) struct Captured {
     pub(crate) spans: Vec<SpanInfo>,
     pub(crate) thread: Arc<str>,
     pub(crate) backtrace: Option<Backtrace>,
+    /// Its place in the order of captures (set when it is queued): what
+    /// a flush's answer is about.
+    pub(crate) seq: u64,
 }
 
 impl Captured {
@@ -109,6 +112,7 @@ impl Captured {
             spans: Vec::new(),
             thread: thread_name(),
             backtrace: None,
+            seq: 0,
         }
     }
 }

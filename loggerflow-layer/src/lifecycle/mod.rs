@@ -67,8 +67,8 @@ macro_rules! common_builder {
         /// `https://` or `wss://` server: its own self-signed certificate,
         /// or a private CA's. The system's roots stay trusted (set
         /// `SSL_CERT_FILE` to replace them). A file that cannot be read or
-        /// holds no certificate is said on stderr, and nothing is sent
-        /// until it is fixed.
+        /// holds no certificate is said on stderr when the sink starts, and
+        /// nothing is sent (fix it and restart the app).
         #[must_use]
         pub fn root_certificates(self, path: impl Into<std::path::PathBuf>) -> Self {
             let path = path.into();
@@ -182,6 +182,14 @@ pub(crate) fn hello(
         trace_mode: context.trace_mode,
         transport,
     }
+}
+
+/// A heartbeat interval between 1 s and a day.
+pub(crate) fn heartbeat_within_bounds(every: std::time::Duration) -> std::time::Duration {
+    every.clamp(
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(24 * 3600),
+    )
 }
 
 /// `base` + `path`, with exactly one `/` between them.

@@ -1,21 +1,22 @@
 //! Reports waiting for the server's acknowledgement.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use tokio::sync::Notify;
 
 use crate::protocol::{Report, ReportId};
-use crate::sink::{Ledger, SinkError};
+use crate::sink::{Ledger, Receipt, SinkError};
 
-/// A report, what it weighs serialised, and its place in the order of
-/// pushes.
+/// A report, what it weighs serialised, its place in the order of pushes,
+/// and its receipt for the ledger.
 #[derive(Debug)]
 struct Waiting {
     report: Report,
     bytes: usize,
     seq: u64,
+    receipt: Receipt,
 }
 
 #[derive(Debug, Default)]
@@ -24,32 +25,12 @@ struct Queue {
     bytes: usize,
     /// The seq of the last report pushed (the first is 1).
     last_seq: u64,
-    /// Seqs of reports lost (dropped or refused), the latest
-    /// [`LOST_REMEMBERED`] of them.
-    lost: VecDeque<u64>,
-    /// The largest lost seq no longer remembered one by one.
-    lost_forgotten: u64,
-}
-
-/// How many lost reports are remembered one by one (for
-/// [`Pending::lost_between`]); older losses are kept as one watermark.
-const LOST_REMEMBERED: usize = 4096;
-
-impl Queue {
-    fn note_lost(&mut self, seq: u64) {
-        if self.lost.len() >= LOST_REMEMBERED
-            && let Some(old) = self.lost.pop_front()
-        {
-            self.lost_forgotten = self.lost_forgotten.max(old);
-        }
-        self.lost.push_back(seq);
-    }
 }
 
 /// A buffer of unacknowledged reports, oldest first, bounded by count and by
 /// bytes.
 ///
-/// Each report's fate is counted in the sink's [`Ledger`] (once the sink
+/// Each report's fate is entered in the sink's [`Ledger`] (once the sink
 /// started): delivered when acknowledged, lost when dropped or refused. A
 /// flush waits on [`resolved`](Self::resolved) for what was pushed before it.
 #[derive(Debug)]
@@ -61,8 +42,6 @@ pub(crate) struct Pending {
     ledger: OnceLock<Ledger>,
     /// Woken whenever reports leave (acknowledged, dropped, refused).
     left: Notify,
-    /// The seq the latest flush waited for.
-    flushed: AtomicU64,
 }
 
 impl Pending {
@@ -74,52 +53,60 @@ impl Pending {
             overflowed: AtomicU64::new(0),
             ledger: OnceLock::new(),
             left: Notify::new(),
-            flushed: AtomicU64::new(0),
         }
     }
 
-    /// Where acknowledgements and losses are counted from now on.
+    /// Where acknowledgements and losses are entered from now on.
     pub(crate) fn count_in(&self, ledger: Ledger) {
         let _ = self.ledger.set(ledger);
     }
 
-    fn delivered(&self, count: u64) {
+    fn delivered(&self, receipts: &[Receipt]) {
         if let Some(ledger) = self.ledger.get() {
-            ledger.delivered(count);
+            for receipt in receipts {
+                ledger.delivered(*receipt);
+            }
         }
         self.left.notify_waiters();
     }
 
-    fn lost(&self, count: u64, reason: &str) {
-        self.overflowed.fetch_add(count, Ordering::Relaxed);
+    fn lost(&self, receipts: &[Receipt], reason: &str) {
+        self.overflowed
+            .fetch_add(receipts.len() as u64, Ordering::Relaxed);
         if let Some(ledger) = self.ledger.get() {
-            ledger.lost(count, &reason);
+            for receipt in receipts {
+                ledger.lost(*receipt, &reason);
+            }
         }
         self.left.notify_waiters();
     }
 
     /// Adds a report; while over the count or the bytes, the oldest are
     /// dropped and counted.
-    pub(crate) fn push(&self, report: Report) {
+    pub(crate) fn push(&self, report: Report, receipt: Receipt) {
         let bytes = report.serialized_len();
-        let mut dropped = 0;
+        let mut dropped = Vec::new();
         if let Ok(mut queue) = self.queue.lock() {
             queue.bytes += bytes;
             queue.last_seq += 1;
             let seq = queue.last_seq;
-            queue.reports.push_back(Waiting { report, bytes, seq });
+            queue.reports.push_back(Waiting {
+                report,
+                bytes,
+                seq,
+                receipt,
+            });
             while queue.reports.len() > self.capacity
                 || (queue.bytes > self.capacity_bytes && queue.reports.len() > 1)
             {
                 if let Some(gone) = queue.reports.pop_front() {
                     queue.bytes -= gone.bytes;
-                    queue.note_lost(gone.seq);
-                    dropped += 1;
+                    dropped.push(gone.receipt);
                 }
             }
         }
-        if dropped > 0 {
-            self.lost(dropped, "the buffer of unacknowledged reports is full");
+        if !dropped.is_empty() {
+            self.lost(&dropped, "the buffer of unacknowledged reports is full");
         }
     }
 
@@ -152,12 +139,10 @@ impl Pending {
     }
 
     /// A flush: waits (when `wait`; a stopped sink sends nothing more)
-    /// until every report pushed before it left the buffer. An error when
-    /// one is still waiting, or one pushed since the previous flush was
-    /// lost.
+    /// until every report pushed before it left the buffer. Whether one of
+    /// them was lost is in the ledger, for the layer's flush to read.
     pub(crate) async fn flush(&self, wait: bool) -> Result<(), SinkError> {
         let upto = self.last_seq();
-        let after = self.flushed.fetch_max(upto, Ordering::AcqRel).min(upto);
         if wait {
             self.resolved(upto).await;
         } else if !self.is_resolved(upto) {
@@ -165,22 +150,7 @@ impl Pending {
                 "the sink stopped with reports unacknowledged",
             ));
         }
-        if self.lost_between(after, upto) {
-            return Err(SinkError::permanent(
-                "reports were dropped (the buffer was full) or refused by the server",
-            ));
-        }
         Ok(())
-    }
-
-    /// Whether a report pushed after `after` and up to `upto` was lost
-    /// (dropped or refused). When such old losses are no longer remembered
-    /// one by one, answers `true` if one may have been.
-    pub(crate) fn lost_between(&self, after: u64, upto: u64) -> bool {
-        let Ok(queue) = self.queue.lock() else {
-            return true;
-        };
-        queue.lost_forgotten > after || queue.lost.iter().any(|&s| after < s && s <= upto)
     }
 
     /// Up to `max` reports and about `max_bytes` (the first one whatever it
@@ -207,8 +177,8 @@ impl Pending {
         taken
     }
 
-    /// Takes the reports in `ids` out; their seqs.
-    fn remove(&self, ids: &[ReportId]) -> Vec<u64> {
+    /// Takes the reports in `ids` out; their receipts.
+    fn remove(&self, ids: &HashSet<ReportId>) -> Vec<Receipt> {
         let mut removed = Vec::new();
         if ids.is_empty() {
             return removed;
@@ -219,7 +189,7 @@ impl Pending {
                 let keep = !ids.contains(&w.report.id);
                 if !keep {
                     freed += w.bytes;
-                    removed.push(w.seq);
+                    removed.push(w.receipt);
                 }
                 keep
             });
@@ -228,26 +198,22 @@ impl Pending {
         removed
     }
 
-    /// Forgets acknowledged reports (counted as delivered once each).
-    pub(crate) fn ack(&self, ids: &[ReportId]) {
-        let acked = self.remove(ids).len() as u64;
-        if acked > 0 {
-            self.delivered(acked);
+    /// Forgets acknowledged reports (entered as delivered once each). The
+    /// caller passes only ids it sent: an ack for anything else is no
+    /// delivery.
+    pub(crate) fn ack(&self, ids: &HashSet<ReportId>) {
+        let acked = self.remove(ids);
+        if !acked.is_empty() {
+            self.delivered(&acked);
         }
     }
 
     /// Drops a report the server refused for good, and counts it.
     pub(crate) fn refuse(&self, id: ReportId) {
-        let removed = self.remove(&[id]);
-        if removed.is_empty() {
-            return;
+        let removed = self.remove(&HashSet::from([id]));
+        if !removed.is_empty() {
+            self.lost(&removed, "the server refused a report for good");
         }
-        if let Ok(mut queue) = self.queue.lock() {
-            for seq in &removed {
-                queue.note_lost(*seq);
-            }
-        }
-        self.lost(removed.len() as u64, "the server refused a report for good");
     }
 
     /// Drops (and counts) every report heavier than `limit` bytes: the
@@ -298,18 +264,22 @@ mod tests {
         Report::sample(message)
     }
 
+    fn receipt(seq: u64) -> Receipt {
+        Receipt { seq }
+    }
+
     #[test]
     fn the_buffer_is_bounded_by_count_and_by_bytes() {
         let pending = Pending::new(3, usize::MAX);
         for i in 0..5 {
-            pending.push(report(&i.to_string()));
+            pending.push(report(&i.to_string()), receipt(i));
         }
         assert_eq!((pending.len(), pending.overflowed()), (3, 2));
         let one = report("").serialized_len();
         let pending = Pending::new(1000, one * 2 + 10_000);
-        pending.push(report(&"x".repeat(10_000)));
-        pending.push(report(""));
-        pending.push(report(""));
+        pending.push(report(&"x".repeat(10_000)), receipt(1));
+        pending.push(report(""), receipt(2));
+        pending.push(report(""), receipt(3));
         // the heavy oldest one went to make room
         assert_eq!((pending.len(), pending.overflowed()), (2, 1));
     }
@@ -320,8 +290,8 @@ mod tests {
         let small = report("small");
         let big = report(&"x".repeat(5_000));
         let id = small.id;
-        pending.push(small);
-        pending.push(big);
+        pending.push(small, receipt(1));
+        pending.push(big, receipt(2));
         assert_eq!(pending.refuse_larger_than(4_000), 1);
         assert_eq!(pending.len(), 1);
         pending.refuse(id);
@@ -331,29 +301,27 @@ mod tests {
         assert_eq!(pending.overflowed(), 2);
     }
 
+    /// Acks and losses reach the ledger once per report, with the report's
+    /// receipt (so the layer's flush can tell which capture was lost).
     #[test]
-    fn losses_are_told_apart_by_when_the_report_was_pushed() {
+    fn fates_are_entered_in_the_ledger() {
+        use std::sync::Arc;
+        let counters = Arc::new(crate::sink::SinkCounters::default());
+        let losses = Arc::new(crate::sink::Losses::default());
         let pending = Pending::new(2, usize::MAX);
-        let first = report("1");
-        let first_id = first.id;
-        pending.push(first);
-        pending.push(report("2"));
-        let flushed = pending.last_seq();
-        assert_eq!(flushed, 2);
-        assert!(!pending.lost_between(0, flushed));
-        pending.ack(&[first_id]);
-        assert!(!pending.lost_between(0, flushed), "an ack is no loss");
-        // capacity 2: the fourth push drops the second
-        pending.push(report("3"));
-        pending.push(report("4"));
-        assert!(pending.lost_between(0, flushed), "report 2 was dropped");
-        assert!(
-            !pending.lost_between(flushed, pending.last_seq()),
-            "reports 3 and 4 wait, they are not lost"
-        );
-        pending.push(report("5"));
-        assert!(pending.lost_between(flushed, 4), "report 3 was dropped");
-        assert!(!pending.lost_between(3, 5), "4 and 5 wait");
+        pending.count_in(Ledger::new(Arc::clone(&counters), Arc::clone(&losses)));
+        let acked = report("acked");
+        let acked_id = acked.id;
+        pending.push(acked, receipt(10));
+        pending.push(report("pushed out"), receipt(11));
+        pending.ack(&HashSet::from([acked_id]));
+        pending.ack(&HashSet::from([acked_id]));
+        pending.push(report("3"), receipt(12));
+        pending.push(report("4"), receipt(13));
+        assert_eq!(counters.delivered.load(Ordering::Relaxed), 1, "once");
+        assert_eq!(counters.failed.load(Ordering::Relaxed), 1);
+        assert!(losses.any_between(10, 11), "receipt 11 was lost");
+        assert!(!losses.any_between(11, 13), "12 and 13 wait");
     }
 
     #[tokio::test]
@@ -361,16 +329,16 @@ mod tests {
         let pending = std::sync::Arc::new(Pending::new(100, usize::MAX));
         let early = report("early");
         let early_id = early.id;
-        pending.push(early);
+        pending.push(early, receipt(1));
         let upto = pending.last_seq();
-        pending.push(report("later"));
+        pending.push(report("later"), receipt(2));
         let waiting = {
             let pending = std::sync::Arc::clone(&pending);
             tokio::spawn(async move { pending.resolved(upto).await })
         };
         tokio::task::yield_now().await;
         assert!(!waiting.is_finished());
-        pending.ack(&[early_id]);
+        pending.ack(&HashSet::from([early_id]));
         tokio::time::timeout(std::time::Duration::from_secs(1), waiting)
             .await
             .expect("resolved once the early report was acknowledged")

@@ -3,7 +3,8 @@
 //!
 //! Trusted: the system's roots as `rustls-native-certs` finds them (so
 //! `SSL_CERT_FILE` and `SSL_CERT_DIR` replace them when set), the Mozilla
-//! roots of `webpki-roots` only when the system gave none, and the
+//! roots of `webpki-roots` only when the system gave none and neither
+//! variable is set, and the
 //! certificates of a PEM file given with `root_certificates` (a self-signed
 //! server's, or a private CA's). The crypto provider is named here
 //! (aws-lc-rs, the one reqwest uses), never taken from the process default,
@@ -20,8 +21,18 @@ use rustls::{ClientConfig, RootCertStore};
 pub(crate) fn client_config(extra: Option<&Path>) -> Result<Arc<ClientConfig>, String> {
     let mut roots = RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
+    for error in &native.errors {
+        crate::diag::warn(format_args!(
+            "lifecycle: reading trusted certificates: {error}"
+        ));
+    }
     let _ = roots.add_parsable_certificates(native.certs);
-    if roots.is_empty() {
+    // webpki's roots only where the system has none: never when the operator
+    // named the certificates to trust (a mistyped SSL_CERT_FILE must not
+    // widen the trust to every public CA)
+    let named =
+        std::env::var_os("SSL_CERT_FILE").is_some() || std::env::var_os("SSL_CERT_DIR").is_some();
+    if roots.is_empty() && !named {
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     }
     if let Some(path) = extra {

@@ -1,6 +1,7 @@
 //! [`WebhookLifecycle`]: the lifecycle over HTTP batches.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -86,10 +87,10 @@ impl WebhookLifecycle {
         Self::build(settings)
     }
 
-    /// Seconds between heartbeats (default 10; at least 1).
+    /// Seconds between heartbeats (default 10; from 1 s to a day).
     #[must_use]
     pub fn heartbeat(self, every: Duration) -> Self {
-        self.with(|s| s.heartbeat = every.max(Duration::from_secs(1)))
+        self.with(|s| s.heartbeat = super::heartbeat_within_bounds(every))
     }
 
     common_builder!();
@@ -97,11 +98,15 @@ impl WebhookLifecycle {
 
 /// The size a batch aims at.
 const BATCH_BYTES: usize = 256 * 1024;
+/// The largest answer read from the server.
+const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 
 /// What one exchange carried.
 struct Sent {
     reports: usize,
     first: Option<ReportId>,
+    /// What it carried: only these can be acknowledged by its answer.
+    ids: HashSet<ReportId>,
 }
 
 enum Outcome {
@@ -114,22 +119,39 @@ enum Outcome {
 }
 
 impl Inner {
-    /// The HTTP client (TLS through the layer's rustls configuration).
+    /// Makes the HTTP client (reading the certificates is file IO: it runs
+    /// on the blocking pool).
+    async fn prepare_client(&self) {
+        let roots = self.settings.roots.clone();
+        let tls = tokio::task::spawn_blocking(move || super::tls::client_config(roots.as_deref()))
+            .await
+            .unwrap_or_else(|_| Err("reading the certificates panicked".into()));
+        let _ = self.client.get_or_init(|| Self::make_client(tls));
+    }
+
+    fn make_client(
+        tls: Result<Arc<rustls::ClientConfig>, String>,
+    ) -> Result<reqwest::Client, String> {
+        let tls = tls.inspect_err(|e| crate::diag::warn(format_args!("lifecycle: {e}")))?;
+        reqwest::Client::builder()
+            .tls_backend_preconfigured(rustls::ClientConfig::clone(&tls))
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(15))
+            // the server closes a connection idle for its header timeout
+            // (15 s by default): a connection is not reused after 10 s,
+            // so a request never races that close
+            .pool_idle_timeout(Duration::from_secs(10))
+            .user_agent(super::CLIENT)
+            .build()
+            .map_err(|e| format!("cannot set up the HTTP client: {e}"))
+            .inspect_err(|e| crate::diag::warn(format_args!("lifecycle: {e}")))
+    }
+
+    /// The HTTP client (TLS through the layer's rustls configuration); made
+    /// when the sink starts, or here when it never started.
     fn client(&self) -> Result<&reqwest::Client, String> {
         let made = self.client.get_or_init(|| {
-            let tls = super::tls::client_config(self.settings.roots.as_deref())?;
-            reqwest::Client::builder()
-                .tls_backend_preconfigured(rustls::ClientConfig::clone(&tls))
-                .connect_timeout(Duration::from_secs(5))
-                .timeout(Duration::from_secs(15))
-                // the server closes a connection idle for its header timeout
-                // (15 s by default): a connection is not reused after 10 s,
-                // so a request never races that close
-                .pool_idle_timeout(Duration::from_secs(10))
-                .user_agent(super::CLIENT)
-                .build()
-                .map_err(|e| format!("cannot set up the HTTP client: {e}"))
-                .inspect_err(|e| crate::diag::warn(format_args!("lifecycle: {e}")))
+            Self::make_client(super::tls::client_config(self.settings.roots.as_deref()))
         });
         made.as_ref().map_err(Clone::clone)
     }
@@ -158,10 +180,22 @@ impl Inner {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(|s| Duration::from_secs(s.min(3600)));
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| (format!("HTTP {status}: {}", e.without_url()), retry_after))?;
+        // an answer is an ack of at most 500 ids: a body past this is no
+        // answer of a LoggerFlow server, and is not read into memory
+        let mut response = response;
+        let mut body = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) if body.len() + chunk.len() <= MAX_ANSWER_BYTES => {
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(Some(_)) => {
+                    return Err((format!("HTTP {status}: an answer over 1 MiB"), retry_after));
+                }
+                Ok(None) => break,
+                Err(e) => return Err((format!("HTTP {status}: {}", e.without_url()), retry_after)),
+            }
+        }
         // every answer, success or refusal, is a `Reply`; an older server
         // answers refusals without `type`; a proxy's 413 is no JSON at all
         let header_wait = |mut refusal: Refusal| {
@@ -226,6 +260,7 @@ impl Inner {
         let sent = Sent {
             reports: taken.len(),
             first: taken.first().map(|(r, _)| r.id),
+            ids: taken.iter().map(|(r, _)| r.id).collect(),
         };
         let reports: Vec<_> = taken.into_iter().map(|(report, _)| report).collect();
         let more = self.pending.len() > reports.len();
@@ -241,7 +276,9 @@ impl Inner {
         match self.post(messages).await {
             Ok(Reply::Ack { ids }) => {
                 self.introduced.store(true, Ordering::Relaxed);
-                self.pending.ack(&ids);
+                let acked: HashSet<ReportId> =
+                    ids.into_iter().filter(|id| sent.ids.contains(id)).collect();
+                self.pending.ack(&acked);
                 if sent.reports > 0 {
                     let _ = self
                         .single
@@ -267,7 +304,12 @@ impl Inner {
                 self.introduced.store(false, Ordering::Relaxed);
                 Outcome::Again
             }
-            "body_too_large" => match refusal.limit_bytes.and_then(|l| usize::try_from(l).ok()) {
+            // a limit below a few KiB is no server's real limit: as unknown
+            "body_too_large" => match refusal
+                .limit_bytes
+                .and_then(|l| usize::try_from(l).ok())
+                .filter(|&l| l >= 4096)
+            {
                 // the server names its limit: a report that alone passes it
                 // never will fit
                 Some(limit) => {
@@ -323,6 +365,7 @@ impl Inner {
     }
 
     async fn run(&self, context: &SinkContext) {
+        self.prepare_client().await;
         let heartbeat = self.settings.heartbeat;
         let heartbeat_s = u32::try_from(heartbeat.as_secs()).unwrap_or(10).max(1);
         if let Ok(mut hello_slot) = self.hello.lock() {
@@ -402,7 +445,9 @@ impl Sink for WebhookLifecycle {
     /// Buffers the report and wakes the sender: the lifecycle owns retries,
     /// so this never fails.
     async fn send(&self, delivery: &Delivery) -> Result<(), SinkError> {
-        self.inner.pending.push(delivery.report().clone());
+        self.inner
+            .pending
+            .push(delivery.report().clone(), delivery.receipt());
         self.inner.wake.notify_one();
         Ok(())
     }

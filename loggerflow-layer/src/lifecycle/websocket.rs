@@ -1,7 +1,7 @@
 //! [`WebSocketLifecycle`]: the lifecycle over one websocket.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -10,6 +10,7 @@ use futures_util::{FutureExt as _, SinkExt, StreamExt};
 use tokio::sync::{Notify, oneshot};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use super::pending::Pending;
 use super::{Backoff, Sampler, Settings, hello, join};
@@ -24,6 +25,25 @@ const SHUTDOWN_ACKS: Duration = Duration::from_secs(4);
 /// After an error frame, unacknowledged reports go again this soon (at the
 /// next heartbeat after it).
 const RETRY_AFTER_ERROR: Duration = Duration::from_secs(2);
+/// How long the TCP, TLS and websocket handshakes may take together.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one frame may take to leave: a server that stops reading is
+/// given up, and the connection made again.
+const SEND_TIMEOUT: Duration = Duration::from_secs(15);
+/// The largest frame read from the server (an ack of a thousand ids is
+/// about 40 KB).
+const MAX_FRAME_BYTES: usize = 1024 * 1024;
+
+/// Sends one frame within [`SEND_TIMEOUT`]; whether it left.
+async fn send<T>(tx: &mut T, frame: WsMessage) -> bool
+where
+    T: futures_util::Sink<WsMessage> + Unpin,
+{
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, tx.send(frame)).await,
+        Ok(Ok(()))
+    )
+}
 
 /// Reports and heartbeats to a LoggerFlow server over one websocket
 /// (`{base}v1/ws`): a hello on every connection, heartbeats every 5 s by
@@ -91,10 +111,10 @@ impl WebSocketLifecycle {
         Self::build(settings)
     }
 
-    /// Seconds between heartbeats (default 5; at least 1).
+    /// Seconds between heartbeats (default 5; from 1 s to a day).
     #[must_use]
     pub fn heartbeat(self, every: Duration) -> Self {
-        self.with(|s| s.heartbeat = every.max(Duration::from_secs(1)))
+        self.with(|s| s.heartbeat = super::heartbeat_within_bounds(every))
     }
 
     common_builder!();
@@ -160,14 +180,23 @@ impl Inner {
                 Ok(config) => tokio_tungstenite::Connector::Rustls(Arc::clone(config)),
                 Err(_) => tokio_tungstenite::Connector::Plain,
             };
+            // frames larger than any answer of the server are refused
+            let config = WebSocketConfig::default()
+                .max_message_size(Some(MAX_FRAME_BYTES))
+                .max_frame_size(Some(MAX_FRAME_BYTES));
             let connect = tokio_tungstenite::connect_async_tls_with_config(
                 request,
-                None,
+                Some(config),
                 false,
                 Some(connector),
             );
+            // a peer that takes the TCP connection and never finishes the
+            // handshake (a half-open socket, a stuck balancer) is given up
+            let connect = tokio::time::timeout(CONNECT_TIMEOUT, connect);
             let connected = tokio::select! {
-                c = connect => c,
+                c = connect => c.unwrap_or_else(|_| Err(tokio_tungstenite::tungstenite::Error::Io(
+                    std::io::Error::new(std::io::ErrorKind::TimedOut, "the handshake timed out"),
+                ))),
                 // stopping: back to the top, for the last try
                 _ = self.stop.notified(), if !last_try => continue,
             };
@@ -258,7 +287,7 @@ impl Inner {
             wait: None,
             sent: HashMap::new(),
         };
-        if tx.send(text(&Message::Hello(hello.clone()))).await.is_err() {
+        if !send(&mut tx, text(&Message::Hello(hello.clone()))).await {
             return conn.lost(self);
         }
         let mut ticker = tokio::time::interval(self.settings.heartbeat);
@@ -283,7 +312,7 @@ impl Inner {
                     let frame = text(&Message::Report {
                         report: Box::new(report),
                     });
-                    if tx.send(frame).await.is_err() {
+                    if !send(&mut tx, frame).await {
                         return conn.lost(self);
                     }
                     while let Some(frame) = rx.next().now_or_never() {
@@ -299,7 +328,7 @@ impl Inner {
             tokio::select! {
                 _ = ticker.tick() => {
                     let metrics = self.sampler.lock().map(|mut s| s.sample()).unwrap_or_default();
-                    if tx.send(text(&Message::Heartbeat { metrics })).await.is_err() {
+                    if !send(&mut tx, text(&Message::Heartbeat { metrics })).await {
                         return conn.lost(self);
                     }
                     conn.sent.retain(|_, at| at.elapsed() < RESEND_AFTER);
@@ -334,8 +363,15 @@ impl Inner {
         match serde_json::from_str::<Reply>(body.as_str()) {
             Ok(Reply::Ack { ids }) => {
                 conn.acked = true;
-                self.pending.ack(&ids);
-                conn.sent.retain(|id, _| !ids.contains(id));
+                // only what this connection carried can be acknowledged on it
+                let acked: HashSet<ReportId> = ids
+                    .into_iter()
+                    .filter(|id| conn.sent.contains_key(id))
+                    .collect();
+                for id in &acked {
+                    conn.sent.remove(id);
+                }
+                self.pending.ack(&acked);
             }
             Ok(Reply::Error(refusal)) => {
                 if let Some(seconds) = refusal.retry_after_s {
@@ -344,7 +380,7 @@ impl Inner {
                 if let Refused::HelloAgain = self.refused(&refusal, &mut conn.sent) {
                     // the server forgot this instance (its database was
                     // replaced, the app cleared)
-                    if tx.send(text(&Message::Hello(hello.clone()))).await.is_err() {
+                    if !send(tx, text(&Message::Hello(hello.clone()))).await {
                         return Some(conn.lost(self));
                     }
                 }
@@ -383,13 +419,14 @@ impl Inner {
             {
                 continue;
             }
+            conn.sent.insert(report.id, Instant::now());
             let frame = text(&Message::Report {
                 report: Box::new(report),
             });
-            if tokio::time::timeout_at(until, tx.send(frame))
-                .await
-                .is_err()
-            {
+            if !matches!(
+                tokio::time::timeout_at(until, tx.send(frame)).await,
+                Ok(Ok(()))
+            ) {
                 break;
             }
         }
@@ -398,7 +435,13 @@ impl Inner {
             match tokio::time::timeout_at(until, rx.next()).await {
                 Ok(Some(Ok(WsMessage::Text(body)))) => {
                     match serde_json::from_str::<Reply>(body.as_str()) {
-                        Ok(Reply::Ack { ids }) => self.pending.ack(&ids),
+                        Ok(Reply::Ack { ids }) => {
+                            let acked: HashSet<ReportId> = ids
+                                .into_iter()
+                                .filter(|id| conn.sent.contains_key(id))
+                                .collect();
+                            self.pending.ack(&acked);
+                        }
                         Ok(Reply::Error(refusal)) => {
                             self.refused(&refusal, &mut conn.sent);
                         }
@@ -463,7 +506,9 @@ impl Sink for WebSocketLifecycle {
     /// Buffers the report and wakes the connection: the lifecycle owns
     /// retries, so this never fails.
     async fn send(&self, delivery: &Delivery) -> Result<(), SinkError> {
-        self.inner.pending.push(delivery.report().clone());
+        self.inner
+            .pending
+            .push(delivery.report().clone(), delivery.receipt());
         self.inner.wake.notify_one();
         Ok(())
     }
@@ -482,6 +527,15 @@ impl Sink for WebSocketLifecycle {
 
     /// Sends what is pending and a goodbye, then closes the socket.
     async fn shutdown(&self) -> Result<(), SinkError> {
+        if self.inner.done.load(Ordering::Relaxed) {
+            // the lifecycle already ended (a bad URL, say): nothing to wait for
+            return match self.inner.pending.len() {
+                0 => Ok(()),
+                n => Err(SinkError::retryable(format!(
+                    "{n} report(s) were not acknowledged before shutdown"
+                ))),
+            };
+        }
         let (done, finished) = oneshot::channel();
         if let Ok(mut slot) = self.inner.finished.lock() {
             *slot = Some(done);

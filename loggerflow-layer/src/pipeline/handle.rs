@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::error::Error;
 use std::panic::Location;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use std::time::Instant;
@@ -31,6 +31,11 @@ pub(crate) struct Core {
     recent_panics: Mutex<VecDeque<(String, ReportId, Instant)>>,
     /// Flush guards alive: the last one dropped shuts the sinks down.
     pub(crate) guards: AtomicUsize,
+    /// The seq of the last capture (the first is 1).
+    last_seq: AtomicU64,
+    /// Every capture up to this seq was the subject of a flush whose
+    /// answer reached its caller.
+    answered: AtomicU64,
     /// The shutdown was asked for (it happens once).
     shut_down: AtomicBool,
 }
@@ -126,6 +131,8 @@ impl Handle {
                 span_lookup: OnceLock::new(),
                 recent_panics: Mutex::new(VecDeque::new()),
                 guards: AtomicUsize::new(0),
+                last_seq: AtomicU64::new(0),
+                answered: AtomicU64::new(0),
                 shut_down: AtomicBool::new(false),
             }),
         }
@@ -153,8 +160,10 @@ impl Handle {
 
     /// Enqueues a capture; counts it as dropped when the queue is full.
     /// Its id when it was queued.
-    pub(crate) fn submit(&self, captured: Captured) -> Option<ReportId> {
+    pub(crate) fn submit(&self, mut captured: Captured) -> Option<ReportId> {
         let id = captured.id;
+        let seq = self.core.last_seq.fetch_add(1, Ordering::AcqRel) + 1;
+        captured.seq = seq;
         self.core.counters.captured.fetch_add(1, Ordering::Relaxed);
         let sent = self
             .core
@@ -165,6 +174,7 @@ impl Handle {
             Some(id)
         } else {
             self.core.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            self.core.counters.losses.record(seq);
             None
         }
     }
@@ -285,11 +295,11 @@ impl Handle {
         payload: &(dyn Any + Send),
         location: &'static Location<'static>,
     ) -> Option<ReportId> {
+        let _reentrancy = Reentrancy::enter()?;
         let message = panic_message(payload);
         if let Some(id) = self.recent_panic(&message) {
             return Some(id);
         }
-        let _reentrancy = Reentrancy::enter()?;
         let mut captured = self.manual(
             ReportKind::Panic,
             Level::Error,
@@ -310,15 +320,17 @@ impl Handle {
         let _reentrancy = Reentrancy::enter()?;
         let mut captured = self.manual(ReportKind::Panic, Level::Error, file.map(Cow::Owned), line);
         captured.message = panic_message(payload);
-        // remembered, so that a supervisor handing the same panic over by
-        // hand (a tokio JoinError) does not report it twice
+        let message = captured.message.clone();
+        let id = self.submit(captured)?;
+        // remembered (when queued), so that a supervisor handing the same
+        // panic over by hand (a tokio JoinError) does not report it twice
         if let Ok(mut recent) = self.core.recent_panics.try_lock() {
             if recent.len() >= 16 {
                 recent.pop_front();
             }
-            recent.push_back((captured.message.clone(), captured.id, Instant::now()));
+            recent.push_back((message, id, Instant::now()));
         }
-        self.submit(captured)
+        Some(id)
     }
 
     fn recent_panic(&self, message: &str) -> Option<ReportId> {
@@ -334,26 +346,35 @@ impl Handle {
     /// every sink (for the lifecycle sinks: acknowledged by the server), or
     /// `timeout` passed.
     ///
-    /// Returns `true` when everything captured since the previous flush (or
-    /// the start) made it: delivered, or left out on purpose (an exclude,
-    /// the `before_send` hook). `false` when the timeout passed first, or
-    /// when a report was lost on the way (a full queue, a sink that gave
-    /// up, a report the server refused), also one captured by another
-    /// thread during the flush.
+    /// Returns `true` when every report captured since the last flush that
+    /// answered (or since the start) made it: delivered, or left out on
+    /// purpose (an exclude, the `before_send` hook). `false` when the
+    /// timeout passed first (the next flush then answers for these reports
+    /// too), or when one of them was lost on the way (a full queue, a sink
+    /// that gave up, a report the server refused). Reports are told apart
+    /// by the order they were captured in, so a flush answers for those
+    /// captured before it, also by other threads, and never for later ones.
     ///
     /// Blocks the calling thread: in async code use [`Handle::flush_async`].
     pub fn flush(&self, timeout: Duration) -> bool {
-        self.wait_blocking(Msg::Flush, timeout)
+        let since = self.core.answered.load(Ordering::Acquire);
+        let upto = self.core.last_seq.load(Ordering::Acquire);
+        let reached = self.wait_blocking(Msg::Flush, timeout) == Some(true);
+        reached && self.settle(since, upto)
     }
 
-    /// [`Handle::flush`] for async code: never blocks the runtime.
+    /// [`Handle::flush`] for async code: never blocks the runtime. Call it
+    /// within a tokio runtime (it times out with tokio's timer).
     pub async fn flush_async(&self, timeout: Duration) -> bool {
-        self.wait_async(Msg::Flush, timeout).await
+        let since = self.core.answered.load(Ordering::Acquire);
+        let upto = self.core.last_seq.load(Ordering::Acquire);
+        let reached = self.wait_async(Msg::Flush, timeout).await == Some(true);
+        reached && self.settle(since, upto)
     }
 
     /// Flushes, then lets each sink finish (a lifecycle sink says goodbye).
     /// Returns what [`flush`](Self::flush) returns, and `false` when a sink
-    /// could not finish within `timeout`.
+    /// could not finish within `timeout`. Call it within a tokio runtime.
     ///
     /// The sinks shut down once per layer: a later call (or the last
     /// [`FlushGuard`](crate::FlushGuard) dropped after it) only flushes.
@@ -361,7 +382,16 @@ impl Handle {
         if self.core.shut_down.swap(true, Ordering::AcqRel) {
             return self.flush_async(timeout).await;
         }
-        self.wait_async(Msg::Shutdown, timeout).await
+        let since = self.core.answered.load(Ordering::Acquire);
+        let upto = self.core.last_seq.load(Ordering::Acquire);
+        match self.wait_async(Msg::Shutdown, timeout).await {
+            None => {
+                // never queued: a later call may still shut down
+                self.core.shut_down.store(false, Ordering::Release);
+                false
+            }
+            Some(reached) => reached && self.settle(since, upto),
+        }
     }
 
     /// [`Handle::shutdown`] for the flush guard: blocks.
@@ -369,19 +399,36 @@ impl Handle {
         if self.core.shut_down.swap(true, Ordering::AcqRel) {
             return self.flush(timeout);
         }
-        self.wait_blocking(Msg::Shutdown, timeout)
+        let since = self.core.answered.load(Ordering::Acquire);
+        let upto = self.core.last_seq.load(Ordering::Acquire);
+        match self.wait_blocking(Msg::Shutdown, timeout) {
+            None => {
+                self.core.shut_down.store(false, Ordering::Release);
+                false
+            }
+            Some(reached) => reached && self.settle(since, upto),
+        }
+    }
+
+    /// A flush about captures `since..=upto` reached every sink in time:
+    /// whether none of them was lost. Its answer reaches the caller, so
+    /// later flushes answer only for later captures.
+    fn settle(&self, since: u64, upto: u64) -> bool {
+        let lost = self.core.counters.losses.any_between(since, upto);
+        self.core.answered.fetch_max(upto, Ordering::AcqRel);
+        !lost
     }
 
     pub(crate) fn flush_timeout(&self) -> Duration {
         self.core.config.flush_timeout
     }
 
-    fn wait_blocking(&self, msg: fn(Marker) -> Msg, timeout: Duration) -> bool {
-        let Some(tx) = &self.core.tx else {
-            return false;
-        };
+    /// Sends the marker and waits for the answer: `None` when the marker
+    /// could not even be queued, else whether every lane got there in time.
+    fn wait_blocking(&self, msg: fn(Marker) -> Msg, timeout: Duration) -> Option<bool> {
+        let tx = self.core.tx.as_ref()?;
         let (done_tx, done_rx) = std::sync::mpsc::sync_channel(1);
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         let mut msg = msg(Marker::new(Notify::Blocking(done_tx), deadline));
         // the queue may be full: retry until there is room or time runs out
         loop {
@@ -389,31 +436,33 @@ impl Handle {
                 Ok(()) => break,
                 Err(mpsc::error::TrySendError::Full(back)) => {
                     if Instant::now() >= deadline {
-                        return false;
+                        return None;
                     }
                     msg = back;
                     std::thread::sleep(Duration::from_millis(1));
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => return false,
+                Err(mpsc::error::TrySendError::Closed(_)) => return None,
             }
         }
         let left = deadline.saturating_duration_since(Instant::now());
-        done_rx.recv_timeout(left).unwrap_or(false)
+        Some(done_rx.recv_timeout(left).unwrap_or(false))
     }
 
-    async fn wait_async(&self, msg: fn(Marker) -> Msg, timeout: Duration) -> bool {
-        let Some(tx) = &self.core.tx else {
-            return false;
-        };
+    async fn wait_async(&self, msg: fn(Marker) -> Msg, timeout: Duration) -> Option<bool> {
+        let tx = self.core.tx.as_ref()?;
         let (done_tx, done_rx) = oneshot::channel();
-        let deadline = Instant::now() + timeout;
-        let wait = async move {
-            tx.send(msg(Marker::new(Notify::Async(done_tx), deadline)))
-                .await
-                .is_ok()
-                && done_rx.await.unwrap_or(false)
-        };
-        tokio::time::timeout(timeout, wait).await.unwrap_or(false)
+        let deadline = deadline_after(timeout);
+        let until = tokio::time::Instant::from_std(deadline);
+        let sent = tokio::time::timeout_at(
+            until,
+            tx.send(msg(Marker::new(Notify::Async(done_tx), deadline))),
+        )
+        .await;
+        if !matches!(sent, Ok(Ok(()))) {
+            return None;
+        }
+        let answer = tokio::time::timeout_at(until, done_rx).await;
+        Some(matches!(answer, Ok(Ok(true))))
     }
 
     /// Reports dropped so far because the queue was full.
@@ -443,6 +492,15 @@ impl Handle {
                 .collect(),
         }
     }
+}
+
+/// `timeout` from now, or far in the future when that is beyond what an
+/// `Instant` holds (`Duration::MAX`: "as long as it takes").
+fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(now)
 }
 
 fn at(location: &'static Location<'static>) -> Option<Cow<'static, str>> {

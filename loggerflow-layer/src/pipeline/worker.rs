@@ -15,7 +15,9 @@ use tracing::Dispatch;
 use super::config::{Config, RetryPolicy};
 use crate::capture::{Captured, suppress_thread};
 use crate::protocol::Report;
-use crate::sink::{Confirmation, Delivery, Ledger, Sink, SinkContext, SinkCounters, SinkError};
+use crate::sink::{
+    Confirmation, Delivery, Ledger, Losses, Sink, SinkContext, SinkCounters, SinkError,
+};
 use crate::trace::TraceMode;
 use crate::trace::frames;
 
@@ -46,8 +48,8 @@ impl Marker {
     }
 }
 
-/// Tells a waiting caller that a flush finished, and whether everything
-/// made it.
+/// Tells a waiting caller that a flush finished, and whether every lane
+/// (and every sink that confirms later) got there before the deadline.
 pub(crate) enum Notify {
     Blocking(std::sync::mpsc::SyncSender<bool>),
     Async(oneshot::Sender<bool>),
@@ -74,10 +76,12 @@ pub(crate) struct Counters {
     pub(crate) excluded: AtomicU64,
     pub(crate) filtered: AtomicU64,
     pub(crate) sinks: Vec<Arc<SinkCounters>>,
+    /// Reports lost anywhere, by capture seq.
+    pub(crate) losses: Arc<Losses>,
 }
 
-/// A flush reaching one lane: answered with whether the lane's reports
-/// since the previous one made it.
+/// A flush reaching one lane: answered with whether the lane (and its sink,
+/// when it confirms later) got there before the deadline.
 struct LaneMarker {
     done: oneshot::Sender<bool>,
     deadline: Instant,
@@ -132,7 +136,10 @@ async fn run(mut rx: mpsc::Receiver<Msg>, config: Arc<Config>, counters: Arc<Cou
                 project: config.project.clone(),
                 trace_mode: config.trace_mode,
                 release: config.release.clone(),
-                ledger: Ledger::new(Arc::clone(&counters.sinks[index])),
+                ledger: Ledger::new(
+                    Arc::clone(&counters.sinks[index]),
+                    Arc::clone(&counters.losses),
+                ),
             };
             let starting = Arc::clone(sink);
             tokio::spawn(async move { starting.start(&context).await });
@@ -142,13 +149,12 @@ async fn run(mut rx: mpsc::Receiver<Msg>, config: Arc<Config>, counters: Arc<Cou
                 rx,
                 config.retry,
                 Arc::clone(&counters.sinks[index]),
+                Arc::clone(&counters.losses),
             ));
             LaneTx { tx, unreported: 0 }
         })
         .collect();
     let mut dropped_seen = 0u64;
-    // reports lost before the lanes, as counted at the previous flush
-    let mut lost_at_flush = 0u64;
     // a message read ahead while gathering captures, to handle next
     let mut next: Option<Msg> = None;
     loop {
@@ -177,6 +183,7 @@ async fn run(mut rx: mpsc::Receiver<Msg>, config: Arc<Config>, counters: Arc<Cou
                 let dropped = dropped_now.saturating_sub(dropped_seen);
                 dropped_seen = dropped_now;
                 let count = captures.len();
+                let seqs: Vec<u64> = captures.iter().map(|c| c.seq).collect();
                 let with_stack = captures.iter().any(|c| c.backtrace.is_some());
                 let shared = Arc::clone(&config);
                 let prepare_all = move || -> Vec<Result<Prepared, ()>> {
@@ -202,41 +209,28 @@ async fn run(mut rx: mpsc::Receiver<Msg>, config: Arc<Config>, counters: Arc<Cou
                 } else {
                     prepare_all()
                 };
-                for (i, prepared) in prepared.into_iter().enumerate() {
+                for (i, (prepared, seq)) in prepared.into_iter().zip(seqs).enumerate() {
                     let dropped = if i == 0 { dropped } else { 0 };
-                    fan_out(&mut lanes, &counters, prepared, dropped);
+                    fan_out(&mut lanes, &counters, prepared.map_err(|()| seq), dropped);
                 }
             }
             // waiting happens in a task: a slow lane never stops the loop
-            Msg::Flush(marker) => {
-                let ok = nothing_lost_since(&counters, &mut lost_at_flush);
-                drain_lanes(&lanes, LaneMsg::Flush, marker, ok);
-            }
-            Msg::Shutdown(marker) => {
-                let ok = nothing_lost_since(&counters, &mut lost_at_flush);
-                drain_lanes(&lanes, LaneMsg::Shutdown, marker, ok);
-            }
+            Msg::Flush(marker) => drain_lanes(&lanes, LaneMsg::Flush, marker),
+            Msg::Shutdown(marker) => drain_lanes(&lanes, LaneMsg::Shutdown, marker),
         }
     }
-}
-
-/// Whether no report was lost before the lanes since the previous flush.
-fn nothing_lost_since(counters: &Counters, lost_at_flush: &mut u64) -> bool {
-    let lost = counters.dropped.load(Ordering::Relaxed);
-    let ok = lost == *lost_at_flush;
-    *lost_at_flush = lost;
-    ok
 }
 
 /// Captures prepared in one go (one trip to the blocking pool).
 const MAX_PREPARED_TOGETHER: usize = 64;
 
 /// Hands one prepared report to every sink's lane; `dropped` reports were
-/// lost before it.
+/// lost before it. `Err(seq)`: preparing the report captured as `seq`
+/// panicked.
 fn fan_out(
     lanes: &mut [LaneTx],
     counters: &Counters,
-    prepared: Result<Prepared, ()>,
+    prepared: Result<Prepared, u64>,
     dropped: u64,
 ) {
     let delivery = match prepared {
@@ -251,8 +245,9 @@ fn fan_out(
             lanes.iter_mut().for_each(|l| l.unreported += dropped);
             return;
         }
-        Err(()) => {
+        Err(seq) => {
             counters.dropped.fetch_add(1, Ordering::Relaxed);
+            counters.losses.record(seq);
             lanes.iter_mut().for_each(|l| l.unreported += dropped);
             return;
         }
@@ -271,6 +266,7 @@ fn fan_out(
                 counters.sinks[index]
                     .dropped
                     .fetch_add(1, Ordering::Relaxed);
+                counters.losses.record(delivery.seq());
                 lane.unreported = lost + 1;
             }
         }
@@ -289,6 +285,7 @@ enum Prepared {
 /// Builds, filters and renders one report: the excludes on its error type,
 /// the `before_send` hook, then the excludes on its text.
 fn prepare(captured: Captured, config: &Config) -> Prepared {
+    let seq = captured.seq;
     let mut report = build_report(captured, config);
     if report
         .error
@@ -304,7 +301,7 @@ fn prepare(captured: Captured, config: &Config) -> Prepared {
         // the hook may have grown it
         report.bound();
     }
-    let delivery = Delivery::new(report, config.trace_mode, 0);
+    let delivery = Delivery::new(report, config.trace_mode, seq);
     if config.exclude_text.is_empty() {
         return Prepared::Deliver(Box::new(delivery));
     }
@@ -322,14 +319,15 @@ fn prepare(captured: Captured, config: &Config) -> Prepared {
 
 /// Sends a marker down every lane (after what is queued there) and, in a
 /// task of its own, waits until each lane answered or the deadline passed,
-/// then tells the caller whether everything made it (`ok`: nothing was lost
-/// before the lanes).
-fn drain_lanes(lanes: &[LaneTx], marker: fn(LaneMarker) -> LaneMsg, flush: Marker, ok: bool) {
+/// then tells the caller whether every lane got there in time. (Whether a
+/// report was lost on the way is read from [`Losses`](crate::sink::Losses)
+/// by the caller, by capture seq.)
+fn drain_lanes(lanes: &[LaneTx], marker: fn(LaneMarker) -> LaneMsg, flush: Marker) {
     let lanes: Vec<mpsc::Sender<LaneMsg>> = lanes.iter().map(|l| l.tx.clone()).collect();
     let Marker { notify, deadline } = flush;
     tokio::spawn(async move {
         let mut waits = Vec::with_capacity(lanes.len());
-        let mut ok = ok;
+        let mut ok = true;
         for lane in &lanes {
             let (done, answer) = oneshot::channel();
             let sent =
@@ -351,47 +349,41 @@ async fn lane(
     mut rx: mpsc::Receiver<LaneMsg>,
     retry: RetryPolicy,
     counters: Arc<SinkCounters>,
+    losses: Arc<Losses>,
 ) {
     let later = sink.confirmation() == Confirmation::Later;
-    // what the lane lost (gave up on, or dropped from its full queue) as
-    // counted at the previous flush; a sink that confirms later answers for
-    // what it gives up on in its own `flush`
-    let lost = |counters: &SinkCounters| {
-        if later {
-            counters.dropped.load(Ordering::Relaxed)
-        } else {
-            counters.lost()
-        }
-    };
-    let mut lost_at_flush = 0u64;
     while let Some(msg) = rx.recv().await {
         match msg {
             LaneMsg::Deliver(delivery) => {
-                if deliver(&sink, delivery, retry, &counters).await && !later {
-                    counters.delivered.fetch_add(1, Ordering::Relaxed);
+                let seq = delivery.seq();
+                if deliver(&sink, delivery, retry, &counters).await {
+                    if !later {
+                        counters.delivered.fetch_add(1, Ordering::Relaxed);
+                    }
+                } else {
+                    losses.record(seq);
                 }
             }
+            // every earlier delivery was handed over; a sink that confirms
+            // later is waited for in a task (deliveries go on meanwhile)
             LaneMsg::Flush(LaneMarker { done, deadline }) => {
-                let now = lost(&counters);
-                let ok = now == lost_at_flush;
-                lost_at_flush = now;
                 if later {
-                    // waited for in a task: deliveries go on meanwhile
                     let sink = Arc::clone(&sink);
                     tokio::spawn(async move {
                         let flushed = tokio::time::timeout_at(deadline, sink.flush()).await;
-                        let _ = done.send(ok && matches!(flushed, Ok(Ok(()))));
+                        let _ = done.send(matches!(flushed, Ok(Ok(()))));
                     });
                 } else {
-                    let _ = done.send(ok);
+                    let _ = done.send(true);
                 }
             }
             LaneMsg::Shutdown(LaneMarker { done, deadline }) => {
-                let now = lost(&counters);
-                let mut ok = now == lost_at_flush;
-                lost_at_flush = now;
+                let mut ok = true;
                 if later {
-                    let flushed = tokio::time::timeout_at(deadline, sink.flush()).await;
+                    // a quarter of the time left is kept for the goodbye
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let flush_until = deadline - left / 4;
+                    let flushed = tokio::time::timeout_at(flush_until, sink.flush()).await;
                     ok &= matches!(flushed, Ok(Ok(())));
                 }
                 let sink = Arc::clone(&sink);
@@ -480,6 +472,7 @@ pub(crate) fn build_report(captured: Captured, config: &Config) -> Report {
         spans,
         thread,
         backtrace,
+        seq: _,
     } = captured;
     // an event whose only content is an error field is titled by the error
     if let (true, Some(error)) = (message.is_empty(), &error) {

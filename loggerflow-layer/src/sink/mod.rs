@@ -45,8 +45,8 @@ pub use chat::ChatStats;
 #[cfg_attr(docsrs, doc(cfg(feature = "discord")))]
 pub use discord::DiscordSink;
 pub use file::FileSink;
-pub use ledger::Ledger;
-pub(crate) use ledger::SinkCounters;
+pub use ledger::{Ledger, Receipt};
+pub(crate) use ledger::{Losses, SinkCounters};
 #[cfg(feature = "telegram")]
 #[cfg_attr(docsrs, doc(cfg(feature = "telegram")))]
 pub use telegram::{ChatId, TelegramSink};
@@ -65,17 +65,30 @@ pub struct Delivery {
     text: String,
     trace_mode: TraceMode,
     dropped_before: u64,
+    /// The report's place in the order of captures.
+    seq: u64,
 }
 
 impl Delivery {
-    pub(crate) fn new(report: Report, trace_mode: TraceMode, dropped_before: u64) -> Self {
+    pub(crate) fn new(report: Report, trace_mode: TraceMode, seq: u64) -> Self {
         let text = render(&report, trace_mode);
         Self {
             report,
             text,
             trace_mode,
-            dropped_before,
+            dropped_before: 0,
+            seq,
         }
+    }
+
+    /// What a sink that confirms later hands to its [`Ledger`] when this
+    /// report's fate is known.
+    pub fn receipt(&self) -> Receipt {
+        Receipt { seq: self.seq }
+    }
+
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
     }
 
     /// The same delivery, saying that `dropped` reports were lost before it.
