@@ -210,10 +210,11 @@ pub enum Confirmation {
     /// When [`Sink::send`] returns `Ok` (the default).
     #[default]
     OnSend,
-    /// Later: `send` only buffers the report, the sink counts each report's
-    /// fate in the [`Ledger`] of its [`SinkContext`], and its
-    /// [`flush`](Sink::flush) returns once what it buffered was delivered
-    /// (the lifecycle sinks: acknowledged by the server).
+    /// Later: `send` only buffers the report (keeping its
+    /// [`Delivery::receipt`]), the sink enters each report's fate in the
+    /// [`Ledger`] of its [`SinkContext`], and its [`flush`](Sink::flush)
+    /// returns once what it buffered was delivered or given up (the
+    /// lifecycle sinks: acknowledged by the server).
     Later,
 }
 
@@ -249,10 +250,11 @@ pub trait Sink: Send + Sync + 'static {
 
     /// Called when the layer is flushed, after every report captured before
     /// the flush was handed to [`send`](Sink::send): a sink that buffers
-    /// ([`Confirmation::Later`]) returns once those reports are delivered,
-    /// and an error when one of them was lost since the previous flush. The
-    /// layer bounds the wait by the flush's timeout. The default returns at
-    /// once.
+    /// ([`Confirmation::Later`]) returns once each of those reports was
+    /// delivered or given up (entered in its [`Ledger`]), an error when it
+    /// cannot wait (it stopped with reports unconfirmed). The layer bounds
+    /// the wait by the flush's timeout, and reads from the ledger which
+    /// reports were lost. The default returns at once.
     async fn flush(&self) -> Result<(), SinkError> {
         Ok(())
     }
