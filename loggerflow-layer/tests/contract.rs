@@ -17,38 +17,23 @@ use tracing_subscriber::prelude::*;
 /// A full queue: `capture_*` say `None` for exactly the reports dropped.
 #[test]
 fn capture_returns_none_when_the_report_was_not_queued() {
-    // the hook runs on the worker: holding the first report there stops the
-    // worker, so the queue (one report) fills
-    let (gate_tx, gate_rx) = mpsc::channel::<()>();
-    let gate = Mutex::new(gate_rx);
-    let held = Arc::new(AtomicUsize::new(0));
-    let seen = Arc::clone(&held);
+    // holding the first report on the worker fills the queue (one report)
+    let (hold, hook) = common::Hold::new();
     let sink = MemorySink::default();
     let layer: LoggerFlowLayer = LoggerFlowLayer::builder("FullQueue")
         .sink(sink.clone())
         .queue_capacity(1)
         .capture_panics(false)
-        .before_send(move |_| {
-            if seen.fetch_add(1, Ordering::SeqCst) == 0
-                && let Ok(gate) = gate.lock()
-            {
-                let _ = gate.recv_timeout(Duration::from_secs(10));
-            }
-            true
-        })
+        .before_send(hook)
         .build();
     let handle = layer.handle();
     let mut ids = Vec::new();
-    // the first report reaches the hook and holds the worker
     ids.push(handle.capture_message("first", Level::Error));
-    let until = Instant::now() + Duration::from_secs(10);
-    while held.load(Ordering::SeqCst) == 0 && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    hold.wait_until_held();
     for i in 0..10 {
         ids.push(handle.capture_message(format!("more {i}"), tracing::Level::ERROR));
     }
-    let _ = gate_tx.send(());
+    hold.release();
     let queued = ids.iter().filter(|id| id.is_some()).count();
     let refused = ids.len() - queued;
     assert!(

@@ -79,31 +79,18 @@ fn a_later_sink_whose_send_failed_makes_the_flush_false() {
 /// dropped report's id.
 #[test]
 fn capture_panic_never_returns_the_id_of_a_dropped_hook_report() {
-    let (gate_tx, gate_rx) = mpsc::channel::<()>();
-    let gate = Mutex::new(gate_rx);
-    let held = Arc::new(AtomicUsize::new(0));
-    let seen = Arc::clone(&held);
+    let (hold, hook) = common::Hold::new();
     let sink = MemorySink::default();
     let layer: LoggerFlowLayer = LoggerFlowLayer::builder("PanicDedupe")
         .sink(sink.clone())
         .queue_capacity(1)
-        .before_send(move |_| {
-            if seen.fetch_add(1, Ordering::SeqCst) == 0
-                && let Ok(gate) = gate.lock()
-            {
-                let _ = gate.recv_timeout(Duration::from_secs(10));
-            }
-            true
-        })
+        .before_send(hook)
         .build();
     let handle = layer.handle();
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
     // hold the worker in the hook, then fill the queue
     assert!(handle.capture_message("first", Level::Error).is_some());
-    let until = Instant::now() + Duration::from_secs(10);
-    while held.load(Ordering::SeqCst) == 0 && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    hold.wait_until_held();
     assert!(
         handle
             .capture_message("fills the queue", Level::Error)
@@ -114,7 +101,7 @@ fn capture_panic_never_returns_the_id_of_a_dropped_hook_report() {
         std::panic::catch_unwind(|| panic!("job 7 failed")).expect_err("panicked")
     });
     assert!(handle.stats().dropped >= 1, "the hook's report was dropped");
-    let _ = gate_tx.send(());
+    hold.release();
     assert!(!handle.flush(WAIT), "the hook's report was lost");
     // the supervisor hands the panic over once the queue has room again
     let id = handle.capture_panic(&*payload).expect("queued this time");

@@ -323,53 +323,48 @@ async fn both_lifecycle_sinks_speak_tls() {
     std::fs::write(&ca, &ca_pem).expect("write the CA");
     let base = format!("https://localhost:{}", tls.port());
     let ca_path = ca.to_string_lossy().into_owned();
-    for kind in ["webhook", "websocket"] {
+    // (name, the child's environment, whether it is trusted)
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, bool);
+    let cases: [Case<'_>; 3] = [
         // a PEM file given to the builder
-        let name = format!("Tls_{kind}");
-        let result = tokio::task::spawn_blocking({
-            let (base, name, ca_path) = (base.clone(), name.clone(), ca_path.clone());
-            move || run_app(kind, &base, &name, 3, &[("LF_ROOTS", &ca_path)])
-        })
-        .await
-        .expect("child");
-        assert!(
-            result.flushed && result.delivered == 3,
-            "{kind} with a PEM file"
-        );
-        assert_eq!(error_count(&server, &name).await, 3, "{kind}");
+        ("Tls", vec![("LF_ROOTS", &ca_path)], true),
         // the CA through SSL_CERT_FILE, as rustls-native-certs reads it
-        let name = format!("TlsEnv_{kind}");
-        let result = tokio::task::spawn_blocking({
-            let (base, name, ca_path) = (base.clone(), name.clone(), ca_path.clone());
-            move || run_app(kind, &base, &name, 3, &[("SSL_CERT_FILE", &ca_path)])
-        })
-        .await
-        .expect("child");
-        assert!(
-            result.flushed && result.delivered == 3,
-            "{kind} with SSL_CERT_FILE"
-        );
-        assert_eq!(error_count(&server, &name).await, 3, "{kind}");
-        // not trusted: nothing goes, and the flush says so
-        let name = format!("TlsUntrusted_{kind}");
-        let result = tokio::task::spawn_blocking({
-            let (base, name) = (base.clone(), name.clone());
-            move || {
-                run_app(
-                    kind,
-                    &base,
-                    &name,
-                    3,
-                    &[
-                        ("SSL_CERT_FILE", "/nonexistent/ca.pem"),
-                        ("LF_FLUSH_S", "2"),
-                    ],
-                )
-            }
-        })
-        .await
-        .expect("child");
-        assert!(!result.flushed && result.delivered == 0, "{kind} untrusted");
-        assert_eq!(error_count(&server, &name).await, 0, "{kind}");
+        ("TlsEnv", vec![("SSL_CERT_FILE", &ca_path)], true),
+        // not trusted (and no fallback to webpki's roots when SSL_CERT_FILE
+        // is set): nothing goes, and the flush says so
+        (
+            "TlsUntrusted",
+            vec![
+                ("SSL_CERT_FILE", "/nonexistent/ca.pem"),
+                ("LF_FLUSH_S", "2"),
+            ],
+            false,
+        ),
+    ];
+    for kind in ["webhook", "websocket"] {
+        for (prefix, env, trusted) in &cases {
+            let name = format!("{prefix}_{kind}");
+            let env: Vec<(String, String)> = env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            let result = tokio::task::spawn_blocking({
+                let (base, name) = (base.clone(), name.clone());
+                move || {
+                    let env: Vec<(&str, &str)> =
+                        env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                    run_app(kind, &base, &name, 3, &env)
+                }
+            })
+            .await
+            .expect("child");
+            let expected = if *trusted { 3 } else { 0 };
+            assert_eq!(
+                (result.flushed, result.delivered),
+                (*trusted, expected),
+                "{name}"
+            );
+            assert_eq!(error_count(&server, &name).await, expected as i64, "{name}");
+        }
     }
 }

@@ -249,9 +249,11 @@ impl Inner {
         match refusal.error.as_str() {
             "unknown_instance" => Refused::HelloAgain,
             "body_too_large" => {
+                // a limit below a few KiB is no server's real limit
                 let limit = refusal
                     .limit_bytes
                     .and_then(|l| usize::try_from(l).ok())
+                    .filter(|&l| l >= 4096)
                     .unwrap_or(crate::protocol::MAX_REPORT_BYTES);
                 // frames are a report plus a few bytes of envelope
                 self.pending.refuse_over_limit(limit, 64);
