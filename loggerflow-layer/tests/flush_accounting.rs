@@ -5,9 +5,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{MemorySink, WAIT};
 use loggerflow_layer::sink::{Confirmation, Delivery, Sink, SinkError};
