@@ -97,11 +97,13 @@ pub(crate) struct Captured {
 
 impl Captured {
     pub(crate) fn new(kind: ReportKind, level: Level, target: Cow<'static, str>) -> Self {
+        // one clock read for the id and the timestamp
+        let now = std::time::SystemTime::now();
         Self {
-            id: ReportId::new(),
+            id: ReportId::made_at(now),
             kind,
             level,
-            timestamp: Utc::now(),
+            timestamp: DateTime::<Utc>::from(now),
             message: String::new(),
             target,
             module: None,

@@ -33,6 +33,12 @@ impl ReportId {
     /// panic hook while a thread is being torn down, and costs a few
     /// nanoseconds.
     pub fn new() -> Self {
+        Self::made_at(std::time::SystemTime::now())
+    }
+
+    /// A new id whose time part is `now` (a capture reads the clock once,
+    /// for its id and its timestamp).
+    pub(crate) fn made_at(now: std::time::SystemTime) -> Self {
         use std::sync::OnceLock;
         use std::sync::atomic::{AtomicU64, Ordering};
         static SEED: OnceLock<u64> = OnceLock::new();
@@ -49,7 +55,7 @@ impl ReportId {
         });
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let random = splitmix(seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let millis = std::time::SystemTime::now()
+        let millis = now
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or_default();

@@ -162,7 +162,7 @@ impl Handle {
     /// Its id when it was queued.
     pub(crate) fn submit(&self, mut captured: Captured) -> Option<ReportId> {
         let id = captured.id;
-        let seq = self.core.last_seq.fetch_add(1, Ordering::AcqRel) + 1;
+        let seq = self.core.last_seq.fetch_add(1, Ordering::Relaxed) + 1;
         captured.seq = seq;
         self.core.counters.captured.fetch_add(1, Ordering::Relaxed);
         let sent = self

@@ -182,20 +182,25 @@ async fn run(mut rx: mpsc::Receiver<Msg>, config: Arc<Config>, counters: Arc<Cou
                 let dropped_now = counters.dropped.load(Ordering::Relaxed);
                 let dropped = dropped_now.saturating_sub(dropped_seen);
                 dropped_seen = dropped_now;
-                let count = captures.len();
-                let seqs: Vec<u64> = captures.iter().map(|c| c.seq).collect();
                 let with_stack = captures.iter().any(|c| c.backtrace.is_some());
+                // (for the blocking pool's failure only: its reports are lost)
+                let seqs: Vec<u64> = if with_stack {
+                    captures.iter().map(|c| c.seq).collect()
+                } else {
+                    Vec::new()
+                };
                 let shared = Arc::clone(&config);
-                let prepare_all = move || -> Vec<Result<Prepared, ()>> {
+                let prepare_all = move || -> Vec<Result<Prepared, u64>> {
                     // user code runs here (the `yours_if` predicate): a
                     // panic loses that report, never the worker
                     captures
                         .into_iter()
                         .map(|captured| {
+                            let seq = captured.seq;
                             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                                 prepare(captured, &shared)
                             }))
-                            .map_err(|_| ())
+                            .map_err(|_| seq)
                         })
                         .collect()
                 };
@@ -205,13 +210,13 @@ async fn run(mut rx: mpsc::Receiver<Msg>, config: Arc<Config>, counters: Arc<Cou
                 let prepared = if with_stack {
                     tokio::task::spawn_blocking(prepare_all)
                         .await
-                        .unwrap_or_else(|_| (0..count).map(|_| Err(())).collect())
+                        .unwrap_or_else(|_| seqs.into_iter().map(Err).collect())
                 } else {
                     prepare_all()
                 };
-                for (i, (prepared, seq)) in prepared.into_iter().zip(seqs).enumerate() {
+                for (i, prepared) in prepared.into_iter().enumerate() {
                     let dropped = if i == 0 { dropped } else { 0 };
-                    fan_out(&mut lanes, &counters, prepared.map_err(|()| seq), dropped);
+                    fan_out(&mut lanes, &counters, prepared, dropped);
                 }
             }
             // waiting happens in a task: a slow lane never stops the loop
@@ -234,7 +239,7 @@ fn fan_out(
     dropped: u64,
 ) {
     let delivery = match prepared {
-        Ok(Prepared::Deliver(delivery)) => *delivery,
+        Ok(Prepared::Deliver(delivery)) => delivery,
         Ok(Prepared::Excluded) => {
             counters.excluded.fetch_add(1, Ordering::Relaxed);
             lanes.iter_mut().for_each(|l| l.unreported += dropped);
@@ -273,9 +278,11 @@ fn fan_out(
     }
 }
 
-/// What became of one capture on the worker.
+/// What became of one capture on the worker (short-lived, never stored:
+/// boxing the delivery would cost an allocation per report).
+#[allow(clippy::large_enum_variant)]
 enum Prepared {
-    Deliver(Box<Delivery>),
+    Deliver(Delivery),
     /// An exclude matched.
     Excluded,
     /// The `before_send` hook dropped it.
@@ -303,7 +310,7 @@ fn prepare(captured: Captured, config: &Config) -> Prepared {
     }
     let delivery = Delivery::new(report, config.trace_mode, seq);
     if config.exclude_text.is_empty() {
-        return Prepared::Deliver(Box::new(delivery));
+        return Prepared::Deliver(delivery);
     }
     let full = delivery.render(TraceMode::Full);
     let excluded_text = config
@@ -313,7 +320,7 @@ fn prepare(captured: Captured, config: &Config) -> Prepared {
     if excluded_text {
         Prepared::Excluded
     } else {
-        Prepared::Deliver(Box::new(delivery))
+        Prepared::Deliver(delivery)
     }
 }
 
