@@ -122,3 +122,34 @@ fn a_flush_without_a_time_limit_does_not_panic() {
     assert!(handle.flush(Duration::MAX));
     drop(guard);
 }
+
+/// A sink that refuses everything.
+struct Refusing;
+
+#[loggerflow_layer::sink::async_trait]
+impl Sink for Refusing {
+    async fn send(&self, _delivery: &Delivery) -> Result<(), SinkError> {
+        Err(SinkError::permanent("401"))
+    }
+}
+
+/// Another thread's flush, which was told of the loss, does not take it
+/// away from this thread's flush.
+#[test]
+fn another_threads_flush_does_not_swallow_this_threads_loss() {
+    let layer: LoggerFlowLayer = LoggerFlowLayer::builder("CrossThread")
+        .sink(Refusing)
+        .capture_panics(false)
+        .retry(RetryPolicy::default().retries(0))
+        .build();
+    let handle = layer.handle();
+    assert!(handle.capture_message("mine", Level::Error).is_some());
+    let other = handle.clone();
+    let told = std::thread::spawn(move || other.flush(WAIT))
+        .join()
+        .expect("the other thread");
+    assert!(!told, "the other thread is told of the loss too");
+    assert_eq!(handle.stats().sinks[0].failed, 1);
+    assert!(!handle.flush(WAIT), "this thread's report was lost");
+    assert!(handle.flush(WAIT), "told once per thread");
+}

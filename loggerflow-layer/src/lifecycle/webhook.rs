@@ -304,11 +304,12 @@ impl Inner {
                 self.introduced.store(false, Ordering::Relaxed);
                 Outcome::Again
             }
-            // a limit below a few KiB is no server's real limit: as unknown
+            // a limit no batch envelope fits in is no usable limit: as
+            // unknown (reports then go one at a time)
             "body_too_large" => match refusal
                 .limit_bytes
                 .and_then(|l| usize::try_from(l).ok())
-                .filter(|&l| l >= 4096)
+                .filter(|&l| l >= 8192)
             {
                 // the server names its limit: a report that alone passes it
                 // never will fit

@@ -146,8 +146,12 @@ impl Inner {
             .max(1);
         let hello = hello(context, &self.instance, heartbeat_s, Transport::Websocket);
         let url = join(&self.settings.base, "v1/ws");
-        // a bad certificate file is said once; `wss://` then cannot connect
-        let tls = super::tls::client_config(self.settings.roots.as_deref())
+        // reading the certificates is file IO: on the blocking pool; a bad
+        // certificate file is said once, and `wss://` then cannot connect
+        let roots = self.settings.roots.clone();
+        let tls = tokio::task::spawn_blocking(move || super::tls::client_config(roots.as_deref()))
+            .await
+            .unwrap_or_else(|_| Err("reading the certificates panicked".into()))
             .inspect_err(|e| crate::diag::warn(format_args!("lifecycle: {e}")));
         let mut backoff = Backoff::new();
         // a stopping app with reports pending gets one more connection
@@ -249,11 +253,13 @@ impl Inner {
         match refusal.error.as_str() {
             "unknown_instance" => Refused::HelloAgain,
             "body_too_large" => {
-                // a limit below a few KiB is no server's real limit
+                // the server's limit, however small (a frame larger than it
+                // would be refused for ever); none, or one no frame fits:
+                // the largest a report can be
                 let limit = refusal
                     .limit_bytes
                     .and_then(|l| usize::try_from(l).ok())
-                    .filter(|&l| l >= 4096)
+                    .filter(|&l| l > 64)
                     .unwrap_or(crate::protocol::MAX_REPORT_BYTES);
                 // frames are a report plus a few bytes of envelope
                 self.pending.refuse_over_limit(limit, 64);

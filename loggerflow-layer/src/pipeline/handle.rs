@@ -33,9 +33,9 @@ pub(crate) struct Core {
     pub(crate) guards: AtomicUsize,
     /// The seq of the last capture (the first is 1).
     last_seq: AtomicU64,
-    /// Every capture up to this seq was the subject of a flush whose
-    /// answer reached its caller.
-    answered: AtomicU64,
+    /// This layer, among the layers of the process (for the threads'
+    /// flush marks).
+    id: u64,
     /// The shutdown was asked for (it happens once).
     shut_down: AtomicBool,
 }
@@ -132,7 +132,7 @@ impl Handle {
                 recent_panics: Mutex::new(VecDeque::new()),
                 guards: AtomicUsize::new(0),
                 last_seq: AtomicU64::new(0),
-                answered: AtomicU64::new(0),
+                id: NEXT_LAYER.fetch_add(1, Ordering::Relaxed),
                 shut_down: AtomicBool::new(false),
             }),
         }
@@ -346,18 +346,19 @@ impl Handle {
     /// every sink (for the lifecycle sinks: acknowledged by the server), or
     /// `timeout` passed.
     ///
-    /// Returns `true` when every report captured since the last flush that
-    /// answered (or since the start) made it: delivered, or left out on
-    /// purpose (an exclude, the `before_send` hook). `false` when the
-    /// timeout passed first (the next flush then answers for these reports
-    /// too), or when one of them was lost on the way (a full queue, a sink
-    /// that gave up, a report the server refused). Reports are told apart
-    /// by the order they were captured in, so a flush answers for those
-    /// captured before it, also by other threads, and never for later ones.
+    /// Returns `true` when every report captured (on any thread) since this
+    /// thread's previous flush that answered, or since the start, made it:
+    /// delivered, or left out on purpose (an exclude, the `before_send`
+    /// hook). `false` when the timeout passed first (the next flush then
+    /// answers for these reports too), or when one of them was lost on the
+    /// way (a full queue, a sink that gave up, a report the server
+    /// refused). Reports are told apart by the order they were captured in;
+    /// each thread keeps its own mark, so one thread's flush never takes a
+    /// loss away from another's.
     ///
     /// Blocks the calling thread: in async code use [`Handle::flush_async`].
     pub fn flush(&self, timeout: Duration) -> bool {
-        let since = self.core.answered.load(Ordering::Acquire);
+        let since = self.flushed_here();
         let upto = self.core.last_seq.load(Ordering::Acquire);
         let reached = self.wait_blocking(Msg::Flush, timeout) == Some(true);
         reached && self.settle(since, upto)
@@ -366,7 +367,7 @@ impl Handle {
     /// [`Handle::flush`] for async code: never blocks the runtime. Call it
     /// within a tokio runtime (it times out with tokio's timer).
     pub async fn flush_async(&self, timeout: Duration) -> bool {
-        let since = self.core.answered.load(Ordering::Acquire);
+        let since = self.flushed_here();
         let upto = self.core.last_seq.load(Ordering::Acquire);
         let reached = self.wait_async(Msg::Flush, timeout).await == Some(true);
         reached && self.settle(since, upto)
@@ -382,7 +383,7 @@ impl Handle {
         if self.core.shut_down.swap(true, Ordering::AcqRel) {
             return self.flush_async(timeout).await;
         }
-        let since = self.core.answered.load(Ordering::Acquire);
+        let since = self.flushed_here();
         let upto = self.core.last_seq.load(Ordering::Acquire);
         match self.wait_async(Msg::Shutdown, timeout).await {
             None => {
@@ -399,7 +400,7 @@ impl Handle {
         if self.core.shut_down.swap(true, Ordering::AcqRel) {
             return self.flush(timeout);
         }
-        let since = self.core.answered.load(Ordering::Acquire);
+        let since = self.flushed_here();
         let upto = self.core.last_seq.load(Ordering::Acquire);
         match self.wait_blocking(Msg::Shutdown, timeout) {
             None => {
@@ -412,11 +413,44 @@ impl Handle {
 
     /// A flush about captures `since..=upto` reached every sink in time:
     /// whether none of them was lost. Its answer reaches the caller, so
-    /// later flushes answer only for later captures.
+    /// this thread's next flush answers from `upto` on.
     fn settle(&self, since: u64, upto: u64) -> bool {
         let lost = self.core.counters.losses.any_between(since, upto);
-        self.core.answered.fetch_max(upto, Ordering::AcqRel);
+        self.set_flushed_here(upto);
         !lost
+    }
+
+    /// The last capture this thread's latest answered flush of this layer
+    /// was about (0: none yet). Each thread keeps its own mark, so a flush
+    /// on one thread never takes a loss away from another thread's next
+    /// flush.
+    fn flushed_here(&self) -> u64 {
+        FLUSHED
+            .try_with(|marks| {
+                marks
+                    .borrow()
+                    .iter()
+                    .find(|(layer, _)| *layer == self.core.id)
+                    .map_or(0, |(_, upto)| *upto)
+            })
+            .unwrap_or(0)
+    }
+
+    fn set_flushed_here(&self, upto: u64) {
+        let _ = FLUSHED.try_with(|marks| {
+            let mut marks = marks.borrow_mut();
+            match marks.iter_mut().find(|(layer, _)| *layer == self.core.id) {
+                Some((_, mark)) => *mark = (*mark).max(upto),
+                None => {
+                    // a few layers per process: forgetting the oldest mark
+                    // only makes its next flush answer for more
+                    if marks.len() >= 16 {
+                        marks.remove(0);
+                    }
+                    marks.push((self.core.id, upto));
+                }
+            }
+        });
     }
 
     pub(crate) fn flush_timeout(&self) -> Duration {
@@ -497,6 +531,15 @@ impl Handle {
                 .collect(),
         }
     }
+}
+
+/// Where the layers of the process are numbered.
+static NEXT_LAYER: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// Per layer (by id), the last capture this thread's latest answered
+    /// flush was about.
+    static FLUSHED: std::cell::RefCell<Vec<(u64, u64)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// `timeout` from now, or far in the future when that is beyond what an
