@@ -46,7 +46,10 @@ fn capture_returns_none_when_the_report_was_not_queued() {
     let delivered: Vec<_> = sink.taken().iter().map(|d| d.report().id).collect();
     let expected: Vec<_> = ids.iter().flatten().copied().collect();
     assert_eq!(delivered, expected, "every id returned was delivered");
-    assert!(handle.flush(WAIT), "nothing lost since the previous flush");
+    assert!(
+        handle.flush(WAIT),
+        "nothing lost since this thread's previous flush"
+    );
 }
 
 /// `before_send` edits every report and drops the ones it refuses; the
@@ -192,21 +195,11 @@ fn a_blocking_sink_retry_after_is_honoured() {
     assert_eq!(handle.stats().sinks[0].delivered, 1);
 }
 
-/// A sink that fails for good.
-struct Broken;
-
-#[loggerflow_layer::sink::async_trait]
-impl Sink for Broken {
-    async fn send(&self, _delivery: &Delivery) -> Result<(), SinkError> {
-        Err(SinkError::permanent("401 Unauthorized"))
-    }
-}
-
-/// `flush` says whether what was captured since the previous flush made it.
+/// `flush` says whether what was captured since its thread's previous flush made it.
 #[test]
 fn flush_says_when_a_sink_gave_up() {
     let layer: LoggerFlowLayer = LoggerFlowLayer::builder("GaveUp")
-        .sink(Broken)
+        .sink(common::Refusing)
         .capture_panics(false)
         .build();
     let handle = layer.handle();

@@ -123,22 +123,12 @@ fn a_flush_without_a_time_limit_does_not_panic() {
     drop(guard);
 }
 
-/// A sink that refuses everything.
-struct Refusing;
-
-#[loggerflow_layer::sink::async_trait]
-impl Sink for Refusing {
-    async fn send(&self, _delivery: &Delivery) -> Result<(), SinkError> {
-        Err(SinkError::permanent("401"))
-    }
-}
-
 /// Another thread's flush, which was told of the loss, does not take it
 /// away from this thread's flush.
 #[test]
 fn another_threads_flush_does_not_swallow_this_threads_loss() {
     let layer: LoggerFlowLayer = LoggerFlowLayer::builder("CrossThread")
-        .sink(Refusing)
+        .sink(common::Refusing)
         .capture_panics(false)
         .retry(RetryPolicy::default().retries(0))
         .build();

@@ -38,6 +38,16 @@ impl Sink for MemorySink {
 
 pub const WAIT: Duration = Duration::from_secs(20);
 
+/// A sink that refuses every report for good.
+pub struct Refusing;
+
+#[loggerflow_layer::sink::async_trait]
+impl Sink for Refusing {
+    async fn send(&self, _delivery: &Delivery) -> Result<(), SinkError> {
+        Err(SinkError::permanent("401 Unauthorized"))
+    }
+}
+
 /// Holds the layer's worker on the first report that reaches a
 /// `before_send` hook (which runs on the worker), so that the layer's queue
 /// fills behind it, until released.
