@@ -43,9 +43,19 @@ fn capture_returns_none_when_the_report_was_not_queued() {
     assert!(!handle.flush(WAIT), "reports were lost: the flush says so");
     let stats = handle.stats();
     assert_eq!(stats.dropped, refused as u64, "{stats:?}");
+    // a queued report can still be lost later (the sink's own queue holds
+    // one report too), and is then counted there: never an id for nothing
     let delivered: Vec<_> = sink.taken().iter().map(|d| d.report().id).collect();
-    let expected: Vec<_> = ids.iter().flatten().copied().collect();
-    assert_eq!(delivered, expected, "every id returned was delivered");
+    let queued_ids: Vec<_> = ids.iter().flatten().copied().collect();
+    assert!(
+        delivered.iter().all(|id| queued_ids.contains(id)),
+        "only queued reports are delivered"
+    );
+    assert_eq!(
+        (queued_ids.len() - delivered.len()) as u64,
+        stats.sinks[0].dropped,
+        "{stats:?}"
+    );
     assert!(
         handle.flush(WAIT),
         "nothing lost since this thread's previous flush"
