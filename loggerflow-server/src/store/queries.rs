@@ -392,6 +392,17 @@ pub async fn delete_project(db: &DatabaseConnection, name: &str) -> Result<bool,
         return Ok(false);
     };
     let txn = super::begin_write(db).await?;
+    if backend != sea_orm::DbBackend::Sqlite {
+        // first the project's row: a server writing to it holds it (FOR KEY
+        // SHARE) until its commit, so the deletion waits for that write
+        // instead of deadlocking with it over the project's groups
+        txn.execute_raw(sql(
+            backend,
+            "SELECT id FROM projects WHERE id = $1 FOR UPDATE",
+            [id.into()],
+        ))
+        .await?;
+    }
     for table in [
         "reports",
         "error_groups",

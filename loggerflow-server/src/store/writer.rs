@@ -501,13 +501,38 @@ impl Ctx<'_> {
 
     async fn project_id(&mut self, name: &str) -> Result<i64, IngestError> {
         let name = &clean(name);
-        let known = self
-            .projects
+        // found or made in this transaction: it stays until the commit
+        let in_txn = self
+            .earlier
             .get(name)
             .copied()
-            .or_else(|| self.earlier.get(name).copied());
-        if let Some(id) = known.or_else(|| self.created.get(name).copied()) {
+            .or_else(|| self.created.get(name).copied());
+        if let Some(id) = in_txn {
             return Ok(id);
+        }
+        if let Some(id) = self.projects.get(name).copied() {
+            // SQLite has one server, whose own writer deletes projects (and
+            // clears this cache). On PostgreSQL another server may have
+            // deleted it since: verify it once per transaction, and hold it
+            // (FOR KEY SHARE) so no deletion lands before this commit;
+            // reports stored under a deleted id would be stored for no one
+            if self.backend == DbBackend::Sqlite {
+                return Ok(id);
+            }
+            let still = self
+                .txn
+                .query_one_raw(sql(
+                    self.backend,
+                    "SELECT id FROM projects WHERE id = $1 FOR KEY SHARE",
+                    [id.into()],
+                ))
+                .await
+                .map_err(store_err)?;
+            if still.is_some() {
+                self.created.insert(name.to_owned(), id);
+                return Ok(id);
+            }
+            self.projects.pop(name);
         }
         let inserted = self
             .txn
@@ -522,13 +547,15 @@ impl Ctx<'_> {
         if inserted.rows_affected() > 0 {
             self.new.0 += 1;
         }
+        // held until the commit (PostgreSQL), as above
+        let select = if self.backend == DbBackend::Sqlite {
+            "SELECT id FROM projects WHERE name = $1"
+        } else {
+            "SELECT id FROM projects WHERE name = $1 FOR KEY SHARE"
+        };
         let row = self
             .txn
-            .query_one_raw(sql(
-                self.backend,
-                "SELECT id FROM projects WHERE name = $1",
-                [name.into()],
-            ))
+            .query_one_raw(sql(self.backend, select, [name.into()]))
             .await
             .map_err(store_err)?;
         let id: i64 = row
