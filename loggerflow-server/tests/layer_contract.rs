@@ -12,17 +12,10 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Backend, Db, Server};
+use common::{Backend, Db, Server, project};
 use loggerflow_layer::lifecycle::{WebSocketLifecycle, WebhookLifecycle};
 use loggerflow_layer::{Handle, LoggerFlowLayer};
 use tracing_subscriber::prelude::*;
-
-fn project<'a>(projects: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
-    projects["projects"]
-        .as_array()?
-        .iter()
-        .find(|p| p["name"] == name)
-}
 
 /// Starts an app: a layer named `name` with the lifecycle sink `kind`
 /// ("webhook" or "websocket") to `base` (`http(s)://host:port`), trusting

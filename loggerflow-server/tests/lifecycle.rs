@@ -6,18 +6,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Backend, Db, Server};
+use common::{Backend, Db, Server, project};
 use loggerflow_layer::LoggerFlowLayer;
 use loggerflow_layer::lifecycle::{WebSocketLifecycle, WebhookLifecycle};
 use loggerflow_layer::sink::Sink;
 use tracing_subscriber::prelude::*;
-
-fn project<'a>(projects: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
-    projects["projects"]
-        .as_array()?
-        .iter()
-        .find(|p| p["name"] == name)
-}
 
 /// Runs an app (a layer with `sink`) that logs `errors` errors, `pause` apart.
 fn app(

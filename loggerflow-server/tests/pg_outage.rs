@@ -11,7 +11,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Backend, Db, Server, batch, hello, new_id, report};
+use common::{Backend, Db, Server, batch, hello, new_id, project, report};
 use loggerflow_layer::LoggerFlowLayer;
 use loggerflow_layer::lifecycle::{WebSocketLifecycle, WebhookLifecycle};
 use tracing_subscriber::prelude::*;
@@ -75,13 +75,6 @@ fn app(
         }
     });
     guard
-}
-
-fn project<'a>(projects: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
-    projects["projects"]
-        .as_array()?
-        .iter()
-        .find(|p| p["name"] == name)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{BACKENDS, Db, Server};
+use common::{BACKENDS, Db, Server, project};
 
 fn python() -> PathBuf {
     if let Some(python) = std::env::var_os("LOGGERFLOW_PYTHON") {
@@ -23,13 +23,6 @@ fn python() -> PathBuf {
         python.display()
     );
     python
-}
-
-fn project<'a>(projects: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
-    projects["projects"]
-        .as_array()?
-        .iter()
-        .find(|p| p["name"] == name)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Backend, Db, FormClient, Server};
+use common::{Backend, Db, FormClient, Server, project};
 use futures_util::{SinkExt, StreamExt};
 use loggerflow_layer::LoggerFlowLayer;
 use loggerflow_layer::lifecycle::{WebSocketLifecycle, WebhookLifecycle};
@@ -60,13 +60,6 @@ impl App {
     fn stop(&mut self) {
         drop(self.guard.take());
     }
-}
-
-fn project<'a>(projects: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
-    projects["projects"]
-        .as_array()?
-        .iter()
-        .find(|p| p["name"] == name)
 }
 
 /// Waits until `name` is online with `errors` errors (or `within` passes).

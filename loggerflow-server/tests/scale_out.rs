@@ -6,17 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Backend, Db, FormClient, Server};
+use common::{Backend, Db, FormClient, Server, project};
 use loggerflow_layer::LoggerFlowLayer;
 use loggerflow_layer::lifecycle::WebhookLifecycle;
 use tracing_subscriber::prelude::*;
-
-fn project<'a>(projects: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
-    projects["projects"]
-        .as_array()?
-        .iter()
-        .find(|p| p["name"] == name)
-}
 
 /// A project deleted through server A while an app sends through server B:
 /// B's next reports create it anew, every one of them stored (B's writer

@@ -241,6 +241,16 @@ impl Inner {
         }
     }
 
+    /// How a shutdown ends: an error when reports are still unacknowledged.
+    fn unacknowledged(&self) -> Result<(), SinkError> {
+        match self.pending.len() {
+            0 => Ok(()),
+            n => Err(SinkError::retryable(format!(
+                "{n} report(s) were not acknowledged before shutdown"
+            ))),
+        }
+    }
+
     fn finish(&self) {
         self.done.store(true, Ordering::Relaxed);
         if let Some(done) = self.finished.lock().ok().and_then(|mut f| f.take()) {
@@ -537,12 +547,7 @@ impl Sink for WebSocketLifecycle {
     async fn shutdown(&self) -> Result<(), SinkError> {
         if self.inner.done.load(Ordering::Relaxed) {
             // the lifecycle already ended (a bad URL, say): nothing to wait for
-            return match self.inner.pending.len() {
-                0 => Ok(()),
-                n => Err(SinkError::retryable(format!(
-                    "{n} report(s) were not acknowledged before shutdown"
-                ))),
-            };
+            return self.inner.unacknowledged();
         }
         let (done, finished) = oneshot::channel();
         if let Ok(mut slot) = self.inner.finished.lock() {
@@ -554,11 +559,6 @@ impl Sink for WebSocketLifecycle {
         self.inner.stop.notify_one();
         self.inner.wake.notify_one();
         let _ = tokio::time::timeout(Duration::from_secs(5), finished).await;
-        match self.inner.pending.len() {
-            0 => Ok(()),
-            n => Err(SinkError::retryable(format!(
-                "{n} report(s) were not acknowledged before shutdown"
-            ))),
-        }
+        self.inner.unacknowledged()
     }
 }

@@ -358,19 +358,17 @@ impl Handle {
     ///
     /// Blocks the calling thread: in async code use [`Handle::flush_async`].
     pub fn flush(&self, timeout: Duration) -> bool {
-        let since = self.flushed_here();
-        let upto = self.core.last_seq.load(Ordering::Acquire);
-        let reached = self.wait_blocking(Msg::Flush, timeout) == Some(true);
-        reached && self.settle(since, upto)
+        let window = self.window();
+        let reply = self.wait_blocking(Msg::Flush, timeout);
+        self.answer(window, reply, false)
     }
 
     /// [`Handle::flush`] for async code: never blocks the runtime. Call it
     /// within a tokio runtime (it times out with tokio's timer).
     pub async fn flush_async(&self, timeout: Duration) -> bool {
-        let since = self.flushed_here();
-        let upto = self.core.last_seq.load(Ordering::Acquire);
-        let reached = self.wait_async(Msg::Flush, timeout).await == Some(true);
-        reached && self.settle(since, upto)
+        let window = self.window();
+        let reply = self.wait_async(Msg::Flush, timeout).await;
+        self.answer(window, reply, false)
     }
 
     /// Flushes, then lets each sink finish (a lifecycle sink says goodbye).
@@ -383,16 +381,9 @@ impl Handle {
         if self.core.shut_down.swap(true, Ordering::AcqRel) {
             return self.flush_async(timeout).await;
         }
-        let since = self.flushed_here();
-        let upto = self.core.last_seq.load(Ordering::Acquire);
-        match self.wait_async(Msg::Shutdown, timeout).await {
-            None => {
-                // never queued: a later call may still shut down
-                self.core.shut_down.store(false, Ordering::Release);
-                false
-            }
-            Some(reached) => reached && self.settle(since, upto),
-        }
+        let window = self.window();
+        let reply = self.wait_async(Msg::Shutdown, timeout).await;
+        self.answer(window, reply, true)
     }
 
     /// [`Handle::shutdown`] for the flush guard: blocks.
@@ -400,24 +391,41 @@ impl Handle {
         if self.core.shut_down.swap(true, Ordering::AcqRel) {
             return self.flush(timeout);
         }
-        let since = self.flushed_here();
-        let upto = self.core.last_seq.load(Ordering::Acquire);
-        match self.wait_blocking(Msg::Shutdown, timeout) {
-            None => {
-                self.core.shut_down.store(false, Ordering::Release);
-                false
-            }
-            Some(reached) => reached && self.settle(since, upto),
-        }
+        let window = self.window();
+        let reply = self.wait_blocking(Msg::Shutdown, timeout);
+        self.answer(window, reply, true)
     }
 
-    /// A flush about captures `since..=upto` reached every sink in time:
-    /// whether none of them was lost. Its answer reaches the caller, so
-    /// this thread's next flush answers from `upto` on.
-    fn settle(&self, since: u64, upto: u64) -> bool {
-        let lost = self.core.counters.losses.any_between(since, upto);
-        self.set_flushed_here(upto);
-        !lost
+    /// The captures a flush called now answers for: after this thread's
+    /// last answered flush, up to the last capture so far.
+    fn window(&self) -> (u64, u64) {
+        (
+            self.flushed_here(),
+            self.core.last_seq.load(Ordering::Acquire),
+        )
+    }
+
+    /// What a flush (or shutdown) about `window` returns, given the
+    /// worker's reply: `None` when its marker was never queued (a shutdown
+    /// is then left for a later call), else whether every lane got there in
+    /// time. When it did, the answer reaches the caller: whether none of
+    /// the window's reports was lost, and this thread's next flush answers
+    /// from the window's end on.
+    fn answer(&self, (since, upto): (u64, u64), reply: Option<bool>, shutting: bool) -> bool {
+        match reply {
+            None => {
+                if shutting {
+                    self.core.shut_down.store(false, Ordering::Release);
+                }
+                false
+            }
+            Some(false) => false,
+            Some(true) => {
+                let lost = self.core.counters.losses.any_between(since, upto);
+                self.set_flushed_here(upto);
+                !lost
+            }
+        }
     }
 
     /// The last capture this thread's latest answered flush of this layer

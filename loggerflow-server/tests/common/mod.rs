@@ -235,6 +235,14 @@ impl Drop for Server {
     }
 }
 
+/// The project `name` in a `GET /api/v1/projects` answer.
+pub fn project<'a>(projects: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
+    projects["projects"]
+        .as_array()?
+        .iter()
+        .find(|p| p["name"] == name)
+}
+
 /// A native batch body.
 pub fn batch(instance: &str, messages: serde_json::Value) -> String {
     serde_json::json!({ "protocol": 1, "instance": instance, "messages": messages }).to_string()
