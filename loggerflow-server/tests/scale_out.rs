@@ -6,9 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Backend, Db, FormClient, Server, project};
+use common::proxy::Proxy;
+use common::{Backend, Db, FormClient, Server, batch, heartbeat, hello, new_id, project};
 use loggerflow_layer::LoggerFlowLayer;
-use loggerflow_layer::lifecycle::WebhookLifecycle;
+use loggerflow_layer::lifecycle::{WebSocketLifecycle, WebhookLifecycle};
 use tracing_subscriber::prelude::*;
 
 /// A project deleted through server A while an app sends through server B:
@@ -60,6 +61,468 @@ async fn a_project_deleted_through_one_server_comes_back_through_the_other() {
             project(&projects, name).map(|p| p["error_count"].clone()),
             Some(3.into()),
             "the project is back with the 3 reports: {projects}"
+        );
+    }
+}
+
+/// A stand-in for Telegram: records each message's text as it arrives;
+/// answers after `delay`, and never answers the first one when `hold_first`
+/// (a channel that hangs while its server dies).
+struct Recorder {
+    addr: std::net::SocketAddr,
+    texts: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Recorder {
+    async fn start(delay: Duration, hold_first: bool) -> Self {
+        let texts: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+        let seen = texts.clone();
+        let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
+            let seen = seen.clone();
+            async move {
+                let text = serde_json::from_slice::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| v["text"].as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                let first = {
+                    let mut texts = seen.lock().expect("lock");
+                    texts.push(text);
+                    texts.len() == 1
+                };
+                if first && hold_first {
+                    std::future::pending::<()>().await;
+                }
+                tokio::time::sleep(delay).await;
+                axum::Json(serde_json::json!({ "ok": true }))
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { addr, texts }
+    }
+
+    fn texts(&self) -> Vec<String> {
+        self.texts.lock().expect("lock").clone()
+    }
+
+    async fn wait_for(&self, n: usize, within: Duration) -> Vec<String> {
+        let deadline = std::time::Instant::now() + within;
+        while self.texts().len() < n && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.texts()
+    }
+}
+
+/// A Telegram alarm `ops` (created through `server`) connected to `project`.
+async fn alarm(server: &Server, recorder: &Recorder, project: &str, triggers: &[&str]) {
+    let alarm = serde_json::json!({ "kind": "telegram", "name": "ops", "fields": {
+        "token": "123:SECRET", "chat_id": "-100", "api_url": format!("http://{}", recorder.addr) } });
+    let (status, reply) = server.post("/api/v1/alarms", &alarm.to_string()).await;
+    assert!(status == 201 || reply["error"] == "alarm_exists", "{reply}");
+    let connect = serde_json::json!({ "alarm": "ops", "triggers": triggers });
+    let (status, reply) = server
+        .post(
+            &format!("/api/v1/projects/{project}/alarms"),
+            &connect.to_string(),
+        )
+        .await;
+    assert_eq!(status, 200, "{reply}");
+}
+
+/// A new error group in `project` (each call a title of its own).
+fn new_error(project: &str, n: u32) -> serde_json::Value {
+    serde_json::json!({ "type": "report", "report": {
+        "id": new_id(), "project": project, "timestamp": chrono::Utc::now().to_rfc3339(),
+        "level": "ERROR", "kind": "event", "message": format!("failure number {n}"),
+        "target": "shop::pay", "module": "shop::pay", "file": "src/pay.rs", "line": n,
+        "thread": "main", "host": "h",
+        "frames": [{"function": format!("shop::pay::step_{n}"), "file": "src/pay.rs", "line": n, "yours": true}]
+    } })
+}
+
+/// Servers started together on a fresh database both come up: the
+/// migrations of one wait for the other's instead of failing halfway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_started_together_on_a_fresh_database_both_start() {
+    for _ in 0..3 {
+        let db = Db::new(Backend::Postgres).await;
+        let url = db.url.clone();
+        let other = std::thread::spawn(move || Server::start(&url, &[]));
+        let a = Server::start(&db.url, &[]);
+        let b = other.join().expect("the second server started");
+        for server in [&a, &b] {
+            let health = server.get("/api/v1/health").await;
+            assert_eq!(health["status"], "ok", "{health}");
+        }
+    }
+}
+
+/// Hide, settings, alarms added and removed, and "Clear apps", each made
+/// through server A, are what server B does and shows on its next request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_through_one_server_are_seen_by_the_other_at_once() {
+    let db = Db::new(Backend::Postgres).await;
+    let a = Server::start(&db.url, &["--allow-private-targets"]);
+    let b = Server::start(&db.url, &["--allow-private-targets"]);
+    let recorder = Recorder::start(Duration::ZERO, false).await;
+    let name = "Seen";
+    let send = |messages: serde_json::Value| {
+        let body = batch("seen-1", messages);
+        let b = &b;
+        async move { b.post("/loggerflow/v1/batch", &body).await }
+    };
+    let (status, reply) = send(serde_json::json!([
+        hello(name, "seen-1", 30, "webhook"),
+        heartbeat(1.0)
+    ]))
+    .await;
+    assert_eq!(status, 200, "{reply}");
+
+    // hidden through A: B's API and pages say so
+    let form_a = FormClient::new(&a).await;
+    assert_eq!(
+        form_a
+            .post(&format!("/projects/{name}/hide"), "")
+            .await
+            .status()
+            .as_u16(),
+        303
+    );
+    assert_eq!(
+        project(&b.get("/api/v1/projects").await, name).map(|p| p["hidden"].clone()),
+        Some(true.into())
+    );
+    let form_b = FormClient::new(&b).await;
+    let (_, hidden_page) = form_b.get("/hidden").await;
+    assert!(hidden_page.contains(name), "B's hidden page lists it");
+    assert_eq!(
+        form_b
+            .post(&format!("/projects/{name}/unhide"), "")
+            .await
+            .status()
+            .as_u16(),
+        303
+    );
+    assert_eq!(
+        project(&a.get("/api/v1/projects").await, name).map(|p| p["hidden"].clone()),
+        Some(false.into()),
+        "and back through B, seen by A"
+    );
+
+    // settings saved through A are B's
+    assert_eq!(
+        form_a
+            .post("/settings", "trace_mode=minimal&retention_days=12")
+            .await
+            .status()
+            .as_u16(),
+        303
+    );
+    let (_, settings_page) = form_b.get("/settings").await;
+    assert!(
+        settings_page.contains(r#"value="12""#),
+        "B shows the retention saved through A"
+    );
+    let minimal = settings_page
+        .split('<')
+        .find(|tag| tag.contains(r#"value="minimal""#))
+        .unwrap_or_default();
+    assert!(
+        minimal.contains("checked"),
+        "B shows the trace mode saved through A: {minimal}"
+    );
+
+    // an alarm added through A fires for an error sent to B
+    alarm(&a, &recorder, name, &["new_error"]).await;
+    assert_eq!(send(serde_json::json!([new_error(name, 1)])).await.0, 200);
+    let texts = recorder.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert!(texts[0].contains("failure number 1"), "{texts:?}");
+    // removed through A: B's next new error sends nothing
+    let deleted = reqwest::Client::new()
+        .delete(a.url("/api/v1/alarms/ops"))
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(deleted.status().as_u16(), 204);
+    assert_eq!(send(serde_json::json!([new_error(name, 2)])).await.0, 200);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(recorder.texts().len(), 1, "{:?}", recorder.texts());
+
+    // apps cleared through A (the app stopped on B): B shows none; the app
+    // started again through B is on both
+    let (status, _) = send(serde_json::json!([{ "type": "goodbye" }])).await;
+    assert_eq!(status, 200);
+    let cleared = form_a
+        .post(&format!("/projects/{name}/instances/clear"), "")
+        .await;
+    assert_eq!(cleared.status().as_u16(), 303);
+    assert!(
+        project(&b.get("/api/v1/projects").await, name)
+            .is_some_and(|p| p["instances"].as_array().is_some_and(Vec::is_empty)),
+        "B shows no app right after the clear"
+    );
+    let (status, _) = send(serde_json::json!([
+        hello(name, "seen-1", 30, "webhook"),
+        heartbeat(1.0)
+    ]))
+    .await;
+    assert_eq!(status, 200);
+    for server in [&a, &b] {
+        let projects = server.get("/api/v1/projects").await;
+        let seen = project(&projects, name).expect("the project");
+        assert_eq!(seen["status"], "online", "{seen}");
+        assert_eq!(seen["instances"].as_array().map(Vec::len), Some(1));
+    }
+}
+
+/// `SELECT COUNT(*), COUNT(DISTINCT id) FROM reports` of the project `name`.
+async fn stored_reports(url: &str, name: &str) -> (i64, i64) {
+    let db = sea_orm::Database::connect(url).await.expect("connect");
+    let row = sea_orm::ConnectionTrait::query_one_raw(
+        &db,
+        sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT COUNT(*) AS n, COUNT(DISTINCT r.id) AS d FROM reports r \
+             JOIN projects p ON p.id = r.project_id WHERE p.name = $1",
+            [name.into()],
+        ),
+    )
+    .await
+    .expect("query")
+    .expect("a row");
+    (
+        row.try_get("", "n").expect("n"),
+        row.try_get("", "d").expect("d"),
+    )
+}
+
+/// An alarm event claimed by a server that is killed while sending it is
+/// sent by another server once the claim's lease has passed; the history
+/// says so, and "Clear" then leaves nothing behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_claimed_by_a_killed_server_is_sent_by_another_after_the_lease() {
+    let db = Db::new(Backend::Postgres).await;
+    let flags = ["--allow-private-targets", "--alarm-claim-lease", "3"];
+    let mut a = Server::start(&db.url, &flags);
+    let recorder = Recorder::start(Duration::ZERO, true).await;
+    let name = "Lease";
+    let body = batch(
+        "lease-1",
+        serde_json::json!([hello(name, "lease-1", 30, "webhook")]),
+    );
+    assert_eq!(a.post("/loggerflow/v1/batch", &body).await.0, 200);
+    alarm(&a, &recorder, name, &["new_error"]).await;
+    let body = batch("lease-1", serde_json::json!([new_error(name, 7)]));
+    assert_eq!(a.post("/loggerflow/v1/batch", &body).await.0, 200);
+    // A claimed it and is sending it (the channel hangs): A dies now
+    assert_eq!(recorder.wait_for(1, Duration::from_secs(10)).await.len(), 1);
+    let _ = a.child.kill();
+    let _ = a.child.wait();
+
+    let b = Server::start(&db.url, &flags);
+    let events = b.get(&format!("/api/v1/alarm-events?project={name}")).await;
+    assert_eq!(events["events"][0]["status"], "sending", "{events}");
+    let texts = recorder.wait_for(2, Duration::from_secs(12)).await;
+    assert_eq!(texts.len(), 2, "B sent it after the lease: {texts:?}");
+    assert_eq!(texts[0], texts[1]);
+    let events = b
+        .wait_for(
+            &format!("/api/v1/alarm-events?project={name}"),
+            Duration::from_secs(5),
+            |e| e["events"][0]["status"] == "sent",
+        )
+        .await;
+    let event = &events["events"][0];
+    assert_eq!(event["status"], "sent", "{events}");
+    assert!(
+        event["taken_over_from"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty()),
+        "the history shows the takeover: {event}"
+    );
+    assert_ne!(event["claimed_by"], event["taken_over_from"], "{event}");
+    let form = FormClient::new(&b).await;
+    let (_, page) = form.get("/alarms").await;
+    assert!(page.contains("taken over"), "the alarms page shows it");
+
+    let cleared = reqwest::Client::new()
+        .delete(b.url("/api/v1/alarm-events"))
+        .send()
+        .await
+        .expect("DELETE");
+    assert!(cleared.status().is_success());
+    let events = b.get(&format!("/api/v1/alarm-events?project={name}")).await;
+    assert_eq!(events["events"], serde_json::json!([]), "nothing stuck");
+}
+
+/// The rate limit of an alarm and project holds for two servers together:
+/// errors arriving through both while slow messages are in flight still
+/// send at most the configured number in the window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_together_keep_the_rate_limit() {
+    let db = Db::new(Backend::Postgres).await;
+    let flags = ["--allow-private-targets", "--alarm-rate", "3/600"];
+    let a = Server::start(&db.url, &flags);
+    let b = Server::start(&db.url, &flags);
+    // each message takes 400 ms to deliver: both servers' rounds overlap
+    let recorder = Recorder::start(Duration::from_millis(400), false).await;
+    let name = "Rated";
+    let body = batch(
+        "rated-1",
+        serde_json::json!([hello(name, "rated-1", 30, "webhook")]),
+    );
+    assert_eq!(a.post("/loggerflow/v1/batch", &body).await.0, 200);
+    alarm(&a, &recorder, name, &["new_error"]).await;
+    for n in 0..24u32 {
+        let server = if n % 2 == 0 { &a } else { &b };
+        let body = batch("rated-1", serde_json::json!([new_error(name, n)]));
+        assert_eq!(server.post("/loggerflow/v1/batch", &body).await.0, 200);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let texts = recorder.texts();
+    assert_eq!(
+        texts.len(),
+        3,
+        "3 messages in the window from both servers together: {texts:?}"
+    );
+    let events = a
+        .get(&format!("/api/v1/alarm-events?project={name}&limit=100"))
+        .await;
+    let statuses: Vec<&str> = events["events"]
+        .as_array()
+        .map(|e| e.iter().filter_map(|e| e["status"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(statuses.iter().filter(|s| **s == "sent").count(), 3);
+    assert_eq!(
+        statuses.iter().filter(|s| **s == "digested").count(),
+        21,
+        "the rest wait for the digest: {statuses:?}"
+    );
+}
+
+/// A server killed (SIGKILL) while holding websockets: its apps are marked
+/// offline once by the other server's sweeper, come back online once when
+/// they reconnect through the balancer, and every report they sent is
+/// stored exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_servers_websocket_apps_go_offline_once_and_come_back_on_the_other() {
+    let db = Db::new(Backend::Postgres).await;
+    let flags = ["--allow-private-targets"];
+    let mut servers = [Server::start(&db.url, &flags), Server::start(&db.url, &flags)];
+    let backends = servers
+        .iter()
+        .map(|s| format!("127.0.0.1:{}", s.port()).parse().expect("address"))
+        .collect();
+    let proxy = Proxy::start(backends).await;
+    let recorder = Recorder::start(Duration::ZERO, false).await;
+    const APPS: usize = 4;
+    let mut apps = Vec::new();
+    for i in 0..APPS {
+        let name = format!("Fleet{i}");
+        let layer: LoggerFlowLayer = LoggerFlowLayer::builder(&name)
+            .sink(
+                WebSocketLifecycle::new(format!("ws://{}/loggerflow/", proxy.addr))
+                    .heartbeat(Duration::from_secs(1)),
+            )
+            .capture_panics(false)
+            .queue_capacity(10_000)
+            .build();
+        let handle = layer.handle();
+        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+        apps.push((name, handle, dispatch));
+    }
+    for (name, _, _) in &apps {
+        servers[0]
+            .wait_for("/api/v1/projects", Duration::from_secs(10), |p| {
+                project(p, name).is_some_and(|p| p["status"] == "online")
+            })
+            .await;
+        alarm(&servers[0], &recorder, name, &["offline", "online"]).await;
+    }
+    // which server holds more of them: it is the one killed
+    let victim = usize::from(proxy.open_to(1) > proxy.open_to(0));
+    assert!(proxy.open_to(victim) > 0, "apps on both: {}", proxy.open_to(victim));
+    let survivor = 1 - victim;
+
+    // every app sends all along; the victim dies in the middle
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let senders: Vec<_> = apps
+        .iter()
+        .map(|(_, _, dispatch)| {
+            let dispatch = dispatch.clone();
+            let go = sent.clone();
+            std::thread::spawn(move || {
+                let mut n = 0u32;
+                while go.load(std::sync::atomic::Ordering::SeqCst) {
+                    tracing::dispatcher::with_default(&dispatch, || {
+                        tracing::error!(n, "order {n} failed")
+                    });
+                    n += 1;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                n
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    proxy.pause();
+    let on_victim = proxy.open_to(victim);
+    let _ = servers[victim].child.kill();
+    let _ = servers[victim].child.wait();
+    // the apps cannot reconnect yet: the survivor's sweeper marks the
+    // victim's apps offline (3 missed heartbeats), once
+    let offline = recorder.wait_for(on_victim, Duration::from_secs(10)).await;
+    assert_eq!(offline.len(), on_victim, "{offline:?}");
+    assert!(offline.iter().all(|t| t.contains("offline")), "{offline:?}");
+    proxy.resume();
+    let all = recorder
+        .wait_for(2 * on_victim, Duration::from_secs(30))
+        .await;
+    sent.store(false, std::sync::atomic::Ordering::SeqCst);
+    let counts: Vec<u32> = senders
+        .into_iter()
+        .map(|s| s.join().expect("sender"))
+        .collect();
+    for (_, handle, _) in &apps {
+        assert!(
+            handle.flush_async(Duration::from_secs(20)).await,
+            "every report acknowledged: {:?}",
+            handle.stats()
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let all = if all.len() == 2 * on_victim {
+        recorder.texts()
+    } else {
+        all
+    };
+    assert_eq!(all.len(), 2 * on_victim, "one offline, one online each: {all:?}");
+    for (i, (name, _, _)) in apps.iter().enumerate() {
+        let mine: Vec<&String> = all.iter().filter(|t| t.contains(&format!("[{name}]"))).collect();
+        assert!(
+            mine.is_empty()
+                || (mine.len() == 2 && mine[0].contains("offline") && mine[1].contains("online")),
+            "{name}: {mine:?}"
+        );
+        let (stored, distinct) = stored_reports(&db.url, name).await;
+        assert_eq!(
+            (stored, distinct),
+            (i64::from(counts[i]), i64::from(counts[i])),
+            "{name}: every report stored once"
+        );
+    }
+    let projects = servers[survivor].get("/api/v1/projects").await;
+    for (name, _, _) in &apps {
+        assert_eq!(
+            project(&projects, name).map(|p| p["status"].clone()),
+            Some("online".into()),
+            "{projects}"
         );
     }
 }

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use sea_orm::ConnectionTrait;
 
+pub mod proxy;
+
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
