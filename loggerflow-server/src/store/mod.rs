@@ -102,10 +102,33 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, StoreError> {
     let db = Database::connect(options)
         .await
         .map_err(|e| StoreError::Unavailable(format!("cannot connect to {}: {e}", redact(url))))?;
-    migration::Migrator::up(&db, None)
+    migrate(&db)
         .await
         .map_err(|e| StoreError::Other(format!("cannot migrate {}: {e}", redact(url))))?;
     Ok(db)
+}
+
+/// The PostgreSQL advisory lock key the migrations run under ("LFMIGRAT").
+const MIGRATION_LOCK: i64 = 0x4C46_4D49_4752_4154;
+
+/// Brings the schema up to date. On PostgreSQL several servers may start
+/// together on one database: the migrations run in one transaction under an
+/// advisory lock, so the others wait for it and then find nothing to do
+/// (without it, the second one's `CREATE TABLE` failed halfway).
+async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    use sea_orm::TransactionTrait;
+    if db.get_database_backend() != DbBackend::Postgres {
+        return migration::Migrator::up(db, None).await;
+    }
+    let txn = db.begin().await?;
+    txn.execute_raw(sql(
+        DbBackend::Postgres,
+        "SELECT pg_advisory_xact_lock($1)",
+        [MIGRATION_LOCK.into()],
+    ))
+    .await?;
+    migration::Migrator::up(&txn, None).await?;
+    txn.commit().await
 }
 
 /// A URL without its password.
