@@ -115,6 +115,15 @@ struct RunArgs {
     /// Alarm messages per alarm and project, as COUNT/SECONDS (default 5/600); the rest become a digest.
     #[arg(long, env = "LOGGERFLOW_ALARM_RATE", value_parser = parse_rate, hide_env_values = true)]
     alarm_rate: Option<(i64, Duration)>,
+    /// Seconds a server's claim on an alarm event lasts; an event still unsent after that (its server died) is sent by another server. The same on every server of a database; one message may take half of it (at most 15 s).
+    #[arg(
+        long,
+        env = "LOGGERFLOW_ALARM_CLAIM_LEASE",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(2..=3600),
+        hide_env_values = true
+    )]
+    alarm_claim_lease: u64,
     /// The largest request body or websocket message, in bytes (reports are
     /// at most 256 KiB each, so below that some are refused as too large).
     #[arg(long, env = "LOGGERFLOW_BODY_LIMIT", default_value_t = 1024 * 1024, hide_env_values = true)]
@@ -286,6 +295,7 @@ fn run(args: RunArgs, alarms: crate::alarm::Registry) -> Result<(), String> {
         if let Some((limit, window)) = args.alarm_rate {
             config.alarm_rate = crate::alarm::dispatch::RateLimit { limit, window };
         }
+        config.alarm_claim_lease = Duration::from_secs(args.alarm_claim_lease);
         config.auth = auth;
         config.ingest_key = args.ingest_key;
         config.public_url = public_url;

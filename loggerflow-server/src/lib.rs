@@ -57,6 +57,10 @@ pub struct Config {
     pub alarms: alarm::Registry,
     /// Alarm messages per alarm and project per window.
     pub alarm_rate: alarm::dispatch::RateLimit,
+    /// How long a server's claim on an alarm event lasts before another
+    /// server (or this one, restarted) takes the event over; one message
+    /// may take at most half of it.
+    pub alarm_claim_lease: Duration,
     /// The address people and apps use (`--public-url`): its host is
     /// allowed in `Host`, and `https` makes cookies `Secure`.
     pub public_url: Option<url::Url>,
@@ -98,6 +102,8 @@ impl std::fmt::Debug for Config {
             .field("body_limit", &self.body_limit)
             .field("request_timeout", &self.request_timeout)
             .field("alarms", &self.alarms)
+            .field("alarm_rate", &self.alarm_rate)
+            .field("alarm_claim_lease", &self.alarm_claim_lease)
             .field(
                 "public_url",
                 &self.public_url.as_ref().map(url::Url::as_str),
@@ -130,6 +136,7 @@ impl Config {
             request_timeout: Duration::from_secs(30),
             alarms: alarm::Registry::default(),
             alarm_rate: alarm::dispatch::RateLimit::default(),
+            alarm_claim_lease: alarm::dispatch::DEFAULT_LEASE,
             public_url: None,
             allowed_hosts: Vec::new(),
             alarm_dir: None,
@@ -253,7 +260,10 @@ impl Server {
             db.clone(),
             config.alarms.clone(),
             outbound.clone(),
-            config.alarm_rate,
+            alarm::dispatch::Delivery {
+                rate: config.alarm_rate,
+                lease: config.alarm_claim_lease,
+            },
             Duration::from_millis(500),
             stop_rx,
         ));

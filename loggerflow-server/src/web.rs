@@ -547,6 +547,7 @@ pub async fn alarms(
             message: e.message,
             status: e.status,
             error: e.error,
+            taken_over_from: e.taken_over_from,
         })
         .collect();
     let kinds: Vec<loggerflow_ui::model::KindForm> = state

@@ -293,10 +293,13 @@ pub struct EventRow {
     pub trigger: String,
     /// Message.
     pub message: String,
-    /// `pending`, `sent`, `failed`, `digested`, `summarized`.
+    /// `pending`, `sending`, `sent`, `failed`, `digested`, `summarized`.
     pub status: String,
     /// The delivery error, if it failed.
     pub error: Option<String>,
+    /// The server whose expired claim on it another server took over (it
+    /// died or hung while sending).
+    pub taken_over_from: Option<String>,
 }
 
 /// A field of the "Add alarm" form.

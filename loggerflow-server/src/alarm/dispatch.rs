@@ -1,21 +1,33 @@
 //! The dispatcher: claims pending alarm events, rate-limits them, sends,
 //! and records the outcome.
 //!
-//! Claiming is one `UPDATE … WHERE status = 'pending' … RETURNING`, so when
-//! several server processes share a PostgreSQL database each event is sent
-//! by exactly one of them. Per alarm and project at most `limit` messages go
-//! out in any `window`; the rest are marked `digested` and summed up in one
-//! digest message once the window has room again. A flapping app therefore
-//! produces a bounded number of messages.
+//! Several server processes may share a PostgreSQL database:
+//!
+//! - **Claims** are one `UPDATE … RETURNING` that marks events `sending`
+//!   with who claimed them and when, so each event has one owner. A claim is
+//!   a lease ([`Delivery::lease`]): an event still `sending` when its claim
+//!   is older than that (its server died, or hung) is claimed again by
+//!   another server, which notes whose claim it took over
+//!   (`taken_over_from`, shown in the history). A server renews its claim
+//!   just before it sends, and sends within half the lease, so a live owner
+//!   is not overtaken.
+//! - **Rate limits** are counted in the database: per alarm and project at
+//!   most `limit` messages go out in any `window`, counting those sent and
+//!   those in flight on any server. The decision to send is taken under a
+//!   lock of the alarm's row (PostgreSQL; SQLite's write transactions are
+//!   serial anyway), so two servers cannot both take the last slot. The
+//!   rest are marked `digested` and summed up in one digest message once
+//!   the window has room again. A flapping app therefore produces a bounded
+//!   number of messages.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, FromQueryResult};
 use tokio::sync::watch;
 
 use super::{AlarmMessage, Fields, Outbound, Registry};
-use crate::store::{StoreError, now_ms, sql};
+use crate::store::{StoreError, begin_write, now_ms, sql};
 
 /// How alarms are rate-limited.
 #[derive(Debug, Clone, Copy)]
@@ -32,6 +44,48 @@ impl Default for RateLimit {
             limit: 5,
             window: Duration::from_secs(600),
         }
+    }
+}
+
+/// How events are delivered: the rate limit and the claim lease.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery {
+    /// Messages per alarm and project per window.
+    pub rate: RateLimit,
+    /// How long a server's claim on an event lasts before another server
+    /// may take the event over (the same on every server of a database).
+    pub lease: Duration,
+}
+
+/// The default claim lease: a minute.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+
+/// The longest one message may take.
+pub const MAX_SEND: Duration = Duration::from_secs(15);
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Self {
+            rate: RateLimit::default(),
+            lease: DEFAULT_LEASE,
+        }
+    }
+}
+
+impl Delivery {
+    /// How long one message may take: at most 15 s, and at most half the
+    /// lease, so a live owner always finishes before its claim can be
+    /// taken over.
+    pub fn send_timeout(&self) -> Duration {
+        (self.lease / 2).min(MAX_SEND)
+    }
+
+    fn lease_ms(&self) -> i64 {
+        i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    fn window_ms(&self) -> i64 {
+        i64::try_from(self.rate.window.as_millis()).unwrap_or(i64::MAX)
     }
 }
 
@@ -61,18 +115,24 @@ struct Count {
     n: i64,
 }
 
-#[derive(Debug, FromQueryResult)]
-struct Digested {
-    alarm_id: i64,
-    project_id: i64,
-    trigger: String,
-    n: i64,
-}
-
 fn time(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Who this server is in claims: host, process and a random part (a
+/// restarted process is someone else).
+fn server_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "server".into());
+    let random = loggerflow_layer::ReportId::new().to_string();
+    let short = random.get(random.len().saturating_sub(8)..).unwrap_or("");
+    format!("{host}:{}/{short}", std::process::id())
 }
 
 /// Runs until `stop`: a round every `every`.
@@ -80,15 +140,11 @@ pub async fn run(
     db: DatabaseConnection,
     registry: Registry,
     outbound: Outbound,
-    rate: RateLimit,
+    delivery: Delivery,
     every: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
-    let me = format!(
-        "{}-{}",
-        std::process::id(),
-        loggerflow_layer::ReportId::new()
-    );
+    let me = server_id();
     let mut tick = tokio::time::interval(every);
     loop {
         tokio::select! {
@@ -96,7 +152,7 @@ pub async fn run(
                 if let Err(error) = super::thresholds::evaluate(&db).await {
                     tracing::warn!(%error, "threshold evaluation failed");
                 }
-                if let Err(error) = round(&db, &registry, &outbound, rate, &me).await {
+                if let Err(error) = round(&db, &registry, &outbound, delivery, &me).await {
                     tracing::warn!(%error, "alarm dispatch failed");
                 }
             }
@@ -105,14 +161,16 @@ pub async fn run(
     }
 }
 
-/// Sends `message` through the alarm `alarm_id`; the error text on failure.
-/// A custom alarm that panics or hangs fails only its own message.
+/// Sends `message` through the alarm `alarm_id` within `timeout`; the error
+/// text on failure. A custom alarm that panics or hangs fails only its own
+/// message.
 pub async fn send(
     db: &DatabaseConnection,
     registry: &Registry,
     outbound: &Outbound,
     alarm_id: i64,
     message: AlarmMessage,
+    timeout: Duration,
 ) -> Result<(), String> {
     let backend = db.get_database_backend();
     let row = AlarmRow::find_by_statement(sql(
@@ -129,12 +187,19 @@ pub async fn send(
         .ok_or_else(|| format!("no alarm kind `{}` in this server", row.kind))?;
     let fields: Fields = serde_json::from_str(&row.fields).map_err(|e| e.to_string())?;
     let channel = kind.build(&fields, outbound)?;
-    let task = tokio::spawn(async move { channel.send(&message).await });
-    match tokio::time::timeout(Duration::from_secs(15), task).await {
+    let mut task = tokio::spawn(async move { channel.send(&message).await });
+    match tokio::time::timeout(timeout, &mut task).await {
         Ok(Ok(result)) => result,
         Ok(Err(join)) if join.is_panic() => Err("the alarm panicked".into()),
         Ok(Err(join)) => Err(join.to_string()),
-        Err(_) => Err("the alarm timed out after 15 s".into()),
+        Err(_) => {
+            // it must not deliver after this: another server may send it
+            task.abort();
+            Err(format!(
+                "the alarm timed out after {:.1} s",
+                timeout.as_secs_f64()
+            ))
+        }
     }
 }
 
@@ -152,58 +217,46 @@ async fn project_name(db: &DatabaseConnection, id: i64) -> String {
     .unwrap_or_default()
 }
 
+/// Events claimed in one statement (the rest wait for the next round).
+const CLAIM_BATCH: i64 = 100;
+
 async fn round(
     db: &DatabaseConnection,
     registry: &Registry,
     outbound: &Outbound,
-    rate: RateLimit,
+    delivery: Delivery,
     me: &str,
 ) -> Result<(), StoreError> {
     let backend = db.get_database_backend();
-    let claimed = Claimed::find_by_statement(sql(
+    let now = now_ms();
+    // pending events, and those whose claim expired (their server died or
+    // hung); the condition is repeated outside the subquery so that a
+    // concurrent claimer re-checks it on the rows it waited for
+    let claimable = "(status = 'pending' OR (status = 'sending' AND COALESCE(claimed_ms, 0) < $3))";
+    let mut claimed = Claimed::find_by_statement(sql(
         backend,
-        "UPDATE alarm_events SET status = 'sending', claimed_by = $1 \
-         WHERE status = 'pending' AND id IN (SELECT id FROM alarm_events WHERE status = 'pending' ORDER BY id LIMIT 1000) \
-         RETURNING id, project_id, alarm_id, \"trigger\", message, created_ms",
-        [me.into()],
+        &format!(
+            "UPDATE alarm_events SET \
+             taken_over_from = CASE WHEN status = 'sending' THEN claimed_by ELSE taken_over_from END, \
+             status = 'sending', claimed_by = $1, claimed_ms = $2, sent_ms = NULL \
+             WHERE {claimable} AND id IN \
+             (SELECT id FROM alarm_events WHERE {claimable} ORDER BY id LIMIT $4) \
+             RETURNING id, project_id, alarm_id, \"trigger\", message, created_ms"
+        ),
+        [
+            me.into(),
+            now.into(),
+            (now - delivery.lease_ms()).into(),
+            CLAIM_BATCH.into(),
+        ],
     ))
     .all(db)
     .await?;
-    let window_ms = i64::try_from(rate.window.as_millis()).unwrap_or(i64::MAX);
     // held-back alarms are summed up before anything newer goes out
-    digests(db, registry, outbound, rate, window_ms).await?;
-    let mut claimed = claimed;
+    digests(db, registry, outbound, delivery, me).await?;
     claimed.sort_by_key(|c| c.id);
     for event in claimed {
-        let sent = Count::find_by_statement(sql(
-            backend,
-            "SELECT COUNT(*) AS n FROM alarm_events WHERE alarm_id = $1 AND project_id = $2 \
-             AND status = 'sent' AND sent_ms > $3",
-            [
-                event.alarm_id.into(),
-                event.project_id.into(),
-                (now_ms() - window_ms).into(),
-            ],
-        ))
-        .one(db)
-        .await?
-        .map_or(0, |c| c.n);
-        // while some are held back, newer ones join them (order is kept)
-        let held = Count::find_by_statement(sql(
-            backend,
-            "SELECT COUNT(*) AS n FROM alarm_events WHERE alarm_id = $1 AND project_id = $2 AND status = 'digested'",
-            [event.alarm_id.into(), event.project_id.into()],
-        ))
-        .one(db)
-        .await?
-        .map_or(0, |c| c.n);
-        if sent >= rate.limit || held > 0 {
-            db.execute_raw(sql(
-                backend,
-                "UPDATE alarm_events SET status = 'digested' WHERE id = $1",
-                [event.id.into()],
-            ))
-            .await?;
+        if !reserve(db, &event, delivery, me).await? {
             continue;
         }
         let message = AlarmMessage {
@@ -212,15 +265,123 @@ async fn round(
             message: event.message.clone(),
             time: time(event.created_ms),
         };
-        let outcome = send(db, registry, outbound, event.alarm_id, message).await;
-        record(db, event.id, outcome).await?;
+        let outcome = send(
+            db,
+            registry,
+            outbound,
+            event.alarm_id,
+            message,
+            delivery.send_timeout(),
+        )
+        .await;
+        record(db, event.id, me, outcome).await?;
     }
     Ok(())
 }
 
+/// Takes the lock the rate decision of `alarm` is made under, until the
+/// transaction ends (PostgreSQL: its row, `FOR UPDATE`; SQLite's write
+/// transaction holds the whole database already).
+async fn lock_alarm<C: ConnectionTrait>(txn: &C, alarm: i64) -> Result<(), StoreError> {
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.query_one_raw(sql(
+            DbBackend::Postgres,
+            "SELECT id FROM alarms WHERE id = $1 FOR UPDATE",
+            [alarm.into()],
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// Messages of `alarm` and `project` sent in the window, or in flight
+/// (reserved) on any server, besides the event `except`.
+async fn sent_in_window<C: ConnectionTrait>(
+    conn: &C,
+    alarm: i64,
+    project: i64,
+    since_ms: i64,
+    except: i64,
+) -> Result<i64, StoreError> {
+    Ok(Count::find_by_statement(sql(
+        conn.get_database_backend(),
+        "SELECT COUNT(*) AS n FROM alarm_events WHERE alarm_id = $1 AND project_id = $2 \
+         AND status IN ('sent', 'sending') AND sent_ms > $3 AND id <> $4",
+        [alarm.into(), project.into(), since_ms.into(), except.into()],
+    ))
+    .one(conn)
+    .await?
+    .map_or(0, |c| c.n))
+}
+
+/// Decides whether `event` goes out now: true when it took a slot of its
+/// alarm's rate (`sent_ms` is set: it counts for every server from now on)
+/// and its claim was renewed; false when it joined the digest, or another
+/// server took it over since the claim.
+async fn reserve(
+    db: &DatabaseConnection,
+    event: &Claimed,
+    delivery: Delivery,
+    me: &str,
+) -> Result<bool, StoreError> {
+    let backend = db.get_database_backend();
+    let txn = begin_write(db).await?;
+    lock_alarm(&txn, event.alarm_id).await?;
+    let now = now_ms();
+    let renewed = txn
+        .execute_raw(sql(
+            backend,
+            "UPDATE alarm_events SET claimed_ms = $3 \
+             WHERE id = $1 AND claimed_by = $2 AND status = 'sending'",
+            [event.id.into(), me.into(), now.into()],
+        ))
+        .await?
+        .rows_affected();
+    if renewed == 0 {
+        txn.commit().await?;
+        return Ok(false);
+    }
+    // a digest took its slot when it was made (this is a takeover)
+    let go = if event.trigger == "digest" {
+        true
+    } else {
+        let sent = sent_in_window(
+            &txn,
+            event.alarm_id,
+            event.project_id,
+            now - delivery.window_ms(),
+            event.id,
+        )
+        .await?;
+        // while some are held back, newer ones join them (order is kept)
+        let held = Count::find_by_statement(sql(
+            backend,
+            "SELECT COUNT(*) AS n FROM alarm_events WHERE alarm_id = $1 AND project_id = $2 \
+             AND status = 'digested'",
+            [event.alarm_id.into(), event.project_id.into()],
+        ))
+        .one(&txn)
+        .await?
+        .map_or(0, |c| c.n);
+        sent < delivery.rate.limit && held == 0
+    };
+    let statement = if go {
+        "UPDATE alarm_events SET sent_ms = $2 WHERE id = $1"
+    } else {
+        "UPDATE alarm_events SET status = 'digested' WHERE id = $1"
+    };
+    txn.execute_raw(sql(backend, statement, [event.id.into(), now.into()]))
+        .await?;
+    txn.commit().await?;
+    Ok(go)
+}
+
+/// Records how the send of `id` went, unless another server took the event
+/// over meanwhile (its outcome is the one recorded then).
 async fn record(
     db: &DatabaseConnection,
     id: i64,
+    me: &str,
     outcome: Result<(), String>,
 ) -> Result<(), StoreError> {
     let backend = db.get_database_backend();
@@ -230,94 +391,131 @@ async fn record(
     };
     db.execute_raw(sql(
         backend,
-        "UPDATE alarm_events SET status = $2, sent_ms = $3, error = $4 WHERE id = $1",
-        [id.into(), status.into(), now_ms().into(), error.into()],
+        "UPDATE alarm_events SET status = $2, sent_ms = $3, error = $4 \
+         WHERE id = $1 AND claimed_by = $5 AND status = 'sending'",
+        [
+            id.into(),
+            status.into(),
+            now_ms().into(),
+            error.into(),
+            me.into(),
+        ],
     ))
     .await?;
     Ok(())
 }
 
-/// Sums up digested events once their alarm and project have room again.
+#[derive(Debug, FromQueryResult)]
+struct Held {
+    alarm_id: i64,
+    project_id: i64,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct Summarized {
+    trigger: String,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct Inserted {
+    id: i64,
+}
+
+/// Sums up digested events once their alarm and project have room again:
+/// the held events and the digest's own row (claimed by this server, with
+/// its slot of the rate) are written in one transaction under the alarm's
+/// lock, then the digest is sent like any event.
 async fn digests(
     db: &DatabaseConnection,
     registry: &Registry,
     outbound: &Outbound,
-    rate: RateLimit,
-    window_ms: i64,
+    delivery: Delivery,
+    me: &str,
 ) -> Result<(), StoreError> {
     let backend = db.get_database_backend();
-    let rows = Digested::find_by_statement(sql(
+    let held = Held::find_by_statement(sql(
         backend,
-        "SELECT alarm_id, project_id, \"trigger\", COUNT(*) AS n FROM alarm_events \
-         WHERE status = 'digested' GROUP BY alarm_id, project_id, \"trigger\"",
+        "SELECT DISTINCT alarm_id, project_id FROM alarm_events WHERE status = 'digested'",
         [],
     ))
     .all(db)
     .await?;
-    let mut groups: BTreeMap<(i64, i64), Vec<(String, i64)>> = BTreeMap::new();
-    for row in rows {
-        groups
-            .entry((row.alarm_id, row.project_id))
-            .or_default()
-            .push((row.trigger, row.n));
-    }
-    for ((alarm, project), triggers) in groups {
-        let sent = Count::find_by_statement(sql(
+    for Held {
+        alarm_id: alarm,
+        project_id: project,
+    } in held
+    {
+        let txn = begin_write(db).await?;
+        lock_alarm(&txn, alarm).await?;
+        let now = now_ms();
+        let sent = sent_in_window(&txn, alarm, project, now - delivery.window_ms(), -1).await?;
+        if sent >= delivery.rate.limit {
+            txn.commit().await?;
+            continue;
+        }
+        let summed = Summarized::find_by_statement(sql(
             backend,
-            "SELECT COUNT(*) AS n FROM alarm_events WHERE alarm_id = $1 AND project_id = $2 \
-             AND status = 'sent' AND sent_ms > $3",
-            [alarm.into(), project.into(), (now_ms() - window_ms).into()],
+            "UPDATE alarm_events SET status = 'summarized' \
+             WHERE alarm_id = $1 AND project_id = $2 AND status = 'digested' \
+             RETURNING \"trigger\"",
+            [alarm.into(), project.into()],
         ))
-        .one(db)
-        .await?
-        .map_or(0, |c| c.n);
-        if sent >= rate.limit {
+        .all(&txn)
+        .await?;
+        if summed.is_empty() {
+            txn.commit().await?;
             continue;
         }
-        // claim them first: another process may be summing them up too
-        let claimed = db
-            .execute_raw(sql(
-                backend,
-                "UPDATE alarm_events SET status = 'summarized' WHERE alarm_id = $1 AND project_id = $2 AND status = 'digested'",
-                [alarm.into(), project.into()],
-            ))
-            .await?
-            .rows_affected();
-        if claimed == 0 {
-            continue;
+        let mut triggers: BTreeMap<&str, usize> = BTreeMap::new();
+        for row in &summed {
+            *triggers.entry(row.trigger.as_str()).or_default() += 1;
         }
-        let total: i64 = triggers.iter().map(|(_, n)| n).sum();
         let parts: Vec<String> = triggers.iter().map(|(t, n)| format!("{t} ×{n}")).collect();
-        let secs = rate.window.as_secs();
+        let secs = delivery.rate.window.as_secs();
         let window = if secs.is_multiple_of(60) {
             format!("{} min", secs / 60)
         } else {
             format!("{secs} s")
         };
         let text = format!(
-            "{total} more alarm(s) were held back by the rate limit ({} per {window}): {}",
-            rate.limit,
+            "{} more alarm(s) were held back by the rate limit ({} per {window}): {}",
+            summed.len(),
+            delivery.rate.limit,
             parts.join(", ")
         );
-        let now = now_ms();
+        let digest = Inserted::find_by_statement(sql(
+            backend,
+            "INSERT INTO alarm_events (project_id, alarm_id, \"trigger\", message, created_ms, \
+             status, claimed_by, claimed_ms, sent_ms) \
+             VALUES ($1, $2, 'digest', $3, $4, 'sending', $5, $4, $4) RETURNING id",
+            [
+                project.into(),
+                alarm.into(),
+                text.clone().into(),
+                now.into(),
+                me.into(),
+            ],
+        ))
+        .one(&txn)
+        .await?
+        .ok_or_else(|| StoreError::Other("the digest was not inserted".into()))?;
+        txn.commit().await?;
         let message = AlarmMessage {
             project: project_name(db, project).await,
             trigger: "digest".into(),
-            message: text.clone(),
+            message: text,
             time: time(now),
         };
-        let outcome = send(db, registry, outbound, alarm, message).await;
-        let (status, error) = match outcome {
-            Ok(()) => ("sent", None),
-            Err(e) => ("failed", Some(e)),
-        };
-        db.execute_raw(sql(
-            backend,
-            "INSERT INTO alarm_events (project_id, alarm_id, \"trigger\", message, created_ms, status, sent_ms, error) \
-             VALUES ($1, $2, 'digest', $3, $4, $5, $4, $6)",
-            [project.into(), alarm.into(), text.into(), now.into(), status.into(), error.into()],
-        ))
-        .await?;
+        let outcome = send(
+            db,
+            registry,
+            outbound,
+            alarm,
+            message,
+            delivery.send_timeout(),
+        )
+        .await;
+        record(db, digest.id, me, outcome).await?;
     }
     Ok(())
 }

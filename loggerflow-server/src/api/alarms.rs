@@ -186,6 +186,7 @@ pub(crate) async fn check_alarm(
         &state.outbound,
         id,
         message,
+        alarm::dispatch::MAX_SEND,
     )
     .await)
 }

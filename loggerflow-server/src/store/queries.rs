@@ -624,6 +624,10 @@ pub struct AlarmEventView {
     pub sent_ms: Option<i64>,
     /// The delivery error.
     pub error: Option<String>,
+    /// The server that claimed it last (`host:pid/…`).
+    pub claimed_by: Option<String>,
+    /// The server whose expired claim that one took over, if any.
+    pub taken_over_from: Option<String>,
 }
 
 /// The alarm history, newest first, of one project and/or alarm (`""` for all).
@@ -636,7 +640,7 @@ pub async fn alarm_events(
     Ok(AlarmEventView::find_by_statement(sql(
         db.get_database_backend(),
         "SELECT e.id, p.name AS project, COALESCE(a.name, '(deleted)') AS alarm, e.\"trigger\", e.message, \
-         e.created_ms, e.status, e.sent_ms, e.error \
+         e.created_ms, e.status, e.sent_ms, e.error, e.claimed_by, e.taken_over_from \
          FROM alarm_events e JOIN projects p ON p.id = e.project_id LEFT JOIN alarms a ON a.id = e.alarm_id \
          WHERE ($1 = '' OR p.name = $1) AND ($2 = '' OR a.name = $2) ORDER BY e.id DESC LIMIT $3",
         [project.into(), alarm.into(), limit.clamp(1, 1000).into()],

@@ -41,7 +41,12 @@ pub fn alarms(page: AlarmsPage, visitor: &Visitor) -> String {
                     <td>{e.trigger}</td>
                     <td class="title">{e.message}</td>
                     <td><span class=format!("state {}", e.status)>{e.status.clone()}</span></td>
-                    <td class="muted">{e.error.unwrap_or_default()}</td>
+                    <td class="muted">
+                        {e.error.unwrap_or_default()}
+                        {e.taken_over_from.map(|from| view! {
+                            <div>{format!("taken over from {from} (its claim expired)")}</div>
+                        })}
+                    </td>
                 </tr>
             }
         })

@@ -10,6 +10,7 @@ mod m20261125_000004_dashboard;
 mod m20261125_000005_metric_rollups;
 mod m20261129_000006_connections;
 mod m20261129_000007_title_folded;
+mod m20261129_000008_claim_lease;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000005_metric_rollups::Migration),
             Box::new(m20261129_000006_connections::Migration),
             Box::new(m20261129_000007_title_folded::Migration),
+            Box::new(m20261129_000008_claim_lease::Migration),
         ]
     }
 }
