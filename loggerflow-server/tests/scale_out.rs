@@ -414,7 +414,10 @@ async fn two_servers_together_keep_the_rate_limit() {
 async fn a_killed_servers_websocket_apps_go_offline_once_and_come_back_on_the_other() {
     let db = Db::new(Backend::Postgres).await;
     let flags = ["--allow-private-targets"];
-    let mut servers = [Server::start(&db.url, &flags), Server::start(&db.url, &flags)];
+    let mut servers = [
+        Server::start(&db.url, &flags),
+        Server::start(&db.url, &flags),
+    ];
     let backends = servers
         .iter()
         .map(|s| format!("127.0.0.1:{}", s.port()).parse().expect("address"))
@@ -447,7 +450,11 @@ async fn a_killed_servers_websocket_apps_go_offline_once_and_come_back_on_the_ot
     }
     // which server holds more of them: it is the one killed
     let victim = usize::from(proxy.open_to(1) > proxy.open_to(0));
-    assert!(proxy.open_to(victim) > 0, "apps on both: {}", proxy.open_to(victim));
+    assert!(
+        proxy.open_to(victim) > 0,
+        "apps on both: {}",
+        proxy.open_to(victim)
+    );
     let survivor = 1 - victim;
 
     // every app sends all along; the victim dies in the middle
@@ -502,9 +509,16 @@ async fn a_killed_servers_websocket_apps_go_offline_once_and_come_back_on_the_ot
     } else {
         all
     };
-    assert_eq!(all.len(), 2 * on_victim, "one offline, one online each: {all:?}");
+    assert_eq!(
+        all.len(),
+        2 * on_victim,
+        "one offline, one online each: {all:?}"
+    );
     for (i, (name, _, _)) in apps.iter().enumerate() {
-        let mine: Vec<&String> = all.iter().filter(|t| t.contains(&format!("[{name}]"))).collect();
+        let mine: Vec<&String> = all
+            .iter()
+            .filter(|t| t.contains(&format!("[{name}]")))
+            .collect();
         assert!(
             mine.is_empty()
                 || (mine.len() == 2 && mine[0].contains("offline") && mine[1].contains("online")),
@@ -524,5 +538,111 @@ async fn a_killed_servers_websocket_apps_go_offline_once_and_come_back_on_the_ot
             Some("online".into()),
             "{projects}"
         );
+    }
+}
+
+/// A Python 0.0.6 websocket client: handshake, a heartbeat a second, and a
+/// reconnect 200 ms after its connection ends, until `stop`.
+fn python_websocket_app(
+    url: String,
+    project: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<u32> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    tokio::spawn(async move {
+        let mut connections = 0;
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            if let Ok((mut socket, _)) = tokio_tungstenite::connect_async(url.as_str()).await {
+                connections += 1;
+                let handshake = serde_json::json!({
+                    "project_name": project, "implementation": "websocket", "heartbeat": 1 });
+                let mut alive = socket
+                    .send(Message::Text(handshake.to_string().into()))
+                    .await
+                    .is_ok();
+                let mut beat = tokio::time::interval(Duration::from_secs(1));
+                beat.tick().await;
+                while alive && !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    tokio::select! {
+                        _ = beat.tick() => {
+                            let frame = serde_json::json!({
+                                "request_path": "heartbeat", "project_name": project });
+                            alive = socket
+                                .send(Message::Text(frame.to_string().into()))
+                                .await
+                                .is_ok();
+                        }
+                        // a close, or the connection broke: as the Python
+                        // client, it notices and reconnects
+                        read = socket.next() => alive = matches!(read, Some(Ok(_))),
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        connections
+    })
+}
+
+/// Python websocket processes (a new instance on every connection) whose
+/// server is killed reconnect through the balancer at once: their old
+/// connections are forgotten without an `offline` alarm, and each project
+/// shows one app, online.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_websocket_apps_moved_by_a_killed_server_raise_no_alarm() {
+    let db = Db::new(Backend::Postgres).await;
+    let flags = ["--allow-private-targets"];
+    let mut servers = [
+        Server::start(&db.url, &flags),
+        Server::start(&db.url, &flags),
+    ];
+    let backends = servers
+        .iter()
+        .map(|s| format!("127.0.0.1:{}", s.port()).parse().expect("address"))
+        .collect();
+    let proxy = Proxy::start(backends).await;
+    let recorder = Recorder::start(Duration::ZERO, false).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let names = ["Py0", "Py1", "Py2"];
+    let apps: Vec<_> = names
+        .iter()
+        .map(|name| {
+            python_websocket_app(
+                format!("ws://{}/loggerflow/", proxy.addr),
+                (*name).to_owned(),
+                stop.clone(),
+            )
+        })
+        .collect();
+    for name in names {
+        servers[0]
+            .wait_for("/api/v1/projects", Duration::from_secs(10), |p| {
+                project(p, name).is_some_and(|p| p["status"] == "online")
+            })
+            .await;
+        alarm(&servers[0], &recorder, name, &["offline", "online"]).await;
+    }
+    let victim = usize::from(proxy.open_to(1) > proxy.open_to(0));
+    assert!(proxy.open_to(victim) > 0);
+    let survivor = 1 - victim;
+    let _ = servers[victim].child.kill();
+    let _ = servers[victim].child.wait();
+    // well past 3 heartbeats and a sweep
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(recorder.texts(), Vec::<String>::new(), "no alarm");
+    let projects = servers[survivor].get("/api/v1/projects").await;
+    for name in names {
+        let seen = project(&projects, name).expect("the project");
+        assert_eq!(seen["status"], "online", "{seen}");
+        let online = seen["instances"]
+            .as_array()
+            .map(|i| i.iter().filter(|i| i["status"] == "online").count());
+        assert_eq!(online, Some(1), "{name}: one app, online: {seen}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for app in apps {
+        let connections = app.await.expect("app");
+        assert!(connections >= 1);
     }
 }

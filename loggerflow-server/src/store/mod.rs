@@ -222,6 +222,33 @@ pub async fn sweep_offline(
     // servers on one database, only the one whose UPDATE changed the row
     // queues the alarm
     let txn = begin_write(db).await?;
+    // a Python websocket process is a new instance on each connection: one
+    // that fell silent (its server died, so no close was seen) while a new
+    // connection of the same project came in within its silence is that
+    // process reconnected, not an app gone: forgotten without an alarm, as
+    // a stopping server forgets them
+    let forgotten = txn
+        .execute_raw(sql(
+            backend,
+            "DELETE FROM instances WHERE status = 'online' AND id LIKE 'py-websocket:%' \
+             AND (CASE WHEN last_seen_ms > $2 THEN last_seen_ms ELSE $2 END) \
+             + CAST(heartbeat_s AS BIGINT) * 3000 < $1 \
+             AND EXISTS (SELECT 1 FROM instances newer WHERE newer.project_id = instances.project_id \
+             AND newer.status = 'online' AND newer.id LIKE 'py-websocket:%' AND newer.id <> instances.id \
+             AND newer.last_seen_ms + CAST(newer.heartbeat_s AS BIGINT) * 3000 >= $1 \
+             AND newer.started_ms >= instances.last_seen_ms \
+             AND newer.started_ms <= (CASE WHEN instances.last_seen_ms > $2 THEN instances.last_seen_ms ELSE $2 END) \
+             + CAST(instances.heartbeat_s AS BIGINT) * 3000)",
+            [now_ms.into(), since_ms.into()],
+        ))
+        .await?
+        .rows_affected();
+    if forgotten > 0 {
+        tracing::info!(
+            instances = forgotten,
+            "Python websocket connections replaced by their reconnections"
+        );
+    }
     let rows = txn
         .query_all_raw(sql(
             backend,

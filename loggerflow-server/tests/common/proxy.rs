@@ -52,8 +52,7 @@ impl Proxy {
                             };
                             open[i].fetch_add(1, Ordering::SeqCst);
                             let (mut client, mut server) = (client, server);
-                            let _ =
-                                tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
                             open[i].fetch_sub(1, Ordering::SeqCst);
                             return;
                         }
