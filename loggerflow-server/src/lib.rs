@@ -243,11 +243,15 @@ impl Server {
         let Self { config, db } = self;
         let quota =
             ingest::quota::Quota::new(config.new_projects_per_hour, config.new_instances_per_hour);
-        let (writer, writer_task) = store::writer::Writer::spawn(db.clone(), quota);
+        // who this process is to the others on the database: the holder of
+        // its websockets (`instances.server_id`) and of its alarm claims
+        let me = store::servers::new_id();
+        let (writer, writer_task) = store::writer::Writer::spawn(db.clone(), quota, me.clone());
         let outbound = alarm::Outbound::new(config.allow_private_targets, config.alarm_dir.clone());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let sweeper = tokio::spawn(tasks::sweeper(
             db.clone(),
+            me.clone(),
             config.sweep_every,
             stop_rx.clone(),
         ));
@@ -258,6 +262,7 @@ impl Server {
         ));
         let alarms = tokio::spawn(alarm::dispatch::run(
             db.clone(),
+            me,
             config.alarms.clone(),
             outbound.clone(),
             alarm::dispatch::Delivery {

@@ -8,14 +8,23 @@ use tokio::sync::watch;
 
 use crate::store;
 
-/// Marks instances offline once their heartbeats stop (every `every`),
+/// Every `every`: tells the other servers on the database that this one
+/// (`me`) is alive, and marks instances offline once their heartbeats stop,
 /// counting from this server's start for apps last heard before it.
-pub async fn sweeper(db: DatabaseConnection, every: Duration, mut stop: watch::Receiver<bool>) {
+pub async fn sweeper(
+    db: DatabaseConnection,
+    me: String,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(every);
     let started = store::now_ms();
     loop {
         tokio::select! {
             _ = tick.tick() => {
+                if let Err(error) = store::servers::beat(&db, &me, started, store::now_ms()).await {
+                    tracing::warn!(%error, "could not record this server as alive");
+                }
                 if let Err(error) = store::sweep_offline(&db, store::now_ms(), started).await {
                     tracing::warn!(%error, "status sweep failed");
                 }

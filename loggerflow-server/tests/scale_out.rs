@@ -628,10 +628,19 @@ async fn python_websocket_apps_moved_by_a_killed_server_raise_no_alarm() {
     let survivor = 1 - victim;
     let _ = servers[victim].child.kill();
     let _ = servers[victim].child.wait();
-    // well past 3 heartbeats and a sweep
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    // the victim is gone after 5 s without its beat; then its connections
+    // are paired with their reconnections and forgotten
+    let projects = servers[survivor]
+        .wait_for("/api/v1/projects", Duration::from_secs(15), |p| {
+            names.iter().all(|name| {
+                project(p, name)
+                    .and_then(|p| p["instances"].as_array().map(Vec::len))
+                    .is_some_and(|n| n == 1)
+            })
+        })
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(recorder.texts(), Vec::<String>::new(), "no alarm");
-    let projects = servers[survivor].get("/api/v1/projects").await;
     for name in names {
         let seen = project(&projects, name).expect("the project");
         assert_eq!(seen["status"], "online", "{seen}");
@@ -645,4 +654,87 @@ async fn python_websocket_apps_moved_by_a_killed_server_raise_no_alarm() {
         let connections = app.await.expect("app");
         assert!(connections >= 1);
     }
+}
+
+/// A Python websocket process that hangs (its socket open, no heartbeat)
+/// while another process of its project connects is still an app gone:
+/// `offline` once (its server is alive, so the new connection is not its
+/// reconnection).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_python_websocket_process_alarms_although_another_connects() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let db = Db::new(Backend::Postgres).await;
+    let server = Server::start(&db.url, &["--allow-private-targets"]);
+    let recorder = Recorder::start(Duration::ZERO, false).await;
+    let url = format!("ws://127.0.0.1:{}/loggerflow/", server.port());
+    let (mut hung, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .expect("connect");
+    let handshake = serde_json::json!({ "project_name": "Hung", "implementation": "websocket", "heartbeat": 1 });
+    hung.send(Message::Text(handshake.to_string().into()))
+        .await
+        .expect("handshake");
+    server
+        .wait_for("/api/v1/projects", Duration::from_secs(10), |p| {
+            project(p, "Hung").is_some_and(|p| p["status"] == "online")
+        })
+        .await;
+    alarm(&server, &recorder, "Hung", &["offline"]).await;
+    // it says nothing more; another process connects a moment later
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let other = python_websocket_app(url.clone(), "Hung".into(), stop.clone());
+    let texts = recorder.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert!(texts[0].contains("offline"), "{texts:?}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(recorder.texts().len(), 1, "once: {:?}", recorder.texts());
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = other.await;
+    drop(hung);
+}
+
+/// A claim made by a server of an older version (no claim time) is not
+/// taken over at once, while that server may still be sending it: its
+/// lease starts when a newer server first sees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_without_a_time_gets_a_whole_lease_before_it_is_taken_over() {
+    let db = Db::new(Backend::Postgres).await;
+    let server = Server::start(
+        &db.url,
+        &["--allow-private-targets", "--alarm-claim-lease", "4"],
+    );
+    let recorder = Recorder::start(Duration::ZERO, false).await;
+    let body = batch(
+        "old-1",
+        serde_json::json!([hello("Old", "old-1", 30, "webhook")]),
+    );
+    assert_eq!(server.post("/loggerflow/v1/batch", &body).await.0, 200);
+    alarm(&server, &recorder, "Old", &["new_error"]).await;
+    let conn = sea_orm::Database::connect(&db.url).await.expect("connect");
+    sea_orm::ConnectionTrait::execute_unprepared(
+        &conn,
+        "INSERT INTO alarm_events (project_id, alarm_id, \"trigger\", message, created_ms, status, claimed_by) \
+         SELECT p.id, a.id, 'new_error', 'claimed by an older server', 0, 'sending', 'older-server' \
+         FROM projects p, alarms a WHERE p.name = 'Old' AND a.name = 'ops'",
+    )
+    .await
+    .expect("insert");
+    let seen = std::time::Instant::now();
+    let texts = recorder.wait_for(1, Duration::from_secs(12)).await;
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert!(
+        seen.elapsed() >= Duration::from_secs(3),
+        "not before its lease: {:?}",
+        seen.elapsed()
+    );
+    let events = server
+        .wait_for(
+            "/api/v1/alarm-events?project=Old",
+            Duration::from_secs(5),
+            |e| e["events"][0]["status"] == "sent",
+        )
+        .await;
+    assert_eq!(events["events"][0]["taken_over_from"], "older-server");
 }

@@ -63,6 +63,9 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 /// The longest one message may take.
 pub const MAX_SEND: Duration = Duration::from_secs(15);
 
+/// The shortest lease (a shorter one is taken as this).
+pub const MIN_LEASE: Duration = Duration::from_secs(2);
+
 impl Default for Delivery {
     fn default() -> Self {
         Self {
@@ -77,11 +80,16 @@ impl Delivery {
     /// lease, so a live owner always finishes before its claim can be
     /// taken over.
     pub fn send_timeout(&self) -> Duration {
-        (self.lease / 2).min(MAX_SEND)
+        (self.lease() / 2).min(MAX_SEND)
+    }
+
+    /// The lease, at least [`MIN_LEASE`].
+    fn lease(&self) -> Duration {
+        self.lease.max(MIN_LEASE)
     }
 
     fn lease_ms(&self) -> i64 {
-        i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX)
+        i64::try_from(self.lease().as_millis()).unwrap_or(i64::MAX)
     }
 
     fn window_ms(&self) -> i64 {
@@ -121,30 +129,17 @@ fn time(ms: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// Who this server is in claims: host, process and a random part (a
-/// restarted process is someone else).
-fn server_id() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "server".into());
-    let random = loggerflow_layer::ReportId::new().to_string();
-    let short = random.get(random.len().saturating_sub(8)..).unwrap_or("");
-    format!("{host}:{}/{short}", std::process::id())
-}
-
-/// Runs until `stop`: a round every `every`.
+/// Runs until `stop`: a round every `every`; `me` is this server's id
+/// ([`crate::store::servers::new_id`]), the owner of its claims.
 pub async fn run(
     db: DatabaseConnection,
+    me: String,
     registry: Registry,
     outbound: Outbound,
     delivery: Delivery,
     every: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
-    let me = server_id();
     let mut tick = tokio::time::interval(every);
     loop {
         tokio::select! {
@@ -156,7 +151,10 @@ pub async fn run(
                     tracing::warn!(%error, "alarm dispatch failed");
                 }
             }
-            _ = stop.changed() => return,
+            _ = stop.changed() => {
+                release(&db, &me).await;
+                return;
+            }
         }
     }
 }
@@ -187,19 +185,26 @@ pub async fn send(
         .ok_or_else(|| format!("no alarm kind `{}` in this server", row.kind))?;
     let fields: Fields = serde_json::from_str(&row.fields).map_err(|e| e.to_string())?;
     let channel = kind.build(&fields, outbound)?;
-    let mut task = tokio::spawn(async move { channel.send(&message).await });
-    match tokio::time::timeout(timeout, &mut task).await {
+    // aborted when this returns or is dropped (the caller's deadline): it
+    // must not deliver after that, since another server may send it then
+    let mut task = AbortOnDrop(tokio::spawn(async move { channel.send(&message).await }));
+    match tokio::time::timeout(timeout, &mut task.0).await {
         Ok(Ok(result)) => result,
         Ok(Err(join)) if join.is_panic() => Err("the alarm panicked".into()),
         Ok(Err(join)) => Err(join.to_string()),
-        Err(_) => {
-            // it must not deliver after this: another server may send it
-            task.abort();
-            Err(format!(
-                "the alarm timed out after {:.1} s",
-                timeout.as_secs_f64()
-            ))
-        }
+        Err(_) => Err(format!(
+            "the alarm timed out after {:.1} s",
+            timeout.as_secs_f64()
+        )),
+    }
+}
+
+/// A spawned send, aborted when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<Result<(), String>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -229,18 +234,35 @@ async fn round(
 ) -> Result<(), StoreError> {
     let backend = db.get_database_backend();
     let now = now_ms();
+    // a claim without a time was made by a server of an older version,
+    // which may still be sending it: its lease starts now
+    db.execute_raw(sql(
+        backend,
+        "UPDATE alarm_events SET claimed_ms = $1 WHERE status = 'sending' AND claimed_ms IS NULL",
+        [now.into()],
+    ))
+    .await?;
     // pending events, and those whose claim expired (their server died or
     // hung); the condition is repeated outside the subquery so that a
-    // concurrent claimer re-checks it on the rows it waited for
-    let claimable = "(status = 'pending' OR (status = 'sending' AND COALESCE(claimed_ms, 0) < $3))";
+    // concurrent claimer re-checks it on the rows it waited for, and on
+    // PostgreSQL rows another server is claiming are skipped, not waited for
+    let claimable = "(status = 'pending' OR (status = 'sending' AND claimed_ms < $3))";
+    let skip_locked = if backend == DbBackend::Postgres {
+        " FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
+    // a digest taken over keeps its slot of the rate (it took it when it
+    // was made); other events take theirs again in `reserve`
     let mut claimed = Claimed::find_by_statement(sql(
         backend,
         &format!(
             "UPDATE alarm_events SET \
              taken_over_from = CASE WHEN status = 'sending' THEN claimed_by ELSE taken_over_from END, \
-             status = 'sending', claimed_by = $1, claimed_ms = $2, sent_ms = NULL \
+             sent_ms = CASE WHEN \"trigger\" = 'digest' THEN sent_ms ELSE NULL END, \
+             status = 'sending', claimed_by = $1, claimed_ms = $2 \
              WHERE {claimable} AND id IN \
-             (SELECT id FROM alarm_events WHERE {claimable} ORDER BY id LIMIT $4) \
+             (SELECT id FROM alarm_events WHERE {claimable} ORDER BY id LIMIT $4{skip_locked}) \
              RETURNING id, project_id, alarm_id, \"trigger\", message, created_ms"
         ),
         [
@@ -252,31 +274,87 @@ async fn round(
     ))
     .all(db)
     .await?;
-    // held-back alarms are summed up before anything newer goes out
-    digests(db, registry, outbound, delivery, me).await?;
     claimed.sort_by_key(|c| c.id);
-    for event in claimed {
-        if !reserve(db, &event, delivery, me).await? {
-            continue;
+    let sent = async {
+        // held-back alarms are summed up before anything newer goes out
+        digests(db, registry, outbound, delivery, me).await?;
+        for event in &claimed {
+            if !reserve(db, event, delivery, me).await? {
+                continue;
+            }
+            let delivered = deliver(
+                db,
+                registry,
+                outbound,
+                delivery,
+                event.alarm_id,
+                event.project_id,
+                &event.trigger,
+                event.message.clone(),
+                event.created_ms,
+            )
+            .await;
+            record(db, event.id, me, delivered).await?;
         }
-        let message = AlarmMessage {
-            project: project_name(db, event.project_id).await,
-            trigger: event.trigger.clone(),
-            message: event.message.clone(),
-            time: time(event.created_ms),
-        };
-        let outcome = send(
-            db,
-            registry,
-            outbound,
-            event.alarm_id,
-            message,
-            delivery.send_timeout(),
-        )
-        .await;
-        record(db, event.id, me, outcome).await?;
+        Ok::<(), StoreError>(())
     }
-    Ok(())
+    .await;
+    if sent.is_err() {
+        // what this round claimed and did not start to send goes back
+        release(db, me).await;
+    }
+    sent
+}
+
+/// Gives back this server's claims on events it has not started to send
+/// (stopping, or a failed round), so another server sends them at once
+/// instead of after the lease. Best effort: a claim not given back expires.
+pub(crate) async fn release(db: &DatabaseConnection, me: &str) {
+    let released = db
+        .execute_raw(sql(
+            db.get_database_backend(),
+            "UPDATE alarm_events SET status = 'pending', claimed_by = NULL, claimed_ms = NULL \
+             WHERE claimed_by = $1 AND status = 'sending' AND sent_ms IS NULL",
+            [me.into()],
+        ))
+        .await;
+    if let Err(error) = released {
+        tracing::warn!(%error, "could not give back alarm claims; they expire after the lease");
+    }
+}
+
+/// Delivers one event through `alarm`: from its renewed claim on, the whole
+/// delivery (the lookups included) fits in half the lease, so its owner is
+/// done before anyone may take it over.
+#[allow(clippy::too_many_arguments)]
+async fn deliver(
+    db: &DatabaseConnection,
+    registry: &Registry,
+    outbound: &Outbound,
+    delivery: Delivery,
+    alarm: i64,
+    project: i64,
+    trigger: &str,
+    message: String,
+    created_ms: i64,
+) -> Result<(), String> {
+    let timeout = delivery.send_timeout();
+    tokio::time::timeout(timeout, async {
+        let message = AlarmMessage {
+            project: project_name(db, project).await,
+            trigger: trigger.to_owned(),
+            message,
+            time: time(created_ms),
+        };
+        send(db, registry, outbound, alarm, message, MAX_SEND).await
+    })
+    .await
+    .unwrap_or_else(|_| {
+        Err(format!(
+            "the alarm timed out after {:.1} s",
+            timeout.as_secs_f64()
+        ))
+    })
 }
 
 /// Takes the lock the rate decision of `alarm` is made under, until the
@@ -341,6 +419,15 @@ async fn reserve(
         txn.commit().await?;
         return Ok(false);
     }
+    // a live server keeps the rest of its batch too: slow sends before
+    // them must not let their claims expire
+    txn.execute_raw(sql(
+        backend,
+        "UPDATE alarm_events SET claimed_ms = $2 \
+         WHERE claimed_by = $1 AND status = 'sending' AND sent_ms IS NULL",
+        [me.into(), now.into()],
+    ))
+    .await?;
     // a digest took its slot when it was made (this is a takeover)
     let go = if event.trigger == "digest" {
         true
@@ -445,6 +532,12 @@ async fn digests(
         project_id: project,
     } in held
     {
+        // no room yet: nothing to lock (this runs every round while events
+        // wait, and SQLite has one write lock for everything)
+        let since = now_ms() - delivery.window_ms();
+        if sent_in_window(db, alarm, project, since, -1).await? >= delivery.rate.limit {
+            continue;
+        }
         let txn = begin_write(db).await?;
         lock_alarm(&txn, alarm).await?;
         let now = now_ms();
@@ -500,19 +593,8 @@ async fn digests(
         .await?
         .ok_or_else(|| StoreError::Other("the digest was not inserted".into()))?;
         txn.commit().await?;
-        let message = AlarmMessage {
-            project: project_name(db, project).await,
-            trigger: "digest".into(),
-            message: text,
-            time: time(now),
-        };
-        let outcome = send(
-            db,
-            registry,
-            outbound,
-            alarm,
-            message,
-            delivery.send_timeout(),
+        let outcome = deliver(
+            db, registry, outbound, delivery, alarm, project, "digest", text, now,
         )
         .await;
         record(db, digest.id, me, outcome).await?;

@@ -7,6 +7,7 @@ pub mod entity;
 pub mod fingerprint;
 pub mod migration;
 pub mod queries;
+pub mod servers;
 pub mod sessions;
 pub mod settings;
 pub mod writer;
@@ -212,6 +213,10 @@ pub async fn prune_instances(db: &DatabaseConnection, cutoff_ms: i64) -> Result<
 /// judged from `since_ms`: apps were not heard from while no server ran, and
 /// they reconnect within a heartbeat or two of a restart, without an
 /// "offline" alarm for the restart.
+///
+/// Python websocket connections (an instance each) cut by a server that is
+/// gone are first paired with their reconnections ([`servers::forget_moved`]);
+/// while their server is late but not yet gone, they are not judged.
 pub async fn sweep_offline(
     db: &DatabaseConnection,
     now_ms: i64,
@@ -222,33 +227,7 @@ pub async fn sweep_offline(
     // servers on one database, only the one whose UPDATE changed the row
     // queues the alarm
     let txn = begin_write(db).await?;
-    // a Python websocket process is a new instance on each connection: one
-    // that fell silent (its server died, so no close was seen) while a new
-    // connection of the same project came in within its silence is that
-    // process reconnected, not an app gone: forgotten without an alarm, as
-    // a stopping server forgets them
-    let forgotten = txn
-        .execute_raw(sql(
-            backend,
-            "DELETE FROM instances WHERE status = 'online' AND id LIKE 'py-websocket:%' \
-             AND (CASE WHEN last_seen_ms > $2 THEN last_seen_ms ELSE $2 END) \
-             + CAST(heartbeat_s AS BIGINT) * 3000 < $1 \
-             AND EXISTS (SELECT 1 FROM instances newer WHERE newer.project_id = instances.project_id \
-             AND newer.status = 'online' AND newer.id LIKE 'py-websocket:%' AND newer.id <> instances.id \
-             AND newer.last_seen_ms + CAST(newer.heartbeat_s AS BIGINT) * 3000 >= $1 \
-             AND newer.started_ms >= instances.last_seen_ms \
-             AND newer.started_ms <= (CASE WHEN instances.last_seen_ms > $2 THEN instances.last_seen_ms ELSE $2 END) \
-             + CAST(instances.heartbeat_s AS BIGINT) * 3000)",
-            [now_ms.into(), since_ms.into()],
-        ))
-        .await?
-        .rows_affected();
-    if forgotten > 0 {
-        tracing::info!(
-            instances = forgotten,
-            "Python websocket connections replaced by their reconnections"
-        );
-    }
+    servers::forget_moved(&txn, now_ms, since_ms).await?;
     let rows = txn
         .query_all_raw(sql(
             backend,
@@ -256,8 +235,15 @@ pub async fn sweep_offline(
              WHERE status = 'online' \
              AND (CASE WHEN last_seen_ms > $2 THEN last_seen_ms ELSE $2 END) \
              + CAST(heartbeat_s AS BIGINT) * 3000 < $1 \
+             AND NOT (id LIKE 'py-websocket:%' AND server_id IN \
+             (SELECT id FROM servers WHERE last_seen_ms < $1 - $3 AND last_seen_ms >= $1 - $4)) \
              RETURNING id, project_id, host, pid, heartbeat_s",
-            [now_ms.into(), since_ms.into()],
+            [
+                now_ms.into(),
+                since_ms.into(),
+                servers::LATE_MS.into(),
+                servers::GONE_MS.into(),
+            ],
         ))
         .await?;
     for row in &rows {

@@ -128,17 +128,32 @@ pub struct Writer {
     deadline: Arc<tokio::sync::watch::Sender<Option<tokio::time::Instant>>>,
 }
 
+/// What the writer's jobs share.
+struct Shared {
+    /// What each client may still create.
+    quota: Quota,
+    /// This server's id (`store::servers`): the holder of the websockets
+    /// whose connections it records.
+    server: String,
+}
+
 /// Jobs in one transaction at most.
 const MAX_BATCH: usize = 512;
 
 impl Writer {
-    /// Starts the writer task on `db`, creating projects and instances for
+    /// Starts the writer task on `db` for the server `server`
+    /// ([`super::servers::new_id`]), creating projects and instances for
     /// each client within `quota`. It ends once every `Writer` is dropped
     /// and the queued jobs are written.
-    pub fn spawn(db: DatabaseConnection, quota: Quota) -> (Self, tokio::task::JoinHandle<()>) {
+    pub fn spawn(
+        db: DatabaseConnection,
+        quota: Quota,
+        server: String,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(4096);
         let (deadline, deadline_rx) = tokio::sync::watch::channel(None);
-        let task = tokio::spawn(run(db, rx, Arc::new(quota), deadline_rx));
+        let shared = Shared { quota, server };
+        let task = tokio::spawn(run(db, rx, Arc::new(shared), deadline_rx));
         (
             Self {
                 tx,
@@ -238,7 +253,7 @@ async fn until_deadline(
 async fn run(
     db: DatabaseConnection,
     mut rx: mpsc::Receiver<Work>,
-    quota: Arc<Quota>,
+    shared: Arc<Shared>,
     mut deadline: tokio::sync::watch::Receiver<Option<tokio::time::Instant>>,
 ) {
     let mut projects =
@@ -267,7 +282,7 @@ async fn run(
                 }
                 while !queued.is_empty() {
                     let rest = queued.split_off(queued.len().min(MAX_BATCH));
-                    let write = write_batch(&db, &mut projects, &quota, queued);
+                    let write = write_batch(&db, &mut projects, &shared, queued);
                     if !until_deadline(&mut deadline, write).await {
                         break;
                     }
@@ -293,8 +308,11 @@ async fn run(
                         Err(_) => break,
                     }
                 }
-                if !until_deadline(&mut deadline, write_batch(&db, &mut projects, &quota, jobs))
-                    .await
+                if !until_deadline(
+                    &mut deadline,
+                    write_batch(&db, &mut projects, &shared, jobs),
+                )
+                .await
                 {
                     // the server stops and the database hangs: what is
                     // queued is refused (the channel closes with this task)
@@ -308,7 +326,7 @@ async fn run(
 async fn write_batch(
     db: &DatabaseConnection,
     projects: &mut ProjectCache,
-    quota: &Quota,
+    shared: &Shared,
     jobs: Vec<Job>,
 ) {
     let mut replies = Vec::with_capacity(jobs.len());
@@ -318,7 +336,7 @@ async fn write_batch(
         replies.push(job.reply);
     }
     let mut created = HashMap::new();
-    match write_jobs(db, projects, quota, &mut created, &ops).await {
+    match write_jobs(db, projects, shared, &mut created, &ops).await {
         Ok(outcomes) => {
             for (name, id) in created {
                 projects.put(name, id);
@@ -343,7 +361,7 @@ async fn write_batch(
 async fn write_jobs(
     db: &DatabaseConnection,
     projects: &mut ProjectCache,
-    quota: &Quota,
+    shared: &Shared,
     created: &mut HashMap<String, i64>,
     jobs: &[(Option<IpAddr>, Vec<Op>)],
 ) -> Result<Vec<Result<Done, IngestError>>, StoreError> {
@@ -364,7 +382,7 @@ async fn write_jobs(
                 projects: &mut *projects,
                 earlier: created,
                 created: &mut job_created,
-                quota,
+                shared,
                 client,
                 new: (0, 0),
             };
@@ -393,7 +411,7 @@ async fn write_jobs(
             projects: &mut *projects,
             earlier: created,
             created: &mut job_created,
-            quota,
+            shared,
             client,
             new: (0, 0),
         };
@@ -444,8 +462,8 @@ struct Ctx<'a> {
     earlier: &'a HashMap<String, i64>,
     /// Projects created by this job (kept only if its savepoint is released).
     created: &'a mut HashMap<String, i64>,
-    /// What each client may still create.
-    quota: &'a Quota,
+    /// What each client may still create, and who this server is.
+    shared: &'a Shared,
     /// Who sent this job.
     client: Option<IpAddr>,
     /// New projects and instances this job makes (taken from the client's
@@ -599,6 +617,7 @@ impl Ctx<'_> {
     fn spend(&self) -> Result<(), IngestError> {
         match (self.client, self.new) {
             (Some(client), (projects, instances)) if projects + instances > 0 => self
+                .shared
                 .quota
                 .take(client, projects, instances, std::time::Instant::now())
                 .map_err(|(what, wait)| IngestError::TooManyNew(what, wait)),
@@ -986,8 +1005,12 @@ impl Ctx<'_> {
         self.txn
             .execute_raw(sql(
                 self.backend,
-                "UPDATE instances SET connection = $2 WHERE id = $1",
-                [instance.into(), connection.into()],
+                "UPDATE instances SET connection = $2, server_id = $3 WHERE id = $1",
+                [
+                    instance.into(),
+                    connection.into(),
+                    self.shared.server.clone().into(),
+                ],
             ))
             .await
             .map_err(store_err)?;

@@ -11,6 +11,7 @@ mod m20261125_000005_metric_rollups;
 mod m20261129_000006_connections;
 mod m20261129_000007_title_folded;
 mod m20261129_000008_claim_lease;
+mod m20261129_000009_servers;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000006_connections::Migration),
             Box::new(m20261129_000007_title_folded::Migration),
             Box::new(m20261129_000008_claim_lease::Migration),
+            Box::new(m20261129_000009_servers::Migration),
         ]
     }
 }

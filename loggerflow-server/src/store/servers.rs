@@ -1,0 +1,162 @@
+//! The servers sharing a database: each beats in `servers` (from its status
+//! sweeper), so the others can tell when it is gone, and the websockets it
+//! held with it.
+
+use std::collections::HashMap;
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, FromQueryResult};
+
+use super::{StoreError, sql};
+
+/// A server that has not beaten for this long is gone (it beats every
+/// sweep, a second by default).
+pub const GONE_MS: i64 = 5_000;
+
+/// A server that has not beaten for this long may be gone: what it holds
+/// is not judged until it beats again or is gone.
+pub const LATE_MS: i64 = 1_500;
+
+/// A new id for this server process: host, process and a random part (a
+/// restarted process is another server).
+pub fn new_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "server".into());
+    let random = loggerflow_layer::ReportId::new().to_string();
+    let short = random.get(random.len().saturating_sub(8)..).unwrap_or("");
+    format!(
+        "{}:{}/{short}",
+        super::super::names::bounded(&host, 64),
+        std::process::id()
+    )
+}
+
+/// Records that server `id` (started at `started_ms`) is alive at `now_ms`,
+/// and forgets servers gone for a day.
+pub async fn beat(
+    db: &DatabaseConnection,
+    id: &str,
+    started_ms: i64,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let backend = db.get_database_backend();
+    db.execute_raw(sql(
+        backend,
+        "INSERT INTO servers (id, started_ms, last_seen_ms) VALUES ($1, $2, $3) \
+         ON CONFLICT (id) DO UPDATE SET last_seen_ms = excluded.last_seen_ms",
+        [id.into(), started_ms.into(), now_ms.into()],
+    ))
+    .await?;
+    db.execute_raw(sql(
+        backend,
+        "DELETE FROM servers WHERE last_seen_ms < $1",
+        [(now_ms - 86_400_000).into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// How far the clocks of two servers may disagree when a reconnection is
+/// matched with the connection it replaces.
+const SKEW_MS: i64 = 2_000;
+
+#[derive(FromQueryResult)]
+struct Cut {
+    id: String,
+    project_id: i64,
+    last_seen_ms: i64,
+}
+
+#[derive(FromQueryResult)]
+struct Fresh {
+    id: String,
+    project_id: i64,
+    started_ms: i64,
+}
+
+/// Python websocket processes are an instance per connection, so one whose
+/// server died comes back as a new instance. Each silent connection whose
+/// server is gone is paired, one to one, with a live connection of the same
+/// project that came in after it fell silent (on a live server, not paired
+/// before): that is the process reconnected, and the old instance is
+/// forgotten without an alarm. One left without a pair is judged as any
+/// other (offline, with its alarm). Returns how many were forgotten.
+pub async fn forget_moved<C: ConnectionTrait>(
+    txn: &C,
+    now_ms: i64,
+    since_ms: i64,
+) -> Result<u64, DbErr> {
+    let backend = txn.get_database_backend();
+    let cut = Cut::find_by_statement(sql(
+        backend,
+        "SELECT i.id, i.project_id, i.last_seen_ms FROM instances i JOIN servers s ON s.id = i.server_id \
+         WHERE i.status = 'online' AND i.id LIKE 'py-websocket:%' \
+         AND (CASE WHEN i.last_seen_ms > $2 THEN i.last_seen_ms ELSE $2 END) \
+         + CAST(i.heartbeat_s AS BIGINT) * 3000 < $1 \
+         AND s.last_seen_ms < $1 - $3 ORDER BY i.last_seen_ms",
+        [now_ms.into(), since_ms.into(), GONE_MS.into()],
+    ))
+    .all(txn)
+    .await?;
+    if cut.is_empty() {
+        return Ok(0);
+    }
+    let fresh = Fresh::find_by_statement(sql(
+        backend,
+        "SELECT i.id, i.project_id, i.started_ms FROM instances i JOIN servers s ON s.id = i.server_id \
+         WHERE i.status = 'online' AND i.id LIKE 'py-websocket:%' AND i.resumed_from IS NULL \
+         AND i.last_seen_ms + CAST(i.heartbeat_s AS BIGINT) * 3000 >= $1 \
+         AND s.last_seen_ms >= $1 - $2 ORDER BY i.started_ms",
+        [now_ms.into(), LATE_MS.into()],
+    ))
+    .all(txn)
+    .await?;
+    let mut by_project: HashMap<i64, Vec<Fresh>> = HashMap::new();
+    for f in fresh {
+        by_project.entry(f.project_id).or_default().push(f);
+    }
+    let mut forgotten = 0;
+    for old in cut {
+        let Some(candidates) = by_project.get_mut(&old.project_id) else {
+            continue;
+        };
+        let Some(at) = candidates
+            .iter()
+            .position(|f| f.started_ms >= old.last_seen_ms - SKEW_MS)
+        else {
+            continue;
+        };
+        let new = candidates.remove(at);
+        // another server's sweep may pair them at the same time: each row
+        // changes once
+        let taken = txn
+            .execute_raw(sql(
+                backend,
+                "UPDATE instances SET resumed_from = $2 WHERE id = $1 AND resumed_from IS NULL",
+                [new.id.clone().into(), old.id.clone().into()],
+            ))
+            .await?
+            .rows_affected();
+        if taken == 0 {
+            continue;
+        }
+        forgotten += txn
+            .execute_raw(sql(
+                backend,
+                "DELETE FROM instances WHERE id = $1 AND status = 'online'",
+                [old.id.into()],
+            ))
+            .await?
+            .rows_affected();
+    }
+    if forgotten > 0 {
+        tracing::info!(
+            instances = forgotten,
+            "Python websocket connections of a server that is gone, replaced by their reconnections"
+        );
+    }
+    Ok(forgotten)
+}
