@@ -4,62 +4,10 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::recorder::Recorder;
 use common::{Backend, Db, Server, batch, heartbeat, hello, new_id, report};
-
-/// A local HTTP server standing in for Telegram: records each request body.
-struct Recorder {
-    addr: SocketAddr,
-    bodies: Arc<Mutex<Vec<serde_json::Value>>>,
-}
-
-impl Recorder {
-    async fn start() -> Self {
-        let bodies: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
-        let seen = bodies.clone();
-        let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
-            let seen = seen.clone();
-            async move {
-                if let Ok(value) = serde_json::from_slice(&body) {
-                    seen.lock().expect("lock").push(value);
-                }
-                axum::Json(serde_json::json!({ "ok": true }))
-            }
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { addr, bodies }
-    }
-
-    fn texts(&self) -> Vec<String> {
-        self.bodies
-            .lock()
-            .expect("lock")
-            .iter()
-            .map(|b| {
-                b["text"]
-                    .as_str()
-                    .or(b["message"].as_str())
-                    .unwrap_or_default()
-                    .to_owned()
-            })
-            .collect()
-    }
-
-    async fn wait_for(&self, n: usize, within: Duration) -> Vec<String> {
-        let deadline = std::time::Instant::now() + within;
-        while self.texts().len() < n && std::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        self.texts()
-    }
-}
 
 async fn telegram_alarm(
     server: &Server,

@@ -7,6 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::proxy::Proxy;
+use common::recorder::Recorder;
 use common::{Backend, Db, FormClient, Server, batch, heartbeat, hello, new_id, project};
 use loggerflow_layer::LoggerFlowLayer;
 use loggerflow_layer::lifecycle::{WebSocketLifecycle, WebhookLifecycle};
@@ -65,58 +66,6 @@ async fn a_project_deleted_through_one_server_comes_back_through_the_other() {
     }
 }
 
-/// A stand-in for Telegram: records each message's text as it arrives;
-/// answers after `delay`, and never answers the first one when `hold_first`
-/// (a channel that hangs while its server dies).
-struct Recorder {
-    addr: std::net::SocketAddr,
-    texts: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl Recorder {
-    async fn start(delay: Duration, hold_first: bool) -> Self {
-        let texts: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
-        let seen = texts.clone();
-        let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
-            let seen = seen.clone();
-            async move {
-                let text = serde_json::from_slice::<serde_json::Value>(&body)
-                    .ok()
-                    .and_then(|v| v["text"].as_str().map(str::to_owned))
-                    .unwrap_or_default();
-                let first = {
-                    let mut texts = seen.lock().expect("lock");
-                    texts.push(text);
-                    texts.len() == 1
-                };
-                if first && hold_first {
-                    std::future::pending::<()>().await;
-                }
-                tokio::time::sleep(delay).await;
-                axum::Json(serde_json::json!({ "ok": true }))
-            }
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { addr, texts }
-    }
-
-    fn texts(&self) -> Vec<String> {
-        self.texts.lock().expect("lock").clone()
-    }
-
-    async fn wait_for(&self, n: usize, within: Duration) -> Vec<String> {
-        let deadline = std::time::Instant::now() + within;
-        while self.texts().len() < n && std::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        self.texts()
-    }
-}
-
 /// A Telegram alarm `ops` (created through `server`) connected to `project`.
 async fn alarm(server: &Server, recorder: &Recorder, project: &str, triggers: &[&str]) {
     let alarm = serde_json::json!({ "kind": "telegram", "name": "ops", "fields": {
@@ -131,6 +80,21 @@ async fn alarm(server: &Server, recorder: &Recorder, project: &str, triggers: &[
         )
         .await;
     assert_eq!(status, 200, "{reply}");
+}
+
+/// Two servers on `db` behind a round-robin proxy.
+async fn two_behind_a_proxy(db: &Db) -> ([Server; 2], Proxy) {
+    let flags = ["--allow-private-targets"];
+    let servers = [
+        Server::start(&db.url, &flags),
+        Server::start(&db.url, &flags),
+    ];
+    let backends = servers
+        .iter()
+        .map(|s| format!("127.0.0.1:{}", s.port()).parse().expect("address"))
+        .collect();
+    let proxy = Proxy::start(backends).await;
+    (servers, proxy)
 }
 
 /// A new error group in `project` (each call a title of its own).
@@ -168,7 +132,7 @@ async fn changes_through_one_server_are_seen_by_the_other_at_once() {
     let db = Db::new(Backend::Postgres).await;
     let a = Server::start(&db.url, &["--allow-private-targets"]);
     let b = Server::start(&db.url, &["--allow-private-targets"]);
-    let recorder = Recorder::start(Duration::ZERO, false).await;
+    let recorder = Recorder::start().await;
     let name = "Seen";
     let send = |messages: serde_json::Value| {
         let body = batch("seen-1", messages);
@@ -309,7 +273,7 @@ async fn an_event_claimed_by_a_killed_server_is_sent_by_another_after_the_lease(
     let db = Db::new(Backend::Postgres).await;
     let flags = ["--allow-private-targets", "--alarm-claim-lease", "3"];
     let mut a = Server::start(&db.url, &flags);
-    let recorder = Recorder::start(Duration::ZERO, true).await;
+    let recorder = Recorder::start_with(Duration::ZERO, true).await;
     let name = "Lease";
     let body = batch(
         "lease-1",
@@ -370,7 +334,7 @@ async fn two_servers_together_keep_the_rate_limit() {
     let a = Server::start(&db.url, &flags);
     let b = Server::start(&db.url, &flags);
     // each message takes 400 ms to deliver: both servers' rounds overlap
-    let recorder = Recorder::start(Duration::from_millis(400), false).await;
+    let recorder = Recorder::start_with(Duration::from_millis(400), false).await;
     let name = "Rated";
     let body = batch(
         "rated-1",
@@ -413,17 +377,8 @@ async fn two_servers_together_keep_the_rate_limit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_servers_websocket_apps_go_offline_once_and_come_back_on_the_other() {
     let db = Db::new(Backend::Postgres).await;
-    let flags = ["--allow-private-targets"];
-    let mut servers = [
-        Server::start(&db.url, &flags),
-        Server::start(&db.url, &flags),
-    ];
-    let backends = servers
-        .iter()
-        .map(|s| format!("127.0.0.1:{}", s.port()).parse().expect("address"))
-        .collect();
-    let proxy = Proxy::start(backends).await;
-    let recorder = Recorder::start(Duration::ZERO, false).await;
+    let (mut servers, proxy) = two_behind_a_proxy(&db).await;
+    let recorder = Recorder::start().await;
     const APPS: usize = 4;
     let mut apps = Vec::new();
     for i in 0..APPS {
@@ -448,8 +403,8 @@ async fn a_killed_servers_websocket_apps_go_offline_once_and_come_back_on_the_ot
             .await;
         alarm(&servers[0], &recorder, name, &["offline", "online"]).await;
     }
-    // which server holds more of them: it is the one killed
-    let victim = usize::from(proxy.open_to(1) > proxy.open_to(0));
+    // the server holding more of them is the one killed
+    let victim = proxy.busiest();
     assert!(
         proxy.open_to(victim) > 0,
         "apps on both: {}",
@@ -592,17 +547,8 @@ fn python_websocket_app(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_websocket_apps_moved_by_a_killed_server_raise_no_alarm() {
     let db = Db::new(Backend::Postgres).await;
-    let flags = ["--allow-private-targets"];
-    let mut servers = [
-        Server::start(&db.url, &flags),
-        Server::start(&db.url, &flags),
-    ];
-    let backends = servers
-        .iter()
-        .map(|s| format!("127.0.0.1:{}", s.port()).parse().expect("address"))
-        .collect();
-    let proxy = Proxy::start(backends).await;
-    let recorder = Recorder::start(Duration::ZERO, false).await;
+    let (mut servers, proxy) = two_behind_a_proxy(&db).await;
+    let recorder = Recorder::start().await;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let names = ["Py0", "Py1", "Py2"];
     let apps: Vec<_> = names
@@ -623,7 +569,7 @@ async fn python_websocket_apps_moved_by_a_killed_server_raise_no_alarm() {
             .await;
         alarm(&servers[0], &recorder, name, &["offline", "online"]).await;
     }
-    let victim = usize::from(proxy.open_to(1) > proxy.open_to(0));
+    let victim = proxy.busiest();
     assert!(proxy.open_to(victim) > 0);
     let survivor = 1 - victim;
     let _ = servers[victim].child.kill();
@@ -666,7 +612,7 @@ async fn a_hung_python_websocket_process_alarms_although_another_connects() {
     use tokio_tungstenite::tungstenite::Message;
     let db = Db::new(Backend::Postgres).await;
     let server = Server::start(&db.url, &["--allow-private-targets"]);
-    let recorder = Recorder::start(Duration::ZERO, false).await;
+    let recorder = Recorder::start().await;
     let url = format!("ws://127.0.0.1:{}/loggerflow/", server.port());
     let (mut hung, _) = tokio_tungstenite::connect_async(url.as_str())
         .await
@@ -705,7 +651,7 @@ async fn a_claim_without_a_time_gets_a_whole_lease_before_it_is_taken_over() {
         &db.url,
         &["--allow-private-targets", "--alarm-claim-lease", "4"],
     );
-    let recorder = Recorder::start(Duration::ZERO, false).await;
+    let recorder = Recorder::start().await;
     let body = batch(
         "old-1",
         serde_json::json!([hello("Old", "old-1", 30, "webhook")]),

@@ -9,6 +9,7 @@ use std::time::Duration;
 use sea_orm::ConnectionTrait;
 
 pub mod proxy;
+pub mod recorder;
 
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

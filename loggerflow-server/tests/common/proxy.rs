@@ -83,6 +83,13 @@ impl Proxy {
         self.paused.store(false, Ordering::SeqCst);
     }
 
+    /// The backend with the most connections open now (the first of equals).
+    pub fn busiest(&self) -> usize {
+        (0..self.open.len())
+            .max_by_key(|&i| (self.open_to(i), std::cmp::Reverse(i)))
+            .unwrap_or(0)
+    }
+
     /// Connections open to backend `i` now.
     pub fn open_to(&self, i: usize) -> usize {
         self.open[i].load(Ordering::SeqCst)

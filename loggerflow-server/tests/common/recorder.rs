@@ -1,0 +1,77 @@
+//! A local HTTP server standing in for an alarm's target (Telegram, a
+//! webhook): records each request's JSON body as it arrives; answers after
+//! a delay, and can hang on the first request (a channel that hangs while
+//! its server dies).
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The stand-in; it stops with the test's runtime.
+pub struct Recorder {
+    pub addr: SocketAddr,
+    pub bodies: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+impl Recorder {
+    /// Answers `{"ok": true}` at once.
+    pub async fn start() -> Self {
+        Self::start_with(Duration::ZERO, false).await
+    }
+
+    /// Answers after `delay`; never answers the first request when
+    /// `hold_first`.
+    pub async fn start_with(delay: Duration, hold_first: bool) -> Self {
+        let bodies: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+        let seen = bodies.clone();
+        let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
+            let seen = seen.clone();
+            async move {
+                let value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+                let first = {
+                    let mut bodies = seen.lock().expect("lock");
+                    bodies.push(value);
+                    bodies.len() == 1
+                };
+                if first && hold_first {
+                    std::future::pending::<()>().await;
+                }
+                tokio::time::sleep(delay).await;
+                axum::Json(serde_json::json!({ "ok": true }))
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { addr, bodies }
+    }
+
+    /// The text of each message so far (Telegram's `text`, a webhook's
+    /// `message`).
+    pub fn texts(&self) -> Vec<String> {
+        self.bodies
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|b| {
+                b["text"]
+                    .as_str()
+                    .or(b["message"].as_str())
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    /// The texts once there are `n`, or when `within` has passed.
+    pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<String> {
+        let deadline = std::time::Instant::now() + within;
+        while self.texts().len() < n && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.texts()
+    }
+}
