@@ -249,9 +249,9 @@ impl Server {
         let (writer, writer_task) = store::writer::Writer::spawn(db.clone(), quota, me.clone());
         let outbound = alarm::Outbound::new(config.allow_private_targets, config.alarm_dir.clone());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let beat = tokio::spawn(tasks::beat(db.clone(), me.clone(), stop_rx.clone()));
         let sweeper = tokio::spawn(tasks::sweeper(
             db.clone(),
-            me.clone(),
             config.sweep_every,
             stop_rx.clone(),
         ));
@@ -299,6 +299,7 @@ impl Server {
             .map_err(ServerError::Serve);
         // the sweeper stops first: a stopping server marks no app offline
         let _ = stop_tx.send(true);
+        let tasks_done = tokio::time::Instant::now() + TASKS_GRACE;
         // websockets end (their close frames are sent) before the writer
         // stops, so nothing they submit while ending is refused
         let sockets_done = tokio::time::Instant::now() + SOCKETS_GRACE;
@@ -313,7 +314,15 @@ impl Server {
         writer.close(deadline).await;
         // the writer gives up at the deadline itself; a moment for rollback
         let _ = tokio::time::timeout_at(deadline + Duration::from_millis(300), writer_task).await;
-        for task in [sweeper, retention, alarms] {
+        // the dispatcher finishes the message it is sending (bounded by its
+        // timeout) and gives back what it claimed, within the same 2.5 s
+        // counted from the stop (the websockets and the writer took most)
+        if tokio::time::timeout_at(tasks_done, alarms).await.is_err() {
+            tracing::warn!(
+                "the alarm dispatcher did not stop in time; its claims expire after the lease"
+            );
+        }
+        for task in [sweeper, retention, beat] {
             if tokio::time::timeout(Duration::from_millis(300), task)
                 .await
                 .is_err()
@@ -328,6 +337,9 @@ impl Server {
 
 /// The longest the server waits for requests in flight when it stops.
 const SHUTDOWN_DRAIN: Duration = Duration::from_secs(2);
+/// The longest the background tasks get to stop, counted from the stop
+/// signal (the alarm dispatcher may be finishing a message).
+const TASKS_GRACE: Duration = Duration::from_millis(2500);
 /// The longest it waits for its websockets to end.
 const SOCKETS_GRACE: Duration = Duration::from_millis(500);
 /// The longest it takes to write what is queued: a stop takes at most about

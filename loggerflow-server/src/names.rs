@@ -88,7 +88,17 @@ pub fn alarm(name: &str) -> Result<(), AppError> {
 
 /// An instance id, or 400 `invalid_name`.
 pub fn instance(id: &str) -> Result<(), AppError> {
-    valid("instance", id, MAX_INSTANCE_CHARS)
+    valid("instance", id, MAX_INSTANCE_CHARS)?;
+    // the ids the server makes for Python clients (each Python websocket
+    // connection is an instance the sweeper may forget once replaced)
+    if id.starts_with("py-webhook:") || id.starts_with("py-websocket:") {
+        return Err(AppError::bad_request(
+            "invalid_instance",
+            "instance ids starting with `py-webhook:` or `py-websocket:` are the server's own \
+             (for Python clients): choose another",
+        ));
+    }
+    Ok(())
 }
 
 /// `text` cut to at most `max` characters (for values that are shown but
@@ -109,6 +119,14 @@ mod tests {
         for name in ["shop", "My Shop", "магазин", "店 🛒", "a-b_c.d:e/f", "👍🏽"] {
             assert!(check("project", name, MAX_NAME_CHARS).is_ok(), "{name}");
         }
+    }
+
+    #[test]
+    fn the_python_clients_instance_ids_are_reserved() {
+        for id in ["py-websocket:Shop:abc", "py-webhook:Shop"] {
+            assert!(instance(id).is_err(), "{id}");
+        }
+        assert!(instance("py-worker-1").is_ok());
     }
 
     #[test]

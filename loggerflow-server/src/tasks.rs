@@ -1,5 +1,5 @@
-//! Background work: the status sweeper and metric retention. Both stop when
-//! the server shuts down.
+//! Background work: the server's beat, the status sweeper and metric
+//! retention. They stop when the server shuts down.
 
 use std::time::Duration;
 
@@ -8,16 +8,11 @@ use tokio::sync::watch;
 
 use crate::store;
 
-/// Every `every`: tells the other servers on the database that this one
-/// (`me`) is alive, and marks instances offline once their heartbeats stop,
-/// counting from this server's start for apps last heard before it.
-pub async fn sweeper(
-    db: DatabaseConnection,
-    me: String,
-    every: Duration,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut tick = tokio::time::interval(every);
+/// Tells the other servers on the database, every second, that this one
+/// (`me`) is alive: on its own timer, so a slow sweep does not make it look
+/// late ([`store::servers`]).
+pub async fn beat(db: DatabaseConnection, me: String, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(store::servers::BEAT);
     let started = store::now_ms();
     loop {
         tokio::select! {
@@ -25,6 +20,20 @@ pub async fn sweeper(
                 if let Err(error) = store::servers::beat(&db, &me, started, store::now_ms()).await {
                     tracing::warn!(%error, "could not record this server as alive");
                 }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Marks instances offline once their heartbeats stop (every `every`),
+/// counting from this server's start for apps last heard before it.
+pub async fn sweeper(db: DatabaseConnection, every: Duration, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(every);
+    let started = store::now_ms();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
                 if let Err(error) = store::sweep_offline(&db, store::now_ms(), started).await {
                     tracing::warn!(%error, "status sweep failed");
                 }

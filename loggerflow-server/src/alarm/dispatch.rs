@@ -147,8 +147,14 @@ pub async fn run(
                 if let Err(error) = super::thresholds::evaluate(&db).await {
                     tracing::warn!(%error, "threshold evaluation failed");
                 }
-                if let Err(error) = round(&db, &registry, &outbound, delivery, &me).await {
+                if let Err(error) = round(&db, &registry, &outbound, delivery, &me, &stop).await {
                     tracing::warn!(%error, "alarm dispatch failed");
+                }
+                if *stop.borrow() {
+                    // the round stopped before its next send: what it
+                    // claimed and did not start goes back at once
+                    release(&db, &me).await;
+                    return;
                 }
             }
             _ = stop.changed() => {
@@ -222,8 +228,15 @@ async fn project_name(db: &DatabaseConnection, id: i64) -> String {
     .unwrap_or_default()
 }
 
-/// Events claimed in one statement (the rest wait for the next round).
+/// Events claimed in one statement (the rest wait for the next round, or
+/// for another server). A server keeps its batch alive while it sends, so a
+/// slow target holds the batch behind it; a smaller one would let a burst
+/// outrun its digest (events still pending are not yet "held back").
 const CLAIM_BATCH: i64 = 100;
+
+/// How long a claim of an older server (which has no claim time) is left
+/// to it after a newer server first sees it.
+const OLDER_CLAIM_GRACE_MS: i64 = 15 * 60 * 1000;
 
 async fn round(
     db: &DatabaseConnection,
@@ -231,15 +244,17 @@ async fn round(
     outbound: &Outbound,
     delivery: Delivery,
     me: &str,
+    stop: &watch::Receiver<bool>,
 ) -> Result<(), StoreError> {
     let backend = db.get_database_backend();
     let now = now_ms();
     // a claim without a time was made by a server of an older version,
-    // which may still be sending it: its lease starts now
+    // which may still be sending its batch (up to 1,000 events, 15 s
+    // each): it expires `OLDER_CLAIM_GRACE` after it is first seen
     db.execute_raw(sql(
         backend,
         "UPDATE alarm_events SET claimed_ms = $1 WHERE status = 'sending' AND claimed_ms IS NULL",
-        [now.into()],
+        [(now + OLDER_CLAIM_GRACE_MS - delivery.lease_ms()).into()],
     ))
     .await?;
     // pending events, and those whose claim expired (their server died or
@@ -279,6 +294,11 @@ async fn round(
         // held-back alarms are summed up before anything newer goes out
         digests(db, registry, outbound, delivery, me).await?;
         for event in &claimed {
+            // the server is stopping: no new send (the caller gives the
+            // rest back)
+            if *stop.borrow() {
+                break;
+            }
             if !reserve(db, event, delivery, me).await? {
                 continue;
             }
@@ -476,20 +496,33 @@ async fn record(
         Ok(()) => ("sent", None),
         Err(e) => ("failed", Some(e)),
     };
-    db.execute_raw(sql(
-        backend,
-        "UPDATE alarm_events SET status = $2, sent_ms = $3, error = $4 \
-         WHERE id = $1 AND claimed_by = $5 AND status = 'sending'",
-        [
-            id.into(),
-            status.into(),
-            now_ms().into(),
-            error.into(),
-            me.into(),
-        ],
-    ))
-    .await?;
-    Ok(())
+    // an outcome not recorded is sent again by another server after the
+    // lease: a database that fails once is tried again
+    let mut attempt = 0;
+    loop {
+        let recorded = db
+            .execute_raw(sql(
+                backend,
+                "UPDATE alarm_events SET status = $2, sent_ms = $3, error = $4 \
+                 WHERE id = $1 AND claimed_by = $5 AND status = 'sending'",
+                [
+                    id.into(),
+                    status.into(),
+                    now_ms().into(),
+                    error.clone().into(),
+                    me.into(),
+                ],
+            ))
+            .await;
+        match recorded {
+            Ok(_) => return Ok(()),
+            Err(e) if attempt >= 2 => return Err(e.into()),
+            Err(_) => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
 }
 
 #[derive(Debug, FromQueryResult)]

@@ -235,7 +235,7 @@ pub async fn sweep_offline(
              WHERE status = 'online' \
              AND (CASE WHEN last_seen_ms > $2 THEN last_seen_ms ELSE $2 END) \
              + CAST(heartbeat_s AS BIGINT) * 3000 < $1 \
-             AND NOT (id LIKE 'py-websocket:%' AND server_id IN \
+             AND NOT (id LIKE 'py-websocket:%' AND server_id IS NOT NULL AND server_id IN \
              (SELECT id FROM servers WHERE last_seen_ms < $1 - $3 AND last_seen_ms >= $1 - $4)) \
              RETURNING id, project_id, host, pid, heartbeat_s",
             [

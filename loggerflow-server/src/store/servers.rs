@@ -8,8 +8,10 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, FromQueryResult};
 
 use super::{StoreError, sql};
 
-/// A server that has not beaten for this long is gone (it beats every
-/// sweep, a second by default).
+/// How often a server beats (`tasks::beat`, on a timer of its own).
+pub const BEAT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A server that has not beaten for this long is gone.
 pub const GONE_MS: i64 = 5_000;
 
 /// A server that has not beaten for this long may be gone: what it holds
@@ -59,6 +61,9 @@ pub async fn beat(
     Ok(())
 }
 
+/// The PostgreSQL advisory lock key the pairing runs under ("LFPAIRIN").
+const PAIRING_LOCK: i64 = 0x4C46_5041_4952_494E;
+
 /// How far the clocks of two servers may disagree when a reconnection is
 /// matched with the connection it replaces.
 const SKEW_MS: i64 = 2_000;
@@ -104,13 +109,25 @@ pub async fn forget_moved<C: ConnectionTrait>(
     if cut.is_empty() {
         return Ok(0);
     }
+    // one sweep pairs at a time: two servers' sweeps pairing the same
+    // connections could each use up a reconnection for one old instance
+    if backend == sea_orm::DbBackend::Postgres {
+        txn.execute_raw(sql(
+            backend,
+            "SELECT pg_advisory_xact_lock($1)",
+            [PAIRING_LOCK.into()],
+        ))
+        .await?;
+    }
+    // a reconnection is judged by its own heartbeats, and its server only
+    // by not being gone (one late beat must not hide it)
     let fresh = Fresh::find_by_statement(sql(
         backend,
         "SELECT i.id, i.project_id, i.started_ms FROM instances i JOIN servers s ON s.id = i.server_id \
          WHERE i.status = 'online' AND i.id LIKE 'py-websocket:%' AND i.resumed_from IS NULL \
          AND i.last_seen_ms + CAST(i.heartbeat_s AS BIGINT) * 3000 >= $1 \
          AND s.last_seen_ms >= $1 - $2 ORDER BY i.started_ms",
-        [now_ms.into(), LATE_MS.into()],
+        [now_ms.into(), GONE_MS.into()],
     ))
     .all(txn)
     .await?;
