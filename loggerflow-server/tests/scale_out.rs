@@ -413,12 +413,12 @@ async fn a_killed_servers_websocket_apps_go_offline_once_and_come_back_on_the_ot
     let survivor = 1 - victim;
 
     // every app sends all along; the victim dies in the middle
-    let sent = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sending = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let senders: Vec<_> = apps
         .iter()
         .map(|(_, _, dispatch)| {
             let dispatch = dispatch.clone();
-            let go = sent.clone();
+            let go = sending.clone();
             std::thread::spawn(move || {
                 let mut n = 0u32;
                 while go.load(std::sync::atomic::Ordering::SeqCst) {
@@ -446,7 +446,7 @@ async fn a_killed_servers_websocket_apps_go_offline_once_and_come_back_on_the_ot
     let all = recorder
         .wait_for(2 * on_victim, Duration::from_secs(30))
         .await;
-    sent.store(false, std::sync::atomic::Ordering::SeqCst);
+    sending.store(false, std::sync::atomic::Ordering::SeqCst);
     let counts: Vec<u32> = senders
         .into_iter()
         .map(|s| s.join().expect("sender"))

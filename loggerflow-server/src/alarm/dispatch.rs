@@ -250,7 +250,7 @@ async fn round(
     let now = now_ms();
     // a claim without a time was made by a server of an older version,
     // which may still be sending its batch (up to 1,000 events, 15 s
-    // each): it expires `OLDER_CLAIM_GRACE` after it is first seen
+    // each): it expires `OLDER_CLAIM_GRACE_MS` after it is first seen
     db.execute_raw(sql(
         backend,
         "UPDATE alarm_events SET claimed_ms = $1 WHERE status = 'sending' AND claimed_ms IS NULL",

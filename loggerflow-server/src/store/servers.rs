@@ -1,6 +1,6 @@
-//! The servers sharing a database: each beats in `servers` (from its status
-//! sweeper), so the others can tell when it is gone, and the websockets it
-//! held with it.
+//! The servers sharing a database: each beats in `servers` every second
+//! (`tasks::beat`), so the others can tell when it is gone, and the
+//! websockets it held with it.
 
 use std::collections::HashMap;
 
@@ -31,7 +31,7 @@ pub fn new_id() -> String {
     let short = random.get(random.len().saturating_sub(8)..).unwrap_or("");
     format!(
         "{}:{}/{short}",
-        super::super::names::bounded(&host, 64),
+        crate::names::bounded(&host, 64),
         std::process::id()
     )
 }
