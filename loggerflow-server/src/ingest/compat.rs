@@ -178,22 +178,32 @@ pub fn traceback_report(project: &str, traceback: &str) -> Report {
 
 /// Writes `ops`; when the instance is unknown (the Python webhook client
 /// never says hello again after a server restart, and heartbeats may come
-/// first), introduces it with defaults and writes again.
+/// first), introduces it with defaults and writes again, as the live one of
+/// `connection` when it comes over a websocket.
 async fn submit_known(
     state: &AppState,
     client: std::net::IpAddr,
     ops: Vec<Op>,
     fallback: Hello,
+    connection: Option<&str>,
 ) -> Result<(), AppError> {
     match state.writer.submit_from(client, ops).await {
         Err(IngestError::UnknownInstance(_)) => {
-            let retry = vec![
+            let mut retry = vec![
                 Op::Hello(fallback.clone()),
                 Op::Heartbeat {
                     instance: fallback.instance.clone(),
                     metrics: Metrics::default(),
                 },
             ];
+            // on a websocket, this socket is the instance's connection (its
+            // server is known, so it can be paired if that server dies)
+            if let Some(connection) = connection {
+                retry.push(Op::Connected {
+                    instance: fallback.instance.clone(),
+                    connection: connection.to_owned(),
+                });
+            }
             state.writer.submit_from(client, retry).await?;
             Ok(())
         }
@@ -265,7 +275,7 @@ pub async fn heartbeat(
 ) -> Result<Json<Value>, AppError> {
     let bytes = read_body(body, state.config.body_limit).await?;
     let (ops, fallback) = decode_heartbeat(&bytes)?;
-    submit_known(&state, client, ops, fallback).await?;
+    submit_known(&state, client, ops, fallback, None).await?;
     Ok(ok())
 }
 
@@ -377,7 +387,7 @@ async fn serve_socket(state: AppState, client: std::net::IpAddr, mut socket: Web
                     instance: fallback.instance.clone(),
                     metrics,
                 }];
-                submit_known(&state, client, ops, fallback).await
+                submit_known(&state, client, ops, fallback, Some(&connection)).await
             }
             // the first frame without a path is the handshake; others are ignored
             (None, None) if body.get("project_name").is_some() => match socket_hello(&body, &tag) {
