@@ -82,9 +82,10 @@ async fn alarm(server: &Server, recorder: &Recorder, project: &str, triggers: &[
     assert_eq!(status, 200, "{reply}");
 }
 
-/// Two servers on `db` behind a round-robin proxy.
-async fn two_behind_a_proxy(db: &Db) -> ([Server; 2], Proxy) {
-    let flags = ["--allow-private-targets"];
+/// Two servers on `db` behind a round-robin proxy, with `extra` flags.
+async fn two_behind_a_proxy(db: &Db, extra: &[&str]) -> ([Server; 2], Proxy) {
+    let mut flags = vec!["--allow-private-targets"];
+    flags.extend_from_slice(extra);
     let servers = [
         Server::start(&db.url, &flags),
         Server::start(&db.url, &flags),
@@ -377,7 +378,7 @@ async fn two_servers_together_keep_the_rate_limit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_servers_websocket_apps_go_offline_once_and_come_back_on_the_other() {
     let db = Db::new(Backend::Postgres).await;
-    let (mut servers, proxy) = two_behind_a_proxy(&db).await;
+    let (mut servers, proxy) = two_behind_a_proxy(&db, &[]).await;
     let recorder = Recorder::start().await;
     const APPS: usize = 4;
     let mut apps = Vec::new();
@@ -503,12 +504,30 @@ fn python_websocket_app(
     project: String,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> tokio::task::JoinHandle<u32> {
+    python_websocket_app_from(url, project, stop, None)
+}
+
+/// The same, from the address `from` (an `X-Forwarded-For` a balancer
+/// would add; the servers trust it with `--trust-forwarded-for`).
+fn python_websocket_app_from(
+    url: String,
+    project: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    from: Option<&'static str>,
+) -> tokio::task::JoinHandle<u32> {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     tokio::spawn(async move {
         let mut connections = 0;
         while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-            if let Ok((mut socket, _)) = tokio_tungstenite::connect_async(url.as_str()).await {
+            let mut request = url.as_str().into_client_request().expect("request");
+            if let Some(from) = from {
+                request
+                    .headers_mut()
+                    .insert("x-forwarded-for", from.parse().expect("header"));
+            }
+            if let Ok((mut socket, _)) = tokio_tungstenite::connect_async(request).await {
                 connections += 1;
                 let handshake = serde_json::json!({
                     "project_name": project, "implementation": "websocket", "heartbeat": 1 });
@@ -547,7 +566,7 @@ fn python_websocket_app(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_websocket_apps_moved_by_a_killed_server_raise_no_alarm() {
     let db = Db::new(Backend::Postgres).await;
-    let (mut servers, proxy) = two_behind_a_proxy(&db).await;
+    let (mut servers, proxy) = two_behind_a_proxy(&db, &[]).await;
     let recorder = Recorder::start().await;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let names = ["Py0", "Py1", "Py2"];
@@ -747,4 +766,44 @@ async fn a_stopped_server_gives_back_its_alarm_claims() {
         .as_array()
         .map_or(0, |e| e.iter().filter(|e| e["status"] == "sent").count());
     assert_eq!(sent, 6, "{events}");
+}
+
+/// A Python process that dies with its server's host while another process
+/// of its project, from another address, connects at that moment: the new
+/// one is not taken for its reconnection, and the dead one alarms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_process_gone_with_its_server_is_not_masked_by_another_address() {
+    let db = Db::new(Backend::Postgres).await;
+    let (mut servers, proxy) = two_behind_a_proxy(&db, &["--trust-forwarded-for"]).await;
+    let recorder = Recorder::start().await;
+    let url = format!("ws://{}/loggerflow/", proxy.addr);
+    let gone = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let first =
+        python_websocket_app_from(url.clone(), "Mask".into(), gone.clone(), Some("10.0.0.1"));
+    servers[0]
+        .wait_for("/api/v1/projects", Duration::from_secs(10), |p| {
+            project(p, "Mask").is_some_and(|p| p["status"] == "online")
+        })
+        .await;
+    alarm(&servers[0], &recorder, "Mask", &["offline"]).await;
+    let victim = proxy.busiest();
+    let survivor = 1 - victim;
+    // the host dies: its server and its process
+    gone.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = servers[victim].child.kill();
+    let _ = servers[victim].child.wait();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let other = python_websocket_app_from(url, "Mask".into(), stop.clone(), Some("10.0.0.3"));
+    let texts = recorder.wait_for(1, Duration::from_secs(15)).await;
+    assert_eq!(texts.len(), 1, "the dead process alarms: {texts:?}");
+    assert!(texts[0].contains("offline"), "{texts:?}");
+    let projects = servers[survivor].get("/api/v1/projects").await;
+    let mask = project(&projects, "Mask").expect("the project");
+    let online = mask["instances"]
+        .as_array()
+        .map_or(0, |i| i.iter().filter(|i| i["status"] == "online").count());
+    assert_eq!(online, 1, "the other process is online: {mask}");
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = other.await;
+    let _ = first.await;
 }

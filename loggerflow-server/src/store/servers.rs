@@ -73,6 +73,7 @@ struct Cut {
     id: String,
     project_id: i64,
     last_seen_ms: i64,
+    client_addr: Option<String>,
 }
 
 #[derive(FromQueryResult)]
@@ -80,13 +81,15 @@ struct Fresh {
     id: String,
     project_id: i64,
     started_ms: i64,
+    client_addr: Option<String>,
 }
 
 /// Python websocket processes are an instance per connection, so one whose
 /// server died comes back as a new instance. Each silent connection whose
 /// server is gone is paired, one to one, with a live connection of the same
-/// project that came in after it fell silent (on a live server, not paired
-/// before): that is the process reconnected, and the old instance is
+/// project from the same client address that came in after it fell silent
+/// (on a server not gone, not paired before): taken to be the process
+/// reconnected, and the old instance is
 /// forgotten without an alarm. One left without a pair is judged as any
 /// other (offline, with its alarm). Returns how many were forgotten.
 pub async fn forget_moved<C: ConnectionTrait>(
@@ -97,7 +100,7 @@ pub async fn forget_moved<C: ConnectionTrait>(
     let backend = txn.get_database_backend();
     let cut = Cut::find_by_statement(sql(
         backend,
-        "SELECT i.id, i.project_id, i.last_seen_ms FROM instances i JOIN servers s ON s.id = i.server_id \
+        "SELECT i.id, i.project_id, i.last_seen_ms, i.client_addr FROM instances i JOIN servers s ON s.id = i.server_id \
          WHERE i.status = 'online' AND i.id LIKE 'py-websocket:%' \
          AND (CASE WHEN i.last_seen_ms > $2 THEN i.last_seen_ms ELSE $2 END) \
          + CAST(i.heartbeat_s AS BIGINT) * 3000 < $1 \
@@ -123,7 +126,7 @@ pub async fn forget_moved<C: ConnectionTrait>(
     // by not being gone (one late beat must not hide it)
     let fresh = Fresh::find_by_statement(sql(
         backend,
-        "SELECT i.id, i.project_id, i.started_ms FROM instances i JOIN servers s ON s.id = i.server_id \
+        "SELECT i.id, i.project_id, i.started_ms, i.client_addr FROM instances i JOIN servers s ON s.id = i.server_id \
          WHERE i.status = 'online' AND i.id LIKE 'py-websocket:%' AND i.resumed_from IS NULL \
          AND i.last_seen_ms + CAST(i.heartbeat_s AS BIGINT) * 3000 >= $1 \
          AND s.last_seen_ms >= $1 - $2 ORDER BY i.started_ms",
@@ -140,10 +143,12 @@ pub async fn forget_moved<C: ConnectionTrait>(
         let Some(candidates) = by_project.get_mut(&old.project_id) else {
             continue;
         };
-        let Some(at) = candidates
-            .iter()
-            .position(|f| f.started_ms >= old.last_seen_ms - SKEW_MS)
-        else {
+        // the same process reconnects from the same address (behind a
+        // proxy, with --trust-forwarded-for; without it, every client has
+        // the proxy's address and only the project tells them apart)
+        let Some(at) = candidates.iter().position(|f| {
+            f.started_ms >= old.last_seen_ms - SKEW_MS && f.client_addr == old.client_addr
+        }) else {
             continue;
         };
         let new = candidates.remove(at);

@@ -1005,11 +1005,12 @@ impl Ctx<'_> {
         self.txn
             .execute_raw(sql(
                 self.backend,
-                "UPDATE instances SET connection = $2, server_id = $3 WHERE id = $1",
+                "UPDATE instances SET connection = $2, server_id = $3, client_addr = $4 WHERE id = $1",
                 [
                     instance.into(),
                     connection.into(),
                     self.shared.server.clone().into(),
+                    self.client.map(|ip| ip.to_string()).into(),
                 ],
             ))
             .await

@@ -6,7 +6,8 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
-/// Creates `servers`; adds `instances.server_id` and `instances.resumed_from`.
+/// Creates `servers`; adds `instances.server_id`, `instances.client_addr`
+/// (the address its live connection came from) and `instances.resumed_from`.
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -22,6 +23,7 @@ enum Servers {
 enum Instances {
     Table,
     ServerId,
+    ClientAddr,
     ResumedFrom,
 }
 
@@ -42,7 +44,11 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        for column in [Instances::ServerId, Instances::ResumedFrom] {
+        for column in [
+            Instances::ServerId,
+            Instances::ClientAddr,
+            Instances::ResumedFrom,
+        ] {
             m.alter_table(
                 Table::alter()
                     .table(Instances::Table)
@@ -55,7 +61,11 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        for column in [Instances::ResumedFrom, Instances::ServerId] {
+        for column in [
+            Instances::ResumedFrom,
+            Instances::ClientAddr,
+            Instances::ServerId,
+        ] {
             m.alter_table(
                 Table::alter()
                     .table(Instances::Table)
