@@ -793,6 +793,9 @@ async fn main() {
         print(&notes, &rows);
         let pg = fresh_pg().await;
         ingest("PostgreSQL", &pg, &mut rows).await;
+        // its servers have stopped: the scratch database goes too
+        let admin = sea_orm::Database::connect(PG).await.expect("PostgreSQL");
+        drop_pg(&admin).await;
     }
     if wants("two") {
         two(&mut rows, &mut notes).await;
