@@ -6,30 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::recorder::Recorder;
+use common::recorder::{Recorder, telegram_alarm};
 use common::{Backend, Db, Server, batch, heartbeat, hello, new_id, report};
-
-async fn telegram_alarm(
-    server: &Server,
-    recorder: &Recorder,
-    project: &str,
-    triggers: serde_json::Value,
-    every_nth: i64,
-) {
-    let alarm = serde_json::json!({ "kind": "telegram", "name": "ops", "fields": {
-        "token": "123:SECRET", "chat_id": "-100", "api_url": format!("http://{}", recorder.addr) } });
-    let (status, reply) = server.post("/api/v1/alarms", &alarm.to_string()).await;
-    assert!(status == 201 || reply["error"] == "alarm_exists", "{reply}");
-    let connect =
-        serde_json::json!({ "alarm": "ops", "triggers": triggers, "every_nth": every_nth });
-    let (status, reply) = server
-        .post(
-            &format!("/api/v1/projects/{project}/alarms"),
-            &connect.to_string(),
-        )
-        .await;
-    assert_eq!(status, 200, "{reply}");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_app_that_stops_heartbeating_alarms_once_and_once_again_when_back() {

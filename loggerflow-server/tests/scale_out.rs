@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::proxy::Proxy;
-use common::recorder::Recorder;
+use common::recorder::{Recorder, telegram_alarm};
 use common::{Backend, Db, FormClient, Server, batch, heartbeat, hello, new_id, project};
 use loggerflow_layer::LoggerFlowLayer;
 use loggerflow_layer::lifecycle::{WebSocketLifecycle, WebhookLifecycle};
@@ -64,22 +64,6 @@ async fn a_project_deleted_through_one_server_comes_back_through_the_other() {
             "the project is back with the 3 reports: {projects}"
         );
     }
-}
-
-/// A Telegram alarm `ops` (created through `server`) connected to `project`.
-async fn alarm(server: &Server, recorder: &Recorder, project: &str, triggers: &[&str]) {
-    let alarm = serde_json::json!({ "kind": "telegram", "name": "ops", "fields": {
-        "token": "123:SECRET", "chat_id": "-100", "api_url": format!("http://{}", recorder.addr) } });
-    let (status, reply) = server.post("/api/v1/alarms", &alarm.to_string()).await;
-    assert!(status == 201 || reply["error"] == "alarm_exists", "{reply}");
-    let connect = serde_json::json!({ "alarm": "ops", "triggers": triggers });
-    let (status, reply) = server
-        .post(
-            &format!("/api/v1/projects/{project}/alarms"),
-            &connect.to_string(),
-        )
-        .await;
-    assert_eq!(status, 200, "{reply}");
 }
 
 /// Two servers on `db` behind a round-robin proxy, with `extra` flags.
@@ -202,7 +186,7 @@ async fn changes_through_one_server_are_seen_by_the_other_at_once() {
     );
 
     // an alarm added through A fires for an error sent to B
-    alarm(&a, &recorder, name, &["new_error"]).await;
+    telegram_alarm(&a, &recorder, name, serde_json::json!(["new_error"]), 0).await;
     assert_eq!(send(serde_json::json!([new_error(name, 1)])).await.0, 200);
     let texts = recorder.wait_for(1, Duration::from_secs(10)).await;
     assert_eq!(texts.len(), 1, "{texts:?}");
@@ -281,7 +265,7 @@ async fn an_event_claimed_by_a_killed_server_is_sent_by_another_after_the_lease(
         serde_json::json!([hello(name, "lease-1", 30, "webhook")]),
     );
     assert_eq!(a.post("/loggerflow/v1/batch", &body).await.0, 200);
-    alarm(&a, &recorder, name, &["new_error"]).await;
+    telegram_alarm(&a, &recorder, name, serde_json::json!(["new_error"]), 0).await;
     let body = batch("lease-1", serde_json::json!([new_error(name, 7)]));
     assert_eq!(a.post("/loggerflow/v1/batch", &body).await.0, 200);
     // A claimed it and is sending it (the channel hangs): A dies now
@@ -342,7 +326,7 @@ async fn two_servers_together_keep_the_rate_limit() {
         serde_json::json!([hello(name, "rated-1", 30, "webhook")]),
     );
     assert_eq!(a.post("/loggerflow/v1/batch", &body).await.0, 200);
-    alarm(&a, &recorder, name, &["new_error"]).await;
+    telegram_alarm(&a, &recorder, name, serde_json::json!(["new_error"]), 0).await;
     for n in 0..24u32 {
         let server = if n % 2 == 0 { &a } else { &b };
         let body = batch("rated-1", serde_json::json!([new_error(name, n)]));
@@ -402,7 +386,14 @@ async fn a_killed_servers_websocket_apps_go_offline_once_and_come_back_on_the_ot
                 project(p, name).is_some_and(|p| p["status"] == "online")
             })
             .await;
-        alarm(&servers[0], &recorder, name, &["offline", "online"]).await;
+        telegram_alarm(
+            &servers[0],
+            &recorder,
+            name,
+            serde_json::json!(["offline", "online"]),
+            0,
+        )
+        .await;
     }
     // the server holding more of them is the one killed
     let victim = proxy.busiest();
@@ -586,7 +577,14 @@ async fn python_websocket_apps_moved_by_a_killed_server_raise_no_alarm() {
                 project(p, name).is_some_and(|p| p["status"] == "online")
             })
             .await;
-        alarm(&servers[0], &recorder, name, &["offline", "online"]).await;
+        telegram_alarm(
+            &servers[0],
+            &recorder,
+            name,
+            serde_json::json!(["offline", "online"]),
+            0,
+        )
+        .await;
     }
     let victim = proxy.busiest();
     assert!(proxy.open_to(victim) > 0);
@@ -645,7 +643,14 @@ async fn a_hung_python_websocket_process_alarms_although_another_connects() {
             project(p, "Hung").is_some_and(|p| p["status"] == "online")
         })
         .await;
-    alarm(&server, &recorder, "Hung", &["offline"]).await;
+    telegram_alarm(
+        &server,
+        &recorder,
+        "Hung",
+        serde_json::json!(["offline"]),
+        0,
+    )
+    .await;
     // it says nothing more; another process connects a moment later
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -677,7 +682,14 @@ async fn a_claim_without_a_time_is_left_to_its_older_server_for_a_while() {
         serde_json::json!([hello("Old", "old-1", 30, "webhook")]),
     );
     assert_eq!(server.post("/loggerflow/v1/batch", &body).await.0, 200);
-    alarm(&server, &recorder, "Old", &["new_error"]).await;
+    telegram_alarm(
+        &server,
+        &recorder,
+        "Old",
+        serde_json::json!(["new_error"]),
+        0,
+    )
+    .await;
     let conn = sea_orm::Database::connect(&db.url).await.expect("connect");
     sea_orm::ConnectionTrait::execute_unprepared(
         &conn,
@@ -733,7 +745,7 @@ async fn a_stopped_server_gives_back_its_alarm_claims() {
         serde_json::json!([hello("Stop", "stop-1", 30, "webhook")]),
     );
     assert_eq!(a.post("/loggerflow/v1/batch", &body).await.0, 200);
-    alarm(&a, &recorder, "Stop", &["new_error"]).await;
+    telegram_alarm(&a, &recorder, "Stop", serde_json::json!(["new_error"]), 0).await;
     let errors: Vec<serde_json::Value> = (0..6).map(|n| new_error("Stop", n)).collect();
     let body = batch("stop-1", serde_json::json!(errors));
     assert_eq!(a.post("/loggerflow/v1/batch", &body).await.0, 200);
@@ -785,7 +797,14 @@ async fn a_python_process_gone_with_its_server_is_not_masked_by_another_address(
             project(p, "Mask").is_some_and(|p| p["status"] == "online")
         })
         .await;
-    alarm(&servers[0], &recorder, "Mask", &["offline"]).await;
+    telegram_alarm(
+        &servers[0],
+        &recorder,
+        "Mask",
+        serde_json::json!(["offline"]),
+        0,
+    )
+    .await;
     let victim = proxy.busiest();
     let survivor = 1 - victim;
     // the host dies: its server and its process

@@ -8,6 +8,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::Server;
+
 /// The stand-in; it stops with the test's runtime.
 pub struct Recorder {
     pub addr: SocketAddr,
@@ -74,4 +76,28 @@ impl Recorder {
         }
         self.texts()
     }
+}
+
+/// A Telegram alarm `ops` pointed at `recorder` (created through `server`,
+/// or there already) connected to `project` with `triggers`.
+pub async fn telegram_alarm(
+    server: &Server,
+    recorder: &Recorder,
+    project: &str,
+    triggers: serde_json::Value,
+    every_nth: i64,
+) {
+    let alarm = serde_json::json!({ "kind": "telegram", "name": "ops", "fields": {
+        "token": "123:SECRET", "chat_id": "-100", "api_url": format!("http://{}", recorder.addr) } });
+    let (status, reply) = server.post("/api/v1/alarms", &alarm.to_string()).await;
+    assert!(status == 201 || reply["error"] == "alarm_exists", "{reply}");
+    let connect =
+        serde_json::json!({ "alarm": "ops", "triggers": triggers, "every_nth": every_nth });
+    let (status, reply) = server
+        .post(
+            &format!("/api/v1/projects/{project}/alarms"),
+            &connect.to_string(),
+        )
+        .await;
+    assert_eq!(status, 200, "{reply}");
 }
