@@ -96,7 +96,7 @@ async fn seed(db: &DatabaseConnection, now: i64) {
     if count(db, "reports").await >= REPORTS {
         println!("seed: reusing the data already in the database");
         if count(db, "metric_rollups").await == 0 {
-            loggerflow_server::store::rebuild_metric_rollups(db)
+            loggerflow_server::store::metrics::rebuild_rollups(db)
                 .await
                 .expect("rollups");
         }
@@ -256,7 +256,7 @@ async fn seed(db: &DatabaseConnection, now: i64) {
         samples,
     )
     .await;
-    loggerflow_server::store::rebuild_metric_rollups(db)
+    loggerflow_server::store::metrics::rebuild_rollups(db)
         .await
         .expect("rollups");
     exec(db, "ANALYZE".into(), vec![]).await;

@@ -34,7 +34,7 @@ pub async fn sweeper(db: DatabaseConnection, every: Duration, mut stop: watch::R
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                if let Err(error) = store::sweep_offline(&db, store::now_ms(), started).await {
+                if let Err(error) = store::instances::sweep_offline(&db, store::now_ms(), started).await {
                     tracing::warn!(%error, "status sweep failed");
                 }
             }
@@ -66,12 +66,12 @@ pub async fn retention(
                     tracing::warn!(%error, "pruning expired sessions failed");
                 }
                 let cutoff = store::now_ms().saturating_sub(keep_ms);
-                match store::prune_metrics(&db, cutoff).await {
+                match store::metrics::prune(&db, cutoff).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(samples = n, "pruned old metric samples"),
                     Err(error) => tracing::warn!(%error, "metric retention failed"),
                 }
-                match store::prune_instances(&db, cutoff).await {
+                match store::instances::prune(&db, cutoff).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(instances = n, "pruned instances not seen since the retention"),
                     Err(error) => tracing::warn!(%error, "instance retention failed"),

@@ -11,12 +11,11 @@ use loggerflow_ui::model::{
     ErrorsPage, FrameRow, GroupRow, HiddenPage, HiddenRow, InstanceRow, MetricPoint, MetricsPage,
     ProjectRow, ProjectsPage, ReportPage, SettingsPage, TraceLine, Traces, Visitor,
 };
-use sea_orm::FromQueryResult;
 use serde::Deserialize;
 
 use crate::error::AppError;
 use crate::router::AppState;
-use crate::store::{StoreError, now_ms, queries, settings, sql};
+use crate::store::{alarm_events, alarms, groups, instances, metrics, now_ms, projects, settings};
 
 /// `GET /assets/style.css`.
 pub async fn style() -> Response {
@@ -32,7 +31,7 @@ pub async fn style() -> Response {
 
 /// The projects page's data (also what its live island polls).
 pub async fn projects_page(state: &AppState) -> Result<ProjectsPage, AppError> {
-    let projects = queries::projects(&state.db).await?;
+    let projects = projects::all(&state.db).await?;
     let settings = settings::load(&state.db).await?;
     let hidden = projects.iter().filter(|p| p.hidden).count();
     let rows = projects
@@ -123,7 +122,7 @@ pub async fn live_projects(
 }
 
 async fn project_id(state: &AppState, name: &str) -> Result<i64, AppError> {
-    queries::project_id(&state.db, name)
+    projects::id(&state.db, name)
         .await?
         .ok_or_else(|| AppError::not_found(format!("no project named `{name}`")))
 }
@@ -160,11 +159,10 @@ pub async fn errors(
                 })?,
         ),
     };
-    let (groups, next) =
-        queries::groups_page(&state.db, id, filter.as_deref(), &search, after).await?;
+    let (groups, next) = groups::page(&state.db, id, filter.as_deref(), &search, after).await?;
     let now = now_ms();
     let ids: Vec<i64> = groups.iter().map(|(g, _)| g.id).collect();
-    let hours = queries::hourly_counts(&state.db, &ids, now).await?;
+    let hours = groups::hourly_counts(&state.db, &ids, now).await?;
     let rows = groups
         .into_iter()
         .map(|(g, newest)| {
@@ -223,7 +221,7 @@ pub async fn set_state(
         ));
     }
     let id = project_id(&state, &project).await?;
-    if !queries::set_group_state(&state.db, id, group, &form.state).await? {
+    if !groups::set_state(&state.db, id, group, &form.state).await? {
         return Err(AppError::not_found(format!("no group {group}")));
     }
     Ok(Redirect::to(&format!(
@@ -238,18 +236,6 @@ pub struct ReportQuery {
     mode: Option<String>,
 }
 
-#[derive(FromQueryResult)]
-struct Stored {
-    ts_ms: i64,
-    group_id: i64,
-    payload: String,
-}
-
-#[derive(FromQueryResult)]
-struct Neighbour {
-    id: String,
-}
-
 /// `GET /projects/{project}/reports/{id}`.
 pub async fn report(
     State(state): State<AppState>,
@@ -258,16 +244,9 @@ pub async fn report(
     Query(query): Query<ReportQuery>,
 ) -> Result<Response, AppError> {
     let id = project_id(&state, &project).await?;
-    let backend = state.db.get_database_backend();
-    let stored = Stored::find_by_statement(sql(
-        backend,
-        "SELECT ts_ms, group_id, payload FROM reports WHERE project_id = $1 AND id = $2",
-        [id.into(), report_id.clone().into()],
-    ))
-    .one(&state.db)
-    .await
-    .map_err(StoreError::from)?
-    .ok_or_else(|| AppError::not_found(format!("no report {report_id}")))?;
+    let stored = groups::report(&state.db, id, &report_id)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("no report {report_id}")))?;
     let report: Report = serde_json::from_str(&stored.payload).map_err(|e| {
         AppError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -282,36 +261,13 @@ pub async fn report(
         .unwrap_or(&settings.trace_mode)
         .parse()
         .unwrap_or(TraceMode::Clean);
-    let neighbour = |older: bool| {
-        let (cmp, order) = if older { ("<", "DESC") } else { (">", "ASC") };
-        sql(
-            backend,
-            &format!(
-                "SELECT id FROM reports WHERE group_id = $1 AND (ts_ms {cmp} $2 OR (ts_ms = $2 AND id {cmp} $3)) \
-                 ORDER BY ts_ms {order}, id {order} LIMIT 1"
-            ),
-            [
-                stored.group_id.into(),
-                stored.ts_ms.into(),
-                report_id.clone().into(),
-            ],
-        )
-    };
-    let older = Neighbour::find_by_statement(neighbour(true))
-        .one(&state.db)
-        .await
-        .map_err(StoreError::from)?;
-    let newer = Neighbour::find_by_statement(neighbour(false))
-        .one(&state.db)
-        .await
-        .map_err(StoreError::from)?;
     let mut page = report_page(
         project,
         report,
         mode,
         stored.group_id,
-        older.map(|n| n.id),
-        newer.map(|n| n.id),
+        stored.older,
+        stored.newer,
     );
     page.backlight = settings.backlight;
     Ok(Html(loggerflow_ui::pages::report(page, &visitor)).into_response())
@@ -438,7 +394,7 @@ pub async fn metrics(
     Query(query): Query<crate::api::MetricsQuery>,
 ) -> Result<Html<String>, AppError> {
     let id = project_id(&state, &project).await?;
-    let instances = queries::instances(&state.db, id)
+    let instances = instances::of_project(&state.db, id)
         .await?
         .into_iter()
         .map(|i| InstanceRow {
@@ -455,8 +411,8 @@ pub async fn metrics(
         })
         .collect();
     let window = query.window.unwrap_or_else(|| "5m".into());
-    let (window, window_ms) = queries::window(&window).unwrap_or(("5m", 300_000));
-    let points = queries::metrics(&state.db, id, window_ms)
+    let (window, window_ms) = metrics::window(&window).unwrap_or(("5m", 300_000));
+    let points = metrics::chart(&state.db, id, window_ms)
         .await?
         .into_iter()
         .map(|p| MetricPoint {
@@ -472,7 +428,7 @@ pub async fn metrics(
         MetricsPage {
             project,
             window: window.into(),
-            windows: queries::WINDOWS
+            windows: metrics::WINDOWS
                 .iter()
                 .map(|(n, _)| (*n).to_owned())
                 .collect(),
@@ -501,7 +457,7 @@ pub async fn alarms(
     Query(query): Query<AlarmsQuery>,
 ) -> Result<Html<String>, AppError> {
     let mut rows: Vec<loggerflow_ui::model::AlarmRow> = Vec::new();
-    for c in queries::alarm_connections(&state.db).await? {
+    for c in alarms::connections(&state.db).await? {
         let connection = match (c.project, c.triggers) {
             (Some(p), Some(t)) => format!("{p}: {}", t.trim_matches(['[', ']']).replace('"', "")),
             _ => String::new(),
@@ -534,7 +490,7 @@ pub async fn alarms(
         }
     }
     let history_project = query.project.clone().unwrap_or_default();
-    let events = queries::alarm_events(&state.db, &history_project, "", 200)
+    let events = alarm_events::history(&state.db, &history_project, "", 200)
         .await?
         .into_iter()
         .map(|e| loggerflow_ui::model::EventRow {
@@ -574,11 +530,7 @@ pub async fn alarms(
         .filter(|k| kinds.iter().any(|f| &f.kind == k))
         .or_else(|| kinds.first().map(|k| k.kind.clone()))
         .unwrap_or_default();
-    let projects = queries::projects(&state.db)
-        .await?
-        .into_iter()
-        .map(|p| p.name)
-        .collect();
+    let projects = projects::names(&state.db).await?;
     Ok(Html(loggerflow_ui::pages::alarms(
         loggerflow_ui::model::AlarmsPage {
             alarms: rows,
@@ -622,7 +574,16 @@ pub async fn add_alarm(
         .filter_map(|(k, v)| k.strip_prefix("field.").map(|k| (k.to_owned(), v.clone())))
         .filter(|(_, v)| !v.is_empty())
         .collect();
-    match crate::api::alarms::create_alarm(&state, &kind, &name, &fields).await {
+    match crate::alarm::admin::create(
+        &state.db,
+        &state.config.alarms,
+        &state.outbound,
+        &kind,
+        &name,
+        &fields,
+    )
+    .await
+    {
         Ok(_) => back(&format!("alarm `{name}` added"), Some(&kind)),
         Err(e) => back(e.message(), Some(&kind)),
     }
@@ -638,7 +599,7 @@ pub async fn connect_alarm(
             .map(str::trim)
             .filter(|v| !v.is_empty())
     };
-    let body = crate::api::alarms::Connect {
+    let body = crate::alarm::admin::Connect {
         alarm: form_value(&form, "alarm").unwrap_or_default().to_owned(),
         triggers: form
             .iter()
@@ -655,7 +616,7 @@ pub async fn connect_alarm(
         for_seconds: number("for_seconds").and_then(|v| v.parse().ok()),
     };
     let project = form_value(&form, "project").unwrap_or_default().to_owned();
-    match crate::api::alarms::connect_alarm(&state, &project, &body).await {
+    match crate::alarm::admin::connect(&state.db, &project, &body).await {
         Ok(()) => back(&format!("`{}` connected to `{project}`", body.alarm), None),
         Err(e) => back(e.message(), None),
     }
@@ -663,7 +624,8 @@ pub async fn connect_alarm(
 
 /// `POST /alarms/{name}/check`: sends a test message.
 pub async fn check_alarm(State(state): State<AppState>, Path(name): Path<String>) -> Redirect {
-    match crate::api::alarms::check_alarm(&state, &name).await {
+    match crate::alarm::admin::check(&state.db, &state.config.alarms, &state.outbound, &name).await
+    {
         Ok(Ok(())) => back(&format!("check of `{name}`: sent"), None),
         Ok(Err(e)) => back(&format!("check of `{name}` failed: {e}"), None),
         Err(e) => back(e.message(), None),
@@ -672,7 +634,7 @@ pub async fn check_alarm(State(state): State<AppState>, Path(name): Path<String>
 
 /// `POST /alarms/{name}/delete`.
 pub async fn delete_alarm(State(state): State<AppState>, Path(name): Path<String>) -> Redirect {
-    match crate::api::alarms::delete_alarm(&state, &name).await {
+    match crate::alarm::admin::delete(&state.db, &name).await {
         Ok(()) => back(&format!("alarm `{name}` deleted"), None),
         Err(e) => back(e.message(), None),
     }
@@ -680,7 +642,7 @@ pub async fn delete_alarm(State(state): State<AppState>, Path(name): Path<String
 
 /// `POST /alarms/clear`: clears the history.
 pub async fn clear_history(State(state): State<AppState>) -> Redirect {
-    match crate::api::alarms::clear_events(&state, "").await {
+    match crate::alarm::admin::clear_history(&state.db, "").await {
         Ok(n) => back(&format!("{n} history entries cleared"), None),
         Err(e) => back(e.message(), None),
     }
@@ -698,7 +660,7 @@ pub async fn hidden(
     Extension(visitor): Extension<Visitor>,
     Query(query): Query<NoticeQuery>,
 ) -> Result<Html<String>, AppError> {
-    let projects = queries::projects(&state.db)
+    let projects = projects::all(&state.db)
         .await?
         .into_iter()
         .filter(|p| p.hidden)
@@ -730,7 +692,7 @@ pub async fn hide(
     State(state): State<AppState>,
     Path(project): Path<String>,
 ) -> Result<Redirect, AppError> {
-    if !queries::set_hidden(&state.db, &project, true).await? {
+    if !projects::set_hidden(&state.db, &project, true).await? {
         return Err(AppError::not_found(format!("no project named `{project}`")));
     }
     Ok(Redirect::to("/"))
@@ -741,7 +703,7 @@ pub async fn unhide(
     State(state): State<AppState>,
     Path(project): Path<String>,
 ) -> Result<Redirect, AppError> {
-    if !queries::set_hidden(&state.db, &project, false).await? {
+    if !projects::set_hidden(&state.db, &project, false).await? {
         return Err(AppError::not_found(format!("no project named `{project}`")));
     }
     Ok(to_hidden(&format!(
@@ -847,7 +809,7 @@ pub async fn clear_instances(
     Path(project): Path<String>,
 ) -> Result<Redirect, AppError> {
     let id = project_id(&state, &project).await?;
-    let n = queries::clear_instances(&state.db, id).await?;
+    let n = instances::clear(&state.db, id).await?;
     Ok(Redirect::to(&format!(
         "/projects/{}/metrics?notice={}",
         loggerflow_ui::pages::segment(&project),

@@ -426,7 +426,7 @@ async fn metric_samples_and_instances_older_than_the_retention_are_pruned() {
             .await
             .expect("insert");
         }
-        let pruned = loggerflow_server::store::prune_metrics(&conn, now - 7 * 86_400_000)
+        let pruned = loggerflow_server::store::metrics::prune(&conn, now - 7 * 86_400_000)
             .await
             .expect("prune");
         assert_eq!(pruned, 2, "{backend:?}: the 8- and 30-day-old samples");
@@ -449,7 +449,7 @@ async fn metric_samples_and_instances_older_than_the_retention_are_pruned() {
             .await
             .expect("insert instance");
         }
-        let pruned = loggerflow_server::store::prune_instances(&conn, now - 7 * 86_400_000)
+        let pruned = loggerflow_server::store::instances::prune(&conn, now - 7 * 86_400_000)
             .await
             .expect("prune instances");
         assert_eq!(

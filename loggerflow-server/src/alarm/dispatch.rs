@@ -23,11 +23,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, FromQueryResult};
+use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
 
 use super::{AlarmMessage, Fields, Outbound, Registry};
-use crate::store::{StoreError, begin_write, now_ms, sql};
+use crate::store::alarm_events::{self, Claimed};
+use crate::store::{StoreError, alarms, begin_write, now_ms, projects};
 
 /// How alarms are rate-limited.
 #[derive(Debug, Clone, Copy)]
@@ -97,32 +98,6 @@ impl Delivery {
     }
 }
 
-#[derive(Debug, FromQueryResult)]
-struct Claimed {
-    id: i64,
-    project_id: i64,
-    alarm_id: i64,
-    trigger: String,
-    message: String,
-    created_ms: i64,
-}
-
-#[derive(Debug, FromQueryResult)]
-struct AlarmRow {
-    kind: String,
-    fields: String,
-}
-
-#[derive(Debug, FromQueryResult)]
-struct Name {
-    name: String,
-}
-
-#[derive(Debug, FromQueryResult)]
-struct Count {
-    n: i64,
-}
-
 fn time(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .unwrap_or_default()
@@ -176,16 +151,10 @@ pub async fn send(
     message: AlarmMessage,
     timeout: Duration,
 ) -> Result<(), String> {
-    let backend = db.get_database_backend();
-    let row = AlarmRow::find_by_statement(sql(
-        backend,
-        "SELECT kind, fields FROM alarms WHERE id = $1",
-        [alarm_id.into()],
-    ))
-    .one(db)
-    .await
-    .map_err(|e| e.to_string())?
-    .ok_or("the alarm was deleted")?;
+    let row = alarms::get(db, alarm_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the alarm was deleted")?;
     let kind = registry
         .get(&row.kind)
         .ok_or_else(|| format!("no alarm kind `{}` in this server", row.kind))?;
@@ -214,25 +183,11 @@ impl Drop for AbortOnDrop {
     }
 }
 
-async fn project_name(db: &DatabaseConnection, id: i64) -> String {
-    Name::find_by_statement(sql(
-        db.get_database_backend(),
-        "SELECT name FROM projects WHERE id = $1",
-        [id.into()],
-    ))
-    .one(db)
-    .await
-    .ok()
-    .flatten()
-    .map(|n| n.name)
-    .unwrap_or_default()
-}
-
 /// Events claimed in one statement (the rest wait for the next round, or
 /// for another server). A server keeps its batch alive while it sends, so a
 /// slow target holds the batch behind it; a smaller one would let a burst
 /// outrun its digest (events still pending are not yet "held back").
-const CLAIM_BATCH: i64 = 100;
+const CLAIM_BATCH: u64 = 100;
 
 /// How long a claim of an older server (which has no claim time) is left
 /// to it after a newer server first sees it.
@@ -246,50 +201,15 @@ async fn round(
     me: &str,
     stop: &watch::Receiver<bool>,
 ) -> Result<(), StoreError> {
-    let backend = db.get_database_backend();
     let now = now_ms();
     // a claim without a time was made by a server of an older version,
     // which may still be sending its batch (up to 1,000 events, 15 s
     // each): it expires `OLDER_CLAIM_GRACE_MS` after it is first seen
-    db.execute_raw(sql(
-        backend,
-        "UPDATE alarm_events SET claimed_ms = $1 WHERE status = 'sending' AND claimed_ms IS NULL",
-        [(now + OLDER_CLAIM_GRACE_MS - delivery.lease_ms()).into()],
-    ))
-    .await?;
+    alarm_events::adopt_untimed_claims(db, now + OLDER_CLAIM_GRACE_MS - delivery.lease_ms())
+        .await?;
     // pending events, and those whose claim expired (their server died or
-    // hung); the condition is repeated outside the subquery so that a
-    // concurrent claimer re-checks it on the rows it waited for, and on
-    // PostgreSQL rows another server is claiming are skipped, not waited for
-    let claimable = "(status = 'pending' OR (status = 'sending' AND claimed_ms < $3))";
-    let skip_locked = if backend == DbBackend::Postgres {
-        " FOR UPDATE SKIP LOCKED"
-    } else {
-        ""
-    };
-    // a digest taken over keeps its slot of the rate (it took it when it
-    // was made); other events take theirs again in `reserve`
-    let mut claimed = Claimed::find_by_statement(sql(
-        backend,
-        &format!(
-            "UPDATE alarm_events SET \
-             taken_over_from = CASE WHEN status = 'sending' THEN claimed_by ELSE taken_over_from END, \
-             sent_ms = CASE WHEN \"trigger\" = 'digest' THEN sent_ms ELSE NULL END, \
-             status = 'sending', claimed_by = $1, claimed_ms = $2 \
-             WHERE {claimable} AND id IN \
-             (SELECT id FROM alarm_events WHERE {claimable} ORDER BY id LIMIT $4{skip_locked}) \
-             RETURNING id, project_id, alarm_id, \"trigger\", message, created_ms"
-        ),
-        [
-            me.into(),
-            now.into(),
-            (now - delivery.lease_ms()).into(),
-            CLAIM_BATCH.into(),
-        ],
-    ))
-    .all(db)
-    .await?;
-    claimed.sort_by_key(|c| c.id);
+    // hung); on PostgreSQL rows another server is claiming are skipped
+    let claimed = alarm_events::claim(db, me, now, now - delivery.lease_ms(), CLAIM_BATCH).await?;
     let sent = async {
         // held-back alarms are summed up before anything newer goes out
         digests(db, registry, outbound, delivery, me).await?;
@@ -330,14 +250,7 @@ async fn round(
 /// (stopping, or a failed round), so another server sends them at once
 /// instead of after the lease. Best effort: a claim not given back expires.
 pub(crate) async fn release(db: &DatabaseConnection, me: &str) {
-    let released = db
-        .execute_raw(sql(
-            db.get_database_backend(),
-            "UPDATE alarm_events SET status = 'pending', claimed_by = NULL, claimed_ms = NULL \
-             WHERE claimed_by = $1 AND status = 'sending' AND sent_ms IS NULL",
-            [me.into()],
-        ))
-        .await;
+    let released = alarm_events::release(db, me).await;
     if let Err(error) = released {
         tracing::warn!(%error, "could not give back alarm claims; they expire after the lease");
     }
@@ -361,7 +274,7 @@ async fn deliver(
     let timeout = delivery.send_timeout();
     tokio::time::timeout(timeout, async {
         let message = AlarmMessage {
-            project: project_name(db, project).await,
+            project: projects::name(db, project).await.unwrap_or_default(),
             trigger: trigger.to_owned(),
             message,
             time: time(created_ms),
@@ -377,41 +290,6 @@ async fn deliver(
     })
 }
 
-/// Takes the lock the rate decision of `alarm` is made under, until the
-/// transaction ends (PostgreSQL: its row, `FOR UPDATE`; SQLite's write
-/// transaction holds the whole database already).
-async fn lock_alarm<C: ConnectionTrait>(txn: &C, alarm: i64) -> Result<(), StoreError> {
-    if txn.get_database_backend() == DbBackend::Postgres {
-        txn.query_one_raw(sql(
-            DbBackend::Postgres,
-            "SELECT id FROM alarms WHERE id = $1 FOR UPDATE",
-            [alarm.into()],
-        ))
-        .await?;
-    }
-    Ok(())
-}
-
-/// Messages of `alarm` and `project` sent in the window, or in flight
-/// (reserved) on any server, besides the event `except`.
-async fn sent_in_window<C: ConnectionTrait>(
-    conn: &C,
-    alarm: i64,
-    project: i64,
-    since_ms: i64,
-    except: i64,
-) -> Result<i64, StoreError> {
-    Ok(Count::find_by_statement(sql(
-        conn.get_database_backend(),
-        "SELECT COUNT(*) AS n FROM alarm_events WHERE alarm_id = $1 AND project_id = $2 \
-         AND status IN ('sent', 'sending') AND sent_ms > $3 AND id <> $4",
-        [alarm.into(), project.into(), since_ms.into(), except.into()],
-    ))
-    .one(conn)
-    .await?
-    .map_or(0, |c| c.n))
-}
-
 /// Decides whether `event` goes out now: true when it took a slot of its
 /// alarm's rate (`sent_ms` is set: it counts for every server from now on)
 /// and its claim was renewed; false when it joined the digest, or another
@@ -422,37 +300,21 @@ async fn reserve(
     delivery: Delivery,
     me: &str,
 ) -> Result<bool, StoreError> {
-    let backend = db.get_database_backend();
     let txn = begin_write(db).await?;
-    lock_alarm(&txn, event.alarm_id).await?;
+    alarms::lock(&txn, event.alarm_id).await?;
     let now = now_ms();
-    let renewed = txn
-        .execute_raw(sql(
-            backend,
-            "UPDATE alarm_events SET claimed_ms = $3 \
-             WHERE id = $1 AND claimed_by = $2 AND status = 'sending'",
-            [event.id.into(), me.into(), now.into()],
-        ))
-        .await?
-        .rows_affected();
-    if renewed == 0 {
+    if !alarm_events::renew(&txn, event.id, me, now).await? {
         txn.commit().await?;
         return Ok(false);
     }
     // a live server keeps the rest of its batch too: slow sends before
     // them must not let their claims expire
-    txn.execute_raw(sql(
-        backend,
-        "UPDATE alarm_events SET claimed_ms = $2 \
-         WHERE claimed_by = $1 AND status = 'sending' AND sent_ms IS NULL",
-        [me.into(), now.into()],
-    ))
-    .await?;
+    alarm_events::renew_all(&txn, me, now).await?;
     // a digest took its slot when it was made (this is a takeover)
     let go = if event.trigger == "digest" {
         true
     } else {
-        let sent = sent_in_window(
+        let sent = alarm_events::sent_in_window(
             &txn,
             event.alarm_id,
             event.project_id,
@@ -461,24 +323,14 @@ async fn reserve(
         )
         .await?;
         // while some are held back, newer ones join them (order is kept)
-        let held = Count::find_by_statement(sql(
-            backend,
-            "SELECT COUNT(*) AS n FROM alarm_events WHERE alarm_id = $1 AND project_id = $2 \
-             AND status = 'digested'",
-            [event.alarm_id.into(), event.project_id.into()],
-        ))
-        .one(&txn)
-        .await?
-        .map_or(0, |c| c.n);
+        let held = alarm_events::held(&txn, event.alarm_id, event.project_id).await?;
         sent < delivery.rate.limit && held == 0
     };
-    let statement = if go {
-        "UPDATE alarm_events SET sent_ms = $2 WHERE id = $1"
+    if go {
+        alarm_events::take_slot(&txn, event.id, now).await?;
     } else {
-        "UPDATE alarm_events SET status = 'digested' WHERE id = $1"
-    };
-    txn.execute_raw(sql(backend, statement, [event.id.into(), now.into()]))
-        .await?;
+        alarm_events::hold(&txn, event.id).await?;
+    }
     txn.commit().await?;
     Ok(go)
 }
@@ -491,7 +343,6 @@ async fn record(
     me: &str,
     outcome: Result<(), String>,
 ) -> Result<(), StoreError> {
-    let backend = db.get_database_backend();
     let (status, error) = match outcome {
         Ok(()) => ("sent", None),
         Err(e) => ("failed", Some(e)),
@@ -500,20 +351,7 @@ async fn record(
     // lease: a database that fails once is tried again
     let mut attempt = 0;
     loop {
-        let recorded = db
-            .execute_raw(sql(
-                backend,
-                "UPDATE alarm_events SET status = $2, sent_ms = $3, error = $4 \
-                 WHERE id = $1 AND claimed_by = $5 AND status = 'sending'",
-                [
-                    id.into(),
-                    status.into(),
-                    now_ms().into(),
-                    error.clone().into(),
-                    me.into(),
-                ],
-            ))
-            .await;
+        let recorded = alarm_events::record(db, id, me, status, error.clone(), now_ms()).await;
         match recorded {
             Ok(_) => return Ok(()),
             Err(e) if attempt >= 2 => return Err(e.into()),
@@ -523,22 +361,6 @@ async fn record(
             }
         }
     }
-}
-
-#[derive(Debug, FromQueryResult)]
-struct Held {
-    alarm_id: i64,
-    project_id: i64,
-}
-
-#[derive(Debug, FromQueryResult)]
-struct Summarized {
-    trigger: String,
-}
-
-#[derive(Debug, FromQueryResult)]
-struct Inserted {
-    id: i64,
 }
 
 /// Sums up digested events once their alarm and project have room again:
@@ -552,49 +374,32 @@ async fn digests(
     delivery: Delivery,
     me: &str,
 ) -> Result<(), StoreError> {
-    let backend = db.get_database_backend();
-    let held = Held::find_by_statement(sql(
-        backend,
-        "SELECT DISTINCT alarm_id, project_id FROM alarm_events WHERE status = 'digested'",
-        [],
-    ))
-    .all(db)
-    .await?;
-    for Held {
-        alarm_id: alarm,
-        project_id: project,
-    } in held
-    {
+    for (alarm, project) in alarm_events::held_pairs(db).await? {
         // no room yet: nothing to lock (this runs every round while events
         // wait, and SQLite has one write lock for everything)
         let since = now_ms() - delivery.window_ms();
-        if sent_in_window(db, alarm, project, since, -1).await? >= delivery.rate.limit {
+        if alarm_events::sent_in_window(db, alarm, project, since, -1).await? >= delivery.rate.limit
+        {
             continue;
         }
         let txn = begin_write(db).await?;
-        lock_alarm(&txn, alarm).await?;
+        alarms::lock(&txn, alarm).await?;
         let now = now_ms();
-        let sent = sent_in_window(&txn, alarm, project, now - delivery.window_ms(), -1).await?;
+        let sent =
+            alarm_events::sent_in_window(&txn, alarm, project, now - delivery.window_ms(), -1)
+                .await?;
         if sent >= delivery.rate.limit {
             txn.commit().await?;
             continue;
         }
-        let summed = Summarized::find_by_statement(sql(
-            backend,
-            "UPDATE alarm_events SET status = 'summarized' \
-             WHERE alarm_id = $1 AND project_id = $2 AND status = 'digested' \
-             RETURNING \"trigger\"",
-            [alarm.into(), project.into()],
-        ))
-        .all(&txn)
-        .await?;
+        let summed = alarm_events::summarize(&txn, alarm, project).await?;
         if summed.is_empty() {
             txn.commit().await?;
             continue;
         }
         let mut triggers: BTreeMap<&str, usize> = BTreeMap::new();
-        for row in &summed {
-            *triggers.entry(row.trigger.as_str()).or_default() += 1;
+        for trigger in &summed {
+            *triggers.entry(trigger.as_str()).or_default() += 1;
         }
         let parts: Vec<String> = triggers.iter().map(|(t, n)| format!("{t} ×{n}")).collect();
         let secs = delivery.rate.window.as_secs();
@@ -609,28 +414,13 @@ async fn digests(
             delivery.rate.limit,
             parts.join(", ")
         );
-        let digest = Inserted::find_by_statement(sql(
-            backend,
-            "INSERT INTO alarm_events (project_id, alarm_id, \"trigger\", message, created_ms, \
-             status, claimed_by, claimed_ms, sent_ms) \
-             VALUES ($1, $2, 'digest', $3, $4, 'sending', $5, $4, $4) RETURNING id",
-            [
-                project.into(),
-                alarm.into(),
-                text.clone().into(),
-                now.into(),
-                me.into(),
-            ],
-        ))
-        .one(&txn)
-        .await?
-        .ok_or_else(|| StoreError::Other("the digest was not inserted".into()))?;
+        let digest = alarm_events::insert_digest(&txn, alarm, project, &text, me, now).await?;
         txn.commit().await?;
         let outcome = deliver(
             db, registry, outbound, delivery, alarm, project, "digest", text, now,
         )
         .await;
-        record(db, digest.id, me, outcome).await?;
+        record(db, digest, me, outcome).await?;
     }
     Ok(())
 }

@@ -3,17 +3,19 @@
 //!
 //! - [`Alarm`]: a channel kind (Telegram, Discord, file, generic webhook, or
 //!   yours), with the fields it needs; [`Registry`] holds the kinds.
-//! - [`events`]: state changes (an instance goes offline, a new error group…)
-//!   insert alarm events in the same transaction as the change, one per
-//!   subscribed connection: an event exists once however many server
-//!   processes share the database.
+//! - [`admin`]: adding, checking, connecting and deleting alarms, shared by
+//!   the JSON API and the dashboard's forms.
+//! - `store::alarm_events` (the outbox): state changes (an instance goes
+//!   offline, a new error group…) insert alarm events in the same
+//!   transaction as the change, one per subscribed connection: an event
+//!   exists once however many server processes share the database.
 //! - [`dispatch`]: a task claims pending events (one process wins each),
 //!   rate-limits them per alarm and project, folds the excess into a digest,
 //!   sends, and records the outcome (the alarm history).
 
+pub mod admin;
 pub mod channels;
 pub mod dispatch;
-pub mod events;
 pub mod outbound;
 pub mod thresholds;
 

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::error::AppError;
 use crate::router::AppState;
-use crate::store::queries;
+use crate::store::{groups, metrics, projects};
 
 /// `GET /api/v1/health`: the server answers and its database too.
 pub async fn health(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
@@ -25,12 +25,12 @@ pub async fn health(State(state): State<AppState>) -> Result<Json<Value>, AppErr
 
 /// `GET /api/v1/projects`.
 pub async fn projects(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
-    let projects = queries::projects(&state.db).await?;
+    let projects = projects::all(&state.db).await?;
     Ok(Json(json!({ "projects": projects })))
 }
 
 async fn project_id(state: &AppState, name: &str) -> Result<i64, AppError> {
-    queries::project_id(&state.db, name)
+    projects::id(&state.db, name)
         .await?
         .ok_or_else(|| AppError::not_found(format!("no project named `{name}`")))
 }
@@ -61,7 +61,7 @@ pub async fn errors(
         check_state(s)?;
     }
     let id = project_id(&state, &project).await?;
-    let groups = queries::groups(&state.db, id, query.state.as_deref()).await?;
+    let groups = groups::of_project(&state.db, id, query.state.as_deref()).await?;
     Ok(Json(json!({ "project": project, "groups": groups })))
 }
 
@@ -79,7 +79,7 @@ pub async fn set_state(
 ) -> Result<Json<Value>, AppError> {
     check_state(&body.state)?;
     let id = project_id(&state, &project).await?;
-    if queries::set_group_state(&state.db, id, group, &body.state).await? {
+    if groups::set_state(&state.db, id, group, &body.state).await? {
         Ok(Json(json!({ "group": group, "state": body.state })))
     } else {
         Err(AppError::not_found(format!(
@@ -117,7 +117,7 @@ pub async fn reports(
         None => None,
     };
     let id = project_id(&state, &project).await?;
-    let reports = queries::reports(
+    let reports = groups::reports(
         &state.db,
         id,
         query.group,
@@ -146,15 +146,15 @@ pub async fn metrics(
     Query(query): Query<MetricsQuery>,
 ) -> Result<Json<Value>, AppError> {
     let window = query.window.unwrap_or_else(|| "5m".into());
-    let Some((_, window_ms)) = queries::window(&window) else {
-        let names: Vec<&str> = queries::WINDOWS.iter().map(|(n, _)| *n).collect();
+    let Some((_, window_ms)) = metrics::window(&window) else {
+        let names: Vec<&str> = metrics::WINDOWS.iter().map(|(n, _)| *n).collect();
         return Err(AppError::bad_request(
             "invalid_window",
             format!("unknown window `{window}`: use one of {}", names.join(", ")),
         ));
     };
     let id = project_id(&state, &project).await?;
-    let points = queries::metrics(&state.db, id, window_ms).await?;
+    let points = metrics::chart(&state.db, id, window_ms).await?;
     Ok(Json(
         json!({ "project": project, "window": window, "points": points }),
     ))

@@ -1,16 +1,28 @@
 //! Storage: sea-orm over SQLite (a file, by default) or PostgreSQL.
 //!
-//! All writes go through one [`writer::Writer`] task that batches them into
-//! transactions; reads ([`queries`]) use the pool directly.
+//! Ingest writes go through one [`writer::Writer`] task that batches them
+//! into transactions. Every other statement is a named function of the
+//! module of its aggregate, written with sea-orm / sea-query against the
+//! [`entity`] of its table: [`projects`], [`instances`], [`groups`] (and
+//! their reports), [`metrics`], [`alarms`], [`alarm_events`] (the outbox),
+//! [`sessions`], [`settings`], [`servers`]. Nothing outside `store` builds
+//! SQL, and `store` imports no module above it.
 
+pub mod alarm_events;
+pub mod alarms;
 pub mod entity;
 pub mod fingerprint;
+pub mod groups;
+pub mod instances;
+pub mod metrics;
 pub mod migration;
-pub mod queries;
+pub mod projects;
 pub mod servers;
 pub mod sessions;
 pub mod settings;
 pub mod writer;
+
+pub use metrics::{ROLLUP_BACKFILL, ROLLUP_MS};
 
 use std::time::Duration;
 
@@ -153,118 +165,6 @@ pub(crate) fn sql(
     values: impl IntoIterator<Item = sea_orm::Value>,
 ) -> Statement {
     Statement::from_sql_and_values(backend, sql, values)
-}
-
-/// The width of a metric rollup bucket: five minutes.
-pub const ROLLUP_MS: i64 = 300_000;
-
-/// Fills an empty `metric_rollups` from `metric_samples` (the migration that
-/// adds the table runs it).
-pub const ROLLUP_BACKFILL: &str = "INSERT INTO metric_rollups (project_id, bucket_ms, samples, cpu_sum, process_cpu_sum, \
-    process_memory_sum, memory_used_sum, memory_total_sum) \
-    SELECT project_id, ts_ms - (ts_ms % 300000), COUNT(*), SUM(cpu_percent), SUM(process_cpu_percent), \
-    SUM(CAST(process_memory_bytes AS DOUBLE PRECISION)), SUM(CAST(memory_used_bytes AS DOUBLE PRECISION)), \
-    SUM(CAST(memory_total_bytes AS DOUBLE PRECISION)) \
-    FROM metric_samples GROUP BY project_id, ts_ms - (ts_ms % 300000)";
-
-/// Rebuilds the metric rollups from the stored samples.
-pub async fn rebuild_metric_rollups(db: &DatabaseConnection) -> Result<(), StoreError> {
-    db.execute_unprepared("DELETE FROM metric_rollups").await?;
-    db.execute_unprepared(ROLLUP_BACKFILL).await?;
-    Ok(())
-}
-
-/// Deletes metric samples older than `cutoff_ms`; returns how many.
-pub async fn prune_metrics(db: &DatabaseConnection, cutoff_ms: i64) -> Result<u64, StoreError> {
-    let backend = db.get_database_backend();
-    let result = db
-        .execute_raw(sql(
-            backend,
-            "DELETE FROM metric_samples WHERE ts_ms < $1",
-            [cutoff_ms.into()],
-        ))
-        .await?;
-    db.execute_raw(sql(
-        backend,
-        "DELETE FROM metric_rollups WHERE bucket_ms < $1",
-        [(cutoff_ms - (cutoff_ms % ROLLUP_MS)).into()],
-    ))
-    .await?;
-    Ok(result.rows_affected())
-}
-
-/// Deletes instances not seen since `cutoff_ms` (apps that stopped or went
-/// away long ago; their reports stay); returns how many.
-pub async fn prune_instances(db: &DatabaseConnection, cutoff_ms: i64) -> Result<u64, StoreError> {
-    let result = db
-        .execute_raw(sql(
-            db.get_database_backend(),
-            "DELETE FROM instances WHERE last_seen_ms < $1 AND status <> 'online'",
-            [cutoff_ms.into()],
-        ))
-        .await?;
-    Ok(result.rows_affected())
-}
-
-/// Marks online instances whose heartbeats stopped (3 × their interval) as
-/// offline; returns how many changed.
-///
-/// An instance last seen before `since_ms` (when this server started) is
-/// judged from `since_ms`: apps were not heard from while no server ran, and
-/// they reconnect within a heartbeat or two of a restart, without an
-/// "offline" alarm for the restart.
-///
-/// Python websocket connections (an instance each) cut by a server that is
-/// gone are first paired with their reconnections ([`servers::forget_moved`]);
-/// while their server is late but not yet gone, they are not judged.
-pub async fn sweep_offline(
-    db: &DatabaseConnection,
-    now_ms: i64,
-    since_ms: i64,
-) -> Result<u64, StoreError> {
-    let backend = db.get_database_backend();
-    // the status change and its alarms in one transaction: with several
-    // servers on one database, only the one whose UPDATE changed the row
-    // queues the alarm
-    let txn = begin_write(db).await?;
-    servers::forget_moved(&txn, now_ms, since_ms).await?;
-    let rows = txn
-        .query_all_raw(sql(
-            backend,
-            "UPDATE instances SET status = 'offline', status_since_ms = $1 \
-             WHERE status = 'online' \
-             AND (CASE WHEN last_seen_ms > $2 THEN last_seen_ms ELSE $2 END) \
-             + CAST(heartbeat_s AS BIGINT) * 3000 < $1 \
-             AND NOT (id LIKE 'py-websocket:%' AND server_id IS NOT NULL AND server_id IN \
-             (SELECT id FROM servers WHERE last_seen_ms < $1 - $3 AND last_seen_ms >= $1 - $4)) \
-             RETURNING id, project_id, host, pid, heartbeat_s",
-            [
-                now_ms.into(),
-                since_ms.into(),
-                servers::LATE_MS.into(),
-                servers::GONE_MS.into(),
-            ],
-        ))
-        .await?;
-    for row in &rows {
-        let id: String = row.try_get("", "id")?;
-        let project: i64 = row.try_get("", "project_id")?;
-        let host: String = row.try_get("", "host")?;
-        let pid: i64 = row.try_get("", "pid")?;
-        let heartbeat: i32 = row.try_get("", "heartbeat_s")?;
-        let who = if host.is_empty() {
-            id
-        } else {
-            format!("{host} (pid {pid})")
-        };
-        let message = format!(
-            "{who} is offline: no heartbeat for {} s",
-            i64::from(heartbeat) * 3
-        );
-        crate::alarm::events::enqueue(&txn, project, "offline", &message).await?;
-    }
-    txn.commit().await?;
-    Ok(rows.len() as u64)
 }
 
 /// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`: a deferred

@@ -4,9 +4,14 @@
 
 use std::collections::HashMap;
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, FromQueryResult};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, OnConflict, Query};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    FromQueryResult, JoinType, QueryFilter, QueryOrder, QuerySelect,
+};
 
-use super::{StoreError, sql};
+use super::StoreError;
+use super::entity::{instance, server};
 
 /// How often a server beats (`tasks::beat`, on a timer of its own).
 pub const BEAT: std::time::Duration = std::time::Duration::from_secs(1);
@@ -44,20 +49,22 @@ pub async fn beat(
     started_ms: i64,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    let backend = db.get_database_backend();
-    db.execute_raw(sql(
-        backend,
-        "INSERT INTO servers (id, started_ms, last_seen_ms) VALUES ($1, $2, $3) \
-         ON CONFLICT (id) DO UPDATE SET last_seen_ms = excluded.last_seen_ms",
-        [id.into(), started_ms.into(), now_ms.into()],
-    ))
+    server::Entity::insert(server::ActiveModel {
+        id: Set(id.to_owned()),
+        started_ms: Set(started_ms),
+        last_seen_ms: Set(now_ms),
+    })
+    .on_conflict(
+        OnConflict::column(server::Column::Id)
+            .update_column(server::Column::LastSeenMs)
+            .to_owned(),
+    )
+    .exec_without_returning(db)
     .await?;
-    db.execute_raw(sql(
-        backend,
-        "DELETE FROM servers WHERE last_seen_ms < $1",
-        [(now_ms - 86_400_000).into()],
-    ))
-    .await?;
+    server::Entity::delete_many()
+        .filter(server::Column::LastSeenMs.lt(now_ms - 86_400_000))
+        .exec(db)
+        .await?;
     Ok(())
 }
 
@@ -84,6 +91,26 @@ struct Fresh {
     client_addr: Option<String>,
 }
 
+/// Online Python websocket instances joined with the server holding them.
+fn python_websockets() -> sea_orm::Select<instance::Entity> {
+    instance::Entity::find()
+        .select_only()
+        .columns([
+            instance::Column::Id,
+            instance::Column::ProjectId,
+            instance::Column::ClientAddr,
+        ])
+        .join(
+            JoinType::InnerJoin,
+            instance::Entity::belongs_to(server::Entity)
+                .from(instance::Column::ServerId)
+                .to(server::Column::Id)
+                .into(),
+        )
+        .filter(instance::Column::Status.eq("online"))
+        .filter(Expr::col((instance::Entity, instance::Column::Id)).like("py-websocket:%"))
+}
+
 /// Python websocket processes are an instance per connection, so one whose
 /// server died comes back as a new instance. Each silent connection whose
 /// server is gone is paired, one to one, with a live connection of the same
@@ -98,42 +125,45 @@ pub async fn forget_moved<C: ConnectionTrait>(
     since_ms: i64,
 ) -> Result<u64, DbErr> {
     let backend = txn.get_database_backend();
-    let cut = Cut::find_by_statement(sql(
-        backend,
-        "SELECT i.id, i.project_id, i.last_seen_ms, i.client_addr FROM instances i JOIN servers s ON s.id = i.server_id \
-         WHERE i.status = 'online' AND i.id LIKE 'py-websocket:%' \
-         AND (CASE WHEN i.last_seen_ms > $2 THEN i.last_seen_ms ELSE $2 END) \
-         + CAST(i.heartbeat_s AS BIGINT) * 3000 < $1 \
-         AND s.last_seen_ms < $1 - $3 ORDER BY i.last_seen_ms",
-        [now_ms.into(), since_ms.into(), GONE_MS.into()],
-    ))
-    .all(txn)
-    .await?;
+    let server_seen = || Expr::col((server::Entity, server::Column::LastSeenMs));
+    let cut = python_websockets()
+        .column(instance::Column::LastSeenMs)
+        .filter(
+            super::instances::seen_since(since_ms)
+                .add(super::instances::three_beats())
+                .lt(now_ms),
+        )
+        .filter(server_seen().lt(now_ms - GONE_MS))
+        .order_by_asc(instance::Column::LastSeenMs)
+        .into_model::<Cut>()
+        .all(txn)
+        .await?;
     if cut.is_empty() {
         return Ok(0);
     }
     // one sweep pairs at a time: two servers' sweeps pairing the same
     // connections could each use up a reconnection for one old instance
     if backend == sea_orm::DbBackend::Postgres {
-        txn.execute_raw(sql(
-            backend,
-            "SELECT pg_advisory_xact_lock($1)",
-            [PAIRING_LOCK.into()],
-        ))
-        .await?;
+        let lock = Query::select()
+            .expr(Func::cust("pg_advisory_xact_lock").arg(PAIRING_LOCK))
+            .to_owned();
+        txn.execute(&lock).await?;
     }
     // a reconnection is judged by its own heartbeats, and its server only
     // by not being gone (one late beat must not hide it)
-    let fresh = Fresh::find_by_statement(sql(
-        backend,
-        "SELECT i.id, i.project_id, i.started_ms, i.client_addr FROM instances i JOIN servers s ON s.id = i.server_id \
-         WHERE i.status = 'online' AND i.id LIKE 'py-websocket:%' AND i.resumed_from IS NULL \
-         AND i.last_seen_ms + CAST(i.heartbeat_s AS BIGINT) * 3000 >= $1 \
-         AND s.last_seen_ms >= $1 - $2 ORDER BY i.started_ms",
-        [now_ms.into(), GONE_MS.into()],
-    ))
-    .all(txn)
-    .await?;
+    let fresh = python_websockets()
+        .column(instance::Column::StartedMs)
+        .filter(instance::Column::ResumedFrom.is_null())
+        .filter(
+            Expr::col((instance::Entity, instance::Column::LastSeenMs))
+                .add(super::instances::three_beats())
+                .gte(now_ms),
+        )
+        .filter(server_seen().gte(now_ms - GONE_MS))
+        .order_by_asc(instance::Column::StartedMs)
+        .into_model::<Fresh>()
+        .all(txn)
+        .await?;
     let mut by_project: HashMap<i64, Vec<Fresh>> = HashMap::new();
     for f in fresh {
         by_project.entry(f.project_id).or_default().push(f);
@@ -154,25 +184,22 @@ pub async fn forget_moved<C: ConnectionTrait>(
         let new = candidates.remove(at);
         // another server's sweep may pair them at the same time: each row
         // changes once
-        let taken = txn
-            .execute_raw(sql(
-                backend,
-                "UPDATE instances SET resumed_from = $2 WHERE id = $1 AND resumed_from IS NULL",
-                [new.id.clone().into(), old.id.clone().into()],
-            ))
+        let taken = instance::Entity::update_many()
+            .col_expr(instance::Column::ResumedFrom, Expr::val(old.id.clone()))
+            .filter(instance::Column::Id.eq(new.id.clone()))
+            .filter(instance::Column::ResumedFrom.is_null())
+            .exec(txn)
             .await?
-            .rows_affected();
+            .rows_affected;
         if taken == 0 {
             continue;
         }
-        forgotten += txn
-            .execute_raw(sql(
-                backend,
-                "DELETE FROM instances WHERE id = $1 AND status = 'online'",
-                [old.id.into()],
-            ))
+        forgotten += instance::Entity::delete_many()
+            .filter(instance::Column::Id.eq(old.id))
+            .filter(instance::Column::Status.eq("online"))
+            .exec(txn)
             .await?
-            .rows_affected();
+            .rows_affected;
     }
     if forgotten > 0 {
         tracing::info!(

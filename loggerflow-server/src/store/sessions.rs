@@ -4,10 +4,14 @@
 //! change of `--auth` ends every session. Each session has its own CSRF
 //! token for its forms.
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter,
+    QuerySelect,
+};
 use sha2::{Digest, Sha256};
 
-use super::{StoreError, now_ms, sql};
+use super::entity::session;
+use super::{StoreError, now_ms};
 
 /// How long a session lasts without logging in again.
 pub const SESSION_TTL_MS: i64 = 7 * 24 * 3_600_000;
@@ -62,18 +66,14 @@ pub async fn create(
         csrf_token: random_token(),
     };
     let now = now_ms();
-    db.execute_raw(sql(
-        db.get_database_backend(),
-        "INSERT INTO sessions (token_hash, csrf_token, \"user\", created_ms, expires_ms) \
-         VALUES ($1, $2, $3, $4, $5)",
-        [
-            hash(&token, credentials).into(),
-            session.csrf_token.clone().into(),
-            session.user.clone().into(),
-            now.into(),
-            (now + SESSION_TTL_MS).into(),
-        ],
-    ))
+    session::Entity::insert(session::ActiveModel {
+        token_hash: Set(hash(&token, credentials)),
+        csrf_token: Set(session.csrf_token.clone()),
+        user: Set(session.user.clone()),
+        created_ms: Set(now),
+        expires_ms: Set(now + SESSION_TTL_MS),
+    })
+    .exec_without_returning(db)
     .await?;
     Ok((token, session))
 }
@@ -85,13 +85,14 @@ pub async fn find(
     token: &str,
     credentials: &str,
 ) -> Result<Option<Session>, StoreError> {
-    Ok(Session::find_by_statement(sql(
-        db.get_database_backend(),
-        "SELECT \"user\", csrf_token FROM sessions WHERE token_hash = $1 AND expires_ms > $2",
-        [hash(token, credentials).into(), now_ms().into()],
-    ))
-    .one(db)
-    .await?)
+    Ok(session::Entity::find()
+        .select_only()
+        .columns([session::Column::User, session::Column::CsrfToken])
+        .filter(session::Column::TokenHash.eq(hash(token, credentials)))
+        .filter(session::Column::ExpiresMs.gt(now_ms()))
+        .into_model::<Session>()
+        .one(db)
+        .await?)
 }
 
 /// Ends the session of `token` (logout).
@@ -100,25 +101,19 @@ pub async fn delete(
     token: &str,
     credentials: &str,
 ) -> Result<(), StoreError> {
-    db.execute_raw(sql(
-        db.get_database_backend(),
-        "DELETE FROM sessions WHERE token_hash = $1",
-        [hash(token, credentials).into()],
-    ))
-    .await?;
+    session::Entity::delete_by_id(hash(token, credentials))
+        .exec(db)
+        .await?;
     Ok(())
 }
 
 /// Deletes expired sessions; returns how many.
 pub async fn prune(db: &DatabaseConnection) -> Result<u64, StoreError> {
-    let result = db
-        .execute_raw(sql(
-            db.get_database_backend(),
-            "DELETE FROM sessions WHERE expires_ms <= $1",
-            [now_ms().into()],
-        ))
+    let result = session::Entity::delete_many()
+        .filter(session::Column::ExpiresMs.lte(now_ms()))
+        .exec(db)
         .await?;
-    Ok(result.rows_affected())
+    Ok(result.rows_affected)
 }
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
 //! Dashboard settings, kept in the `settings` table as key / value rows and
 //! changed from the settings page.
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait};
 use serde::{Deserialize, Serialize};
 
-use super::{StoreError, sql};
+use super::StoreError;
+use super::entity::setting;
 
 /// What the settings page changes. A missing row reads as the default.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,21 +35,9 @@ impl Default for Settings {
 /// The largest retention the page accepts (a year).
 pub const MAX_RETENTION_DAYS: u32 = 366;
 
-#[derive(FromQueryResult)]
-struct Row {
-    key: String,
-    value: String,
-}
-
 /// Reads the settings.
 pub async fn load(db: &DatabaseConnection) -> Result<Settings, StoreError> {
-    let rows = Row::find_by_statement(sql(
-        db.get_database_backend(),
-        "SELECT key, value FROM settings",
-        [],
-    ))
-    .all(db)
-    .await?;
+    let rows = setting::Entity::find().all(db).await?;
     let mut settings = Settings::default();
     for row in rows {
         match row.key.as_str() {
@@ -71,7 +61,6 @@ pub async fn load(db: &DatabaseConnection) -> Result<Settings, StoreError> {
 
 /// Stores `settings` (every key, in one transaction).
 pub async fn save(db: &DatabaseConnection, settings: &Settings) -> Result<(), StoreError> {
-    let backend = db.get_database_backend();
     let txn = super::begin_write(db).await?;
     let rows = [
         ("trace_mode", settings.trace_mode.clone()),
@@ -89,12 +78,16 @@ pub async fn save(db: &DatabaseConnection, settings: &Settings) -> Result<(), St
         ),
     ];
     for (key, value) in rows {
-        txn.execute_raw(sql(
-            backend,
-            "INSERT INTO settings (key, value) VALUES ($1, $2) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [key.into(), value.into()],
-        ))
+        setting::Entity::insert(setting::ActiveModel {
+            key: Set(key.to_owned()),
+            value: Set(value),
+        })
+        .on_conflict(
+            OnConflict::column(setting::Column::Key)
+                .update_column(setting::Column::Value)
+                .to_owned(),
+        )
+        .exec_without_returning(&txn)
         .await?;
     }
     txn.commit().await?;

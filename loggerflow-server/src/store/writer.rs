@@ -291,7 +291,7 @@ async fn run(
                 return;
             }
             Work::DeleteProject { name, reply } => {
-                let outcome = super::queries::delete_project(&db, &name).await;
+                let outcome = super::projects::delete(&db, &name).await;
                 projects.clear();
                 let _ = reply.send(outcome);
             }
@@ -606,7 +606,7 @@ impl Ctx<'_> {
     }
 
     async fn alarm(&self, project: i64, trigger: &str, message: &str) -> Result<(), IngestError> {
-        crate::alarm::events::enqueue(self.txn, project, trigger, message)
+        super::alarm_events::enqueue(self.txn, project, trigger, message)
             .await
             .map_err(store_err)
     }
@@ -965,7 +965,7 @@ impl Ctx<'_> {
             )
             .await?;
         }
-        for nth in crate::alarm::events::every_nth_values(self.txn, project)
+        for nth in super::alarm_events::every_nth_values(self.txn, project)
             .await
             .map_err(store_err)?
             .into_iter()
@@ -976,7 +976,7 @@ impl Ctx<'_> {
             })
             .collect::<std::collections::BTreeSet<i64>>()
         {
-            crate::alarm::events::enqueue_every_nth(
+            super::alarm_events::enqueue_every_nth(
                 self.txn,
                 project,
                 nth,

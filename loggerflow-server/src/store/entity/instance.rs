@@ -42,6 +42,13 @@ pub struct Model {
     /// The live websocket connection of the instance (its generation);
     /// a connection that closes while another is live changes nothing.
     pub connection: Option<String>,
+    /// The server holding the live websocket connection (`servers.id`).
+    pub server_id: Option<String>,
+    /// The address the live connection came from.
+    pub client_addr: Option<String>,
+    /// The Python websocket instance this one replaced (paired after its
+    /// server died), once paired.
+    pub resumed_from: Option<String>,
 }
 
 /// No relations are declared; queries join by id.

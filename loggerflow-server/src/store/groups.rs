@@ -1,0 +1,354 @@
+//! Error groups and the reports in them: what the errors and report pages
+//! and the API read, and the group state they change. (The writer stores
+//! reports and grows groups: `store::writer`.)
+
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, LikeExpr, Order, Query};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use serde::Serialize;
+
+use super::StoreError;
+use super::entity::{error_group, report};
+
+/// An error group as the API shows it.
+#[derive(Debug, Clone, Serialize, FromQueryResult)]
+pub struct GroupView {
+    /// Group id.
+    pub id: i64,
+    /// Title.
+    pub title: String,
+    /// The grouping key.
+    pub fingerprint: String,
+    /// Reports in the group.
+    pub count: i64,
+    /// First seen (ms).
+    pub first_seen_ms: i64,
+    /// Last seen (ms).
+    pub last_seen_ms: i64,
+    /// `open`, `resolved` or `ignored`.
+    pub state: String,
+    /// Came back after being resolved.
+    pub regressed: bool,
+}
+
+/// The groups of a project, most recent first, optionally of one state.
+pub async fn of_project(
+    db: &DatabaseConnection,
+    project: i64,
+    state: Option<&str>,
+) -> Result<Vec<GroupView>, StoreError> {
+    let mut select = error_group::Entity::find().filter(error_group::Column::ProjectId.eq(project));
+    if let Some(state) = state {
+        select = select.filter(error_group::Column::State.eq(state));
+    }
+    Ok(select
+        .order_by_desc(error_group::Column::LastSeenMs)
+        .into_model::<GroupView>()
+        .all(db)
+        .await?)
+}
+
+/// How many groups one errors page shows.
+pub const GROUPS_PER_PAGE: u64 = 50;
+
+/// A `LIKE` pattern matching text that contains `text` (its `%`, `_` and
+/// `\` escaped with `\`).
+fn contains(text: &str) -> LikeExpr {
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    LikeExpr::new(format!("%{escaped}%")).escape('\\')
+}
+
+#[derive(FromQueryResult)]
+struct PageRow {
+    id: i64,
+    title: String,
+    fingerprint: String,
+    count: i64,
+    first_seen_ms: i64,
+    last_seen_ms: i64,
+    state: String,
+    regressed: bool,
+    newest: Option<String>,
+}
+
+/// One page of a project's groups for the dashboard, newest first: of one
+/// state, whose title contains `search` (case-insensitive), older than the
+/// cursor `after` (`(last_seen_ms, id)`). Returns the groups, each with the
+/// id of its newest report, and the cursor of the next page.
+pub async fn page(
+    db: &DatabaseConnection,
+    project: i64,
+    state: Option<&str>,
+    search: &str,
+    after: Option<(i64, i64)>,
+) -> Result<(Vec<(GroupView, Option<String>)>, Option<(i64, i64)>), StoreError> {
+    use error_group::Column;
+    let newest = Query::select()
+        .column((report::Entity, report::Column::Id))
+        .from(report::Entity)
+        .and_where(
+            Expr::col((report::Entity, report::Column::GroupId))
+                .equals((error_group::Entity, Column::Id)),
+        )
+        .order_by((report::Entity, report::Column::TsMs), Order::Desc)
+        .order_by((report::Entity, report::Column::Id), Order::Desc)
+        .limit(1)
+        .to_owned();
+    let mut select = error_group::Entity::find()
+        .expr_as(Expr::from(newest), "newest")
+        .filter(Column::ProjectId.eq(project));
+    if let Some(state) = state {
+        select = select.filter(Column::State.eq(state));
+    }
+    if !search.is_empty() {
+        // folded by the server on both sides (Unicode rules): titles are
+        // stored folded (`title_folded`), as SQLite's LOWER folds only ASCII
+        select = select.filter(
+            Func::coalesce([
+                Expr::col((error_group::Entity, Column::TitleFolded)),
+                Func::lower(Expr::col((error_group::Entity, Column::Title))).into(),
+            ])
+            .like(contains(&search.to_lowercase())),
+        );
+    }
+    if let Some((seen, id)) = after {
+        select = select.filter(
+            Condition::any().add(Column::LastSeenMs.lt(seen)).add(
+                Condition::all()
+                    .add(Column::LastSeenMs.eq(seen))
+                    .add(Column::Id.lt(id)),
+            ),
+        );
+    }
+    // one more than a page tells whether there is a next one
+    let mut rows = select
+        .order_by_desc(Column::LastSeenMs)
+        .order_by_desc(Column::Id)
+        .limit(GROUPS_PER_PAGE + 1)
+        .into_model::<PageRow>()
+        .all(db)
+        .await?;
+    let more = rows.len() as u64 > GROUPS_PER_PAGE;
+    rows.truncate(usize::try_from(GROUPS_PER_PAGE).unwrap_or(50));
+    let next = more
+        .then(|| rows.last().map(|r| (r.last_seen_ms, r.id)))
+        .flatten();
+    let groups = rows
+        .into_iter()
+        .map(|r| {
+            (
+                GroupView {
+                    id: r.id,
+                    title: r.title,
+                    fingerprint: r.fingerprint,
+                    count: r.count,
+                    first_seen_ms: r.first_seen_ms,
+                    last_seen_ms: r.last_seen_ms,
+                    state: r.state,
+                    regressed: r.regressed,
+                },
+                r.newest,
+            )
+        })
+        .collect();
+    Ok((groups, next))
+}
+
+/// Reports per group and hour over the 24 h before `now_ms`, for the
+/// sparklines of `groups`: `(group, hour 0..24 oldest first, count)`.
+pub async fn hourly_counts(
+    db: &DatabaseConnection,
+    groups: &[i64],
+    now_ms: i64,
+) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+    if groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    let since = now_ms - 24 * 3_600_000;
+    Ok(report::Entity::find()
+        .select_only()
+        .column(report::Column::GroupId)
+        .expr_as(
+            Expr::col(report::Column::TsMs).sub(since).div(3_600_000),
+            "hour",
+        )
+        .expr(Expr::col(report::Column::Id).count())
+        .filter(report::Column::GroupId.is_in(groups.iter().copied()))
+        .filter(report::Column::TsMs.gte(since))
+        // by the output column: each bound value is a parameter of its own,
+        // so the expression repeated would not be the same one on PostgreSQL
+        .group_by(report::Column::GroupId)
+        .group_by(Expr::col(Alias::new("hour")))
+        .into_tuple::<(i64, i64, i64)>()
+        .all(db)
+        .await?)
+}
+
+/// Sets a group's state (`open`, `resolved`, `ignored`); false when no such group.
+pub async fn set_state(
+    db: &DatabaseConnection,
+    project: i64,
+    group: i64,
+    state: &str,
+) -> Result<bool, StoreError> {
+    use error_group::Column;
+    let mut update = error_group::Entity::update_many()
+        .col_expr(Column::State, Expr::val(state))
+        .filter(Column::ProjectId.eq(project))
+        .filter(Column::Id.eq(group));
+    if state != "open" {
+        update = update.col_expr(Column::Regressed, Expr::val(false));
+    }
+    Ok(update.exec(db).await?.rows_affected == 1)
+}
+
+/// A stored report with where it belongs.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportView {
+    /// Its group.
+    pub group_id: i64,
+    /// The instance that sent it.
+    pub instance_id: Option<String>,
+    /// The report.
+    pub report: serde_json::Value,
+    /// The cursor for the next (older) page: pass it as `before`.
+    pub cursor: String,
+}
+
+#[derive(FromQueryResult)]
+struct PayloadRow {
+    id: String,
+    ts_ms: i64,
+    group_id: i64,
+    instance_id: Option<String>,
+    payload: String,
+}
+
+/// Reports of a project (optionally of one group), newest first, `limit` at
+/// most, older than the cursor `before` (`"{ts_ms}:{id}"`) when given.
+pub async fn reports(
+    db: &DatabaseConnection,
+    project: i64,
+    group: Option<i64>,
+    limit: u64,
+    before: Option<(i64, String)>,
+) -> Result<Vec<ReportView>, StoreError> {
+    use report::Column;
+    let (before_ts, before_id) = before.unwrap_or((i64::MAX, String::new()));
+    let before_id = if before_id.is_empty() {
+        "~".to_owned()
+    } else {
+        before_id
+    };
+    let mut select = report::Entity::find()
+        .select_only()
+        .columns([
+            Column::Id,
+            Column::TsMs,
+            Column::GroupId,
+            Column::InstanceId,
+            Column::Payload,
+        ])
+        .filter(Column::ProjectId.eq(project))
+        .filter(older_than(before_ts, &before_id));
+    if let Some(group) = group {
+        select = select.filter(Column::GroupId.eq(group));
+    }
+    let rows = select
+        .order_by_desc(Column::TsMs)
+        .order_by_desc(Column::Id)
+        .limit(limit.clamp(1, 500))
+        .into_model::<PayloadRow>()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ReportView {
+            group_id: r.group_id,
+            instance_id: r.instance_id,
+            report: serde_json::from_str(&r.payload).unwrap_or(serde_json::Value::Null),
+            cursor: format!("{}:{}", r.ts_ms, r.id),
+        })
+        .collect())
+}
+
+/// Reports before `(ts_ms, id)` in the order pages go (newest first).
+fn older_than(ts_ms: i64, id: &str) -> Condition {
+    Condition::any().add(report::Column::TsMs.lt(ts_ms)).add(
+        Condition::all()
+            .add(report::Column::TsMs.eq(ts_ms))
+            .add(report::Column::Id.lt(id)),
+    )
+}
+
+/// Reports after `(ts_ms, id)` in the order pages go (newest first).
+fn newer_than(ts_ms: i64, id: &str) -> Condition {
+    Condition::any().add(report::Column::TsMs.gt(ts_ms)).add(
+        Condition::all()
+            .add(report::Column::TsMs.eq(ts_ms))
+            .add(report::Column::Id.gt(id)),
+    )
+}
+
+/// A report as the report page shows it, with its neighbours in its group.
+#[derive(Debug, Clone)]
+pub struct StoredReport {
+    /// Its group.
+    pub group_id: i64,
+    /// The `Report`, as JSON.
+    pub payload: String,
+    /// The next older report of the group.
+    pub older: Option<String>,
+    /// The next newer report of the group.
+    pub newer: Option<String>,
+}
+
+/// The report `id` of `project` with its neighbours, if it is stored.
+pub async fn report(
+    db: &DatabaseConnection,
+    project: i64,
+    id: &str,
+) -> Result<Option<StoredReport>, StoreError> {
+    use report::Column;
+    let Some((ts_ms, group_id, payload)) = report::Entity::find()
+        .select_only()
+        .columns([Column::TsMs, Column::GroupId, Column::Payload])
+        .filter(Column::ProjectId.eq(project))
+        .filter(Column::Id.eq(id))
+        .into_tuple::<(i64, i64, String)>()
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let neighbour = |older: bool| {
+        let select = report::Entity::find()
+            .select_only()
+            .column(Column::Id)
+            .filter(Column::GroupId.eq(group_id));
+        let (select, order) = if older {
+            (select.filter(older_than(ts_ms, id)), Order::Desc)
+        } else {
+            (select.filter(newer_than(ts_ms, id)), Order::Asc)
+        };
+        select
+            .order_by(Column::TsMs, order.clone())
+            .order_by(Column::Id, order)
+            .limit(1)
+            .into_tuple::<String>()
+            .one(db)
+    };
+    let older = neighbour(true).await?;
+    let newer = neighbour(false).await?;
+    Ok(Some(StoredReport {
+        group_id,
+        payload,
+        older,
+        newer,
+    }))
+}

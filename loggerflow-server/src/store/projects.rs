@@ -1,0 +1,229 @@
+//! Projects: the list the dashboard and the API show, lookups by name,
+//! hiding and deleting.
+
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LockType, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
+};
+use serde::Serialize;
+
+use super::entity::{
+    alarm_connection, alarm_event, error_group, instance, metric_rollup, metric_sample, project,
+    report,
+};
+use super::instances::InstanceView;
+use super::{StoreError, now_ms};
+
+/// A project as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProjectView {
+    /// Name.
+    pub name: String,
+    /// `online` if any instance is, else `offline` if any is, else `stopped` (or `unknown`).
+    pub status: String,
+    /// Implementation(s) of its instances.
+    pub implementation: String,
+    /// Heartbeat interval of its newest instance.
+    pub heartbeat_s: Option<i32>,
+    /// Newest heartbeat of any instance (ms).
+    pub last_heartbeat_ms: Option<i64>,
+    /// Reports stored.
+    pub error_count: i64,
+    /// Error groups.
+    pub group_count: i64,
+    /// Title of the newest group.
+    pub last_error: Option<String>,
+    /// Hidden from the dashboard.
+    pub hidden: bool,
+    /// Its instances, newest first.
+    pub instances: Vec<InstanceView>,
+}
+
+#[derive(FromQueryResult)]
+struct GroupTotals {
+    project_id: i64,
+    reports: i64,
+    groups: i64,
+}
+
+/// Every project with its instances and error totals.
+pub async fn all(db: &DatabaseConnection) -> Result<Vec<ProjectView>, StoreError> {
+    let projects = project::Entity::find()
+        .order_by_asc(project::Column::Name)
+        .all(db)
+        .await?;
+    let instances = super::instances::all(db).await?;
+    // SUM of a BIGINT is a NUMERIC on PostgreSQL: cast back
+    let totals = error_group::Entity::find()
+        .select_only()
+        .column(error_group::Column::ProjectId)
+        .expr_as(
+            Func::coalesce([Expr::col(error_group::Column::Count).sum(), Expr::val(0)])
+                .cast_as("BIGINT"),
+            "reports",
+        )
+        .expr_as(Expr::col(error_group::Column::Id).count(), "groups")
+        .group_by(error_group::Column::ProjectId)
+        .into_model::<GroupTotals>()
+        .all(db)
+        .await?;
+    let mut views = Vec::with_capacity(projects.len());
+    for p in projects {
+        let mine: Vec<InstanceView> = instances
+            .iter()
+            .filter(|i| i.project_id == p.id)
+            .cloned()
+            .collect();
+        let status = ["online", "offline", "stopped"]
+            .into_iter()
+            .find(|s| mine.iter().any(|i| i.status == *s))
+            .unwrap_or("unknown")
+            .to_owned();
+        let mut implementation: Vec<&str> = mine.iter().map(|i| i.transport.as_str()).collect();
+        implementation.sort_unstable();
+        implementation.dedup();
+        let last_error = error_group::Entity::find()
+            .select_only()
+            .column(error_group::Column::Title)
+            .filter(error_group::Column::ProjectId.eq(p.id))
+            .order_by_desc(error_group::Column::LastSeenMs)
+            .limit(1)
+            .into_tuple::<String>()
+            .one(db)
+            .await?;
+        let t = totals.iter().find(|t| t.project_id == p.id);
+        views.push(ProjectView {
+            name: p.name,
+            status,
+            implementation: implementation.join(", "),
+            heartbeat_s: mine.first().map(|i| i.heartbeat_s),
+            last_heartbeat_ms: mine.iter().map(|i| i.last_seen_ms).max(),
+            error_count: t.map_or(0, |t| t.reports),
+            group_count: t.map_or(0, |t| t.groups),
+            last_error,
+            hidden: p.hidden,
+            instances: mine,
+        });
+    }
+    Ok(views)
+}
+
+/// The names of every project, in order.
+pub async fn names(db: &DatabaseConnection) -> Result<Vec<String>, StoreError> {
+    Ok(project::Entity::find()
+        .select_only()
+        .column(project::Column::Name)
+        .order_by_asc(project::Column::Name)
+        .into_tuple::<String>()
+        .all(db)
+        .await?)
+}
+
+/// The id of the project named `name`.
+pub async fn id(db: &DatabaseConnection, name: &str) -> Result<Option<i64>, StoreError> {
+    Ok(project::Entity::find()
+        .select_only()
+        .column(project::Column::Id)
+        .filter(project::Column::Name.eq(name))
+        .into_tuple::<i64>()
+        .one(db)
+        .await?)
+}
+
+/// The name of the project `id` (`""` once deleted).
+pub async fn name(db: &DatabaseConnection, id: i64) -> Result<String, StoreError> {
+    Ok(project::Entity::find_by_id(id)
+        .select_only()
+        .column(project::Column::Name)
+        .into_tuple::<String>()
+        .one(db)
+        .await?
+        .unwrap_or_default())
+}
+
+/// Creates the project `name` unless it exists; returns its id.
+pub async fn ensure(db: &DatabaseConnection, name: &str) -> Result<Option<i64>, StoreError> {
+    project::Entity::insert(project::ActiveModel {
+        name: Set(name.to_owned()),
+        created_ms: Set(now_ms()),
+        hidden: Set(false),
+        ..Default::default()
+    })
+    .on_conflict(
+        OnConflict::column(project::Column::Name)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    id(db, name).await
+}
+
+/// Hides or returns a project; false if there is none of that name.
+pub async fn set_hidden(
+    db: &DatabaseConnection,
+    name: &str,
+    hidden: bool,
+) -> Result<bool, StoreError> {
+    let result = project::Entity::update_many()
+        .col_expr(project::Column::Hidden, Expr::value(hidden))
+        .filter(project::Column::Name.eq(name))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
+
+/// Deletes a project with its reports, groups, instances, metrics, alarm
+/// connections and history, in one transaction; false if there is none of
+/// that name. The writer calls it (`Writer::delete_project`), so its cache
+/// of project ids never names a deleted one.
+pub async fn delete(db: &DatabaseConnection, name: &str) -> Result<bool, StoreError> {
+    let Some(id) = id(db, name).await? else {
+        return Ok(false);
+    };
+    let txn = super::begin_write(db).await?;
+    if txn.get_database_backend() != DbBackend::Sqlite {
+        // first the project's row: a server writing to it holds it (FOR KEY
+        // SHARE) until its commit, so the deletion waits for that write
+        // instead of deadlocking with it over the project's groups
+        project::Entity::find_by_id(id)
+            .select_only()
+            .column(project::Column::Id)
+            .lock(LockType::Update)
+            .into_tuple::<i64>()
+            .one(&txn)
+            .await?;
+    }
+    report::Entity::delete_many()
+        .filter(report::Column::ProjectId.eq(id))
+        .exec(&txn)
+        .await?;
+    error_group::Entity::delete_many()
+        .filter(error_group::Column::ProjectId.eq(id))
+        .exec(&txn)
+        .await?;
+    metric_sample::Entity::delete_many()
+        .filter(metric_sample::Column::ProjectId.eq(id))
+        .exec(&txn)
+        .await?;
+    metric_rollup::Entity::delete_many()
+        .filter(metric_rollup::Column::ProjectId.eq(id))
+        .exec(&txn)
+        .await?;
+    instance::Entity::delete_many()
+        .filter(instance::Column::ProjectId.eq(id))
+        .exec(&txn)
+        .await?;
+    alarm_connection::Entity::delete_many()
+        .filter(alarm_connection::Column::ProjectId.eq(id))
+        .exec(&txn)
+        .await?;
+    alarm_event::Entity::delete_many()
+        .filter(alarm_event::Column::ProjectId.eq(id))
+        .exec(&txn)
+        .await?;
+    project::Entity::delete_by_id(id).exec(&txn).await?;
+    txn.commit().await?;
+    Ok(true)
+}
