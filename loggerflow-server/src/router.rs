@@ -67,7 +67,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn(not_from_a_browser));
     let api = Router::new()
         .route("/api/v1/projects", get(api::projects))
-        .route("/api/v1/dashboard/projects", get(web::live_projects))
+        .route("/api/v1/dashboard/projects", get(web::projects::live))
         .route("/api/v1/projects/{project}/errors", get(api::errors))
         .route(
             "/api/v1/projects/{project}/errors/{group}/state",
@@ -93,29 +93,32 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/alarm-events",
             get(api::alarms::events).delete(api::alarms::clear),
         )
-        .route("/", get(web::projects))
-        .route("/projects/{project}", get(web::errors))
+        .route("/", get(web::projects::page))
+        .route("/projects/{project}", get(web::errors::page))
         .route(
             "/projects/{project}/errors/{group}/state",
-            post(web::set_state),
+            post(web::errors::set_state),
         )
-        .route("/projects/{project}/reports/{id}", get(web::report))
-        .route("/projects/{project}/metrics", get(web::metrics))
-        .route("/alarms", get(web::alarms))
-        .route("/alarms/new", post(web::add_alarm))
-        .route("/alarms/connect", post(web::connect_alarm))
-        .route("/alarms/clear", post(web::clear_history))
-        .route("/alarms/{name}/check", post(web::check_alarm))
-        .route("/alarms/{name}/delete", post(web::delete_alarm))
-        .route("/hidden", get(web::hidden))
-        .route("/projects/{project}/hide", post(web::hide))
+        .route("/projects/{project}/reports/{id}", get(web::report::page))
+        .route("/projects/{project}/metrics", get(web::metrics::page))
+        .route("/alarms", get(web::alarms::page))
+        .route("/alarms/new", post(web::alarms::add))
+        .route("/alarms/connect", post(web::alarms::connect))
+        .route("/alarms/clear", post(web::alarms::clear_history))
+        .route("/alarms/{name}/check", post(web::alarms::check))
+        .route("/alarms/{name}/delete", post(web::alarms::delete))
+        .route("/hidden", get(web::hidden::page))
+        .route("/projects/{project}/hide", post(web::hidden::hide))
         .route(
             "/projects/{project}/instances/clear",
-            post(web::clear_instances),
+            post(web::metrics::clear_instances),
         )
-        .route("/projects/{project}/unhide", post(web::unhide))
-        .route("/projects/{project}/delete", post(web::delete_project))
-        .route("/settings", get(web::settings).post(web::save_settings))
+        .route("/projects/{project}/unhide", post(web::hidden::unhide))
+        .route("/projects/{project}/delete", post(web::hidden::delete))
+        .route(
+            "/settings",
+            get(web::settings::page).post(web::settings::save),
+        )
         .route("/logout", post(auth::logout))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::guard))
         .route_layer(middleware::from_fn(auth::same_origin));

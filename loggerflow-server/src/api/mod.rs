@@ -134,9 +134,7 @@ pub async fn reports(
 /// Query of `GET /api/v1/projects/{project}/metrics`.
 #[derive(Deserialize)]
 pub struct MetricsQuery {
-    pub(crate) window: Option<String>,
-    /// A message after an action (the dashboard's metrics page).
-    pub(crate) notice: Option<String>,
+    window: Option<String>,
 }
 
 /// `GET /api/v1/projects/{project}/metrics?window=5m`: bucketed averages.

@@ -1,0 +1,116 @@
+//! A project's errors page: its groups, a page at a time, and the buttons
+//! that resolve, ignore or reopen one.
+
+use axum::extract::{Path, Query, State};
+use axum::response::{Html, Redirect};
+use axum::{Extension, Form};
+use loggerflow_ui::model::{ErrorsPage, GroupRow, Visitor};
+use serde::Deserialize;
+
+use super::project_id;
+use crate::error::AppError;
+use crate::router::AppState;
+use crate::store::{groups, now_ms};
+
+/// Query of the errors page.
+#[derive(Deserialize)]
+pub struct ErrorsQuery {
+    state: Option<String>,
+    q: Option<String>,
+    /// The cursor of the page: `{last_seen_ms}:{group id}`.
+    after: Option<String>,
+}
+
+/// `GET /projects/{project}?state=&q=&after=`: one page of error groups.
+pub async fn page(
+    State(state): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    Path(project): Path<String>,
+    Query(query): Query<ErrorsQuery>,
+) -> Result<Html<String>, AppError> {
+    let id = project_id(&state, &project).await?;
+    let filter = query
+        .state
+        .filter(|s| matches!(s.as_str(), "open" | "resolved" | "ignored"));
+    let search = query.q.unwrap_or_default();
+    let after = match query.after.as_deref().filter(|a| !a.is_empty()) {
+        None => None,
+        Some(cursor) => Some(
+            cursor
+                .split_once(':')
+                .and_then(|(seen, id)| Some((seen.parse().ok()?, id.parse().ok()?)))
+                .ok_or_else(|| {
+                    AppError::bad_request("invalid_cursor", "`after` is `{last_seen_ms}:{id}`")
+                })?,
+        ),
+    };
+    let (groups, next) = groups::page(&state.db, id, filter.as_deref(), &search, after).await?;
+    let now = now_ms();
+    let ids: Vec<i64> = groups.iter().map(|(g, _)| g.id).collect();
+    let hours = groups::hourly_counts(&state.db, &ids, now).await?;
+    let rows = groups
+        .into_iter()
+        .map(|(g, newest)| {
+            let mut last_24h = vec![0u32; 24];
+            for (_, hour, n) in hours.iter().filter(|(group, _, _)| *group == g.id) {
+                if let Some(slot) = usize::try_from(*hour)
+                    .ok()
+                    .and_then(|i| last_24h.get_mut(i))
+                {
+                    *slot = u32::try_from(*n).unwrap_or(u32::MAX);
+                }
+            }
+            GroupRow {
+                newest_report: newest,
+                id: g.id,
+                title: g.title,
+                count: g.count,
+                first_seen_ms: g.first_seen_ms,
+                last_seen_ms: g.last_seen_ms,
+                state: g.state,
+                regressed: g.regressed,
+                last_24h,
+            }
+        })
+        .collect();
+    Ok(Html(loggerflow_ui::pages::errors(
+        ErrorsPage {
+            project,
+            groups: rows,
+            state: filter,
+            search,
+            next_cursor: next.map(|(seen, id)| format!("{seen}:{id}")),
+            paged: after.is_some(),
+            now_ms: now,
+        },
+        &visitor,
+    )))
+}
+
+/// The form of the resolve / ignore / reopen buttons.
+#[derive(Deserialize)]
+pub struct StateForm {
+    state: String,
+}
+
+/// `POST /projects/{project}/errors/{group}/state` (a plain form): back to the errors.
+pub async fn set_state(
+    State(state): State<AppState>,
+    Path((project, group)): Path<(String, i64)>,
+    Form(form): Form<StateForm>,
+) -> Result<Redirect, AppError> {
+    if !matches!(form.state.as_str(), "open" | "resolved" | "ignored") {
+        return Err(AppError::bad_request(
+            "invalid_state",
+            "use open, resolved or ignored",
+        ));
+    }
+    let id = project_id(&state, &project).await?;
+    if !groups::set_state(&state.db, id, group, &form.state).await? {
+        return Err(AppError::not_found(format!("no group {group}")));
+    }
+    Ok(Redirect::to(&format!(
+        "/projects/{}",
+        loggerflow_ui::pages::segment(&project)
+    )))
+}

@@ -1,0 +1,92 @@
+//! A project's metrics page: its charts and its instances (apps), and the
+//! button that forgets the apps that are not online.
+
+use axum::Extension;
+use axum::extract::{Path, Query, State};
+use axum::response::{Html, Redirect};
+use loggerflow_ui::model::{InstanceRow, MetricPoint, MetricsPage, Visitor};
+use serde::Deserialize;
+
+use super::project_id;
+use crate::error::AppError;
+use crate::router::AppState;
+use crate::store::{instances, metrics, now_ms};
+
+/// Query of the metrics page.
+#[derive(Deserialize)]
+pub struct MetricsQuery {
+    /// The chart window (`5m` when absent or unknown).
+    window: Option<String>,
+    /// A message after an action.
+    notice: Option<String>,
+}
+
+/// `GET /projects/{project}/metrics?window=`.
+pub async fn page(
+    State(state): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    Path(project): Path<String>,
+    Query(query): Query<MetricsQuery>,
+) -> Result<Html<String>, AppError> {
+    let id = project_id(&state, &project).await?;
+    let instances = instances::of_project(&state.db, id)
+        .await?
+        .into_iter()
+        .map(|i| InstanceRow {
+            name: if i.host.is_empty() {
+                i.id.clone()
+            } else {
+                format!("{} (pid {})", i.host, i.pid)
+            },
+            transport: i.transport,
+            client_version: i.client_version,
+            status: i.status,
+            status_since_ms: i.status_since_ms,
+            last_seen_ms: i.last_seen_ms,
+        })
+        .collect();
+    let window = query.window.unwrap_or_else(|| "5m".into());
+    let (window, window_ms) = metrics::window(&window).unwrap_or(("5m", 300_000));
+    let points = metrics::chart(&state.db, id, window_ms)
+        .await?
+        .into_iter()
+        .map(|p| MetricPoint {
+            ts_ms: p.ts_ms,
+            cpu_percent: p.cpu_percent,
+            process_cpu_percent: p.process_cpu_percent,
+            process_memory_bytes: p.process_memory_bytes,
+            memory_used_bytes: p.memory_used_bytes,
+            memory_total_bytes: p.memory_total_bytes,
+        })
+        .collect();
+    Ok(Html(loggerflow_ui::pages::metrics(
+        MetricsPage {
+            project,
+            window: window.into(),
+            windows: metrics::WINDOWS
+                .iter()
+                .map(|(n, _)| (*n).to_owned())
+                .collect(),
+            points,
+            instances,
+            now_ms: now_ms(),
+            notice: query.notice,
+        },
+        &visitor,
+    )))
+}
+
+/// `POST /projects/{project}/instances/clear`: forgets the project's apps
+/// that are not online (their metrics stay).
+pub async fn clear_instances(
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+) -> Result<Redirect, AppError> {
+    let id = project_id(&state, &project).await?;
+    let n = instances::clear(&state.db, id).await?;
+    Ok(Redirect::to(&format!(
+        "/projects/{}/metrics?notice={}",
+        loggerflow_ui::pages::segment(&project),
+        loggerflow_ui::pages::segment(&format!("{n} app(s) cleared"))
+    )))
+}

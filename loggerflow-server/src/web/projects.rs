@@ -1,0 +1,63 @@
+//! The projects page (`/`) and the data its live table polls.
+
+use axum::Extension;
+use axum::extract::State;
+use axum::response::Html;
+use loggerflow_ui::model::{ProjectRow, ProjectsPage, Visitor};
+
+use crate::error::AppError;
+use crate::router::AppState;
+use crate::store::{now_ms, projects, settings};
+
+/// The projects page's data (also what its live island polls).
+pub async fn data(state: &AppState) -> Result<ProjectsPage, AppError> {
+    let projects = projects::all(&state.db).await?;
+    let settings = settings::load(&state.db).await?;
+    let hidden = projects.iter().filter(|p| p.hidden).count();
+    let rows = projects
+        .into_iter()
+        .filter(|p| !p.hidden)
+        .map(|p| {
+            let newest = p
+                .instances
+                .iter()
+                .find(|i| i.status == p.status)
+                .or(p.instances.first());
+            ProjectRow {
+                status_since_ms: newest.map(|i| i.status_since_ms),
+                cpu_percent: newest.and_then(|i| i.cpu_percent),
+                process_memory_bytes: newest.and_then(|i| i.process_memory_bytes),
+                memory_used_bytes: newest.and_then(|i| i.memory_used_bytes),
+                memory_total_bytes: newest.and_then(|i| i.memory_total_bytes),
+                name: p.name,
+                status: p.status,
+                error_count: p.error_count,
+                last_error: p.last_error,
+                heartbeat_s: p.heartbeat_s,
+                last_heartbeat_ms: p.last_heartbeat_ms,
+                implementation: p.implementation,
+            }
+        })
+        .collect();
+    Ok(ProjectsPage {
+        projects: rows,
+        hidden,
+        show_process_memory: settings.show_process_memory,
+        now_ms: now_ms(),
+    })
+}
+
+/// `GET /`: the projects.
+pub async fn page(
+    State(state): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+) -> Result<Html<String>, AppError> {
+    let page = data(&state).await?;
+    Ok(Html(loggerflow_ui::pages::projects(page, &visitor)))
+}
+
+/// `GET /api/v1/dashboard/projects`: the projects page's data, polled by
+/// its live table.
+pub async fn live(State(state): State<AppState>) -> Result<axum::Json<ProjectsPage>, AppError> {
+    Ok(axum::Json(data(&state).await?))
+}

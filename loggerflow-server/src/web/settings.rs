@@ -1,0 +1,82 @@
+//! The settings page.
+
+use axum::extract::{Query, State};
+use axum::response::{Html, Redirect};
+use axum::{Extension, Form};
+use loggerflow_ui::model::{SettingsPage, Visitor};
+use serde::Deserialize;
+
+use super::NoticeQuery;
+use crate::error::AppError;
+use crate::router::AppState;
+use crate::store::settings;
+
+/// `GET /settings`.
+pub async fn page(
+    State(state): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    Query(query): Query<NoticeQuery>,
+) -> Result<Html<String>, AppError> {
+    let current = settings::load(&state.db).await?;
+    Ok(Html(loggerflow_ui::pages::settings(
+        SettingsPage {
+            trace_mode: current.trace_mode,
+            backlight: current.backlight,
+            show_process_memory: current.show_process_memory,
+            retention_days: current.retention_days,
+            default_retention_days: state.config.retention.as_secs() / 86_400,
+            notice: query.notice,
+        },
+        &visitor,
+    )))
+}
+
+/// The settings form (unticked boxes are absent).
+#[derive(Deserialize)]
+pub struct SettingsForm {
+    trace_mode: String,
+    backlight: Option<String>,
+    show_process_memory: Option<String>,
+    retention_days: Option<String>,
+}
+
+/// `POST /settings`: saves and comes back with a notice.
+pub async fn save(
+    State(state): State<AppState>,
+    Form(form): Form<SettingsForm>,
+) -> Result<Redirect, AppError> {
+    if !matches!(form.trace_mode.as_str(), "full" | "clean" | "minimal") {
+        return Err(AppError::bad_request(
+            "invalid_trace_mode",
+            "use full, clean or minimal",
+        ));
+    }
+    let retention_days = match form.retention_days.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(days) => Some(
+            days.parse::<u32>()
+                .ok()
+                .filter(|d| (1..=settings::MAX_RETENTION_DAYS).contains(d))
+                .ok_or_else(|| {
+                    AppError::bad_request(
+                        "invalid_retention",
+                        format!(
+                            "keep metrics for 1 to {} days",
+                            settings::MAX_RETENTION_DAYS
+                        ),
+                    )
+                })?,
+        ),
+    };
+    settings::save(
+        &state.db,
+        &settings::Settings {
+            trace_mode: form.trace_mode,
+            backlight: form.backlight.is_some(),
+            show_process_memory: form.show_process_memory.is_some(),
+            retention_days,
+        },
+    )
+    .await?;
+    Ok(Redirect::to("/settings?notice=saved"))
+}
