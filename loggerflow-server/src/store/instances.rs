@@ -1,10 +1,10 @@
 //! Instances: the app processes of each project, their status sweep and
 //! their pruning.
 
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter,
-    QueryOrder,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::Serialize;
 
@@ -178,4 +178,228 @@ pub async fn sweep_offline(
     }
     txn.commit().await?;
     Ok(rows.len() as u64)
+}
+
+// What the writer (`store::writer`) writes of instances, in its
+// transaction: `C` is its savepoint.
+
+/// The status and project of instance `id`.
+pub(crate) async fn status_and_project<C: ConnectionTrait>(
+    conn: &C,
+    id: &str,
+) -> Result<Option<(String, i64)>, DbErr> {
+    instance::Entity::find_by_id(id)
+        .select_only()
+        .columns([instance::Column::Status, instance::Column::ProjectId])
+        .into_tuple::<(String, i64)>()
+        .one(conn)
+        .await
+}
+
+/// What an instance says in its hello.
+pub(crate) struct Hello {
+    /// Its id.
+    pub id: String,
+    /// Its project.
+    pub project: i64,
+    /// Host name.
+    pub host: String,
+    /// Process id.
+    pub pid: i64,
+    /// Client library and version.
+    pub client_version: String,
+    /// `webhook`, `websocket`…
+    pub transport: String,
+    /// Seconds between heartbeats.
+    pub heartbeat_s: i32,
+}
+
+/// Records a hello at `now`: a new instance, online; a known one is
+/// updated and online again (its status time kept if it was online).
+pub(crate) async fn hello<C: ConnectionTrait>(
+    conn: &C,
+    hello: Hello,
+    now: i64,
+) -> Result<(), DbErr> {
+    use instance::Column;
+    let excluded = |c: Column| Expr::col((Alias::new("excluded"), c));
+    instance::Entity::insert(instance::ActiveModel {
+        id: Set(hello.id),
+        project_id: Set(hello.project),
+        host: Set(hello.host),
+        pid: Set(hello.pid),
+        client_version: Set(hello.client_version),
+        transport: Set(hello.transport),
+        heartbeat_s: Set(hello.heartbeat_s),
+        status: Set("online".into()),
+        started_ms: Set(now),
+        last_seen_ms: Set(now),
+        status_since_ms: Set(now),
+        ..Default::default()
+    })
+    .on_conflict(
+        OnConflict::column(Column::Id)
+            .update_columns([
+                Column::ProjectId,
+                Column::Host,
+                Column::Pid,
+                Column::ClientVersion,
+                Column::Transport,
+                Column::HeartbeatS,
+            ])
+            .value(
+                Column::StatusSinceMs,
+                Expr::case(
+                    Expr::col((instance::Entity, Column::Status)).eq("online"),
+                    Expr::col((instance::Entity, Column::StatusSinceMs)),
+                )
+                .finally(excluded(Column::LastSeenMs)),
+            )
+            .value(Column::Status, Expr::val("online"))
+            .value(Column::LastSeenMs, excluded(Column::LastSeenMs))
+            .to_owned(),
+    )
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+/// A heartbeat's readings, as stored.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Readings {
+    /// Host CPU %.
+    pub cpu_percent: f64,
+    /// Process CPU %.
+    pub process_cpu_percent: f64,
+    /// Process memory.
+    pub process_memory_bytes: i64,
+    /// Host memory used.
+    pub memory_used_bytes: i64,
+    /// Host memory total.
+    pub memory_total_bytes: i64,
+}
+
+/// `UPDATE instances SET last_seen_ms = now, <readings> WHERE id = …`.
+fn beat(id: &str, now: i64, r: Readings) -> sea_orm::UpdateMany<instance::Entity> {
+    use instance::Column;
+    instance::Entity::update_many()
+        .col_expr(Column::LastSeenMs, Expr::val(now))
+        .col_expr(Column::CpuPercent, Expr::val(r.cpu_percent))
+        .col_expr(Column::ProcessCpuPercent, Expr::val(r.process_cpu_percent))
+        .col_expr(
+            Column::ProcessMemoryBytes,
+            Expr::val(r.process_memory_bytes),
+        )
+        .col_expr(Column::MemoryUsedBytes, Expr::val(r.memory_used_bytes))
+        .col_expr(Column::MemoryTotalBytes, Expr::val(r.memory_total_bytes))
+        .filter(Column::Id.eq(id))
+}
+
+/// A heartbeat of an instance that is online (the common case, one
+/// statement): its last readings; false if it is not online (or unknown).
+pub(crate) async fn heartbeat_online<C: ConnectionTrait>(
+    conn: &C,
+    id: &str,
+    now: i64,
+    readings: Readings,
+) -> Result<bool, DbErr> {
+    let updated = beat(id, now, readings)
+        .filter(instance::Column::Status.eq("online"))
+        .exec(conn)
+        .await?;
+    Ok(updated.rows_affected > 0)
+}
+
+/// A heartbeat of an instance that was not online: its last readings, and
+/// it is online since `now`; false if it is unknown.
+pub(crate) async fn heartbeat_back<C: ConnectionTrait>(
+    conn: &C,
+    id: &str,
+    now: i64,
+    readings: Readings,
+) -> Result<bool, DbErr> {
+    use instance::Column;
+    let updated = beat(id, now, readings)
+        .col_expr(
+            Column::StatusSinceMs,
+            Expr::case(
+                Expr::col(Column::Status).eq("online"),
+                Expr::col(Column::StatusSinceMs),
+            )
+            .finally(now)
+            .into(),
+        )
+        .col_expr(Column::Status, Expr::val("online"))
+        .exec(conn)
+        .await?;
+    Ok(updated.rows_affected > 0)
+}
+
+/// Sets the status of instance `id` (`offline`, `stopped`) at `now`, only
+/// if it is online unless `always`; returns the rows changed.
+pub(crate) async fn set_status<C: ConnectionTrait>(
+    conn: &C,
+    id: &str,
+    status: &str,
+    now: i64,
+    always: bool,
+) -> Result<u64, DbErr> {
+    use instance::Column;
+    let mut update = instance::Entity::update_many()
+        .col_expr(Column::Status, Expr::val(status))
+        .col_expr(Column::StatusSinceMs, Expr::val(now))
+        .col_expr(Column::LastSeenMs, Expr::val(now))
+        .filter(Column::Id.eq(id));
+    if !always {
+        update = update.filter(Column::Status.eq("online"));
+    }
+    Ok(update.exec(conn).await?.rows_affected)
+}
+
+/// Instance `id`'s live websocket is `connection`, held by `server`, from
+/// `client_addr`.
+pub(crate) async fn connected<C: ConnectionTrait>(
+    conn: &C,
+    id: &str,
+    connection: &str,
+    server: &str,
+    client_addr: Option<String>,
+) -> Result<(), DbErr> {
+    use instance::Column;
+    instance::Entity::update_many()
+        .col_expr(Column::Connection, Expr::val(connection))
+        .col_expr(Column::ServerId, Expr::val(server))
+        .col_expr(Column::ClientAddr, Expr::val(client_addr))
+        .filter(Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// The live websocket connection of instance `id`, if any.
+pub(crate) async fn live_connection<C: ConnectionTrait>(
+    conn: &C,
+    id: &str,
+) -> Result<Option<String>, DbErr> {
+    Ok(instance::Entity::find_by_id(id)
+        .select_only()
+        .column(instance::Column::Connection)
+        .into_tuple::<Option<String>>()
+        .one(conn)
+        .await?
+        .flatten())
+}
+
+/// Deletes instance `id` if `connection` is its live one.
+pub(crate) async fn forget<C: ConnectionTrait>(
+    conn: &C,
+    id: &str,
+    connection: &str,
+) -> Result<(), DbErr> {
+    instance::Entity::delete_many()
+        .filter(instance::Column::Id.eq(id))
+        .filter(instance::Column::Connection.eq(connection))
+        .exec(conn)
+        .await?;
+    Ok(())
 }

@@ -2,10 +2,10 @@
 //! read them, the readings thresholds watch, and their pruning. (The writer
 //! stores samples and rollups with each heartbeat: `store::writer`.)
 
-use sea_orm::sea_query::{Alias, Expr, ExprTrait};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::Serialize;
 
@@ -236,4 +236,86 @@ pub async fn latest(
         .into_tuple::<f64>()
         .one(db)
         .await?)
+}
+
+/// Stores a heartbeat's readings of instance `instance` at `now` (the
+/// writer calls it in its transaction): a sample, and the sums of its
+/// project's five-minute bucket.
+pub(crate) async fn record_sample<C: ConnectionTrait>(
+    conn: &C,
+    instance: &str,
+    now: i64,
+    r: super::instances::Readings,
+) -> Result<(), DbErr> {
+    use super::entity::instance as inst;
+    // the project is the instance's: both rows come from one SELECT of it
+    let of_instance = |first: Vec<Expr>| {
+        let mut select = Query::select();
+        select
+            .column(inst::Column::ProjectId)
+            .exprs(first)
+            .expr(Expr::val(r.cpu_percent))
+            .expr(Expr::val(r.process_cpu_percent))
+            .expr(Expr::val(r.process_memory_bytes))
+            .expr(Expr::val(r.memory_used_bytes))
+            .expr(Expr::val(r.memory_total_bytes))
+            .from(inst::Entity)
+            .and_where(Expr::col(inst::Column::Id).eq(instance));
+        select
+    };
+    {
+        use metric_sample::Column;
+        let insert = Query::insert()
+            .into_table(metric_sample::Entity)
+            .columns([
+                Column::ProjectId,
+                Column::InstanceId,
+                Column::TsMs,
+                Column::CpuPercent,
+                Column::ProcessCpuPercent,
+                Column::ProcessMemoryBytes,
+                Column::MemoryUsedBytes,
+                Column::MemoryTotalBytes,
+            ])
+            .select_from(of_instance(vec![
+                Expr::col(inst::Column::Id),
+                Expr::val(now),
+            ]))
+            .map_err(|e| DbErr::Custom(e.to_string()))?
+            .to_owned();
+        conn.execute(&insert).await?;
+    }
+    use metric_rollup::Column;
+    let sums = [
+        Column::CpuSum,
+        Column::ProcessCpuSum,
+        Column::ProcessMemorySum,
+        Column::MemoryUsedSum,
+        Column::MemoryTotalSum,
+    ];
+    let mut on_conflict = OnConflict::columns([Column::ProjectId, Column::BucketMs]);
+    on_conflict.value(
+        Column::Samples,
+        Expr::col((metric_rollup::Entity, Column::Samples)).add(1),
+    );
+    for sum in sums {
+        on_conflict.value(
+            sum,
+            Expr::col((metric_rollup::Entity, sum)).add(Expr::col((Alias::new("excluded"), sum))),
+        );
+    }
+    let mut columns = vec![Column::ProjectId, Column::BucketMs, Column::Samples];
+    columns.extend(sums);
+    let insert = Query::insert()
+        .into_table(metric_rollup::Entity)
+        .columns(columns)
+        .select_from(of_instance(vec![
+            Expr::val(now - (now % ROLLUP_MS)),
+            Expr::val(1),
+        ]))
+        .map_err(|e| DbErr::Custom(e.to_string()))?
+        .on_conflict(on_conflict)
+        .to_owned();
+    conn.execute(&insert).await?;
+    Ok(())
 }

@@ -3,8 +3,8 @@
 
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LockType, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
+    EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::Serialize;
 
@@ -144,19 +144,7 @@ pub async fn name(db: &DatabaseConnection, id: i64) -> Result<String, StoreError
 
 /// Creates the project `name` unless it exists; returns its id.
 pub async fn ensure(db: &DatabaseConnection, name: &str) -> Result<Option<i64>, StoreError> {
-    project::Entity::insert(project::ActiveModel {
-        name: Set(name.to_owned()),
-        created_ms: Set(now_ms()),
-        hidden: Set(false),
-        ..Default::default()
-    })
-    .on_conflict(
-        OnConflict::column(project::Column::Name)
-            .do_nothing()
-            .to_owned(),
-    )
-    .exec_without_returning(db)
-    .await?;
+    create(db, name, now_ms()).await?;
     id(db, name).await
 }
 
@@ -226,4 +214,60 @@ pub async fn delete(db: &DatabaseConnection, name: &str) -> Result<bool, StoreEr
     project::Entity::delete_by_id(id).exec(&txn).await?;
     txn.commit().await?;
     Ok(true)
+}
+
+// What the writer (`store::writer`) reads and writes of projects, in its
+// transaction: `C` is its savepoint.
+
+/// Whether project `id` still exists; on PostgreSQL its row is held (`FOR
+/// KEY SHARE`) until the transaction ends, so no deletion lands before the
+/// writer's commit.
+pub(crate) async fn hold<C: ConnectionTrait>(conn: &C, id: i64) -> Result<bool, DbErr> {
+    Ok(project::Entity::find_by_id(id)
+        .select_only()
+        .column(project::Column::Id)
+        .lock(LockType::KeyShare)
+        .into_tuple::<i64>()
+        .one(conn)
+        .await?
+        .is_some())
+}
+
+/// Creates the project `name` at `now` unless it exists; true if it was
+/// created.
+pub(crate) async fn create<C: ConnectionTrait>(
+    conn: &C,
+    name: &str,
+    now: i64,
+) -> Result<bool, DbErr> {
+    let inserted = project::Entity::insert(project::ActiveModel {
+        name: Set(name.to_owned()),
+        created_ms: Set(now),
+        hidden: Set(false),
+        ..Default::default()
+    })
+    .on_conflict(
+        OnConflict::column(project::Column::Name)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(conn)
+    .await?;
+    Ok(inserted > 0)
+}
+
+/// The id of the project `name`, its row held as by [`hold`] on
+/// PostgreSQL.
+pub(crate) async fn id_held<C: ConnectionTrait>(
+    conn: &C,
+    name: &str,
+) -> Result<Option<i64>, DbErr> {
+    project::Entity::find()
+        .select_only()
+        .column(project::Column::Id)
+        .filter(project::Column::Name.eq(name))
+        .lock(LockType::KeyShare)
+        .into_tuple::<i64>()
+        .one(conn)
+        .await
 }

@@ -537,72 +537,35 @@ impl Ctx<'_> {
             if self.backend == DbBackend::Sqlite {
                 return Ok(id);
             }
-            let still = self
-                .txn
-                .query_one_raw(sql(
-                    self.backend,
-                    "SELECT id FROM projects WHERE id = $1 FOR KEY SHARE",
-                    [id.into()],
-                ))
+            let still = super::projects::hold(self.txn, id)
                 .await
                 .map_err(store_err)?;
-            if still.is_some() {
+            if still {
                 self.created.insert(name.to_owned(), id);
                 return Ok(id);
             }
             self.projects.pop(name);
         }
-        let inserted = self
-            .txn
-            .execute_raw(sql(
-                self.backend,
-                "INSERT INTO projects (name, created_ms, hidden) VALUES ($1, $2, FALSE) \
-                 ON CONFLICT (name) DO NOTHING",
-                [name.into(), now_ms().into()],
-            ))
+        if super::projects::create(self.txn, name, now_ms())
             .await
-            .map_err(store_err)?;
-        if inserted.rows_affected() > 0 {
+            .map_err(store_err)?
+        {
             self.new.0 += 1;
         }
         // held until the commit (PostgreSQL), as above
-        let select = if self.backend == DbBackend::Sqlite {
-            "SELECT id FROM projects WHERE name = $1"
-        } else {
-            "SELECT id FROM projects WHERE name = $1 FOR KEY SHARE"
-        };
-        let row = self
-            .txn
-            .query_one_raw(sql(self.backend, select, [name.into()]))
+        let id = super::projects::id_held(self.txn, name)
             .await
-            .map_err(store_err)?;
-        let id: i64 = row
-            .ok_or_else(|| IngestError::Store(StoreError::Other("project row missing".into())))?
-            .try_get("", "id")
-            .map_err(store_err)?;
+            .map_err(store_err)?
+            .ok_or_else(|| IngestError::Store(StoreError::Other("project row missing".into())))?;
         self.created.insert(name.to_owned(), id);
         Ok(id)
     }
 
     /// The instance's status and project before this change.
     async fn previous(&self, instance: &str) -> Result<Option<(String, i64)>, IngestError> {
-        let row = self
-            .txn
-            .query_one_raw(sql(
-                self.backend,
-                "SELECT status, project_id FROM instances WHERE id = $1",
-                [instance.into()],
-            ))
+        super::instances::status_and_project(self.txn, instance)
             .await
-            .map_err(store_err)?;
-        match row {
-            Some(row) => {
-                let status: String = row.try_get("", "status").map_err(store_err)?;
-                let project: i64 = row.try_get("", "project_id").map_err(store_err)?;
-                Ok(Some((status, project)))
-            }
-            None => Ok(None),
-        }
+            .map_err(store_err)
     }
 
     async fn alarm(&self, project: i64, trigger: &str, message: &str) -> Result<(), IngestError> {
@@ -641,29 +604,16 @@ impl Ctx<'_> {
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
-        self.txn
-            .execute_raw(sql(
-                self.backend,
-                "INSERT INTO instances (id, project_id, host, pid, client_version, transport, heartbeat_s, \
-                 status, started_ms, last_seen_ms, status_since_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'online', $8, $8, $8) \
-                 ON CONFLICT (id) DO UPDATE SET project_id = excluded.project_id, host = excluded.host, \
-                 pid = excluded.pid, client_version = excluded.client_version, transport = excluded.transport, \
-                 heartbeat_s = excluded.heartbeat_s, \
-                 status_since_ms = CASE WHEN instances.status = 'online' THEN instances.status_since_ms \
-                 ELSE excluded.last_seen_ms END, \
-                 status = 'online', last_seen_ms = excluded.last_seen_ms",
-                [
-                    clean(&hello.instance).into(),
-                    project.into(),
-                    crate::names::bounded(&hello.host, 255).into(),
-                    i64::from(hello.pid).into(),
-                    crate::names::bounded(&hello.client_version, 64).into(),
-                    transport.into(),
-                    i32::try_from(hello.heartbeat_s.clamp(1, 86_400)).unwrap_or(10).into(),
-                    now.into(),
-                ],
-            ))
+        let hello = super::instances::Hello {
+            id: clean(&hello.instance),
+            project,
+            host: crate::names::bounded(&hello.host, 255),
+            pid: i64::from(hello.pid),
+            client_version: crate::names::bounded(&hello.client_version, 64),
+            transport,
+            heartbeat_s: i32::try_from(hello.heartbeat_s.clamp(1, 86_400)).unwrap_or(10),
+        };
+        super::instances::hello(self.txn, hello, now)
             .await
             .map_err(store_err)?;
         Ok(())
@@ -684,29 +634,19 @@ impl Ctx<'_> {
                 0.0
             }
         };
-        // the same seven values for the instance's last readings and the sample
-        let values: [sea_orm::Value; 7] = [
-            instance.into(),
-            now.into(),
-            pct(m.cpu_percent).into(),
-            pct(m.process_cpu_percent).into(),
-            mem(m.process_memory_bytes).into(),
-            mem(m.memory_used_bytes).into(),
-            mem(m.memory_total_bytes).into(),
-        ];
+        // the same readings for the instance's last readings and the sample
+        let readings = super::instances::Readings {
+            cpu_percent: pct(m.cpu_percent),
+            process_cpu_percent: pct(m.process_cpu_percent),
+            process_memory_bytes: mem(m.process_memory_bytes),
+            memory_used_bytes: mem(m.memory_used_bytes),
+            memory_total_bytes: mem(m.memory_total_bytes),
+        };
         // the common case, an instance that is online, in one statement
-        let updated = self
-            .txn
-            .execute_raw(sql(
-                self.backend,
-                "UPDATE instances SET last_seen_ms = $2, cpu_percent = $3, process_cpu_percent = $4, \
-                 process_memory_bytes = $5, memory_used_bytes = $6, memory_total_bytes = $7 \
-                 WHERE id = $1 AND status = 'online'",
-                values.clone(),
-            ))
+        let online = super::instances::heartbeat_online(self.txn, instance, now, readings)
             .await
             .map_err(store_err)?;
-        if updated.rows_affected() == 0 {
+        if !online {
             // offline or stopped before (it is back: alarm), or unknown
             if let Some((_, project)) = self
                 .previous(instance)
@@ -716,46 +656,14 @@ impl Ctx<'_> {
                 let message = format!("instance {instance} is back online");
                 self.alarm(project, "online", &message).await?;
             }
-            let updated = self
-                .txn
-                .execute_raw(sql(
-                    self.backend,
-                    "UPDATE instances SET last_seen_ms = $2, cpu_percent = $3, process_cpu_percent = $4, \
-                     process_memory_bytes = $5, memory_used_bytes = $6, memory_total_bytes = $7, \
-                     status_since_ms = CASE WHEN status = 'online' THEN status_since_ms ELSE $2 END, \
-                     status = 'online' WHERE id = $1",
-                    values.clone(),
-                ))
+            let known = super::instances::heartbeat_back(self.txn, instance, now, readings)
                 .await
                 .map_err(store_err)?;
-            if updated.rows_affected() == 0 {
+            if !known {
                 return Err(IngestError::UnknownInstance(instance.to_owned()));
             }
         }
-        self.txn
-            .execute_raw(sql(
-                self.backend,
-                "INSERT INTO metric_samples (project_id, instance_id, ts_ms, cpu_percent, process_cpu_percent, \
-                 process_memory_bytes, memory_used_bytes, memory_total_bytes) \
-                 SELECT project_id, id, $2, $3, $4, $5, $6, $7 FROM instances WHERE id = $1",
-                values.clone(),
-            ))
-            .await
-            .map_err(store_err)?;
-        self.txn
-            .execute_raw(sql(
-                self.backend,
-                "INSERT INTO metric_rollups (project_id, bucket_ms, samples, cpu_sum, process_cpu_sum, \
-                 process_memory_sum, memory_used_sum, memory_total_sum) \
-                 SELECT project_id, $2 - ($2 % 300000), 1, $3, $4, $5, $6, $7 FROM instances WHERE id = $1 \
-                 ON CONFLICT (project_id, bucket_ms) DO UPDATE SET samples = metric_rollups.samples + 1, \
-                 cpu_sum = metric_rollups.cpu_sum + excluded.cpu_sum, \
-                 process_cpu_sum = metric_rollups.process_cpu_sum + excluded.process_cpu_sum, \
-                 process_memory_sum = metric_rollups.process_memory_sum + excluded.process_memory_sum, \
-                 memory_used_sum = metric_rollups.memory_used_sum + excluded.memory_used_sum, \
-                 memory_total_sum = metric_rollups.memory_total_sum + excluded.memory_total_sum",
-                values,
-            ))
+        super::metrics::record_sample(self.txn, instance, now, readings)
             .await
             .map_err(store_err)?;
         Ok(())
@@ -1002,47 +910,23 @@ impl Ctx<'_> {
     }
 
     async fn connected(&mut self, instance: &str, connection: &str) -> Result<(), IngestError> {
-        self.txn
-            .execute_raw(sql(
-                self.backend,
-                "UPDATE instances SET connection = $2, server_id = $3, client_addr = $4 WHERE id = $1",
-                [
-                    instance.into(),
-                    connection.into(),
-                    self.shared.server.clone().into(),
-                    self.client.map(|ip| ip.to_string()).into(),
-                ],
-            ))
+        let client = self.client.map(|ip| ip.to_string());
+        super::instances::connected(self.txn, instance, connection, &self.shared.server, client)
             .await
-            .map_err(store_err)?;
-        Ok(())
+            .map_err(store_err)
     }
 
     async fn forget(&mut self, instance: &str, connection: &str) -> Result<(), IngestError> {
-        self.txn
-            .execute_raw(sql(
-                self.backend,
-                "DELETE FROM instances WHERE id = $1 AND connection = $2",
-                [instance.into(), connection.into()],
-            ))
+        super::instances::forget(self.txn, instance, connection)
             .await
-            .map_err(store_err)?;
-        Ok(())
+            .map_err(store_err)
     }
 
     /// Offline, if `connection` is still the instance's live one.
     async fn disconnected(&mut self, instance: &str, connection: &str) -> Result<(), IngestError> {
-        let live = self
-            .txn
-            .query_one_raw(sql(
-                self.backend,
-                "SELECT connection FROM instances WHERE id = $1",
-                [instance.into()],
-            ))
+        let live = super::instances::live_connection(self.txn, instance)
             .await
-            .map_err(store_err)?
-            .and_then(|row| row.try_get::<Option<String>>("", "connection").ok())
-            .flatten();
+            .map_err(store_err)?;
         match live {
             Some(live) if live != connection => Ok(()),
             _ => self.status(instance, "offline", false).await,
@@ -1057,24 +941,14 @@ impl Ctx<'_> {
     ) -> Result<(), IngestError> {
         let now = now_ms();
         let previous = self.previous(instance).await?;
-        let condition = if always { "" } else { " AND status = 'online'" };
-        let updated = self
-            .txn
-            .execute_raw(sql(
-                self.backend,
-                &format!(
-                    "UPDATE instances SET status = $2, status_since_ms = $3, last_seen_ms = $3 \
-                     WHERE id = $1{condition}"
-                ),
-                [instance.into(), status.into(), now.into()],
-            ))
+        let updated = super::instances::set_status(self.txn, instance, status, now, always)
             .await
             .map_err(store_err)?;
-        if always && updated.rows_affected() == 0 {
+        if always && updated == 0 {
             return Err(IngestError::UnknownInstance(instance.to_owned()));
         }
         let changed = previous.filter(|(before, _)| before != status);
-        if let (1, Some((_, project))) = (updated.rows_affected(), changed) {
+        if let (1, Some((_, project))) = (updated, changed) {
             let message = match status {
                 "stopped" => format!("instance {instance} stopped (said goodbye)"),
                 _ => format!("instance {instance} is offline: its connection closed"),
