@@ -262,6 +262,23 @@ pub async fn claim(
     batch: u64,
 ) -> Result<Vec<Claimed>, StoreError> {
     let backend = db.get_database_backend();
+    let update = claim_statement(backend, me, now, expired_before, batch);
+    let mut claimed = Claimed::find_by_statement(backend.build(&update))
+        .all(db)
+        .await?;
+    claimed.sort_by_key(|c| c.id);
+    Ok(claimed)
+}
+
+/// The claim's `UPDATE … WHERE id IN (SELECT … LIMIT batch [FOR UPDATE
+/// SKIP LOCKED]) RETURNING …` (see [`claim`]).
+fn claim_statement(
+    backend: DbBackend,
+    me: &str,
+    now: i64,
+    expired_before: i64,
+    batch: u64,
+) -> sea_orm::sea_query::UpdateStatement {
     // pending events, and those whose claim expired; the condition is
     // repeated outside the subquery so that a concurrent claimer re-checks
     // it on the rows it waited for, and on PostgreSQL rows another server
@@ -286,7 +303,7 @@ pub async fn claim(
     let sending = || Expr::col(Column::Status).eq("sending");
     // a digest taken over keeps its slot of the rate (it took it when it
     // was made); other events take theirs again when they are reserved
-    let update = Query::update()
+    Query::update()
         .table(alarm_event::Entity)
         .value(
             Column::TakenOverFrom,
@@ -314,12 +331,7 @@ pub async fn claim(
             Column::Message,
             Column::CreatedMs,
         ]))
-        .to_owned();
-    let mut claimed = Claimed::find_by_statement(backend.build(&update))
-        .all(db)
-        .await?;
-    claimed.sort_by_key(|c| c.id);
-    Ok(claimed)
+        .to_owned()
 }
 
 /// Gives back `me`'s claims on events it has not started to send; returns
@@ -523,4 +535,24 @@ pub async fn insert_digest<C: ConnectionTrait>(
     .exec(txn)
     .await?;
     Ok(inserted.last_insert_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claims_skip_rows_locked_by_another_server_on_postgresql_only() {
+        let sql = |backend: DbBackend| {
+            backend
+                .build(&claim_statement(backend, "me", 10, 5, 100))
+                .to_string()
+        };
+        let postgres = sql(DbBackend::Postgres);
+        assert!(postgres.contains("FOR UPDATE SKIP LOCKED"), "{postgres}");
+        assert!(postgres.contains("RETURNING"), "{postgres}");
+        let sqlite = sql(DbBackend::Sqlite);
+        assert!(!sqlite.contains("FOR UPDATE"), "{sqlite}");
+        assert!(sqlite.contains("RETURNING"), "{sqlite}");
+    }
 }

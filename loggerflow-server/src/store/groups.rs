@@ -352,3 +352,19 @@ pub async fn report(
         newer,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::{DbBackend, QueryTrait};
+
+    #[test]
+    fn a_search_matches_its_wildcards_literally() {
+        let statement = error_group::Entity::find()
+            .filter(Expr::col(error_group::Column::Title).like(contains(r"50%_a\b")))
+            .build(DbBackend::Sqlite);
+        assert!(statement.sql.contains(r"ESCAPE '\'"), "{}", statement.sql);
+        let values = format!("{:?}", statement.values);
+        assert!(values.contains(r#""%50\\%\\_a\\\\b%""#), "{values}");
+    }
+}
