@@ -263,6 +263,9 @@ pub async fn claim(
 ) -> Result<Vec<Claimed>, StoreError> {
     let backend = db.get_database_backend();
     let update = claim_statement(backend, me, now, expired_before, batch);
+    // sea-orm's exec_with_returning uses RETURNING on SQLite only with its
+    // `sqlite-use-returning-for-3_35` feature (off here): the sea-query
+    // statement is run as it is, RETURNING included, on both backends
     let mut claimed = Claimed::find_by_statement(backend.build(&update))
         .all(db)
         .await?;
@@ -504,6 +507,7 @@ pub async fn summarize<C: ConnectionTrait>(
         .and_where(Expr::col(Column::Status).eq("digested"))
         .returning(Query::returning().column(Column::Trigger))
         .to_owned();
+    // RETURNING on both backends, as in `claim`
     let rows = Summarized::find_by_statement(txn.get_database_backend().build(&update))
         .all(txn)
         .await?;

@@ -161,6 +161,9 @@ pub async fn sweep_offline(
             instance::Column::HeartbeatS,
         ]))
         .to_owned();
+    // sea-orm's exec_with_returning uses RETURNING on SQLite only with its
+    // `sqlite-use-returning-for-3_35` feature (off here): the sea-query
+    // statement is run as it is, RETURNING included, on both backends
     let rows = WentOffline::find_by_statement(txn.get_database_backend().build(&update))
         .all(&txn)
         .await?;
