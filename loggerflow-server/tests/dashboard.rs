@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{Backend, Db, FormClient, Server, batch, heartbeat, hello, new_id, report};
+use common::{BACKENDS, Backend, Db, FormClient, Server, batch, heartbeat, hello, new_id, report};
 
 const XSS: &str = "<img src=x onerror=document.title='pwned'>";
 
@@ -15,7 +15,12 @@ async fn seeded() -> (Db, Server, String) {
 
 /// [`seeded`] on a server started with `extra` flags.
 async fn seeded_with(extra: &[&str]) -> (Db, Server, String) {
-    let db = Db::new(Backend::Sqlite).await;
+    seeded_on(Backend::Sqlite, extra).await
+}
+
+/// [`seeded_with`] on `backend`.
+async fn seeded_on(backend: Backend, extra: &[&str]) -> (Db, Server, String) {
+    let db = Db::new(backend).await;
     let server = Server::start(&db.url, extra);
     let xss_id = new_id();
     let mut xss = report("Shop <&>", &xss_id, 1);
@@ -47,79 +52,82 @@ async fn page(server: &Server, path: &str) -> String {
 
 #[tokio::test]
 async fn every_page_renders_with_seeded_data_and_escapes_app_text() {
-    let (_db, server, xss_id) = seeded().await;
-    let project = "Shop%20%3C%26%3E";
-    let home = page(&server, "/").await;
-    assert!(home.starts_with("<!DOCTYPE html>"));
-    assert!(
-        home.contains("Shop &lt;&amp;&gt;"),
-        "project names are escaped"
-    );
-    assert!(home.contains(r#"<span class="status online">online</span>"#));
-    assert!(
-        home.contains(r#"http-equiv="refresh""#),
-        "live without JavaScript"
-    );
-    assert!(
-        home.contains(r#"<leptos-island data-component="LiveProjects"#),
-        "the table is a live island"
-    );
-    let errors = page(&server, &format!("/projects/{project}")).await;
-    assert!(
-        errors.contains("&lt;img src=x onerror=document.title=&#39;pwned&#39;&gt;")
-            || errors.contains("&lt;img src=x onerror"),
-        "{errors}"
-    );
-    assert!(!errors.contains(XSS), "never raw");
-    let report = page(
-        &server,
-        &format!("/projects/{project}/reports/{xss_id}?mode=full"),
-    )
-    .await;
-    assert!(!report.contains(XSS));
-    assert!(
-        report.contains("tokio::runtime::park"),
-        "full shows every frame"
-    );
-    assert!(
-        report.contains(r#"<li class="yours">"#),
-        "your frames are backlit"
-    );
-    let clean = page(
-        &server,
-        &format!("/projects/{project}/reports/{xss_id}?mode=clean"),
-    )
-    .await;
-    assert!(
-        !clean.contains(r#"<span class="function">tokio::runtime::park</span>"#),
-        "clean shows your frames only"
-    );
-    assert!(clean.contains("1 frame(s) hidden"));
-    let minimal = page(
-        &server,
-        &format!("/projects/{project}/reports/{xss_id}?mode=minimal"),
-    )
-    .await;
-    assert!(
-        minimal.contains("src/pay.rs:10 - panic") || minimal.contains("src/pay.rs:10 - "),
-        "{minimal}"
-    );
-    let metrics = page(&server, &format!("/projects/{project}/metrics?window=1m")).await;
-    assert!(
-        metrics.contains("<svg"),
-        "charts are SVG drawn on the server"
-    );
-    assert!(metrics.contains("42.0 %"), "tooltips carry readable values");
-    assert!(
-        metrics.contains("test-host (pid 42)") && metrics.contains("Connected apps"),
-        "the connected apps are listed"
-    );
-    let alarms = page(&server, "/alarms").await;
-    assert!(alarms.contains("History"));
-    let css = reqwest::get(server.url("/assets/style.css"))
-        .await
-        .expect("css");
-    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+    // the pages' queries on both backends
+    for backend in BACKENDS {
+        let (_db, server, xss_id) = seeded_on(backend, &[]).await;
+        let project = "Shop%20%3C%26%3E";
+        let home = page(&server, "/").await;
+        assert!(home.starts_with("<!DOCTYPE html>"));
+        assert!(
+            home.contains("Shop &lt;&amp;&gt;"),
+            "project names are escaped"
+        );
+        assert!(home.contains(r#"<span class="status online">online</span>"#));
+        assert!(
+            home.contains(r#"http-equiv="refresh""#),
+            "live without JavaScript"
+        );
+        assert!(
+            home.contains(r#"<leptos-island data-component="LiveProjects"#),
+            "the table is a live island"
+        );
+        let errors = page(&server, &format!("/projects/{project}")).await;
+        assert!(
+            errors.contains("&lt;img src=x onerror=document.title=&#39;pwned&#39;&gt;")
+                || errors.contains("&lt;img src=x onerror"),
+            "{errors}"
+        );
+        assert!(!errors.contains(XSS), "never raw");
+        let report = page(
+            &server,
+            &format!("/projects/{project}/reports/{xss_id}?mode=full"),
+        )
+        .await;
+        assert!(!report.contains(XSS));
+        assert!(
+            report.contains("tokio::runtime::park"),
+            "full shows every frame"
+        );
+        assert!(
+            report.contains(r#"<li class="yours">"#),
+            "your frames are backlit"
+        );
+        let clean = page(
+            &server,
+            &format!("/projects/{project}/reports/{xss_id}?mode=clean"),
+        )
+        .await;
+        assert!(
+            !clean.contains(r#"<span class="function">tokio::runtime::park</span>"#),
+            "clean shows your frames only"
+        );
+        assert!(clean.contains("1 frame(s) hidden"));
+        let minimal = page(
+            &server,
+            &format!("/projects/{project}/reports/{xss_id}?mode=minimal"),
+        )
+        .await;
+        assert!(
+            minimal.contains("src/pay.rs:10 - panic") || minimal.contains("src/pay.rs:10 - "),
+            "{minimal}"
+        );
+        let metrics = page(&server, &format!("/projects/{project}/metrics?window=1m")).await;
+        assert!(
+            metrics.contains("<svg"),
+            "charts are SVG drawn on the server"
+        );
+        assert!(metrics.contains("42.0 %"), "tooltips carry readable values");
+        assert!(
+            metrics.contains("test-host (pid 42)") && metrics.contains("Connected apps"),
+            "the connected apps are listed"
+        );
+        let alarms = page(&server, "/alarms").await;
+        assert!(alarms.contains("History"));
+        let css = reqwest::get(server.url("/assets/style.css"))
+            .await
+            .expect("css");
+        assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+    }
 }
 
 #[tokio::test]
@@ -283,44 +291,46 @@ fn grouped(project: &str, n: u32) -> serde_json::Value {
 
 #[tokio::test]
 async fn the_errors_page_pages_by_cursor_and_searches() {
-    let db = Db::new(Backend::Sqlite).await;
-    let server = Server::start(&db.url, &[]);
-    let reports: Vec<_> = (0..120).map(|n| grouped("Paged", n)).collect();
-    let body = batch("paged-1", serde_json::json!(reports));
-    assert_eq!(server.post("/loggerflow/v1/batch", &body).await.0, 200);
-    let rows = |html: &str| html.matches("<td class=\"title\">").count();
-    let first = page(&server, "/projects/Paged").await;
-    assert_eq!(rows(&first), 50);
-    assert!(
-        !first.contains("← newest"),
-        "the first page links no newer one"
-    );
-    let mut seen = std::collections::HashSet::new();
-    let mut next = Some("/projects/Paged".to_owned());
-    let mut pages = 0;
-    while let Some(path) = next.take() {
-        let html = page(&server, &path).await;
-        pages += 1;
-        for title in html.split("<td class=\"title\"><a href=").skip(1) {
-            let text = title.split('>').nth(1).unwrap_or_default();
-            assert!(seen.insert(text.to_owned()), "{text} shown twice");
+    for backend in BACKENDS {
+        let db = Db::new(backend).await;
+        let server = Server::start(&db.url, &[]);
+        let reports: Vec<_> = (0..120).map(|n| grouped("Paged", n)).collect();
+        let body = batch("paged-1", serde_json::json!(reports));
+        assert_eq!(server.post("/loggerflow/v1/batch", &body).await.0, 200);
+        let rows = |html: &str| html.matches("<td class=\"title\">").count();
+        let first = page(&server, "/projects/Paged").await;
+        assert_eq!(rows(&first), 50);
+        assert!(
+            !first.contains("← newest"),
+            "the first page links no newer one"
+        );
+        let mut seen = std::collections::HashSet::new();
+        let mut next = Some("/projects/Paged".to_owned());
+        let mut pages = 0;
+        while let Some(path) = next.take() {
+            let html = page(&server, &path).await;
+            pages += 1;
+            for title in html.split("<td class=\"title\"><a href=").skip(1) {
+                let text = title.split('>').nth(1).unwrap_or_default();
+                assert!(seen.insert(text.to_owned()), "{text} shown twice");
+            }
+            next = html
+                .split("href=\"")
+                .filter_map(|h| h.split('"').next())
+                .find(|h| h.contains("after="))
+                .map(|h| h.replace("&amp;", "&"));
         }
-        next = html
-            .split("href=\"")
-            .filter_map(|h| h.split('"').next())
-            .find(|h| h.contains("after="))
-            .map(|h| h.replace("&amp;", "&"));
+        assert_eq!(pages, 3, "50 + 50 + 20");
+        assert_eq!(seen.len(), 120, "every group exactly once");
+        let found = page(&server, "/projects/Paged?q=STEP+7+").await;
+        assert_eq!(rows(&found), 1, "search is case-insensitive");
+        let none = page(&server, "/projects/Paged?q=%25").await;
+        assert_eq!(rows(&none), 0, "`%` is a character, not a wildcard");
+        let bad = reqwest::get(server.url("/projects/Paged?after=nonsense"))
+            .await
+            .expect("GET");
+        assert_eq!(bad.status().as_u16(), 400);
     }
-    assert_eq!(pages, 3, "50 + 50 + 20");
-    assert_eq!(seen.len(), 120, "every group exactly once");
-    let found = page(&server, "/projects/Paged?q=STEP+7+").await;
-    assert_eq!(rows(&found), 1, "search is case-insensitive");
-    let none = page(&server, "/projects/Paged?q=%25").await;
-    assert_eq!(rows(&none), 0, "`%` is a character, not a wildcard");
-    let bad = reqwest::get(server.url("/projects/Paged?after=nonsense"))
-        .await
-        .expect("GET");
-    assert_eq!(bad.status().as_u16(), 400);
 }
 
 #[tokio::test]
