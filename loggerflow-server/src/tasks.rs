@@ -81,3 +81,90 @@ pub async fn retention(
         }
     }
 }
+
+/// Prunes reports (every `every`): those older than the report retention
+/// (the settings page's, or `defaults` when it sets none) and each project's
+/// oldest past its count, in chunks the writer runs between ingest batches
+/// ([`store::retention`]).
+pub async fn prune_reports(
+    db: DatabaseConnection,
+    writer: store::writer::Writer,
+    defaults: store::retention::Policy,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let mut policy = defaults;
+        match store::settings::load(&db).await {
+            Ok(settings) => {
+                if let Some(days) = settings.report_retention_days {
+                    policy.max_age_ms = Some(i64::from(days) * 86_400_000);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "report retention: settings unreadable, using the defaults")
+            }
+        }
+        let plan = match store::retention::plan(&db, policy, store::now_ms()).await {
+            Ok(plan) => plan,
+            Err(error) => {
+                tracing::warn!(%error, "report retention failed");
+                continue;
+            }
+        };
+        let mut pruned = 0;
+        for project in plan {
+            let pass = tokio::select! {
+                pass = prune_project(&writer, project) => pass,
+                _ = stop.changed() => return,
+            };
+            match pass {
+                Ok(n) => pruned += n,
+                Err(error) => {
+                    tracing::warn!(%error, "report retention failed");
+                    break;
+                }
+            }
+        }
+        if pruned > 0 {
+            tracing::info!(reports = pruned, "pruned reports past the retention");
+        }
+    }
+}
+
+/// Prunes one project, chunk by chunk: first what is too old, then its
+/// oldest past its count; returns how many reports went.
+async fn prune_project(
+    writer: &store::writer::Writer,
+    prune: store::retention::Prune,
+) -> Result<u64, store::StoreError> {
+    let chunk = store::retention::CHUNK;
+    let mut deleted = 0;
+    if let Some(before) = prune.before_ms {
+        loop {
+            let n = writer.prune(prune.project, Some(before), chunk).await?;
+            deleted += n;
+            if n < chunk {
+                break;
+            }
+        }
+    }
+    // what the age pass deleted counts towards the excess
+    let mut left = prune.excess.saturating_sub(deleted);
+    while left > 0 {
+        let n = writer.prune(prune.project, None, left.min(chunk)).await?;
+        if n == 0 {
+            // only groups' first reports are left
+            break;
+        }
+        deleted += n;
+        left = left.saturating_sub(n);
+    }
+    Ok(deleted)
+}

@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use crate::error::AppError;
 use crate::router::AppState;
-use crate::store::{StoreError, now_ms, queries, settings, sql};
+use crate::store::{StoreError, now_ms, payload, queries, settings, sql};
 
 /// `GET /assets/style.css`.
 pub async fn style() -> Response {
@@ -182,6 +182,7 @@ pub async fn errors(
                 id: g.id,
                 title: g.title,
                 count: g.count,
+                pruned: g.pruned,
                 first_seen_ms: g.first_seen_ms,
                 last_seen_ms: g.last_seen_ms,
                 state: g.state,
@@ -242,12 +243,12 @@ pub struct ReportQuery {
 struct Stored {
     ts_ms: i64,
     group_id: i64,
-    payload: String,
+    body: Vec<u8>,
 }
 
 #[derive(FromQueryResult)]
 struct Neighbour {
-    id: String,
+    id: uuid::Uuid,
 }
 
 /// `GET /projects/{project}/reports/{id}`.
@@ -259,22 +260,18 @@ pub async fn report(
 ) -> Result<Response, AppError> {
     let id = project_id(&state, &project).await?;
     let backend = state.db.get_database_backend();
+    let not_found = || AppError::not_found(format!("no report {report_id}"));
+    let uuid = uuid::Uuid::parse_str(&report_id).map_err(|_| not_found())?;
     let stored = Stored::find_by_statement(sql(
         backend,
-        "SELECT ts_ms, group_id, payload FROM reports WHERE project_id = $1 AND id = $2",
-        [id.into(), report_id.clone().into()],
+        "SELECT ts_ms, group_id, body FROM reports WHERE project_id = $1 AND id = $2",
+        [id.into(), uuid.into()],
     ))
     .one(&state.db)
     .await
     .map_err(StoreError::from)?
-    .ok_or_else(|| AppError::not_found(format!("no report {report_id}")))?;
-    let report: Report = serde_json::from_str(&stored.payload).map_err(|e| {
-        AppError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "storage_error",
-            e.to_string(),
-        )
-    })?;
+    .ok_or_else(not_found)?;
+    let report: Report = payload::decode(&stored.body)?;
     let settings = settings::load(&state.db).await?;
     let mode: TraceMode = query
         .mode
@@ -290,11 +287,7 @@ pub async fn report(
                 "SELECT id FROM reports WHERE group_id = $1 AND (ts_ms {cmp} $2 OR (ts_ms = $2 AND id {cmp} $3)) \
                  ORDER BY ts_ms {order}, id {order} LIMIT 1"
             ),
-            [
-                stored.group_id.into(),
-                stored.ts_ms.into(),
-                report_id.clone().into(),
-            ],
+            [stored.group_id.into(), stored.ts_ms.into(), uuid.into()],
         )
     };
     let older = Neighbour::find_by_statement(neighbour(true))
@@ -310,8 +303,8 @@ pub async fn report(
         report,
         mode,
         stored.group_id,
-        older.map(|n| n.id),
-        newer.map(|n| n.id),
+        older.map(|n| n.id.to_string()),
+        newer.map(|n| n.id.to_string()),
     );
     page.backlight = settings.backlight;
     Ok(Html(loggerflow_ui::pages::report(page, &visitor)).into_response())
@@ -784,6 +777,12 @@ pub async fn settings(
             show_process_memory: current.show_process_memory,
             retention_days: current.retention_days,
             default_retention_days: state.config.retention.as_secs() / 86_400,
+            report_retention_days: current.report_retention_days,
+            default_report_retention_days: state
+                .config
+                .report_retention
+                .map_or(0, |d| d.as_secs() / 86_400),
+            max_reports_per_project: state.config.max_reports_per_project.unwrap_or(0),
             notice: query.notice,
         },
         &visitor,
@@ -797,6 +796,26 @@ pub struct SettingsForm {
     backlight: Option<String>,
     show_process_memory: Option<String>,
     retention_days: Option<String>,
+    report_retention_days: Option<String>,
+}
+
+/// A retention field of the settings form: empty is `None` (the flag's),
+/// else 1 to `max` days of `what`.
+fn days(value: Option<&str>, max: u32, what: &str) -> Result<Option<u32>, AppError> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(days) => days
+            .parse::<u32>()
+            .ok()
+            .filter(|d| (1..=max).contains(d))
+            .map(Some)
+            .ok_or_else(|| {
+                AppError::bad_request(
+                    "invalid_retention",
+                    format!("keep {what} for 1 to {max} days"),
+                )
+            }),
+    }
 }
 
 /// `POST /settings`: saves and comes back with a notice.
@@ -810,23 +829,16 @@ pub async fn save_settings(
             "use full, clean or minimal",
         ));
     }
-    let retention_days = match form.retention_days.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(days) => Some(
-            days.parse::<u32>()
-                .ok()
-                .filter(|d| (1..=settings::MAX_RETENTION_DAYS).contains(d))
-                .ok_or_else(|| {
-                    AppError::bad_request(
-                        "invalid_retention",
-                        format!(
-                            "keep metrics for 1 to {} days",
-                            settings::MAX_RETENTION_DAYS
-                        ),
-                    )
-                })?,
-        ),
-    };
+    let retention_days = days(
+        form.retention_days.as_deref(),
+        settings::MAX_RETENTION_DAYS,
+        "metrics",
+    )?;
+    let report_retention_days = days(
+        form.report_retention_days.as_deref(),
+        settings::MAX_REPORT_RETENTION_DAYS,
+        "reports",
+    )?;
     settings::save(
         &state.db,
         &settings::Settings {
@@ -834,6 +846,7 @@ pub async fn save_settings(
             backlight: form.backlight.is_some(),
             show_process_memory: form.show_process_memory.is_some(),
             retention_days,
+            report_retention_days,
         },
     )
     .await?;

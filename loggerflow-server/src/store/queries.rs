@@ -174,8 +174,10 @@ pub struct GroupView {
     pub title: String,
     /// The grouping key.
     pub fingerprint: String,
-    /// Reports in the group.
+    /// Reports the group ever had (its true count, pruned ones included).
     pub count: i64,
+    /// Of those, deleted by report retention.
+    pub pruned: i64,
     /// First seen (ms).
     pub first_seen_ms: i64,
     /// Last seen (ms).
@@ -196,13 +198,13 @@ pub async fn groups(
     let stmt = match state {
         Some(state) => sql(
             backend,
-            "SELECT id, title, fingerprint, count, first_seen_ms, last_seen_ms, state, regressed \
+            "SELECT id, title, fingerprint, count, pruned, first_seen_ms, last_seen_ms, state, regressed \
              FROM error_groups WHERE project_id = $1 AND state = $2 ORDER BY last_seen_ms DESC",
             [project.into(), state.into()],
         ),
         None => sql(
             backend,
-            "SELECT id, title, fingerprint, count, first_seen_ms, last_seen_ms, state, regressed \
+            "SELECT id, title, fingerprint, count, pruned, first_seen_ms, last_seen_ms, state, regressed \
              FROM error_groups WHERE project_id = $1 ORDER BY last_seen_ms DESC",
             [project.into()],
         ),
@@ -230,16 +232,17 @@ pub async fn groups_page(
         title: String,
         fingerprint: String,
         count: i64,
+        pruned: i64,
         first_seen_ms: i64,
         last_seen_ms: i64,
         state: String,
         regressed: bool,
-        newest: Option<String>,
+        newest: Option<uuid::Uuid>,
     }
     let backend = db.get_database_backend();
     let mut values: Vec<sea_orm::Value> = vec![project.into()];
     let mut text = String::from(
-        "SELECT g.id, g.title, g.fingerprint, g.count, g.first_seen_ms, g.last_seen_ms, g.state, g.regressed, \
+        "SELECT g.id, g.title, g.fingerprint, g.count, g.pruned, g.first_seen_ms, g.last_seen_ms, g.state, g.regressed, \
          (SELECT r.id FROM reports r WHERE r.group_id = g.id ORDER BY r.ts_ms DESC, r.id DESC LIMIT 1) AS newest \
          FROM error_groups g WHERE g.project_id = $1",
     );
@@ -292,12 +295,13 @@ pub async fn groups_page(
                     title: r.title,
                     fingerprint: r.fingerprint,
                     count: r.count,
+                    pruned: r.pruned,
                     first_seen_ms: r.first_seen_ms,
                     last_seen_ms: r.last_seen_ms,
                     state: r.state,
                     regressed: r.regressed,
                 },
-                r.newest,
+                r.newest.map(|id| id.to_string()),
             )
         })
         .collect();
@@ -431,11 +435,11 @@ pub async fn delete_project(db: &DatabaseConnection, name: &str) -> Result<bool,
 
 #[derive(FromQueryResult)]
 struct PayloadRow {
-    id: String,
+    id: uuid::Uuid,
     ts_ms: i64,
     group_id: i64,
     instance_id: Option<String>,
-    payload: String,
+    body: Vec<u8>,
 }
 
 /// A stored report with where it belongs.
@@ -461,7 +465,15 @@ pub async fn reports(
     before: Option<(i64, String)>,
 ) -> Result<Vec<ReportView>, StoreError> {
     let backend = db.get_database_backend();
-    let (before_ts, before_id) = before.unwrap_or((i64::MAX, String::new()));
+    // ids compare as 16 bytes: the largest one stands for "none"
+    let (before_ts, before_id) = match before {
+        Some((ts, id)) => (
+            ts,
+            uuid::Uuid::parse_str(&id)
+                .map_err(|_| StoreError::Other(format!("`{id}` is not a report id")))?,
+        ),
+        None => (i64::MAX, uuid::Uuid::max()),
+    };
     let limit = i64::try_from(limit.clamp(1, 500)).unwrap_or(100);
     let group_filter = if group.is_some() {
         " AND group_id = $5"
@@ -469,19 +481,14 @@ pub async fn reports(
         ""
     };
     let text = format!(
-        "SELECT id, ts_ms, group_id, instance_id, payload FROM reports \
+        "SELECT id, ts_ms, group_id, instance_id, body FROM reports \
          WHERE project_id = $1 AND (ts_ms < $2 OR (ts_ms = $2 AND id < $3)){group_filter} \
          ORDER BY ts_ms DESC, id DESC LIMIT $4"
     );
     let mut values: Vec<sea_orm::Value> = vec![
         project.into(),
         before_ts.into(),
-        (if before_id.is_empty() {
-            "~".to_owned()
-        } else {
-            before_id
-        })
-        .into(),
+        before_id.into(),
         limit.into(),
     ];
     if let Some(group) = group {
@@ -495,7 +502,10 @@ pub async fn reports(
         .map(|r| ReportView {
             group_id: r.group_id,
             instance_id: r.instance_id,
-            report: serde_json::from_str(&r.payload).unwrap_or(serde_json::Value::Null),
+            report: super::payload::decode_json(&r.body)
+                .ok()
+                .and_then(|json| serde_json::from_slice(&json).ok())
+                .unwrap_or(serde_json::Value::Null),
             cursor: format!("{}:{}", r.ts_ms, r.id),
         })
         .collect())
