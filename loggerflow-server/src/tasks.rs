@@ -1,6 +1,7 @@
 //! Background work: the server's beat, the status sweeper and metric
 //! retention. They stop when the server shuts down.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
@@ -95,6 +96,9 @@ pub async fn prune_reports(
 ) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // projects whose old reports are all their groups' first ones (an age
+    // chunk deleted none): not scanned again for an hour
+    let mut idle: HashMap<i64, i64> = HashMap::new();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -104,14 +108,16 @@ pub async fn prune_reports(
         match store::settings::load(&db).await {
             Ok(settings) => {
                 if let Some(days) = settings.report_retention_days {
-                    policy.max_age_ms = Some(i64::from(days) * 86_400_000);
+                    policy.max_age_ms = (days > 0).then(|| i64::from(days) * 86_400_000);
                 }
             }
             Err(error) => {
-                tracing::warn!(%error, "report retention: settings unreadable, using the defaults")
+                tracing::warn!(%error, "report retention: settings unreadable, using the defaults");
             }
         }
-        let plan = match store::retention::plan(&db, policy, store::now_ms()).await {
+        let now = store::now_ms();
+        idle.retain(|_, until| *until > now);
+        let plan = match store::retention::plan(&db, policy, now).await {
             Ok(plan) => plan,
             Err(error) => {
                 tracing::warn!(%error, "report retention failed");
@@ -119,13 +125,21 @@ pub async fn prune_reports(
             }
         };
         let mut pruned = 0;
-        for project in plan {
+        for mut project in plan {
+            if idle.contains_key(&project.project) {
+                project.before_ms = None;
+            }
             let pass = tokio::select! {
                 pass = prune_project(&writer, project) => pass,
                 _ = stop.changed() => return,
             };
             match pass {
-                Ok(n) => pruned += n,
+                Ok((n, aged_out)) => {
+                    pruned += n;
+                    if !aged_out {
+                        idle.insert(project.project, now + IDLE_MS);
+                    }
+                }
                 Err(error) => {
                     tracing::warn!(%error, "report retention failed");
                     break;
@@ -138,33 +152,45 @@ pub async fn prune_reports(
     }
 }
 
+/// How long a project whose old reports could not go is left alone.
+const IDLE_MS: i64 = 3_600_000;
+
 /// Prunes one project, chunk by chunk: first what is too old, then its
-/// oldest past its count; returns how many reports went.
+/// oldest past its count. Returns how many reports went, and false when its
+/// age pass found old reports but could delete none of them.
 async fn prune_project(
     writer: &store::writer::Writer,
     prune: store::retention::Prune,
-) -> Result<u64, store::StoreError> {
-    let chunk = store::retention::CHUNK;
+) -> Result<(u64, bool), store::StoreError> {
+    use store::retention::{CHUNK, Target};
     let mut deleted = 0;
+    let mut aged_out = true;
     if let Some(before) = prune.before_ms {
         loop {
-            let n = writer.prune(prune.project, Some(before), chunk).await?;
+            let n = writer
+                .prune(prune.project, Target::Older(before), CHUNK)
+                .await?;
+            if n == 0 && deleted == 0 {
+                aged_out = false;
+            }
             deleted += n;
-            if n < chunk {
+            if n < CHUNK {
                 break;
             }
         }
     }
-    // what the age pass deleted counts towards the excess
-    let mut left = prune.excess.saturating_sub(deleted);
-    while left > 0 {
-        let n = writer.prune(prune.project, None, left.min(chunk)).await?;
-        if n == 0 {
-            // only groups' first reports are left
-            break;
+    if let Some(max) = prune.max {
+        // each chunk recounts: it stops at the count, or when only groups'
+        // first reports are left
+        loop {
+            let n = writer
+                .prune(prune.project, Target::OverCount(max), CHUNK)
+                .await?;
+            deleted += n;
+            if n < CHUNK {
+                break;
+            }
         }
-        deleted += n;
-        left = left.saturating_sub(n);
     }
-    Ok(deleted)
+    Ok((deleted, aged_out))
 }

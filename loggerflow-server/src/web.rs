@@ -800,19 +800,19 @@ pub struct SettingsForm {
 }
 
 /// A retention field of the settings form: empty is `None` (the flag's),
-/// else 1 to `max` days of `what`.
-fn days(value: Option<&str>, max: u32, what: &str) -> Result<Option<u32>, AppError> {
+/// else `min` to `max` days of `what`.
+fn days(value: Option<&str>, (min, max): (u32, u32), what: &str) -> Result<Option<u32>, AppError> {
     match value.map(str::trim) {
         None | Some("") => Ok(None),
         Some(days) => days
             .parse::<u32>()
             .ok()
-            .filter(|d| (1..=max).contains(d))
+            .filter(|d| (min..=max).contains(d))
             .map(Some)
             .ok_or_else(|| {
                 AppError::bad_request(
                     "invalid_retention",
-                    format!("keep {what} for 1 to {max} days"),
+                    format!("keep {what} for {min} to {max} days"),
                 )
             }),
     }
@@ -831,13 +831,13 @@ pub async fn save_settings(
     }
     let retention_days = days(
         form.retention_days.as_deref(),
-        settings::MAX_RETENTION_DAYS,
+        (1, settings::MAX_RETENTION_DAYS),
         "metrics",
     )?;
     let report_retention_days = days(
         form.report_retention_days.as_deref(),
-        settings::MAX_REPORT_RETENTION_DAYS,
-        "reports",
+        (0, settings::MAX_REPORT_RETENTION_DAYS),
+        "reports (0: forever)",
     )?;
     settings::save(
         &state.db,

@@ -90,7 +90,7 @@ pub struct SettingsPage {
     pub retention_days: Option<u32>,
     /// Days of metrics kept by `--retention-days` (the default).
     pub default_retention_days: u64,
-    /// Days of reports kept, if set here.
+    /// Days of reports kept, if set here (0: forever).
     pub report_retention_days: Option<u32>,
     /// Days of reports kept by `--report-retention-days` (the default;
     /// 0: forever).

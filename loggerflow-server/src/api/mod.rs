@@ -109,7 +109,7 @@ pub async fn reports(
                 .and_then(|(ts, id)| {
                     // ids are UUIDs: anything else is not a cursor of ours
                     let id = uuid::Uuid::parse_str(id).ok()?;
-                    Some((ts.parse::<i64>().ok()?, id.to_string()))
+                    Some((ts.parse::<i64>().ok()?, id))
                 })
                 .ok_or_else(|| {
                     AppError::bad_request(

@@ -79,6 +79,10 @@ fn is_connection_error(message: &str) -> bool {
         "could not extend file",
         "read-only transaction",
         "the database system is",
+        // two transactions that waited on each other: one was rolled back
+        // whole, and goes through when sent again (40P01, 40001)
+        "deadlock detected",
+        "could not serialize access",
     ]
     .iter()
     .any(|needle| m.contains(needle))

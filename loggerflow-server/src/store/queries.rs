@@ -462,18 +462,11 @@ pub async fn reports(
     project: i64,
     group: Option<i64>,
     limit: u64,
-    before: Option<(i64, String)>,
+    before: Option<(i64, uuid::Uuid)>,
 ) -> Result<Vec<ReportView>, StoreError> {
     let backend = db.get_database_backend();
     // ids compare as 16 bytes: the largest one stands for "none"
-    let (before_ts, before_id) = match before {
-        Some((ts, id)) => (
-            ts,
-            uuid::Uuid::parse_str(&id)
-                .map_err(|_| StoreError::Other(format!("`{id}` is not a report id")))?,
-        ),
-        None => (i64::MAX, uuid::Uuid::max()),
-    };
+    let (before_ts, before_id) = before.unwrap_or((i64::MAX, uuid::Uuid::max()));
     let limit = i64::try_from(limit.clamp(1, 500)).unwrap_or(100);
     let group_filter = if group.is_some() {
         " AND group_id = $5"

@@ -17,7 +17,8 @@ pub struct Settings {
     pub show_process_memory: bool,
     /// Days of metric samples kept; `None` keeps what `--retention-days` says.
     pub retention_days: Option<u32>,
-    /// Days of reports kept; `None` keeps what `--report-retention-days` says.
+    /// Days of reports kept (0: forever); `None` keeps what
+    /// `--report-retention-days` says.
     pub report_retention_days: Option<u32>,
 }
 
@@ -74,7 +75,7 @@ pub async fn load(db: &DatabaseConnection) -> Result<Settings, StoreError> {
                     .value
                     .parse()
                     .ok()
-                    .filter(|d| (1..=MAX_REPORT_RETENTION_DAYS).contains(d));
+                    .filter(|d| (0..=MAX_REPORT_RETENTION_DAYS).contains(d));
             }
             _ => {}
         }

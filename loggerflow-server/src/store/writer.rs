@@ -150,7 +150,7 @@ enum Work {
     /// in a transaction of its own between two batches.
     Prune {
         project: i64,
-        before_ms: Option<i64>,
+        target: super::retention::Target,
         limit: u64,
         reply: oneshot::Sender<Result<u64, StoreError>>,
     },
@@ -224,19 +224,18 @@ impl Writer {
             .unwrap_or_else(|_| Err(StoreError::Unavailable("the writer stopped".into())))
     }
 
-    /// Deletes up to `limit` of `project`'s oldest reports (only those before
-    /// `before_ms`, when given) in a transaction of its own, run between two
-    /// ingest batches; returns how many went
-    /// ([`super::retention::prune_chunk`]).
+    /// Deletes up to `limit` of `project`'s oldest reports that `target`
+    /// names, in a transaction of its own run between two ingest batches;
+    /// returns how many went ([`super::retention::prune_chunk`]).
     pub async fn prune(
         &self,
         project: i64,
-        before_ms: Option<i64>,
+        target: super::retention::Target,
         limit: u64,
     ) -> Result<u64, StoreError> {
         self.ask(|reply| Work::Prune {
             project,
-            before_ms,
+            target,
             limit,
             reply,
         })
@@ -359,11 +358,11 @@ async fn run(
             }
             Work::Prune {
                 project,
-                before_ms,
+                target,
                 limit,
                 reply,
             } => {
-                let outcome = prune(&db, project, before_ms, limit).await;
+                let outcome = prune(&db, project, target, limit).await;
                 let _ = reply.send(outcome);
             }
             Work::Write(first) => {
@@ -398,11 +397,11 @@ async fn run(
 async fn prune(
     db: &DatabaseConnection,
     project: i64,
-    before_ms: Option<i64>,
+    target: super::retention::Target,
     limit: u64,
 ) -> Result<u64, StoreError> {
     let txn = super::begin_write(db).await?;
-    let deleted = super::retention::prune_chunk(&txn, project, before_ms, limit).await?;
+    let deleted = super::retention::prune_chunk(&txn, project, target, limit).await?;
     txn.commit().await?;
     Ok(deleted)
 }
@@ -1004,6 +1003,9 @@ impl Ctx<'_> {
                 group.last_ms = group.last_ms.max(*ts);
             }
         }
+        // in id order, as retention updates groups: two transactions that
+        // update the same groups (two servers, or retention) cannot deadlock
+        groups.sort_unstable_by_key(|g| g.id);
         for group in groups.iter().filter(|g| g.added > 0) {
             self.grew(
                 group.project,

@@ -54,8 +54,8 @@ pub fn settings(page: SettingsPage, visitor: &Visitor) -> String {
             <label>"Keep metrics for (days)"
                 <input type="number" name="retention_days" min="1" max="366" value=retention placeholder=placeholder />
             </label>
-            <label>"Keep reports for (days)"
-                <input type="number" name="report_retention_days" min="1" max="3660" value=report_retention placeholder=report_placeholder />
+            <label>"Keep reports for (days, 0: forever)"
+                <input type="number" name="report_retention_days" min="0" max="3660" value=report_retention placeholder=report_placeholder />
             </label>
             <p class="muted">{count_note}</p>
             <button type="submit">"Save"</button>
