@@ -47,9 +47,9 @@ fn template() -> String {
 }
 
 /// A time-ordered id (like the UUID v7 reports carry).
-fn report_id(ts_ms: i64, n: i64) -> String {
+fn report_id(ts_ms: i64, n: i64) -> uuid::Uuid {
     let value = (u128::from(ts_ms as u64) << 80) | (0x7000u128 << 64) | n as u128;
-    uuid::Uuid::from_u128(value).to_string()
+    uuid::Uuid::from_u128(value)
 }
 
 async fn exec(db: &DatabaseConnection, sql: String, values: Vec<Value>) {
@@ -166,23 +166,23 @@ async fn seed(db: &DatabaseConnection, now: i64) {
             let n = i * PROJECTS + p;
             let group = (p - 1) * GROUPS_PER_PROJECT + i % GROUPS_PER_PROJECT + 1;
             let id = report_id(ts, n);
+            // stored as the server stores it: zstd-compressed JSON
+            let body = zstd::bulk::compress(payload(&template, &id.to_string(), n).as_bytes(), 1)
+                .expect("compress");
             batch.push(vec![
-                id.clone().into(),
+                id.into(),
                 p.into(),
                 group.into(),
                 Value::String(None),
                 ts.into(),
-                "ERROR".into(),
-                "event".into(),
-                "payment failed: card declined by issuer".into(),
-                payload(&template, &id, n).into(),
+                body.into(),
             ]);
         }
         if batch.len() >= 10_000 {
             insert(
                 db,
-                "INSERT INTO reports (id, project_id, group_id, instance_id, ts_ms, level, kind, title, payload)",
-                9,
+                "INSERT INTO reports (id, project_id, group_id, instance_id, ts_ms, body)",
+                6,
                 std::mem::take(&mut batch),
             )
             .await;
@@ -190,8 +190,8 @@ async fn seed(db: &DatabaseConnection, now: i64) {
     }
     insert(
         db,
-        "INSERT INTO reports (id, project_id, group_id, instance_id, ts_ms, level, kind, title, payload)",
-        9,
+        "INSERT INTO reports (id, project_id, group_id, instance_id, ts_ms, body)",
+        6,
         batch,
     )
     .await;
@@ -292,7 +292,8 @@ async fn main() {
         ))
         .await
         .expect("newest")
-        .and_then(|r| r.try_get::<String>("", "id").ok())
+        .and_then(|r| r.try_get::<uuid::Uuid>("", "id").ok())
+        .map(|id| id.to_string())
         .unwrap_or_default();
     drop(db);
 

@@ -144,6 +144,34 @@ struct RunArgs {
         hide_env_values = true
     )]
     retention_days: u32,
+    /// Days of reports to keep (0: forever); the settings page may set
+    /// another. Every error keeps its first report and its true count.
+    #[arg(
+        long,
+        env = "LOGGERFLOW_REPORT_RETENTION_DAYS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u32).range(0..=3660),
+        hide_env_values = true
+    )]
+    report_retention_days: u32,
+    /// Reports a project keeps at most, its newest (0: no limit); a project
+    /// over it is pruned back within a minute.
+    #[arg(
+        long,
+        env = "LOGGERFLOW_MAX_REPORTS_PER_PROJECT",
+        default_value_t = 100_000,
+        hide_env_values = true
+    )]
+    max_reports_per_project: u64,
+    /// Seconds between two report retention passes.
+    #[arg(
+        long,
+        env = "LOGGERFLOW_PRUNE_EVERY",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        hide_env_values = true
+    )]
+    prune_every: u64,
 }
 
 fn parse_rate(value: &str) -> Result<(i64, Duration), String> {
@@ -320,6 +348,11 @@ fn run(args: RunArgs, alarms: crate::alarm::Registry) -> Result<(), String> {
         config.request_timeout = Duration::from_secs(args.request_timeout.max(1));
         config.body_limit = args.body_limit.max(16 * 1024);
         config.retention = Duration::from_secs(u64::from(args.retention_days) * 86_400);
+        config.report_retention = (args.report_retention_days > 0)
+            .then(|| Duration::from_secs(u64::from(args.report_retention_days) * 86_400));
+        config.max_reports_per_project =
+            (args.max_reports_per_project > 0).then_some(args.max_reports_per_project);
+        config.prune_every = Duration::from_secs(args.prune_every);
         let shutdown = stop_signal();
         let server = crate::Server::open(config)
             .await

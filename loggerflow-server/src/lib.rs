@@ -46,6 +46,13 @@ pub struct Config {
     pub ingest_key: Option<String>,
     /// How long metric samples are kept.
     pub retention: Duration,
+    /// How long reports are kept (`None`: forever); the settings page may
+    /// set another.
+    pub report_retention: Option<Duration>,
+    /// Reports a project keeps at most, its newest (`None`: no limit).
+    pub max_reports_per_project: Option<u64>,
+    /// How often report retention runs.
+    pub prune_every: Duration,
     /// The largest request body or websocket message accepted.
     pub body_limit: usize,
     /// How often the status sweeper runs.
@@ -99,6 +106,9 @@ impl std::fmt::Debug for Config {
             )
             .field("ingest_key", &masked(self.ingest_key.is_some()))
             .field("retention", &self.retention)
+            .field("report_retention", &self.report_retention)
+            .field("max_reports_per_project", &self.max_reports_per_project)
+            .field("prune_every", &self.prune_every)
             .field("body_limit", &self.body_limit)
             .field("request_timeout", &self.request_timeout)
             .field("alarms", &self.alarms)
@@ -122,7 +132,8 @@ impl std::fmt::Debug for Config {
 }
 
 impl Config {
-    /// Defaults: no auth, 7 days of metrics, 1 MiB bodies, a sweep a second,
+    /// Defaults: no auth, 7 days of metrics, 30 days and at most 100,000
+    /// reports per project (pruned every 10 s), 1 MiB bodies, a sweep a second,
     /// public alarm targets only, no file alarms, 16,384 connections, 15 s
     /// for a request head, websockets silent for 60 s closed.
     pub fn new(database_url: impl Into<String>) -> Self {
@@ -131,6 +142,9 @@ impl Config {
             auth: None,
             ingest_key: None,
             retention: Duration::from_secs(7 * 24 * 3600),
+            report_retention: Some(Duration::from_secs(30 * 24 * 3600)),
+            max_reports_per_project: Some(100_000),
+            prune_every: Duration::from_secs(10),
             body_limit: 1024 * 1024,
             sweep_every: Duration::from_secs(1),
             request_timeout: Duration::from_secs(30),
@@ -260,6 +274,18 @@ impl Server {
             config.retention,
             stop_rx.clone(),
         ));
+        let prune = tokio::spawn(tasks::prune_reports(
+            db.clone(),
+            writer.clone(),
+            store::retention::Policy {
+                max_age_ms: config
+                    .report_retention
+                    .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+                max_per_project: config.max_reports_per_project,
+            },
+            config.prune_every,
+            stop_rx.clone(),
+        ));
         let alarms = tokio::spawn(alarm::dispatch::run(
             db.clone(),
             me,
@@ -322,7 +348,7 @@ impl Server {
                 "the alarm dispatcher did not stop in time; its claims expire after the lease"
             );
         }
-        for task in [sweeper, retention, beat] {
+        for task in [sweeper, retention, prune, beat] {
             if tokio::time::timeout(Duration::from_millis(300), task)
                 .await
                 .is_err()

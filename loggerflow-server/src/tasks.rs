@@ -1,6 +1,7 @@
 //! Background work: the server's beat, the status sweeper and metric
 //! retention. They stop when the server shuts down.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
@@ -80,4 +81,116 @@ pub async fn retention(
             _ = stop.changed() => return,
         }
     }
+}
+
+/// Prunes reports (every `every`): those older than the report retention
+/// (the settings page's, or `defaults` when it sets none) and each project's
+/// oldest past its count, in chunks the writer runs between ingest batches
+/// ([`store::retention`]).
+pub async fn prune_reports(
+    db: DatabaseConnection,
+    writer: store::writer::Writer,
+    defaults: store::retention::Policy,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // projects whose old reports are all their groups' first ones (an age
+    // chunk deleted none): not scanned again for an hour
+    let mut idle: HashMap<i64, i64> = HashMap::new();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let mut policy = defaults;
+        match store::settings::load(&db).await {
+            Ok(settings) => {
+                if let Some(days) = settings.report_retention_days {
+                    policy.max_age_ms = (days > 0).then(|| i64::from(days) * 86_400_000);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "report retention: settings unreadable, using the defaults");
+            }
+        }
+        let now = store::now_ms();
+        idle.retain(|_, until| *until > now);
+        let plan = match store::retention::plan(&db, policy, now).await {
+            Ok(plan) => plan,
+            Err(error) => {
+                tracing::warn!(%error, "report retention failed");
+                continue;
+            }
+        };
+        let mut pruned = 0;
+        for mut project in plan {
+            if idle.contains_key(&project.project) {
+                project.before_ms = None;
+            }
+            let pass = tokio::select! {
+                pass = prune_project(&writer, project) => pass,
+                _ = stop.changed() => return,
+            };
+            match pass {
+                Ok((n, aged_out)) => {
+                    pruned += n;
+                    if !aged_out {
+                        idle.insert(project.project, now + IDLE_MS);
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "report retention failed");
+                    break;
+                }
+            }
+        }
+        if pruned > 0 {
+            tracing::info!(reports = pruned, "pruned reports past the retention");
+        }
+    }
+}
+
+/// How long a project whose old reports could not go is left alone.
+const IDLE_MS: i64 = 3_600_000;
+
+/// Prunes one project, chunk by chunk: first what is too old, then its
+/// oldest past its count. Returns how many reports went, and false when its
+/// age pass found old reports but could delete none of them.
+async fn prune_project(
+    writer: &store::writer::Writer,
+    prune: store::retention::Prune,
+) -> Result<(u64, bool), store::StoreError> {
+    use store::retention::{CHUNK, Target};
+    let mut deleted = 0;
+    let mut aged_out = true;
+    if let Some(before) = prune.before_ms {
+        loop {
+            let n = writer
+                .prune(prune.project, Target::Older(before), CHUNK)
+                .await?;
+            if n == 0 && deleted == 0 {
+                aged_out = false;
+            }
+            deleted += n;
+            if n < CHUNK {
+                break;
+            }
+        }
+    }
+    if let Some(max) = prune.max {
+        // each chunk recounts: it stops at the count, or when only groups'
+        // first reports are left
+        loop {
+            let n = writer
+                .prune(prune.project, Target::OverCount(max), CHUNK)
+                .await?;
+            deleted += n;
+            if n < CHUNK {
+                break;
+            }
+        }
+    }
+    Ok((deleted, aged_out))
 }

@@ -90,6 +90,14 @@ pub struct SettingsPage {
     pub retention_days: Option<u32>,
     /// Days of metrics kept by `--retention-days` (the default).
     pub default_retention_days: u64,
+    /// Days of reports kept, if set here (0: forever).
+    pub report_retention_days: Option<u32>,
+    /// Days of reports kept by `--report-retention-days` (the default;
+    /// 0: forever).
+    pub default_report_retention_days: u64,
+    /// Reports a project keeps at most (`--max-reports-per-project`; 0: no
+    /// limit).
+    pub max_reports_per_project: u64,
     /// A message after saving.
     pub notice: Option<String>,
 }
@@ -101,8 +109,10 @@ pub struct GroupRow {
     pub id: i64,
     /// Title.
     pub title: String,
-    /// Reports.
+    /// Reports it ever had.
     pub count: i64,
+    /// Of those, deleted by report retention.
+    pub pruned: i64,
     /// First seen (ms).
     pub first_seen_ms: i64,
     /// Last seen (ms).

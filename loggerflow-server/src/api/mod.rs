@@ -106,7 +106,11 @@ pub async fn reports(
         Some(cursor) => Some(
             cursor
                 .split_once(':')
-                .and_then(|(ts, id)| Some((ts.parse::<i64>().ok()?, id.to_owned())))
+                .and_then(|(ts, id)| {
+                    // ids are UUIDs: anything else is not a cursor of ours
+                    let id = uuid::Uuid::parse_str(id).ok()?;
+                    Some((ts.parse::<i64>().ok()?, id))
+                })
                 .ok_or_else(|| {
                     AppError::bad_request(
                         "invalid_cursor",

@@ -247,10 +247,7 @@ pub fn decode_project_error(bytes: &[u8]) -> Result<Vec<Op>, AppError> {
         .ok_or_else(|| AppError::bad_request("invalid_message", "`traceback` is missing"))?;
     let report = traceback_report(&project, traceback);
     let instance = instance_id(Transport::Webhook, &project);
-    Ok(vec![Op::Report {
-        instance: Some(instance),
-        report: Box::new(report),
-    }])
+    Ok(vec![Op::report(Some(instance), Box::new(report))?])
 }
 
 /// `POST {base}handshake`.
@@ -361,18 +358,15 @@ async fn serve_socket(state: AppState, client: std::net::IpAddr, mut socket: Web
                     Some((id, hello)) if hello.project == project => id.clone(),
                     _ => format!("py-websocket:{project}:{tag}"),
                 };
-                state
-                    .writer
-                    .submit_from(
-                        client,
-                        vec![Op::Report {
-                            instance: Some(id),
-                            report: Box::new(report),
-                        }],
-                    )
-                    .await
-                    .map(|_| ())
-                    .map_err(AppError::from)
+                match Op::report(Some(id), Box::new(report)) {
+                    Ok(op) => state
+                        .writer
+                        .submit_from(client, vec![op])
+                        .await
+                        .map(|_| ())
+                        .map_err(AppError::from),
+                    Err(error) => Err(error.into()),
+                }
             }
             (Some("heartbeat"), _) => {
                 let Ok(fallback) = socket_hello(&body, &tag) else {

@@ -62,10 +62,9 @@ fn to_ops(instance: &str, messages: Vec<Message>) -> Result<Vec<Op>, AppError> {
                 Message::Report { mut report } => {
                     names::project(&report.project).map_err(|e| e.about(report.id))?;
                     report.bound();
-                    Op::Report {
-                        instance: Some(instance.to_owned()),
-                        report,
-                    }
+                    let id = report.id;
+                    Op::report(Some(instance.to_owned()), report)
+                        .map_err(|e| AppError::from(e).about(id))?
                 }
                 Message::Goodbye {} => Op::Goodbye {
                     instance: instance.to_owned(),

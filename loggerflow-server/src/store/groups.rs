@@ -21,8 +21,10 @@ pub struct GroupView {
     pub title: String,
     /// The grouping key.
     pub fingerprint: String,
-    /// Reports in the group.
+    /// Reports the group ever had (its true count, pruned ones included).
     pub count: i64,
+    /// Of those, deleted by report retention.
+    pub pruned: i64,
     /// First seen (ms).
     pub first_seen_ms: i64,
     /// Last seen (ms).
@@ -69,11 +71,12 @@ struct PageRow {
     title: String,
     fingerprint: String,
     count: i64,
+    pruned: i64,
     first_seen_ms: i64,
     last_seen_ms: i64,
     state: String,
     regressed: bool,
-    newest: Option<String>,
+    newest: Option<uuid::Uuid>,
 }
 
 /// One page of a project's groups for the dashboard, newest first: of one
@@ -147,12 +150,13 @@ pub async fn page(
                     title: r.title,
                     fingerprint: r.fingerprint,
                     count: r.count,
+                    pruned: r.pruned,
                     first_seen_ms: r.first_seen_ms,
                     last_seen_ms: r.last_seen_ms,
                     state: r.state,
                     regressed: r.regressed,
                 },
-                r.newest,
+                r.newest.map(|id| id.to_string()),
             )
         })
         .collect();
@@ -222,11 +226,11 @@ pub struct ReportView {
 
 #[derive(FromQueryResult)]
 struct PayloadRow {
-    id: String,
+    id: uuid::Uuid,
     ts_ms: i64,
     group_id: i64,
     instance_id: Option<String>,
-    payload: String,
+    body: Vec<u8>,
 }
 
 /// Reports of a project (optionally of one group), newest first, `limit` at
@@ -236,15 +240,11 @@ pub async fn reports(
     project: i64,
     group: Option<i64>,
     limit: u64,
-    before: Option<(i64, String)>,
+    before: Option<(i64, uuid::Uuid)>,
 ) -> Result<Vec<ReportView>, StoreError> {
     use report::Column;
-    let (before_ts, before_id) = before.unwrap_or((i64::MAX, String::new()));
-    let before_id = if before_id.is_empty() {
-        "~".to_owned()
-    } else {
-        before_id
-    };
+    // ids compare as 16 bytes: the largest one stands for "none"
+    let (before_ts, before_id) = before.unwrap_or((i64::MAX, uuid::Uuid::max()));
     let mut select = report::Entity::find()
         .select_only()
         .columns([
@@ -252,10 +252,10 @@ pub async fn reports(
             Column::TsMs,
             Column::GroupId,
             Column::InstanceId,
-            Column::Payload,
+            Column::Body,
         ])
         .filter(Column::ProjectId.eq(project))
-        .filter(older_than(before_ts, &before_id));
+        .filter(older_than(before_ts, before_id));
     if let Some(group) = group {
         select = select.filter(Column::GroupId.eq(group));
     }
@@ -271,14 +271,17 @@ pub async fn reports(
         .map(|r| ReportView {
             group_id: r.group_id,
             instance_id: r.instance_id,
-            report: serde_json::from_str(&r.payload).unwrap_or(serde_json::Value::Null),
+            report: super::payload::decode_json(&r.body)
+                .ok()
+                .and_then(|json| serde_json::from_slice(&json).ok())
+                .unwrap_or(serde_json::Value::Null),
             cursor: format!("{}:{}", r.ts_ms, r.id),
         })
         .collect())
 }
 
 /// Reports before `(ts_ms, id)` in the order pages go (newest first).
-fn older_than(ts_ms: i64, id: &str) -> Condition {
+fn older_than(ts_ms: i64, id: uuid::Uuid) -> Condition {
     Condition::any().add(report::Column::TsMs.lt(ts_ms)).add(
         Condition::all()
             .add(report::Column::TsMs.eq(ts_ms))
@@ -287,7 +290,7 @@ fn older_than(ts_ms: i64, id: &str) -> Condition {
 }
 
 /// Reports after `(ts_ms, id)` in the order pages go (newest first).
-fn newer_than(ts_ms: i64, id: &str) -> Condition {
+fn newer_than(ts_ms: i64, id: uuid::Uuid) -> Condition {
     Condition::any().add(report::Column::TsMs.gt(ts_ms)).add(
         Condition::all()
             .add(report::Column::TsMs.eq(ts_ms))
@@ -300,8 +303,8 @@ fn newer_than(ts_ms: i64, id: &str) -> Condition {
 pub struct StoredReport {
     /// Its group.
     pub group_id: i64,
-    /// The `Report`, as JSON.
-    pub payload: String,
+    /// The `Report`, as stored ([`super::payload`]).
+    pub body: Vec<u8>,
     /// The next older report of the group.
     pub older: Option<String>,
     /// The next newer report of the group.
@@ -312,15 +315,15 @@ pub struct StoredReport {
 pub async fn report(
     db: &DatabaseConnection,
     project: i64,
-    id: &str,
+    id: uuid::Uuid,
 ) -> Result<Option<StoredReport>, StoreError> {
     use report::Column;
-    let Some((ts_ms, group_id, payload)) = report::Entity::find()
+    let Some((ts_ms, group_id, body)) = report::Entity::find()
         .select_only()
-        .columns([Column::TsMs, Column::GroupId, Column::Payload])
+        .columns([Column::TsMs, Column::GroupId, Column::Body])
         .filter(Column::ProjectId.eq(project))
         .filter(Column::Id.eq(id))
-        .into_tuple::<(i64, i64, String)>()
+        .into_tuple::<(i64, i64, Vec<u8>)>()
         .one(db)
         .await?
     else {
@@ -340,14 +343,14 @@ pub async fn report(
             .order_by(Column::TsMs, order.clone())
             .order_by(Column::Id, order)
             .limit(1)
-            .into_tuple::<String>()
+            .into_tuple::<uuid::Uuid>()
             .one(db)
     };
-    let older = neighbour(true).await?;
-    let newer = neighbour(false).await?;
+    let older = neighbour(true).await?.map(|id| id.to_string());
+    let newer = neighbour(false).await?.map(|id| id.to_string());
     Ok(Some(StoredReport {
         group_id,
-        payload,
+        body,
         older,
         newer,
     }))

@@ -16,7 +16,9 @@ pub mod groups;
 pub mod instances;
 pub mod metrics;
 pub mod migration;
+pub mod payload;
 pub mod projects;
+pub mod retention;
 pub mod servers;
 pub mod sessions;
 pub mod settings;
@@ -34,7 +36,8 @@ use sea_orm_migration::MigratorTrait;
 /// Why the store cannot answer.
 #[derive(Debug)]
 pub enum StoreError {
-    /// The database cannot be reached or is busy: try again later (HTTP 503).
+    /// The database cannot be reached, is busy, or cannot take writes (a
+    /// full disk, a read-only file or filesystem): try again later (HTTP 503).
     Unavailable(String),
     /// Anything else (a bug, a schema problem).
     Other(String),
@@ -65,6 +68,10 @@ impl From<DbErr> for StoreError {
     }
 }
 
+/// Whether an error says the database cannot answer now but may later: it
+/// cannot be reached or is busy, or it cannot take writes because its disk
+/// is full or it is read-only (the write rolls back whole; it succeeds again
+/// once space returns or the file is writable, with no restart).
 fn is_connection_error(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
     [
@@ -73,6 +80,21 @@ fn is_connection_error(message: &str) -> bool {
         "broken pipe",
         "timed out",
         "pool",
+        // SQLite: SQLITE_FULL, SQLITE_READONLY, SQLITE_IOERR, SQLITE_CANTOPEN
+        "database or disk is full",
+        "readonly database",
+        "disk i/o error",
+        "unable to open database file",
+        // PostgreSQL: disk_full (53100), read_only_sql_transaction (25006),
+        // a server in recovery or shutting down (57P03)
+        "no space left on device",
+        "could not extend file",
+        "read-only transaction",
+        "the database system is",
+        // two transactions that waited on each other: one was rolled back
+        // whole, and goes through when sent again (40P01, 40001)
+        "deadlock detected",
+        "could not serialize access",
     ]
     .iter()
     .any(|needle| m.contains(needle))

@@ -19,6 +19,9 @@ pub struct Settings {
     pub show_process_memory: bool,
     /// Days of metric samples kept; `None` keeps what `--retention-days` says.
     pub retention_days: Option<u32>,
+    /// Days of reports kept (0: forever); `None` keeps what
+    /// `--report-retention-days` says.
+    pub report_retention_days: Option<u32>,
 }
 
 impl Default for Settings {
@@ -28,12 +31,16 @@ impl Default for Settings {
             backlight: true,
             show_process_memory: true,
             retention_days: None,
+            report_retention_days: None,
         }
     }
 }
 
-/// The largest retention the page accepts (a year).
+/// The largest metric retention the page accepts (a year).
 pub const MAX_RETENTION_DAYS: u32 = 366;
+
+/// The largest report retention the page accepts (ten years).
+pub const MAX_REPORT_RETENTION_DAYS: u32 = 3660;
 
 /// Reads the settings.
 pub async fn load(db: &DatabaseConnection) -> Result<Settings, StoreError> {
@@ -52,6 +59,13 @@ pub async fn load(db: &DatabaseConnection) -> Result<Settings, StoreError> {
                     .parse()
                     .ok()
                     .filter(|d| (1..=MAX_RETENTION_DAYS).contains(d));
+            }
+            "report_retention_days" => {
+                settings.report_retention_days = row
+                    .value
+                    .parse()
+                    .ok()
+                    .filter(|d| (0..=MAX_REPORT_RETENTION_DAYS).contains(d));
             }
             _ => {}
         }
@@ -73,6 +87,13 @@ pub async fn save(db: &DatabaseConnection, settings: &Settings) -> Result<(), St
             "retention_days",
             settings
                 .retention_days
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+        ),
+        (
+            "report_retention_days",
+            settings
+                .report_retention_days
                 .map(|d| d.to_string())
                 .unwrap_or_default(),
         ),

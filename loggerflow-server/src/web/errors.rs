@@ -65,6 +65,7 @@ pub async fn page(
                 id: g.id,
                 title: g.title,
                 count: g.count,
+                pruned: g.pruned,
                 first_seen_ms: g.first_seen_ms,
                 last_seen_ms: g.last_seen_ms,
                 state: g.state,

@@ -3,7 +3,6 @@
 
 use axum::Extension;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use loggerflow_layer::{Report, TraceMode};
 use loggerflow_ui::model::{FrameRow, ReportPage, TraceLine, Traces, Visitor};
@@ -12,7 +11,7 @@ use serde::Deserialize;
 use super::project_id;
 use crate::error::AppError;
 use crate::router::AppState;
-use crate::store::{groups, settings};
+use crate::store::{groups, payload, settings};
 
 /// Query of the report page.
 #[derive(Deserialize)]
@@ -28,16 +27,13 @@ pub async fn page(
     Query(query): Query<ReportQuery>,
 ) -> Result<Response, AppError> {
     let id = project_id(&state, &project).await?;
-    let stored = groups::report(&state.db, id, &report_id)
+    let not_found = || AppError::not_found(format!("no report {report_id}"));
+    // ids are UUIDs: anything else names no report
+    let uuid = uuid::Uuid::parse_str(&report_id).map_err(|_| not_found())?;
+    let stored = groups::report(&state.db, id, uuid)
         .await?
-        .ok_or_else(|| AppError::not_found(format!("no report {report_id}")))?;
-    let report: Report = serde_json::from_str(&stored.payload).map_err(|e| {
-        AppError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "storage_error",
-            e.to_string(),
-        )
-    })?;
+        .ok_or_else(not_found)?;
+    let report: Report = payload::decode(&stored.body)?;
     let settings = settings::load(&state.db).await?;
     let mode: TraceMode = query
         .mode

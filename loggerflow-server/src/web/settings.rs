@@ -25,6 +25,12 @@ pub async fn page(
             show_process_memory: current.show_process_memory,
             retention_days: current.retention_days,
             default_retention_days: state.config.retention.as_secs() / 86_400,
+            report_retention_days: current.report_retention_days,
+            default_report_retention_days: state
+                .config
+                .report_retention
+                .map_or(0, |d| d.as_secs() / 86_400),
+            max_reports_per_project: state.config.max_reports_per_project.unwrap_or(0),
             notice: query.notice,
         },
         &visitor,
@@ -38,6 +44,30 @@ pub struct SettingsForm {
     backlight: Option<String>,
     show_process_memory: Option<String>,
     retention_days: Option<String>,
+    report_retention_days: Option<String>,
+}
+
+/// A retention field of the settings form: empty is `None` (the flag's),
+/// else `min` to `max` days of `what`.
+fn days(
+    value: Option<&str>,
+    (min, max): (u32, u32),
+    what: &str,
+) -> Result<Option<u32>, AppError> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(days) => days
+            .parse::<u32>()
+            .ok()
+            .filter(|d| (min..=max).contains(d))
+            .map(Some)
+            .ok_or_else(|| {
+                AppError::bad_request(
+                    "invalid_retention",
+                    format!("keep {what} for {min} to {max} days"),
+                )
+            }),
+    }
 }
 
 /// `POST /settings`: saves and comes back with a notice.
@@ -51,23 +81,16 @@ pub async fn save(
             "use full, clean or minimal",
         ));
     }
-    let retention_days = match form.retention_days.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(days) => Some(
-            days.parse::<u32>()
-                .ok()
-                .filter(|d| (1..=settings::MAX_RETENTION_DAYS).contains(d))
-                .ok_or_else(|| {
-                    AppError::bad_request(
-                        "invalid_retention",
-                        format!(
-                            "keep metrics for 1 to {} days",
-                            settings::MAX_RETENTION_DAYS
-                        ),
-                    )
-                })?,
-        ),
-    };
+    let retention_days = days(
+        form.retention_days.as_deref(),
+        (1, settings::MAX_RETENTION_DAYS),
+        "metrics",
+    )?;
+    let report_retention_days = days(
+        form.report_retention_days.as_deref(),
+        (0, settings::MAX_REPORT_RETENTION_DAYS),
+        "reports (0: forever)",
+    )?;
     settings::save(
         &state.db,
         &settings::Settings {
@@ -75,6 +98,7 @@ pub async fn save(
             backlight: form.backlight.is_some(),
             show_process_memory: form.show_process_memory.is_some(),
             retention_days,
+            report_retention_days,
         },
     )
     .await?;

@@ -280,6 +280,23 @@ pub fn report(project: &str, id: &str, n: u32) -> serde_json::Value {
     } })
 }
 
+/// The ids of every stored report (16 bytes in the database), as text.
+pub async fn stored_ids(db: &sea_orm::DatabaseConnection) -> std::collections::HashSet<String> {
+    db.query_all_raw(sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        "SELECT id FROM reports",
+    ))
+    .await
+    .expect("read reports")
+    .iter()
+    .map(|r| {
+        r.try_get_by_index::<uuid::Uuid>(0)
+            .expect("an id")
+            .to_string()
+    })
+    .collect()
+}
+
 pub fn new_id() -> String {
     loggerflow_layer::ReportId::new().to_string()
 }

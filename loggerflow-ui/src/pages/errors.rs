@@ -54,10 +54,17 @@ pub fn errors(page: ErrorsPage, visitor: &Visitor) -> String {
             let regressed = g
                 .regressed
                 .then(|| view! { <span class="badge regressed">"regressed"</span> });
+            let pruned = (g.pruned > 0).then(|| {
+                let title = format!(
+                    "{} of its {} occurrences were pruned by report retention; its first report is kept",
+                    g.pruned, g.count
+                );
+                view! { <br /><span class="muted pruned" title=title>{format!("{} pruned", g.pruned)}</span> }
+            });
             view! {
                 <tr>
                     <td class="title"><a href=open_href>{g.title}</a> {regressed}</td>
-                    <td class="num">{g.count}</td>
+                    <td class="num">{g.count} {pruned}</td>
                     <td>{sparkline(&g.last_24h)}</td>
                     <td class="muted">{ago(g.first_seen_ms, now)}</td>
                     <td class="muted">{ago(g.last_seen_ms, now)}</td>

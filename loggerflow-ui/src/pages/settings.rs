@@ -1,5 +1,5 @@
 //! Settings: the trace a report opens with, backlight, process memory,
-//! metric retention.
+//! metric and report retention.
 
 use leptos::prelude::*;
 
@@ -25,6 +25,21 @@ pub fn settings(page: SettingsPage, visitor: &Visitor) -> String {
         .map(|d| d.to_string())
         .unwrap_or_default();
     let placeholder = format!("{} (from --retention-days)", page.default_retention_days);
+    let report_retention = page
+        .report_retention_days
+        .map(|d| d.to_string())
+        .unwrap_or_default();
+    let report_placeholder = match page.default_report_retention_days {
+        0 => "forever (from --report-retention-days)".to_owned(),
+        days => format!("{days} (from --report-retention-days)"),
+    };
+    let count_note = match page.max_reports_per_project {
+        0 => "Each project keeps all its reports (--max-reports-per-project 0).".to_owned(),
+        max => format!(
+            "Each project keeps its newest {max} reports (--max-reports-per-project); \
+             every error keeps its first report and its true count."
+        ),
+    };
     let body = view! {
         <h1>"Settings"</h1>
         {notice}
@@ -39,6 +54,10 @@ pub fn settings(page: SettingsPage, visitor: &Visitor) -> String {
             <label>"Keep metrics for (days)"
                 <input type="number" name="retention_days" min="1" max="366" value=retention placeholder=placeholder />
             </label>
+            <label>"Keep reports for (days, 0: forever)"
+                <input type="number" name="report_retention_days" min="0" max="3660" value=report_retention placeholder=report_placeholder />
+            </label>
+            <p class="muted">{count_note}</p>
             <button type="submit">"Save"</button>
         </form>
     };

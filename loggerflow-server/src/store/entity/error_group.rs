@@ -18,8 +18,10 @@ pub struct Model {
     /// The title folded to lower case by the server (Unicode rules), which
     /// the errors page searches.
     pub title_folded: Option<String>,
-    /// Reports in the group.
+    /// Reports the group ever had (pruned ones included).
     pub count: i64,
+    /// Reports of the group deleted by retention ([`crate::store::retention`]).
+    pub pruned: i64,
     /// First report's time.
     pub first_seen_ms: i64,
     /// Latest report's time.

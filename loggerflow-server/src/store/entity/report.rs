@@ -2,13 +2,15 @@
 
 use sea_orm::entity::prelude::*;
 
-/// A stored report; `payload` is the whole `Report` as JSON.
-#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+/// A stored report; `body` is the whole `Report` as JSON, compressed
+/// ([`crate::store::payload`]).
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "reports")]
 pub struct Model {
-    /// The client-made id (UUID v7, as text).
+    /// The client-made id (UUID v7): 16 bytes (BLOB on SQLite, `uuid` on
+    /// PostgreSQL).
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: String,
+    pub id: Uuid,
     /// The project.
     pub project_id: i64,
     /// The group.
@@ -17,15 +19,8 @@ pub struct Model {
     pub instance_id: Option<String>,
     /// When it happened.
     pub ts_ms: i64,
-    /// `ERROR`, `WARN`, …
-    pub level: String,
-    /// `event` or `panic`.
-    pub kind: String,
-    /// One-line title.
-    pub title: String,
-    /// The `Report`, serialised.
-    #[sea_orm(column_type = "Text")]
-    pub payload: String,
+    /// The `Report` as zstd-compressed JSON.
+    pub body: Vec<u8>,
 }
 
 /// No relations are declared; queries join by id.

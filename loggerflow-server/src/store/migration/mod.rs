@@ -12,6 +12,8 @@ mod m20261129_000006_connections;
 mod m20261129_000007_title_folded;
 mod m20261129_000008_claim_lease;
 mod m20261129_000009_servers;
+mod m20261130_000010_report_retention;
+mod m20261130_000011_compact_reports;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -29,6 +31,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000007_title_folded::Migration),
             Box::new(m20261129_000008_claim_lease::Migration),
             Box::new(m20261129_000009_servers::Migration),
+            Box::new(m20261130_000010_report_retention::Migration),
+            Box::new(m20261130_000011_compact_reports::Migration),
         ]
     }
 }
