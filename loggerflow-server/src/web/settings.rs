@@ -49,11 +49,7 @@ pub struct SettingsForm {
 
 /// A retention field of the settings form: empty is `None` (the flag's),
 /// else `min` to `max` days of `what`.
-fn days(
-    value: Option<&str>,
-    (min, max): (u32, u32),
-    what: &str,
-) -> Result<Option<u32>, AppError> {
+fn days(value: Option<&str>, (min, max): (u32, u32), what: &str) -> Result<Option<u32>, AppError> {
     match value.map(str::trim) {
         None | Some("") => Ok(None),
         Some(days) => days
