@@ -1,7 +1,7 @@
 //! Projects: the list the dashboard and the API show, lookups by name,
 //! hiding and deleting.
 
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LockType, OnConflict};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, LockType, OnConflict, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
     EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
@@ -68,6 +68,7 @@ pub async fn all(db: &DatabaseConnection) -> Result<Vec<ProjectView>, StoreError
         .into_model::<GroupTotals>()
         .all(db)
         .await?;
+    let mut last_errors = last_errors(db).await?;
     let mut views = Vec::with_capacity(projects.len());
     for p in projects {
         let mine: Vec<InstanceView> = instances
@@ -83,15 +84,7 @@ pub async fn all(db: &DatabaseConnection) -> Result<Vec<ProjectView>, StoreError
         let mut implementation: Vec<&str> = mine.iter().map(|i| i.transport.as_str()).collect();
         implementation.sort_unstable();
         implementation.dedup();
-        let last_error = error_group::Entity::find()
-            .select_only()
-            .column(error_group::Column::Title)
-            .filter(error_group::Column::ProjectId.eq(p.id))
-            .order_by_desc(error_group::Column::LastSeenMs)
-            .limit(1)
-            .into_tuple::<String>()
-            .one(db)
-            .await?;
+        let last_error = last_errors.remove(&p.id);
         let t = totals.iter().find(|t| t.project_id == p.id);
         views.push(ProjectView {
             name: p.name,
@@ -107,6 +100,36 @@ pub async fn all(db: &DatabaseConnection) -> Result<Vec<ProjectView>, StoreError
         });
     }
     Ok(views)
+}
+
+/// The title of each project's most recently seen group, in one query (the
+/// newest of a project found through `ix_error_groups_project_last_seen`).
+async fn last_errors(
+    db: &DatabaseConnection,
+) -> Result<std::collections::HashMap<i64, String>, StoreError> {
+    use error_group::Column;
+    let latest = Alias::new("latest");
+    let newest_seen = Query::select()
+        .expr(Expr::col((latest.clone(), Column::LastSeenMs)).max())
+        .from_as(error_group::Entity, latest.clone())
+        .and_where(
+            Expr::col((latest, Column::ProjectId)).equals((error_group::Entity, Column::ProjectId)),
+        )
+        .to_owned();
+    let rows = error_group::Entity::find()
+        .select_only()
+        .columns([Column::ProjectId, Column::Title])
+        .filter(Expr::col((error_group::Entity, Column::LastSeenMs)).eq(newest_seen))
+        // of two groups seen at the same time, the newer
+        .order_by_desc(Column::Id)
+        .into_tuple::<(i64, String)>()
+        .all(db)
+        .await?;
+    let mut last = std::collections::HashMap::with_capacity(rows.len());
+    for (project, title) in rows {
+        last.entry(project).or_insert(title);
+    }
+    Ok(last)
 }
 
 /// The names of every project, in order.
