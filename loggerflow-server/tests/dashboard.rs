@@ -567,3 +567,45 @@ async fn clear_forgets_the_apps_that_are_not_online() {
     );
     assert!(after.contains(r#"<span class="status online">online</span>"#));
 }
+
+/// Each project's "last error" is the title of its most recently seen
+/// error, on both backends (read for every project in one query).
+#[tokio::test]
+async fn each_project_shows_its_most_recent_error() {
+    for backend in BACKENDS {
+        let db = Db::new(backend).await;
+        let server = Server::start(&db.url, &[]);
+        for (project, messages) in [
+            ("north", ["disk full", "socket closed", "disk full"]),
+            ("south", ["cache miss", "cache miss", "timeout"]),
+        ] {
+            let app = format!("{project}-app");
+            let mut batch_messages = vec![hello(project, &app, 30, "webhook")];
+            for (n, message) in messages.iter().enumerate() {
+                let mut r = report(project, &new_id(), 1);
+                r["report"]["message"] = serde_json::json!(message);
+                r["report"]["target"] = serde_json::json!(format!("{project}::{message}"));
+                r["report"]["timestamp"] = serde_json::json!(
+                    (chrono::Utc::now() - chrono::Duration::seconds(10 - n as i64)).to_rfc3339()
+                );
+                batch_messages.push(r);
+            }
+            let (status, body) = server
+                .post("/loggerflow/v1/batch", &batch(&app, batch_messages.into()))
+                .await;
+            assert_eq!(status, 200, "{body}");
+        }
+        let projects = server.get("/api/v1/projects").await;
+        let last = |name: &str| {
+            common::project(&projects, name).expect("the project")["last_error"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert!(
+            last("north").contains("disk full"),
+            "{backend:?}: {projects}"
+        );
+        assert!(last("south").contains("timeout"), "{backend:?}: {projects}");
+    }
+}
