@@ -6,7 +6,9 @@
 //! cargo build --release -p loggerflow-server --bins --examples
 //! ulimit -n 65536    # for the 10,000 websockets
 //! target/release/examples/load                 # everything but `two`
-//! target/release/examples/load ingest idle     # some sections: idle, ingest, connections, two
+//! target/release/examples/load ingest idle     # some sections: idle, ingest, connections, two, compat
+//! target/release/examples/load compat          # ours against the Python original, in one run
+//! target/release/examples/load compat http://127.0.0.1:8000 [loggerflow.db]   # any such server
 //! ```
 //!
 //! - **idle**: server RSS a second after start with an empty SQLite database.
@@ -30,6 +32,30 @@
 //!   servers, PostgreSQL and this tool share this machine's cores, so two
 //!   servers measure contention for one database and the same cores, not
 //!   scale-out onto separate machines; the printed note says so.
+//! - **compat** (only when asked for: about a minute): the Python
+//!   LoggerFlow 0.0.6 protocol (`POST {base}handshake`, `heartbeat`,
+//!   `project_error`; websocket `{base}`: the handshake as the first frame,
+//!   then frames with `request_path` `heartbeat` or `project_error`), so that
+//!   ours and the original are measured by one tool. Without a URL it starts
+//!   ours on a fresh SQLite file and the original `loggerflow==0.0.6`
+//!   (through `scripts/python-original`, on a free port, its SQLite file in a
+//!   temporary directory; killed at the end with its process group) and
+//!   loads one at a time, the same way: 8 webhook apps (handshake, a
+//!   heartbeat) and 16 clients POSTing `project_error` as fast as answers come
+//!   for 10 s (errors/s answered 200, p50 / p99 under that saturation); 8
+//!   websocket apps sending `project_error` frames as fast as the socket
+//!   takes them for 5 s, then a close. That protocol acknowledges nothing:
+//!   both servers handle a socket's frames in order and answer its close once
+//!   they read it, so the tool waits until every socket is closed by its
+//!   server, counts the rows until they stop growing, and the figure is the
+//!   rows stored over the time from the first frame to the last row. Then 5 s
+//!   open loop at one rate for both (half the lower webhook maximum): p50 /
+//!   p99 of the acks. The error is a Python traceback of 20 frames (~2.5 KB). After each phase it counts the
+//!   rows each server stored (ours: `reports`; the original:
+//!   `project_exception`) against the errors acked or sent, so a server that
+//!   acks and drops shows; and prints the ratio ours / original. With a URL
+//!   (`http://HOST:PORT`, or the clients' `…/loggerflow/` base) it drives that
+//!   server only, and counts its rows when given its SQLite file.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -79,6 +105,11 @@ struct Server {
 
 impl Server {
     fn start(database: &str) -> Self {
+        Self::start_with(database, &[])
+    }
+
+    /// A server with `extra` flags besides.
+    fn start_with(database: &str, extra: &[&str]) -> Self {
         let binary = std::env::var("LOGGERFLOW_BIN").unwrap_or_else(|_| {
             let exe = std::env::current_exe().expect("own path");
             // target/release/examples/load → target/release/loggerflow
@@ -98,6 +129,7 @@ impl Server {
                 "-d",
                 database,
             ])
+            .args(extra)
             // one address drives thousands of apps here: no creation quota
             // (a fleet behind one NAT needs the same); as environment
             // variables, which an older server (LOGGERFLOW_BIN) ignores
@@ -133,31 +165,34 @@ impl Server {
 
     /// (user + system CPU seconds, RSS bytes, peak RSS bytes).
     fn usage(&self) -> (f64, u64, u64) {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
-        let after = stat.rsplit(')').next().unwrap_or_default();
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        // fields after the name: state is 0, utime 11, stime 12 (clock ticks of 1/100 s)
-        let cpu = (ticks(11) + ticks(12)) / 100.0;
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
-        let kb = |key: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(key))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0)
-                * 1024
-        };
-        (cpu, kb("VmRSS:"), kb("VmHWM:"))
+        usage_of(self.pid())
     }
+}
+
+/// Process `pid`'s (user + system CPU seconds, RSS bytes, peak RSS bytes).
+fn usage_of(pid: u32) -> (f64, u64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or_default();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // fields after the name: state is 0, utime 11, stime 12 (clock ticks of 1/100 s)
+    let cpu = (ticks(11) + ticks(12)) / 100.0;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+            * 1024
+    };
+    (cpu, kb("VmRSS:"), kb("VmHWM:"))
 }
 
 impl Drop for Server {
@@ -223,6 +258,34 @@ async fn stored_reports(url: &str) -> u64 {
         .expect("count reports")
         .expect("a row");
     row.try_get::<i64>("", "n").expect("count") as u64
+}
+
+/// The bytes the database holds for its tables and indexes: SQLite's pages
+/// in use, PostgreSQL's `pg_total_relation_size` of `reports` (the other
+/// tables are a few pages).
+async fn bytes_on_disk(url: &str) -> u64 {
+    let db = sea_orm::Database::connect(url).await.expect("connect");
+    let backend = db.get_database_backend();
+    let query = |sql: &str| Statement::from_string(backend, sql.to_owned());
+    let value = |sql: &'static str| {
+        let db = &db;
+        async move {
+            db.query_one_raw(query(sql))
+                .await
+                .ok()
+                .flatten()
+                .and_then(|r| r.try_get_by_index::<i64>(0).ok())
+                .unwrap_or(0)
+        }
+    };
+    let bytes = if backend == sea_orm::DbBackend::Postgres {
+        value("SELECT pg_total_relation_size('reports')").await
+    } else {
+        (value("PRAGMA page_count").await - value("PRAGMA freelist_count").await)
+            * value("PRAGMA page_size").await
+    };
+    db.close().await.ok();
+    u64::try_from(bytes).unwrap_or(0)
 }
 
 /// Runs `load` and returns its output with each server's CPU over it, in %
@@ -476,21 +539,23 @@ async fn raw_insert(url: &str, rows: usize) -> f64 {
         .flatten()
         .and_then(|r| r.try_get("", "id").ok())
         .unwrap_or(1);
-    // the rows are built first: only the inserts are timed
+    // the rows are built first, as the server stores them (a 16-byte id
+    // and the zstd-compressed JSON, which the server's handlers prepare in
+    // parallel): only the inserts are timed
     let now = chrono::Utc::now().timestamp_millis();
-    let built: Vec<[Value; 9]> = (0..rows as u64)
+    let built: Vec<[Value; 6]> = (0..rows as u64)
         .map(|n| {
             let value = report("RawInsert", n);
+            let id = uuid::Uuid::parse_str(value["id"].as_str().unwrap_or_default())
+                .unwrap_or_else(|_| uuid::Uuid::now_v7());
+            let body = zstd::bulk::compress(value.to_string().as_bytes(), 1).expect("compress");
             [
-                value["id"].as_str().unwrap_or_default().to_owned().into(),
+                id.into(),
                 project.into(),
                 0i64.into(),
                 Value::String(None),
                 now.into(),
-                "ERROR".into(),
-                "event".into(),
-                "payment failed: card declined by issuer".into(),
-                value.to_string().into(),
+                body.into(),
             ]
         })
         .collect();
@@ -500,26 +565,23 @@ async fn raw_insert(url: &str, rows: usize) -> f64 {
         let txn = sea_orm::TransactionTrait::begin(&db).await.expect("begin");
         for statement in transaction.chunks(500) {
             let mut sql = String::from(
-                "INSERT INTO reports (id, project_id, group_id, instance_id, ts_ms, level, kind, title, payload) VALUES ",
+                "INSERT INTO reports (id, project_id, group_id, instance_id, ts_ms, body) VALUES ",
             );
-            let mut values: Vec<Value> = Vec::with_capacity(500 * 9);
+            let mut values: Vec<Value> = Vec::with_capacity(500 * 6);
             for (r, row) in statement.iter().enumerate() {
                 n += 1;
                 if r > 0 {
                     sql.push_str(", ");
                 }
-                let b = r * 9;
+                let b = r * 6;
                 sql.push_str(&format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    "(${}, ${}, ${}, ${}, ${}, ${})",
                     b + 1,
                     b + 2,
                     b + 3,
                     b + 4,
                     b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8,
-                    b + 9
+                    b + 6
                 ));
                 values.extend(row.iter().cloned());
             }
@@ -541,6 +603,19 @@ async fn ingest(name: &str, url: &str, rows: &mut Vec<Row>) {
     let (_, _, peak) = server.usage();
     let lat = latency(&servers, hook_rate / 2.0, 100).await;
     drop(server);
+    let stored = stored_reports(url).await;
+    let bytes = bytes_on_disk(url).await;
+    // the same open loop while retention prunes: every project capped at
+    // half of what the webhook phase stored, pruned every second
+    let cap = (hook_n / 2).max(1).to_string();
+    let pruning = Server::start_with(
+        url,
+        &["--max-reports-per-project", &cap, "--prune-every", "1"],
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let lat_pruning = latency(&[&pruning], hook_rate / 2.0, 100).await;
+    drop(pruning);
+    let after = stored_reports(url).await;
     let raw = raw_insert(url, 20_000).await;
     rows.push(Row(
         format!(
@@ -574,6 +649,18 @@ async fn ingest(name: &str, url: &str, rows: &mut Vec<Row>) {
         ),
         percentiles(&lat),
         "p99 ≤ 25 ms".into(),
+    ));
+    rows.push(Row(
+        format!(
+            "{name}: the same while retention prunes ({cap} reports per project kept; {stored} stored before, {after} after)"
+        ),
+        percentiles(&lat_pruning),
+        "p99 ≤ 25 ms".into(),
+    ));
+    rows.push(Row(
+        format!("{name}: bytes on disk per stored report (tables and indexes, {stored} reports)"),
+        format!("{:.0} B", bytes as f64 / stored.max(1) as f64),
+        "≤ 1 KB".into(),
     ));
     rows.push(Row(
         format!("{name}: server peak RSS under ingest"),
@@ -776,11 +863,959 @@ fn idle(rows: &mut Vec<Row>) {
     ));
 }
 
+// ---- compat: the Python LoggerFlow 0.0.6 protocol, ours against the original
+
+/// Python-protocol webhook apps (one project each) and the clients posting
+/// their errors (client `c` posts for app `c % COMPAT_APPS`).
+const COMPAT_APPS: usize = 8;
+const COMPAT_CLIENTS: usize = 16;
+/// Python-protocol websocket apps, one connection (and project) each.
+const COMPAT_SOCKETS: usize = 8;
+/// The open-loop latency phase.
+const COMPAT_LATENCY_SECONDS: u64 = 5;
+/// The websocket phase's sending: short, as what a slow server has not read
+/// yet (the kernel's buffers take megabytes) must be handled after it.
+const COMPAT_WS_SECONDS: u64 = 5;
+/// How long the websocket phase may wait for the frames sent to be handled.
+const COMPAT_DRAIN: Duration = Duration::from_secs(30);
+/// The websocket clients' send buffer: small, so that what waits unread in
+/// the kernel at the end of the phase (sent, not yet stored) stays small.
+const COMPAT_SNDBUF: u32 = 64 * 1024;
+
+/// A realistic Python traceback: 20 frames (FastAPI → the app → requests →
+/// urllib3), about 2 KB, the order number in its last line.
+fn python_traceback(n: u64) -> String {
+    const FRAMES: &str = r#"Traceback (most recent call last):
+  File "/venv/lib/python3.11/site-packages/starlette/routing.py", line 73, in app
+    response = await f(request)
+  File "/venv/lib/python3.11/site-packages/fastapi/routing.py", line 301, in app
+    raw_response = await run_endpoint_function(
+  File "/venv/lib/python3.11/site-packages/fastapi/routing.py", line 212, in run_endpoint_function
+    return await dependant.call(**values)
+  File "/srv/shop/api/orders.py", line 57, in create_order
+    order = await checkout.place_order(cart, user)
+  File "/srv/shop/checkout/service.py", line 112, in place_order
+    payment = await self._charge(order)
+  File "/srv/shop/checkout/service.py", line 164, in _charge
+    return await run_in_threadpool(self.gw.charge, order)
+  File "/venv/lib/python3.11/site-packages/starlette/concurrency.py", line 42, in run_in_threadpool
+    return await anyio.to_thread.run_sync(func)
+  File "/venv/lib/python3.11/site-packages/anyio/to_thread.py", line 56, in run_sync
+    return await get_async_backend().run_sync_in_worker_thread(
+  File "/venv/lib/python3.11/site-packages/anyio/_backends/_asyncio.py", line 962, in run
+    result = context.run(func, *args)
+  File "/srv/shop/payments/gateway.py", line 48, in charge
+    response = self._post("/v1/charges", payload)
+  File "/srv/shop/payments/gateway.py", line 91, in _post
+    return self.session.post(url, json=payload)
+  File "/venv/lib/python3.11/site-packages/requests/sessions.py", line 637, in post
+    return self.request("POST", url, json=json, **kwargs)
+  File "/venv/lib/python3.11/site-packages/requests/sessions.py", line 589, in request
+    resp = self.send(prep, **send_kwargs)
+  File "/venv/lib/python3.11/site-packages/requests/sessions.py", line 703, in send
+    r = adapter.send(request, **kwargs)
+  File "/venv/lib/python3.11/site-packages/requests/adapters.py", line 667, in send
+    resp = conn.urlopen(
+  File "/venv/lib/python3.11/site-packages/urllib3/connectionpool.py", line 843, in urlopen
+    retries = retries.increment(
+  File "/venv/lib/python3.11/site-packages/urllib3/util/retry.py", line 519, in increment
+    raise MaxRetryError(_pool, url, reason)
+  File "/venv/lib/python3.11/site-packages/requests/adapters.py", line 700, in send
+    raise ConnectionError(e, request=request)
+  File "/srv/shop/payments/gateway.py", line 95, in _post
+    raise GatewayUnavailable(self.host) from None
+  File "/srv/shop/payments/errors.py", line 12, in __init__
+    super().__init__(f"{host} unavailable")
+"#;
+    format!("{FRAMES}payments.errors.GatewayUnavailable: pay.example.net unavailable (order {n})")
+}
+
+/// The first readings of a Python client: strings, memory in GiB.
+fn python_readings() -> serde_json::Value {
+    serde_json::json!({"cpu": "12.5", "used_memory": "3.21", "total_memory": "15.53",
+        "process_memory": "0.08"})
+}
+
+/// The handshake of a 0.0.6 client, as `LoggerFlow._get_backend_info` makes it.
+fn python_handshake(project: &str, implementation: &str, heartbeat: u32) -> serde_json::Value {
+    serde_json::json!({"project_name": project, "connected_backends": "", "traceback": "full",
+        "implementation": implementation, "heartbeat": heartbeat,
+        "last_readings": python_readings(), "authors": ""})
+}
+
+/// An error as `async_write_flow` sends it (POSTed, or as a websocket frame).
+fn python_error(project: &str, n: u64) -> serde_json::Value {
+    serde_json::json!({"project_name": project, "traceback": python_traceback(n),
+        "request_path": "project_error"})
+}
+
+/// Where a server under `compat` stores errors: a SQLite file and the table
+/// that holds one row per error.
+#[derive(Clone)]
+struct ErrorTable {
+    url: String,
+    table: &'static str,
+}
+
+impl ErrorTable {
+    /// Rows in the table; `None` when it cannot be read.
+    async fn count(&self) -> Option<u64> {
+        let db = sea_orm::Database::connect(self.url.as_str()).await.ok()?;
+        let row = db
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                format!("SELECT COUNT(*) AS n FROM {}", self.table),
+            ))
+            .await;
+        // closed whatever the answer: a pool left open keeps a task of its
+        // own that spins once the runtime shuts down
+        let _ = db.close().await;
+        let n = row.ok()??.try_get::<i64>("", "n").ok()?;
+        Some(n as u64)
+    }
+
+    /// A SQLite file of either server: ours (`reports`) or the original
+    /// (`project_exception`), opened read-only.
+    async fn detect(path: &str) -> Option<Self> {
+        let url = format!("sqlite://{path}?mode=ro");
+        for table in ["reports", "project_exception"] {
+            let candidate = Self {
+                url: url.clone(),
+                table,
+            };
+            if candidate.count().await.is_some() {
+                return Some(candidate);
+            }
+        }
+        None
+    }
+}
+
+/// A server speaking the Python 0.0.6 protocol.
+struct Target {
+    name: String,
+    /// `http://HOST:PORT/loggerflow/` (the clients' `webhook_url`).
+    base: String,
+    /// Its process, for CPU and memory, when it runs on this machine.
+    pid: Option<u32>,
+    errors: Option<ErrorTable>,
+}
+
+impl Target {
+    /// The clients' `websocket_url`.
+    fn ws(&self) -> String {
+        self.base
+            .replacen("https://", "wss://", 1)
+            .replacen("http://", "ws://", 1)
+    }
+
+    fn cpu(&self) -> Option<f64> {
+        self.pid.map(|p| usage_of(p).0)
+    }
+
+    async fn stored(&self) -> Option<u64> {
+        match &self.errors {
+            Some(t) => t.count().await,
+            None => None,
+        }
+    }
+}
+
+/// `http://host:port` or `http://host:port/loggerflow/` (or a keyed
+/// `…/loggerflow/k/KEY/`): the Python clients' base URL, with its slash.
+fn compat_base(url: &str) -> String {
+    let url = url.trim_end_matches('/');
+    let path = url
+        .split_once("://")
+        .map(|(_, rest)| rest.split_once('/').map_or("", |(_, p)| p))
+        .unwrap_or("");
+    if path.is_empty() {
+        format!("{url}/loggerflow/")
+    } else {
+        format!("{url}/")
+    }
+}
+
+/// The original Python server, run by `scripts/python-original` in a
+/// process group of its own, its SQLite file in a temporary directory.
+struct PythonOriginal {
+    child: Child,
+    port: u16,
+    database: String,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl PythonOriginal {
+    fn script() -> String {
+        std::env::var("LOGGERFLOW_PYTHON_ORIGINAL").unwrap_or_else(|_| {
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/python-original").to_owned()
+        })
+    }
+
+    /// Starts it and waits until its page answers (the first start installs
+    /// its venv: minutes).
+    async fn start() -> Self {
+        use std::os::unix::process::CommandExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let database = dir.path().join("loggerflow.db").display().to_string();
+        let log = dir.path().join("server.log");
+        let out = std::fs::File::create(&log).expect("log file");
+        let err = out.try_clone().expect("log file");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let script = Self::script();
+        eprintln!(
+            "compat: starting the Python original ({script} {port}); its first start installs its venv"
+        );
+        let child = Command::new(&script)
+            .arg(port.to_string())
+            .arg(&database)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {script}: {e}"));
+        let mut original = Self {
+            child,
+            port,
+            database,
+            log,
+            _dir: dir,
+        };
+        let http = reqwest::Client::new();
+        let started = Instant::now();
+        loop {
+            if http
+                .get(format!("http://127.0.0.1:{port}/"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                break;
+            }
+            if let Ok(Some(status)) = original.child.try_wait() {
+                panic!(
+                    "the Python original exited ({status}):\n{}",
+                    original.log_tail()
+                );
+            }
+            if started.elapsed() > Duration::from_secs(600) {
+                panic!(
+                    "the Python original did not answer in 10 minutes:\n{}",
+                    original.log_tail()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        original
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    /// The requests its log says failed (uvicorn's "Exception in ASGI
+    /// application"), by the last exception line of each: "… ×N".
+    fn logged_exceptions(&self) -> (usize, String) {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let mut kinds: std::collections::BTreeMap<String, usize> = Default::default();
+        let mut count = 0;
+        for block in text.split("Exception in ASGI application").skip(1) {
+            count += 1;
+            // the last unindented `module.Error: message` line of the block
+            let last = block
+                .lines()
+                .take_while(|l| !l.starts_with("INFO:") && !l.starts_with("ERROR:"))
+                .filter(|l| {
+                    !l.starts_with(char::is_whitespace)
+                        && l.split_once(": ").is_some_and(|(name, _)| {
+                            !name.is_empty()
+                                && name
+                                    .chars()
+                                    .all(|c| c.is_alphanumeric() || "._".contains(c))
+                        })
+                })
+                .last()
+                .unwrap_or("?");
+            *kinds.entry(last.chars().take(120).collect()).or_default() += 1;
+        }
+        let kinds = kinds
+            .iter()
+            .map(|(k, n)| format!("`{k}` ×{n}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        (count, kinds)
+    }
+}
+
+impl Drop for PythonOriginal {
+    fn drop(&mut self) {
+        // the whole group: the script execs the server, but whatever it
+        // started goes too
+        let group = -(self.child.id() as i32);
+        // SAFETY: kill(2) with a negative pid signals that process group;
+        // it touches no memory of ours
+        unsafe { libc::kill(group, libc::SIGTERM) };
+        let until = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < until {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // SAFETY: as above
+        unsafe { libc::kill(group, libc::SIGKILL) };
+        let _ = self.child.wait();
+    }
+}
+
+/// p-th percentile of sorted `times`.
+fn percentile(times: &[Duration], p: f64) -> Duration {
+    times
+        .get(((times.len() as f64 - 1.0) * p).round() as usize)
+        .copied()
+        .unwrap_or_default()
+}
+
+/// "p50 8.5 ms, p99 14.0 ms" of unsorted `times`.
+fn percentiles_of(times: &mut [Duration]) -> (Duration, Duration) {
+    times.sort();
+    (percentile(times, 0.5), percentile(times, 0.99))
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
+/// Handshake, then one heartbeat, of each webhook app (as the Python client
+/// does on start): the apps' project names.
+async fn compat_hello(http: &reqwest::Client, target: &Target, prefix: &str) -> Vec<String> {
+    let mut projects = Vec::new();
+    for a in 0..COMPAT_APPS {
+        let project = format!("{prefix}{a}");
+        let hand = http
+            .post(format!("{}handshake", target.base))
+            .json(&python_handshake(&project, "webhook", 60))
+            .send()
+            .await;
+        if !hand.as_ref().is_ok_and(|r| r.status().is_success()) {
+            eprintln!(
+                "compat: {}: handshake of {project} refused: {:?}",
+                target.name,
+                hand.map(|r| r.status())
+            );
+        }
+        let _ = http
+            .post(format!("{}heartbeat", target.base))
+            .json(&serde_json::json!({"project_name": project, "last_readings": python_readings()}))
+            .send()
+            .await;
+        projects.push(project);
+    }
+    projects
+}
+
+/// One webhook phase's figures.
+struct HookRun {
+    /// Errors answered 200.
+    acked: u64,
+    /// Errors answered otherwise, or not at all.
+    failed: u64,
+    rate: f64,
+    p50: Duration,
+    p99: Duration,
+    cpu: Option<f64>,
+}
+
+/// `COMPAT_CLIENTS` clients POSTing `project_error`s as fast as answers come.
+async fn compat_webhook_max(target: &Target) -> HookRun {
+    let http = reqwest::Client::new();
+    let projects = compat_hello(&http, target, "CompatHook").await;
+    let cpu0 = target.cpu();
+    let failed = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(SECONDS);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..COMPAT_CLIENTS {
+        let (http, failed) = (http.clone(), failed.clone());
+        let project = projects[c % projects.len()].clone();
+        let url = format!("{}project_error", target.base);
+        tasks.push(tokio::spawn(async move {
+            let mut times = Vec::new();
+            let mut n = c as u64 * 1_000_000;
+            while Instant::now() < deadline {
+                n += 1;
+                let sent = Instant::now();
+                match http
+                    .post(&url)
+                    .json(&python_error(&project, n))
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                        times.push(sent.elapsed());
+                    }
+                    Ok(r) => {
+                        let _ = r.bytes().await;
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(_) => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+            }
+            times
+        }));
+    }
+    let mut times = Vec::new();
+    for t in tasks {
+        times.extend(t.await.unwrap_or_default());
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu = cpu0
+        .zip(target.cpu())
+        .map(|(a, b)| (b - a) / seconds * 100.0);
+    let (p50, p99) = percentiles_of(&mut times);
+    HookRun {
+        acked: times.len() as u64,
+        failed: failed.load(Ordering::Relaxed),
+        rate: times.len() as f64 / seconds,
+        p50,
+        p99,
+        cpu,
+    }
+}
+
+/// Open loop: `rate` errors/s POSTed regardless of answers, round robin over
+/// the apps: (answered 200, failed, p50, p99).
+async fn compat_open_loop(target: &Target, rate: f64) -> (u64, u64, Duration, Duration) {
+    let http = reqwest::Client::new();
+    let projects = compat_hello(&http, target, "CompatLatency").await;
+    let url = format!("{}project_error", target.base);
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(1.0)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let deadline = Instant::now() + Duration::from_secs(COMPAT_LATENCY_SECONDS);
+    let mut tasks = Vec::new();
+    let mut n = 0u64;
+    while Instant::now() < deadline {
+        tick.tick().await;
+        n += 1;
+        let body = python_error(&projects[n as usize % projects.len()], n);
+        let (http, url) = (http.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            let sent = Instant::now();
+            let r = http.post(&url).json(&body).send().await.ok()?;
+            let ok = r.status().is_success();
+            let _ = r.bytes().await;
+            ok.then(|| sent.elapsed())
+        }));
+    }
+    let mut times = Vec::new();
+    let mut failed = 0;
+    for t in tasks {
+        match t.await {
+            Ok(Some(d)) => times.push(d),
+            _ => failed += 1,
+        }
+    }
+    let (p50, p99) = percentiles_of(&mut times);
+    (times.len() as u64, failed, p50, p99)
+}
+
+/// One websocket phase's figures.
+struct WsRun {
+    connected: usize,
+    /// `project_error` frames written to the sockets.
+    sent: u64,
+    /// Rows added, counted once the servers closed every socket (or at the
+    /// drain's end).
+    stored: Option<u64>,
+    /// From the first frame to the last socket closed by the server (every
+    /// frame handled).
+    storing: Duration,
+    /// Whether sockets were still open when the drain ran out.
+    still_storing: bool,
+    cpu: Option<f64>,
+}
+
+/// A websocket to `url` whose send buffer is `COMPAT_SNDBUF` (a `ws://`
+/// URL; others get the defaults).
+async fn compat_connect(
+    url: &str,
+) -> Option<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+> {
+    let parsed = url::Url::parse(url).ok()?;
+    if parsed.scheme() != "ws" {
+        return tokio_tungstenite::connect_async(url)
+            .await
+            .ok()
+            .map(|(s, _)| s);
+    }
+    let host = parsed.host_str()?.trim_matches(['[', ']']).to_owned();
+    let port = parsed.port_or_known_default()?;
+    let address = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .ok()?
+        .next()?;
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .ok()?;
+    socket.set_send_buffer_size(COMPAT_SNDBUF).ok()?;
+    let stream = socket.connect(address).await.ok()?;
+    let _ = stream.set_nodelay(true);
+    let stream = tokio_tungstenite::MaybeTlsStream::Plain(stream);
+    tokio_tungstenite::client_async(url, stream)
+        .await
+        .ok()
+        .map(|(s, _)| s)
+}
+
+/// `COMPAT_SOCKETS` websocket apps: handshake, then `project_error` frames
+/// as fast as the socket takes them for `COMPAT_WS_SECONDS` (a heartbeat
+/// first and every 5 s, as the client sends), then a close. The protocol acknowledges nothing; but
+/// both servers handle a socket's frames in order, each stored before the
+/// next is read, and answer the close once they read it: so when the last
+/// socket is closed by its server every frame sent was read (the original
+/// may still have up to 32 a socket queued for its handler: the rows are
+/// counted until they stop growing), and the rows counted then are what was
+/// stored.
+async fn compat_websocket(target: &Target) -> WsRun {
+    let before = target.stored().await;
+    let cpu0 = target.cpu();
+    let connected = Arc::new(AtomicU64::new(0));
+    let sent_total = Arc::new(AtomicU64::new(0));
+    let sending = Arc::new(AtomicU64::new(COMPAT_SOCKETS as u64));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(COMPAT_WS_SECONDS);
+    let mut tasks = Vec::new();
+    for c in 0..COMPAT_SOCKETS {
+        let url = target.ws();
+        let (connected, sent_total, sending) =
+            (connected.clone(), sent_total.clone(), sending.clone());
+        let mut stop = stop_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let Some(socket) = compat_connect(&url).await else {
+                sending.fetch_sub(1, Ordering::Relaxed);
+                return;
+            };
+            let (mut tx, mut rx) = socket.split();
+            let project = format!("CompatWs{c}");
+            let hand = python_handshake(&project, "websocket", 5).to_string();
+            if tx.send(WsMessage::text(hand)).await.is_err() {
+                sending.fetch_sub(1, Ordering::Relaxed);
+                return;
+            }
+            connected.fetch_add(1, Ordering::Relaxed);
+            // the servers send nothing but control frames: read them
+            let mut reader =
+                tokio::spawn(async move { while let Some(Ok(_)) = rx.next().await {} });
+            let beat = serde_json::json!({"project_name": project,
+                "last_readings": python_readings(), "request_path": "heartbeat"})
+            .to_string();
+            // the first right after the handshake, as the client sends it
+            let mut last_beat: Option<Instant> = None;
+            let mut n = c as u64 * 1_000_000;
+            while Instant::now() < deadline {
+                if last_beat.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
+                    last_beat = Some(Instant::now());
+                    if tx.send(WsMessage::text(beat.clone())).await.is_err() {
+                        break;
+                    }
+                }
+                n += 1;
+                let frame = python_error(&project, n).to_string();
+                if tx.send(WsMessage::text(frame)).await.is_err() {
+                    break;
+                }
+                sent_total.fetch_add(1, Ordering::Relaxed);
+            }
+            sending.fetch_sub(1, Ordering::Relaxed);
+            // open until the server closes it (it read all before the close)
+            // or the tool stops waiting: dropping a socket with frames unread
+            // would lose them (a reset)
+            tokio::select! {
+                _ = async {
+                    let _ = tx.close().await;
+                    let _ = (&mut reader).await;
+                } => {}
+                _ = stop.wait_for(|s| *s) => {}
+            }
+            reader.abort();
+        }));
+    }
+    while sending.load(Ordering::Relaxed) > 0 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let sent = sent_total.load(Ordering::Relaxed);
+    let drain_end = Instant::now() + COMPAT_DRAIN;
+    while tasks.iter().any(|t| !t.is_finished()) && Instant::now() < drain_end {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let still_storing = tasks.iter().any(|t| !t.is_finished());
+    let mut storing = started.elapsed();
+    let mut stored = before
+        .zip(target.stored().await)
+        .map(|(a, b)| b.saturating_sub(a));
+    // the original answers a close as soon as it reads it, with up to 32
+    // frames before it still queued for its handler: counted until the rows
+    // reach the frames sent or stop growing for a second
+    if let Some(before) = before {
+        let mut last_change = Instant::now();
+        while stored < Some(sent)
+            && last_change.elapsed() < Duration::from_secs(1)
+            && Instant::now() < drain_end
+        {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let now = target.stored().await.map(|n| n.saturating_sub(before));
+            if now > stored {
+                stored = now;
+                storing = started.elapsed();
+                last_change = Instant::now();
+            }
+        }
+    }
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        let _ = t.await;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu = cpu0
+        .zip(target.cpu())
+        .map(|(a, b)| (b - a) / seconds * 100.0);
+    WsRun {
+        connected: connected.load(Ordering::Relaxed) as usize,
+        sent,
+        stored,
+        storing,
+        still_storing,
+        cpu,
+    }
+}
+
+/// All the figures of one server.
+struct CompatRun {
+    hook: HookRun,
+    hook_stored: Option<u64>,
+    ws: WsRun,
+    /// Open loop: (rate, answered, failed, p50, p99, rows added).
+    open: Option<(f64, u64, u64, Duration, Duration, Option<u64>)>,
+    peak: Option<u64>,
+}
+
+async fn compat_max(target: &Target) -> CompatRun {
+    eprintln!("compat: {}: webhook, then websocket", target.name);
+    let before = target.stored().await;
+    let hook = compat_webhook_max(target).await;
+    let hook_stored = before
+        .zip(target.stored().await)
+        .map(|(a, b)| b.saturating_sub(a));
+    let ws = compat_websocket(target).await;
+    CompatRun {
+        hook,
+        hook_stored,
+        ws,
+        open: None,
+        peak: None,
+    }
+}
+
+async fn compat_latency(target: &Target, rate: f64, run: &mut CompatRun) {
+    eprintln!("compat: {}: open-loop latency at {rate:.0}/s", target.name);
+    let before = target.stored().await;
+    let (answered, failed, p50, p99) = compat_open_loop(target, rate).await;
+    // answers come after the rows are written, or never: a moment for stragglers
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let added = before
+        .zip(target.stored().await)
+        .map(|(a, b)| b.saturating_sub(a));
+    run.open = Some((rate, answered, failed, p50, p99, added));
+    run.peak = target.pid.map(|p| usage_of(p).2);
+}
+
+fn stored_text(stored: Option<u64>, expected: u64, what: &str) -> String {
+    match stored {
+        None => format!("— / {expected} {what} (the table was not counted)"),
+        Some(s) if s == expected => format!("{s} / {expected} {what}: equal"),
+        Some(s) => format!(
+            "{s} / {expected} {what}: **DIFFERENT** ({} {})",
+            s.abs_diff(expected),
+            if s < expected { "missing" } else { "extra" }
+        ),
+    }
+}
+
+fn compat_rows(target: &Target, run: &CompatRun, rows: &mut Vec<Row>) {
+    let name = &target.name;
+    let h = &run.hook;
+    let cpu = |c: Option<f64>| {
+        c.map_or(String::new(), |c| {
+            format!(", server CPU {c:.0} % of a core")
+        })
+    };
+    rows.push(Row(
+        format!(
+            "compat, {name}: webhook `project_error`, {COMPAT_APPS} apps, {COMPAT_CLIENTS} clients as fast as answers come ({SECONDS} s)"
+        ),
+        format!(
+            "{:.0} errors/s acknowledged ({} acked, {} failed), p50 {}, p99 {}{}",
+            h.rate,
+            h.acked,
+            h.failed,
+            ms(h.p50),
+            ms(h.p99),
+            cpu(h.cpu)
+        ),
+        "—".into(),
+    ));
+    rows.push(Row(
+        format!("compat, {name}: error rows stored by the webhook phase / acknowledged"),
+        stored_text(run.hook_stored, h.acked, "acked"),
+        "equal".into(),
+    ));
+    let w = &run.ws;
+    let ws_rate = w
+        .stored
+        .map(|s| s as f64 / w.storing.as_secs_f64().max(1e-3));
+    rows.push(Row(
+        format!(
+            "compat, {name}: websocket `project_error` frames, {} of {COMPAT_SOCKETS} apps connected, sent as fast as the socket takes them ({COMPAT_WS_SECONDS} s); no acks: rows stored / time from the first frame to the last row",
+            w.connected
+        ),
+        match ws_rate {
+            Some(r) => format!(
+                "{r:.0} errors/s stored ({} rows in {:.1} s{}; {:.0} frames/s sent){}",
+                w.stored.unwrap_or(0),
+                w.storing.as_secs_f64(),
+                if w.still_storing {
+                    ", **sockets still open** (frames not yet handled) when the tool stopped waiting"
+                } else {
+                    ""
+                },
+                w.sent as f64 / COMPAT_WS_SECONDS as f64,
+                cpu(w.cpu)
+            ),
+            None if !w.still_storing => format!(
+                "{:.0} errors/s read by the server ({} frames, the last socket closed by it after {:.1} s; \
+                 rows not counted: no database given){}",
+                w.sent as f64 / w.storing.as_secs_f64().max(1e-3),
+                w.sent,
+                w.storing.as_secs_f64(),
+                cpu(w.cpu)
+            ),
+            None => format!(
+                "{:.0} frames/s sent, **sockets still open** after {:.1} s (rows not counted: no database given){}",
+                w.sent as f64 / COMPAT_WS_SECONDS as f64,
+                w.storing.as_secs_f64(),
+                cpu(w.cpu)
+            ),
+        },
+        "—".into(),
+    ));
+    rows.push(Row(
+        format!("compat, {name}: error rows stored by the websocket phase / frames sent"),
+        stored_text(w.stored, w.sent, "sent"),
+        "equal".into(),
+    ));
+    if let Some((rate, answered, failed, p50, p99, added)) = run.open {
+        rows.push(Row(
+            format!(
+                "compat, {name}: webhook ack latency, open loop at {rate:.0} errors/s ({COMPAT_LATENCY_SECONDS} s, {answered} acked, {failed} failed)"
+            ),
+            format!("p50 {}, p99 {}; rows stored {}", ms(p50), ms(p99), added.map_or("—".into(), |a| a.to_string())),
+            "—".into(),
+        ));
+    }
+    if let Some(peak) = run.peak {
+        rows.push(Row(
+            format!("compat, {name}: server peak RSS"),
+            mb(peak),
+            "—".into(),
+        ));
+    }
+}
+
+/// `load compat [URL [SQLITE_FILE]]`: see the module's comment.
+async fn compat(
+    url: Option<&str>,
+    database: Option<&str>,
+    rows: &mut Vec<Row>,
+    notes: &mut Vec<String>,
+) {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let sample = python_traceback(1);
+    notes.push(format!(
+        "compat: the Python LoggerFlow 0.0.6 protocol. Webhook: {COMPAT_APPS} apps (handshake, a heartbeat), \
+         {COMPAT_CLIENTS} clients POSTing `project_error` as fast as answers come for {SECONDS} s (latency under \
+         that saturation), then {COMPAT_LATENCY_SECONDS} s open loop at one rate for every server (half the lowest \
+         maximum). Websocket: {COMPAT_SOCKETS} apps (handshake frame, then `project_error` frames as fast as the \
+         socket takes them for {COMPAT_WS_SECONDS} s, a send buffer of {} KB, a heartbeat frame first and every 5 s, then a close); the \
+         protocol acknowledges nothing, so its figure is the rows stored over the time from the first frame to the \
+         last row: both servers handle a socket's frames in order and answer its close once they read it, so the \
+         tool waits until its server closed every socket (at most {} s), then counts the rows until they stop \
+         growing (the original still has up to 32 frames a socket queued when it answers). Error text: \
+         a Python traceback of 20 frames, {} bytes. \
+         Stored rows are counted in each server's SQLite file (ours: `reports`; the original: `project_exception`).",
+        COMPAT_SNDBUF / 1024,
+        COMPAT_DRAIN.as_secs(),
+        sample.len()
+    ));
+    let mut targets = Vec::new();
+    // kept alive to the end: dropping them stops the servers
+    let mut ours = None;
+    let mut original = None;
+    if let Some(url) = url {
+        let errors = match database {
+            Some(path) => {
+                let table = ErrorTable::detect(path).await;
+                if table.is_none() {
+                    eprintln!("compat: {path}: no `reports` or `project_exception` table to count");
+                }
+                table
+            }
+            None => None,
+        };
+        targets.push(Target {
+            name: url.to_owned(),
+            base: compat_base(url),
+            pid: None,
+            errors,
+        });
+    } else {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("compat.db").display().to_string();
+        let server = Server::start(&format!("sqlite://{path}?mode=rwc"));
+        targets.push(Target {
+            name: format!("ours ({})", env!("CARGO_PKG_VERSION")),
+            base: format!("{}/loggerflow/", server.base),
+            pid: Some(server.pid()),
+            errors: Some(ErrorTable {
+                url: format!("sqlite://{path}?mode=ro"),
+                table: "reports",
+            }),
+        });
+        ours = Some((server, dir));
+        let python = PythonOriginal::start().await;
+        targets.push(Target {
+            name: "original (Python 0.0.6)".into(),
+            base: format!("http://127.0.0.1:{}/loggerflow/", python.port),
+            pid: Some(python.child.id()),
+            errors: Some(ErrorTable {
+                url: format!("sqlite://{}?mode=ro", python.database),
+                table: "project_exception",
+            }),
+        });
+        original = Some(python);
+        // the versions the original runs on, from its venv
+        let versions = Command::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../target/py-loggerflow-server/bin/python"
+        ))
+        .args([
+            "-c",
+            "import sys, fastapi, uvicorn, sqlalchemy, aiosqlite; \
+             print(f'Python {sys.version.split()[0]}, FastAPI {fastapi.__version__}, uvicorn {uvicorn.__version__}, \
+             SQLAlchemy {sqlalchemy.__version__} + aiosqlite {aiosqlite.__version__}')",
+        ])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+        notes.push(format!(
+            "compat: ours is this release build ({}) on SQLite; the original is `loggerflow==0.0.6` \
+             ({versions}) on SQLite, started by scripts/python-original. This machine has {cores} cores, \
+             shared by this tool and both servers (one server is loaded at a time; the other idles).",
+            env!("CARGO_PKG_VERSION"),
+        ));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut runs = Vec::new();
+    for target in &targets {
+        runs.push(compat_max(target).await);
+    }
+    // one offered rate for every server: half the lowest maximum
+    let rate = runs
+        .iter()
+        .map(|r| r.hook.rate)
+        .fold(f64::INFINITY, f64::min)
+        / 2.0;
+    for (target, run) in targets.iter().zip(runs.iter_mut()) {
+        compat_latency(target, rate.max(1.0), run).await;
+    }
+    if let Some(python) = &original {
+        let (exceptions, kinds) = python.logged_exceptions();
+        if exceptions > 0 {
+            notes.push(format!(
+                "compat: the original's log has {exceptions} failed requests (exceptions in its handlers): {kinds}"
+            ));
+        }
+    }
+    for (target, run) in targets.iter().zip(&runs) {
+        compat_rows(target, run, rows);
+    }
+    if let [a, b] = &runs[..] {
+        let ratio = |x: f64, y: f64| {
+            if x <= 0.0 || y <= 0.0 {
+                "—".into()
+            } else if x >= y {
+                format!("×{:.1}", x / y)
+            } else {
+                format!("×{:.3} (1/{:.1})", x / y, y / x)
+            }
+        };
+        let ws_rate = |r: &CompatRun| {
+            r.ws.stored
+                .map(|s| s as f64 / r.ws.storing.as_secs_f64().max(1e-3))
+                .unwrap_or(0.0)
+        };
+        let open = |r: &CompatRun| r.open.map(|o| (o.3, o.4)).unwrap_or_default();
+        let (a50, a99) = open(a);
+        let (b50, b99) = open(b);
+        rows.push(Row(
+            "compat: ratio ours / original".into(),
+            format!(
+                "webhook errors/s {}; websocket errors stored/s {}; open-loop ack latency (lower is better) p50 {}, p99 {}; saturated p99 {}",
+                ratio(a.hook.rate, b.hook.rate),
+                ratio(ws_rate(a), ws_rate(b)),
+                ratio(a50.as_secs_f64(), b50.as_secs_f64()),
+                ratio(a99.as_secs_f64(), b99.as_secs_f64()),
+                ratio(a.hook.p99.as_secs_f64(), b.hook.p99.as_secs_f64()),
+            ),
+            "—".into(),
+        ));
+    }
+    drop(original);
+    drop(ours);
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    // `two` (a minute, and the PostgreSQL ingest again) only when asked for
-    let wants = |s: &str| (args.is_empty() && s != "two") || args.iter().any(|a| a == s);
+    // `two` (a minute, and the PostgreSQL ingest again) and `compat` (the
+    // Python original) only when asked for
+    let wants =
+        |s: &str| (args.is_empty() && s != "two" && s != "compat") || args.iter().any(|a| a == s);
+    // `compat [URL [SQLITE_FILE]]`
+    let sections = ["idle", "ingest", "connections", "two", "compat"];
+    let compat_args: Vec<&str> = args
+        .iter()
+        .skip_while(|a| *a != "compat")
+        .skip(1)
+        .take_while(|a| !sections.contains(&a.as_str()))
+        .map(String::as_str)
+        .collect();
     let mut rows = Vec::new();
     let mut notes = Vec::new();
     if wants("idle") {
@@ -802,6 +1837,15 @@ async fn main() {
     }
     if wants("connections") {
         connections(10_000, &mut rows).await;
+    }
+    if wants("compat") {
+        compat(
+            compat_args.first().copied(),
+            compat_args.get(1).copied(),
+            &mut rows,
+            &mut notes,
+        )
+        .await;
     }
     print(&notes, &rows);
 }

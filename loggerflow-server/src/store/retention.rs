@@ -154,6 +154,22 @@ struct Deleted {
     group_id: i64,
 }
 
+#[derive(FromQueryResult)]
+struct Candidate {
+    id: uuid::Uuid,
+    group_id: i64,
+    ts_ms: i64,
+}
+
+/// Candidates read beyond a chunk's limit in one page, for groups' first
+/// reports among them.
+const FIRSTS_AHEAD: u64 = 64;
+
+/// Pages of candidates one chunk reads at most: a project whose oldest
+/// reports are mostly groups' first ones is pruned a few thousand
+/// candidates per chunk.
+const MAX_PAGES: usize = 8;
+
 /// Deletes up to `limit` of `project`'s oldest reports that `target` names,
 /// never a group's first one, and counts them in their groups' `pruned`;
 /// returns how many went. Run it in a transaction.
@@ -183,35 +199,85 @@ pub(crate) async fn prune_chunk<C: ConnectionTrait>(
     if limit == 0 {
         return Ok(0);
     }
-    // a group's first report: its oldest by time then id, found through the
-    // `(group_id, ts_ms)` index for each candidate
-    let first = Alias::new("first");
-    let first_of_group = Query::select()
-        .column((first.clone(), report::Column::Id))
-        .from_as(report::Entity, first.clone())
-        .and_where(
-            Expr::col((first.clone(), report::Column::GroupId))
-                .equals((report::Entity, report::Column::GroupId)),
-        )
-        .order_by((first.clone(), report::Column::TsMs), Order::Asc)
-        .order_by((first, report::Column::Id), Order::Asc)
-        .limit(1)
-        .to_owned();
-    let mut oldest = Query::select();
-    oldest
-        .column((report::Entity, report::Column::Id))
+    // the oldest candidates, page by page in time order (the `(project_id,
+    // ts_ms)` index), skipping each group's first report (its oldest by time
+    // then id): one probe of the `(group_id, ts_ms)` index per group met (a
+    // test per candidate inside the DELETE took seconds on PostgreSQL)
+    let want = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut doomed: Vec<uuid::Uuid> = Vec::with_capacity(want);
+    let mut firsts: std::collections::HashMap<i64, uuid::Uuid> = std::collections::HashMap::new();
+    let mut after: Option<(i64, uuid::Uuid)> = None;
+    for _ in 0..MAX_PAGES {
+        let mut page = Query::select();
+        page.columns([
+            report::Column::Id,
+            report::Column::GroupId,
+            report::Column::TsMs,
+        ])
         .from(report::Entity)
-        .and_where(Expr::col((report::Entity, report::Column::ProjectId)).eq(project))
-        .and_where(Expr::col((report::Entity, report::Column::Id)).ne(first_of_group))
-        .order_by((report::Entity, report::Column::TsMs), Order::Asc)
-        .order_by((report::Entity, report::Column::Id), Order::Asc)
-        .limit(limit);
-    if let Target::Older(before) = target {
-        oldest.and_where(Expr::col((report::Entity, report::Column::TsMs)).lt(before));
+        .and_where(Expr::col(report::Column::ProjectId).eq(project))
+        .order_by(report::Column::TsMs, Order::Asc)
+        .order_by(report::Column::Id, Order::Asc)
+        .limit(limit + FIRSTS_AHEAD);
+        if let Target::Older(before) = target {
+            page.and_where(Expr::col(report::Column::TsMs).lt(before));
+        }
+        if let Some((ts, id)) = after {
+            page.and_where(
+                Expr::col(report::Column::TsMs)
+                    .gt(ts)
+                    .or(Expr::col(report::Column::TsMs)
+                        .eq(ts)
+                        .and(Expr::col(report::Column::Id).gt(id))),
+            );
+        }
+        let candidates = Candidate::find_by_statement(backend.build(&page))
+            .all(txn)
+            .await?;
+        let Some(last) = candidates.last() else { break };
+        after = Some((last.ts_ms, last.id));
+        let full = candidates.len() as u64 == limit + FIRSTS_AHEAD;
+        for candidate in candidates {
+            let first = match firsts.get(&candidate.group_id) {
+                Some(first) => *first,
+                None => {
+                    let query = Query::select()
+                        .columns([
+                            report::Column::Id,
+                            report::Column::GroupId,
+                            report::Column::TsMs,
+                        ])
+                        .from(report::Entity)
+                        .and_where(Expr::col(report::Column::GroupId).eq(candidate.group_id))
+                        .order_by(report::Column::TsMs, Order::Asc)
+                        .order_by(report::Column::Id, Order::Asc)
+                        .limit(1)
+                        .to_owned();
+                    let first = Candidate::find_by_statement(backend.build(&query))
+                        .one(txn)
+                        .await?
+                        .map_or(candidate.id, |f| f.id);
+                    firsts.insert(candidate.group_id, first);
+                    first
+                }
+            };
+            if candidate.id != first {
+                doomed.push(candidate.id);
+                if doomed.len() == want {
+                    break;
+                }
+            }
+        }
+        if doomed.len() == want || !full {
+            break;
+        }
+    }
+    if doomed.is_empty() {
+        return Ok(0);
     }
     let delete = Query::delete()
         .from_table(report::Entity)
-        .and_where(Expr::col(report::Column::Id).in_subquery(oldest.to_owned()))
+        .and_where(Expr::col(report::Column::Id).is_in(doomed))
         .returning_col(report::Column::GroupId)
         .to_owned();
     let deleted = Deleted::find_by_statement(backend.build(&delete))
