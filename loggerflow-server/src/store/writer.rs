@@ -865,9 +865,11 @@ impl Ctx<'_> {
             }
         }
         let mut inserted: std::collections::HashSet<uuid::Uuid> = std::collections::HashSet::new();
-        // the one hand-written statement of the hot path: a multi-row INSERT
-        // of 200 rows (sea-query's builder for the same rows cost more than
-        // the insert itself in the load tool's profile)
+        // hand-written on purpose: the hot path's multi-row INSERT of 200 rows
+        // (ON CONFLICT … RETURNING), its placeholders chosen per backend
+        // (`?` on SQLite: binding 1,200 `$n` by name was 5 % of the server's
+        // CPU under `load ingest`, perf). Not measured against a sea-query
+        // build of the same statement
         for chunk in rows.chunks(200) {
             let mut text = String::with_capacity(96 + chunk.len() * 32);
             text.push_str(
