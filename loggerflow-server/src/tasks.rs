@@ -162,35 +162,42 @@ async fn prune_project(
     writer: &store::writer::Writer,
     prune: store::retention::Prune,
 ) -> Result<(u64, bool), store::StoreError> {
-    use store::retention::{CHUNK, Target};
+    use store::retention::Target;
     let mut deleted = 0;
     let mut aged_out = true;
     if let Some(before) = prune.before_ms {
-        loop {
-            let n = writer
-                .prune(prune.project, Target::Older(before), CHUNK)
-                .await?;
-            if n == 0 && deleted == 0 {
-                aged_out = false;
-            }
-            deleted += n;
-            if n < CHUNK {
-                break;
-            }
-        }
+        let n = pass(writer, prune.project, Target::Older(before)).await?;
+        aged_out = n > 0;
+        deleted += n;
     }
     if let Some(max) = prune.max {
-        // each chunk recounts: it stops at the count, or when only groups'
-        // first reports are left
-        loop {
-            let n = writer
-                .prune(prune.project, Target::OverCount(max), CHUNK)
-                .await?;
-            deleted += n;
-            if n < CHUNK {
-                break;
-            }
-        }
+        // each chunk recounts: the pass stops at the count, or when only
+        // groups' first reports are left
+        deleted += pass(writer, prune.project, Target::OverCount(max)).await?;
     }
     Ok((deleted, aged_out))
+}
+
+/// Chunks of one target over a project, each going on from where the last
+/// stopped, until there is nothing more to look at; how many went.
+async fn pass(
+    writer: &store::writer::Writer,
+    project: i64,
+    target: store::retention::Target,
+) -> Result<u64, store::StoreError> {
+    let mut deleted = 0;
+    let mut from = None;
+    // a bound besides the cursor, which only moves forward: 2,000 chunks
+    // look at a million reports at least
+    for _ in 0..2_000 {
+        let chunk = writer
+            .prune(project, target, store::retention::CHUNK, from)
+            .await?;
+        deleted += chunk.deleted;
+        match chunk.next {
+            Some(next) => from = Some(next),
+            None => break,
+        }
+    }
+    Ok(deleted)
 }

@@ -97,6 +97,10 @@ async fn bad_input_gets_a_clear_4xx_and_writes_nothing() {
                 409,
                 "unknown_instance",
             ),
+            // not an object: no protocol named (an array is not read as one)
+            ("[1]".into(), 400, "unsupported_protocol"),
+            ("[]".into(), 400, "unsupported_protocol"),
+            (r#""x""#.into(), 400, "unsupported_protocol"),
             (
                 format!(
                     r#"{{"protocol": 1, "instance": "x", "messages": [], "pad": "{}"}}"#,
@@ -115,6 +119,14 @@ async fn bad_input_gets_a_clear_4xx_and_writes_nothing() {
             );
             assert!(reply["message"].as_str().is_some_and(|m| !m.is_empty()));
         }
+        // a key given twice: the last one counts, as it did through a `Value`
+        let (got, reply) = server
+            .post(
+                "/loggerflow/v1/batch",
+                r#"{"protocol": 2, "protocol": 1, "instance": "dup", "instance": "dup", "messages": []}"#,
+            )
+            .await;
+        assert_eq!(got, 200, "{backend:?}: {reply}");
         // a refused message in a batch spoils the batch: nothing of it is stored
         let body = batch(
             "half",

@@ -234,3 +234,50 @@ async fn reports_older_than_the_retention_are_pruned_and_the_settings_page_sets_
     assert_eq!(response.status(), 400);
     store.close().await.ok();
 }
+
+/// A project whose oldest reports are thousands of errors seen once (each
+/// its error's first report, which stays) is still pruned to its count: the
+/// pass goes on past them (a chunk that only looked at a few thousand
+/// reports stopped there for good).
+#[tokio::test]
+async fn a_count_is_reached_past_thousands_of_errors_seen_once() {
+    let db = Db::new(Backend::Sqlite).await;
+    let server = Server::start(
+        &db.url,
+        &[
+            "--max-reports-per-project",
+            "100",
+            "--prune-every",
+            "1",
+            "--report-retention-days",
+            "0",
+        ],
+    );
+    // 4,700 errors seen once (letters only: numbers are masked in grouping),
+    // then 300 reports of one error
+    let letters = |mut k: usize| {
+        let mut name = String::new();
+        for _ in 0..3 {
+            name.push(char::from(b'a' + (k % 26) as u8));
+            k /= 26;
+        }
+        name
+    };
+    let kinds: Vec<String> = (0..4_700).map(|k| format!("once{}", letters(k))).collect();
+    let mut plan: Vec<(&str, i64)> = kinds.iter().map(|k| (k.as_str(), 1)).collect();
+    plan.extend((0..300).map(|_| ("flood", 0)));
+    send(&server, "crowd", &plan).await;
+    let store = sea_orm::Database::connect(&db.url).await.expect("connect");
+    // every error keeps its first report: 4,701 stay, the flood's other 299 go
+    wait_until("the flood is pruned", 30, async || {
+        count(&store, "SELECT COUNT(*) FROM reports").await == 4_701
+    })
+    .await;
+    let flood = groups(&server, "crowd").await;
+    let flood = flood
+        .iter()
+        .find(|g| g.0 == "flood failed")
+        .expect("the flood");
+    assert_eq!((flood.1, flood.2), (300, 299));
+    store.close().await.ok();
+}

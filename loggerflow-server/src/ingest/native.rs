@@ -84,15 +84,28 @@ pub fn decode_batch(bytes: &[u8]) -> Result<Vec<Op>, AppError> {
         #[serde(default)]
         protocol: Option<serde_json::Value>,
     }
+    let is_object = bytes
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'{');
     let protocol = match serde_json::from_slice::<Head>(bytes) {
-        Ok(head) => head.protocol,
-        // not an object: the same answers as before
-        Err(_) => parse_json::<serde_json::Value>(bytes)?
+        Ok(head) if is_object => head.protocol,
+        // not an object (serde reads a struct from an array too), or not
+        // JSON: the answers of the `Value` parse
+        _ => parse_json::<serde_json::Value>(bytes)?
             .get("protocol")
             .cloned(),
     };
     check_protocol(protocol.as_ref().and_then(serde_json::Value::as_u64))?;
-    let batch: Batch = parse_json(bytes)?;
+    let batch: Batch = match serde_json::from_slice(bytes) {
+        Ok(batch) => batch,
+        // what the typed parse refuses and a `Value` takes (a key given
+        // twice: the last one wins, as JSON parsers commonly do) goes
+        // through a `Value`, as before; the rest is refused the same way
+        Err(_) => serde_json::from_value(parse_json::<serde_json::Value>(bytes)?).map_err(|e| {
+            AppError::bad_request("invalid_message", format!("cannot read the body: {e}"))
+        })?,
+    };
     if batch.instance.is_empty() {
         return Err(AppError::bad_request(
             "invalid_message",

@@ -170,15 +170,30 @@ const FIRSTS_AHEAD: u64 = 64;
 /// candidates per chunk.
 const MAX_PAGES: usize = 8;
 
-/// Deletes up to `limit` of `project`'s oldest reports that `target` names,
-/// never a group's first one, and counts them in their groups' `pruned`;
-/// returns how many went. Run it in a transaction.
+/// Where a pass over a project's reports has got to: the last report a
+/// chunk looked at, `(ts_ms, id)`.
+pub type Cursor = (i64, uuid::Uuid);
+
+/// What one chunk did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chunk {
+    /// Reports deleted.
+    pub deleted: u64,
+    /// Where the next chunk of the pass goes on from; `None` when there is
+    /// nothing more to look at (or nothing more may go).
+    pub next: Option<Cursor>,
+}
+
+/// Deletes up to `limit` of `project`'s oldest reports that `target` names
+/// after `from` (from the oldest when `None`), never a group's first one,
+/// and counts them in their groups' `pruned`. Run it in a transaction.
 pub(crate) async fn prune_chunk<C: ConnectionTrait>(
     txn: &C,
     project: i64,
     target: Target,
     limit: u64,
-) -> Result<u64, DbErr> {
+    from: Option<Cursor>,
+) -> Result<Chunk, DbErr> {
     let backend = txn.get_database_backend();
     let limit = match target {
         Target::Older(_) => limit,
@@ -197,7 +212,10 @@ pub(crate) async fn prune_chunk<C: ConnectionTrait>(
         }
     };
     if limit == 0 {
-        return Ok(0);
+        return Ok(Chunk {
+            deleted: 0,
+            next: None,
+        });
     }
     // the oldest candidates, page by page in time order (the `(project_id,
     // ts_ms)` index), skipping each group's first report (its oldest by time
@@ -206,8 +224,9 @@ pub(crate) async fn prune_chunk<C: ConnectionTrait>(
     let want = usize::try_from(limit).unwrap_or(usize::MAX);
     let mut doomed: Vec<uuid::Uuid> = Vec::with_capacity(want);
     let mut firsts: std::collections::HashMap<i64, uuid::Uuid> = std::collections::HashMap::new();
-    let mut after: Option<(i64, uuid::Uuid)> = None;
-    for _ in 0..MAX_PAGES {
+    let mut after: Option<Cursor> = from;
+    let mut more = true;
+    'pages: for _ in 0..MAX_PAGES {
         let mut page = Query::select();
         page.columns([
             report::Column::Id,
@@ -234,10 +253,12 @@ pub(crate) async fn prune_chunk<C: ConnectionTrait>(
         let candidates = Candidate::find_by_statement(backend.build(&page))
             .all(txn)
             .await?;
-        let Some(last) = candidates.last() else { break };
-        after = Some((last.ts_ms, last.id));
-        let full = candidates.len() as u64 == limit + FIRSTS_AHEAD;
+        more = candidates.len() as u64 == limit + FIRSTS_AHEAD;
+        if candidates.is_empty() {
+            break;
+        }
         for candidate in candidates {
+            after = Some((candidate.ts_ms, candidate.id));
             let first = match firsts.get(&candidate.group_id) {
                 Some(first) => *first,
                 None => {
@@ -264,16 +285,20 @@ pub(crate) async fn prune_chunk<C: ConnectionTrait>(
             if candidate.id != first {
                 doomed.push(candidate.id);
                 if doomed.len() == want {
-                    break;
+                    // the rest of this page is looked at again next time
+                    more = true;
+                    break 'pages;
                 }
             }
         }
-        if doomed.len() == want || !full {
+        if !more {
             break;
         }
     }
+    // a page cap reached with nothing to delete still moves the pass on
+    let next = if more { after } else { None };
     if doomed.is_empty() {
-        return Ok(0);
+        return Ok(Chunk { deleted: 0, next });
     }
     let delete = Query::delete()
         .from_table(report::Entity)
@@ -299,7 +324,10 @@ pub(crate) async fn prune_chunk<C: ConnectionTrait>(
             .to_owned();
         txn.execute_raw(backend.build(&update)).await?;
     }
-    Ok(deleted.len() as u64)
+    Ok(Chunk {
+        deleted: deleted.len() as u64,
+        next,
+    })
 }
 
 #[cfg(test)]

@@ -152,7 +152,8 @@ enum Work {
         project: i64,
         target: super::retention::Target,
         limit: u64,
-        reply: oneshot::Sender<Result<u64, StoreError>>,
+        from: Option<super::retention::Cursor>,
+        reply: oneshot::Sender<Result<super::retention::Chunk, StoreError>>,
     },
 }
 
@@ -225,18 +226,20 @@ impl Writer {
     }
 
     /// Deletes up to `limit` of `project`'s oldest reports that `target`
-    /// names, in a transaction of its own run between two ingest batches;
-    /// returns how many went ([`super::retention::prune_chunk`]).
+    /// names after `from`, in a transaction of its own run between two
+    /// ingest batches ([`super::retention::prune_chunk`]).
     pub async fn prune(
         &self,
         project: i64,
         target: super::retention::Target,
         limit: u64,
-    ) -> Result<u64, StoreError> {
+        from: Option<super::retention::Cursor>,
+    ) -> Result<super::retention::Chunk, StoreError> {
         self.ask(|reply| Work::Prune {
             project,
             target,
             limit,
+            from,
             reply,
         })
         .await
@@ -360,9 +363,10 @@ async fn run(
                 project,
                 target,
                 limit,
+                from,
                 reply,
             } => {
-                let outcome = prune(&db, project, target, limit).await;
+                let outcome = prune(&db, project, target, limit, from).await;
                 let _ = reply.send(outcome);
             }
             Work::Write(first) => {
@@ -399,9 +403,10 @@ async fn prune(
     project: i64,
     target: super::retention::Target,
     limit: u64,
-) -> Result<u64, StoreError> {
+    from: Option<super::retention::Cursor>,
+) -> Result<super::retention::Chunk, StoreError> {
     let txn = super::begin_write(db).await?;
-    let deleted = super::retention::prune_chunk(&txn, project, target, limit).await?;
+    let deleted = super::retention::prune_chunk(&txn, project, target, limit, from).await?;
     txn.commit().await?;
     Ok(deleted)
 }
