@@ -181,9 +181,11 @@ pub fn redact(url: &str) -> String {
 }
 
 /// A raw statement with `$n` placeholders (they work on both backends).
-/// Only the writer's report path (the batched multi-row INSERT and the
-/// group upserts around it, a measured hot path: BENCHMARKS.md) and the
-/// migration lock use it; every other statement is built with sea-query.
+/// Only the writer's report path uses it (the multi-row INSERT, whose
+/// placeholders were measured, BENCHMARKS.md "Storage"; the group upserts
+/// and updates around it, kept as written, not measured against sea-query),
+/// and PostgreSQL's advisory locks (migrations, count pruning); every other
+/// statement is built with sea-query.
 pub(crate) fn sql(
     backend: DbBackend,
     sql: &str,

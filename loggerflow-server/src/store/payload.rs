@@ -1,7 +1,7 @@
 //! How a report is stored: its JSON compressed with zstd (`reports.body`).
 //!
 //! A standard report (~2.3 KB of JSON, 20 frames) compresses to a fraction
-//! of it (BENCHMARKS.md, "Bytes on disk"); encoding runs in the ingest
+//! of it (BENCHMARKS.md, "Storage"); encoding runs in the ingest
 //! handlers, in parallel, so the writer's one task only inserts.
 
 use loggerflow_layer::Report;
@@ -9,7 +9,7 @@ use loggerflow_layer::Report;
 use super::StoreError;
 
 /// zstd's level: 1 is its fastest, and compresses these reports nearly as
-/// well as 3 (BENCHMARKS.md).
+/// well as 3 (BENCHMARKS.md, "Storage").
 const LEVEL: i32 = 1;
 
 /// The largest body decoded: a report is at most 256 KiB of JSON

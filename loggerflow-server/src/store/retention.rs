@@ -55,7 +55,8 @@ pub enum Target {
     OverCount(u64),
 }
 
-/// Reports deleted in one chunk at most (BENCHMARKS.md, "Retention").
+/// Reports deleted in one chunk at most (the latency while pruning:
+/// BENCHMARKS.md, "Storage").
 pub const CHUNK: u64 = 500;
 
 /// The PostgreSQL advisory lock of a project's count pruning ("LFPR" and
