@@ -96,6 +96,7 @@ impl AppError {
 
 impl From<StoreError> for AppError {
     fn from(error: StoreError) -> Self {
+        crate::telemetry::get().database_errors.inc();
         match error {
             StoreError::Unavailable(m) => {
                 // the detail goes to the server's log, not to the client
@@ -150,6 +151,7 @@ impl From<IngestError> for AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
+        crate::telemetry::refused(self.code);
         let body = Json(Reply::Error(self.refusal()));
         let mut response = (self.status, body).into_response();
         if let Some(seconds) = self.retry_after {

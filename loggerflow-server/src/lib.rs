@@ -29,6 +29,7 @@ pub mod names;
 pub mod router;
 pub mod store;
 pub mod tasks;
+pub mod telemetry;
 pub mod web;
 
 use std::future::Future;

@@ -67,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn(not_from_a_browser));
     let api = Router::new()
         .route("/api/v1/projects", get(api::projects))
+        .route("/metrics", get(api::prometheus))
         .route("/api/v1/dashboard/projects", get(web::projects::live))
         .route("/api/v1/projects/{project}/errors", get(api::errors))
         .route(

@@ -330,6 +330,7 @@ async fn reserve(
         alarm_events::take_slot(&txn, event.id, now).await?;
     } else {
         alarm_events::hold(&txn, event.id).await?;
+        crate::telemetry::alarm_message("digested");
     }
     txn.commit().await?;
     Ok(go)
@@ -353,7 +354,10 @@ async fn record(
     loop {
         let recorded = alarm_events::record(db, id, me, status, error.clone(), now_ms()).await;
         match recorded {
-            Ok(_) => return Ok(()),
+            Ok(_) => {
+                crate::telemetry::alarm_message(status);
+                return Ok(());
+            }
             Err(e) if attempt >= 2 => return Err(e.into()),
             Err(_) => {
                 attempt += 1;

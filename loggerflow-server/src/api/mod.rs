@@ -163,3 +163,33 @@ pub async fn metrics(
 }
 
 pub mod alarms;
+
+/// `GET /metrics`: the server's own metrics in the Prometheus / OpenMetrics
+/// text format ([`crate::telemetry`]).
+pub async fn prometheus(
+    State(state): State<AppState>,
+) -> Result<axum::response::Response, AppError> {
+    use axum::response::IntoResponse;
+    let readings = crate::telemetry::Readings {
+        writer_queue: state.writer.queued(),
+        websockets: state
+            .live_sockets
+            .load(std::sync::atomic::Ordering::Relaxed),
+        apps: crate::store::instances::count_by_status(&state.db).await?,
+    };
+    let text = crate::telemetry::encode(&readings).map_err(|e| {
+        AppError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "metrics_error",
+            e.to_string(),
+        )
+    })?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}

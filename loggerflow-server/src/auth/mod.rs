@@ -155,7 +155,8 @@ pub async fn guard(
     let headers = request.headers().clone();
     let jar = cookies(&headers);
     let path = request.uri().path().to_owned();
-    let is_api = path.starts_with("/api/");
+    // `/metrics` answers a scraper as the API does (401, not a login page)
+    let is_api = path.starts_with("/api/") || path == "/metrics";
     let safe = matches!(*request.method(), Method::GET | Method::HEAD);
     let browser = from_browser(&headers, &jar);
     let mut new_cookie = None;

@@ -73,6 +73,7 @@ pub(crate) async fn send(socket: &mut WebSocket, message: WsMessage) -> bool {
 
 /// An error as a frame: the protocol's refusal.
 pub(crate) fn error_frame(error: &AppError) -> WsMessage {
+    crate::telemetry::refused(error.code());
     let reply = Reply::Error(error.refusal());
     WsMessage::Text(serde_json::to_string(&reply).unwrap_or_default().into())
 }

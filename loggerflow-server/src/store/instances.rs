@@ -46,6 +46,18 @@ pub struct InstanceView {
     pub(crate) project_id: i64,
 }
 
+/// How many instances there are of each status.
+pub async fn count_by_status(db: &DatabaseConnection) -> Result<Vec<(String, i64)>, StoreError> {
+    Ok(instance::Entity::find()
+        .select_only()
+        .column(instance::Column::Status)
+        .column_as(instance::Column::Id.count(), "n")
+        .group_by(instance::Column::Status)
+        .into_tuple::<(String, i64)>()
+        .all(db)
+        .await?)
+}
+
 /// Every instance, newest first.
 pub async fn all(db: &DatabaseConnection) -> Result<Vec<InstanceView>, StoreError> {
     Ok(instance::Entity::find()

@@ -269,7 +269,19 @@ impl Writer {
         self.write(Some(client), ops).await
     }
 
+    /// Jobs waiting for the writer (queued, not yet taken).
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     async fn write(&self, client: Option<IpAddr>, ops: Vec<Op>) -> Result<Done, IngestError> {
+        let reports = ops
+            .iter()
+            .filter(|op| matches!(op, Op::Report { .. }))
+            .count();
+        crate::telemetry::get()
+            .reports_received
+            .inc_by(reports as u64);
         let (reply, answer) = oneshot::channel();
         let job = Job { ops, client, reply };
         if self.tx.send(Work::Write(job)).await.is_err() {
@@ -424,8 +436,25 @@ async fn write_batch(
         replies.push(job.reply);
     }
     let mut created = HashMap::new();
+    let started = std::time::Instant::now();
     match write_jobs(db, projects, shared, &mut created, &ops).await {
         Ok(outcomes) => {
+            let telemetry = crate::telemetry::get();
+            telemetry
+                .batch_seconds
+                .observe(started.elapsed().as_secs_f64());
+            let reports = ops
+                .iter()
+                .flat_map(|(_, ops)| ops)
+                .filter(|op| matches!(op, Op::Report { .. }))
+                .count();
+            telemetry.batch_reports.observe(reports as f64);
+            let stored: usize = outcomes
+                .iter()
+                .filter_map(|o| o.as_ref().ok())
+                .map(|done| done.acked.len())
+                .sum();
+            telemetry.reports_stored.inc_by(stored as u64);
             for (name, id) in created {
                 projects.put(name, id);
             }
