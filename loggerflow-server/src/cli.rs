@@ -112,6 +112,11 @@ struct RunArgs {
         hide_env_values = true
     )]
     max_new_instances_per_hour: u32,
+    /// Serve the status badges (`/badge/{project}/status.svg`, `errors.svg`)
+    /// without the login, for READMEs and status pages; they name the
+    /// project's status and its errors of the last 24 h.
+    #[arg(long, env = "LOGGERFLOW_PUBLIC_BADGES", hide_env_values = true)]
+    public_badges: bool,
     /// Alarm messages per alarm and project, as COUNT/SECONDS (default 5/600); the rest become a digest.
     #[arg(long, env = "LOGGERFLOW_ALARM_RATE", value_parser = parse_rate, hide_env_values = true)]
     alarm_rate: Option<(i64, Duration)>,
@@ -345,6 +350,7 @@ fn run(args: RunArgs, alarms: crate::alarm::Registry) -> Result<(), String> {
         config.trust_forwarded_for = args.trust_forwarded_for;
         config.new_projects_per_hour = args.max_new_projects_per_hour;
         config.new_instances_per_hour = args.max_new_instances_per_hour;
+        config.public_badges = args.public_badges;
         config.request_timeout = Duration::from_secs(args.request_timeout.max(1));
         config.body_limit = args.body_limit.max(16 * 1024);
         config.retention = Duration::from_secs(u64::from(args.retention_days) * 86_400);

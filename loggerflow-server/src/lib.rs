@@ -94,6 +94,9 @@ pub struct Config {
     pub new_projects_per_hour: u32,
     /// New instances one client may introduce per hour (also its burst).
     pub new_instances_per_hour: u32,
+    /// Whether the status badges (`/badge/{project}/…svg`) are readable
+    /// without the login.
+    pub public_badges: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -128,6 +131,7 @@ impl std::fmt::Debug for Config {
             .field("trust_forwarded_for", &self.trust_forwarded_for)
             .field("new_projects_per_hour", &self.new_projects_per_hour)
             .field("new_instances_per_hour", &self.new_instances_per_hour)
+            .field("public_badges", &self.public_badges)
             .finish_non_exhaustive()
     }
 }
@@ -162,6 +166,7 @@ impl Config {
             trust_forwarded_for: false,
             new_projects_per_hour: 60,
             new_instances_per_hour: 3_600,
+            public_badges: false,
         }
     }
 

@@ -65,7 +65,17 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/loggerflow/k/{key}/", get(keyed_ws))
         .route_layer(middleware::from_fn(not_from_a_browser));
+    let badges = Router::new()
+        .route("/badge/{project}/status.svg", get(web::badges::status))
+        .route("/badge/{project}/errors.svg", get(web::badges::errors));
+    // behind the login like the API, unless the operator made them public
+    let (public_badges, private_badges) = if state.config.public_badges {
+        (badges, Router::new())
+    } else {
+        (Router::new(), badges)
+    };
     let api = Router::new()
+        .merge(private_badges)
         .route("/api/v1/projects", get(api::projects))
         .route("/metrics", get(api::prometheus))
         .route("/api/v1/dashboard/projects", get(web::projects::live))
@@ -130,6 +140,7 @@ pub fn router(state: AppState) -> Router {
         .route("/assets/style.css", get(web::style))
         .route("/pkg/{file}", get(web::bundle))
         .route("/api/v1/health", get(api::health))
+        .merge(public_badges)
         .merge(ingest)
         .merge(keyed)
         .merge(api)

@@ -156,7 +156,7 @@ pub async fn guard(
     let jar = cookies(&headers);
     let path = request.uri().path().to_owned();
     // `/metrics` answers a scraper as the API does (401, not a login page)
-    let is_api = path.starts_with("/api/") || path == "/metrics";
+    let is_api = path.starts_with("/api/") || path == "/metrics" || path.starts_with("/badge/");
     let safe = matches!(*request.method(), Method::GET | Method::HEAD);
     let browser = from_browser(&headers, &jar);
     let mut new_cookie = None;

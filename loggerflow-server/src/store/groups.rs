@@ -4,8 +4,8 @@
 
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, LikeExpr, Order, Query};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, FromQueryResult, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::Serialize;
 
@@ -209,6 +209,21 @@ pub async fn set_state(
         update = update.col_expr(Column::Regressed, Expr::val(false));
     }
     Ok(update.exec(db).await?.rows_affected == 1)
+}
+
+/// How many reports `project` stored since `since_ms` (its badge), through
+/// the `(project_id, ts_ms)` index.
+pub async fn reports_since(
+    db: &DatabaseConnection,
+    project: i64,
+    since_ms: i64,
+) -> Result<u64, StoreError> {
+    let count = report::Entity::find()
+        .filter(report::Column::ProjectId.eq(project))
+        .filter(report::Column::TsMs.gte(since_ms))
+        .count(db)
+        .await?;
+    Ok(count)
 }
 
 /// A stored report with where it belongs.

@@ -5,6 +5,7 @@
 //! module holds what the pages share: the assets and the project lookup.
 
 pub mod alarms;
+pub mod badges;
 pub mod errors;
 pub mod hidden;
 pub mod metrics;
