@@ -25,6 +25,7 @@ pub mod connections;
 pub mod error;
 pub mod hosts;
 pub mod ingest;
+pub mod markup;
 pub mod names;
 pub mod router;
 pub mod store;
@@ -177,6 +178,11 @@ impl Config {
             .is_some_and(|u| u.scheme() == "https")
     }
 
+    /// Links from alarm messages to the dashboard, under the public URL.
+    pub fn links(&self) -> alarm::Links {
+        alarm::Links::new(self.public_url.clone())
+    }
+
     /// Registers a custom alarm kind (the model's `--custom-alarm`).
     #[must_use]
     pub fn alarm<A: alarm::Alarm>(mut self) -> Self {
@@ -300,6 +306,7 @@ impl Server {
             alarm::dispatch::Delivery {
                 rate: config.alarm_rate,
                 lease: config.alarm_claim_lease,
+                links: config.links(),
             },
             Duration::from_millis(500),
             stop_rx,

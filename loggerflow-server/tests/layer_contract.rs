@@ -9,7 +9,6 @@ mod common;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Backend, Db, Server, project};
@@ -244,40 +243,10 @@ async fn the_first_of_two_guards_does_not_end_the_app() {
 /// A TLS terminator on 127.0.0.1 for "localhost" (a test CA's certificate)
 /// in front of `backend`; its address and the CA certificate (PEM).
 async fn tls_terminator(backend: SocketAddr) -> (SocketAddr, String) {
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-        KeyPair, KeyUsagePurpose,
-    };
     use tokio_rustls::TlsAcceptor;
-    use tokio_rustls::rustls::{self, pki_types::PrivateKeyDer};
 
-    let ca_key = KeyPair::generate().expect("CA key");
-    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    ca.distinguished_name
-        .push(DnType::CommonName, "loggerflow test CA");
-    let ca_pem = ca.self_signed(&ca_key).expect("CA certificate").pem();
-    let issuer = Issuer::new(ca, ca_key);
-    let leaf_key = KeyPair::generate().expect("leaf key");
-    let mut leaf = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-        .expect("leaf params");
-    leaf.distinguished_name
-        .push(DnType::CommonName, "localhost");
-    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let leaf = leaf
-        .signed_by(&leaf_key, &issuer)
-        .expect("leaf certificate");
-
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("TLS versions")
-        .with_no_client_auth()
-        .with_single_cert(vec![leaf.der().clone()], PrivateKeyDer::from(leaf_key))
-        .expect("server certificate");
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let acceptor = TlsAcceptor::from(Arc::new(config));
+    let (config, ca_pem) = common::tls::test_ca(&[b"http/1.1"]);
+    let acceptor = TlsAcceptor::from(config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -323,6 +323,10 @@ pub struct FormField {
     pub secret: bool,
     /// Must be filled.
     pub required: bool,
+    /// The values it takes (a menu; the first is the default), or any text.
+    pub choices: Vec<String>,
+    /// Several lines (a text area).
+    pub multiline: bool,
 }
 
 /// An alarm kind, for the "Add alarm" form.

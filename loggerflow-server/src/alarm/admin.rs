@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 
-use super::{AlarmMessage, Fields, Outbound, Registry, TRIGGERS};
+use super::{AlarmMessage, Fields, Links, Outbound, Registry, TRIGGERS};
 use crate::error::AppError;
 use crate::store::{alarm_events, alarms, projects};
 
@@ -53,11 +53,13 @@ pub async fn delete(db: &DatabaseConnection, name: &str) -> Result<(), AppError>
     Ok(())
 }
 
-/// Sends a test message through an alarm: how it went.
+/// Sends a test message through an alarm (linking to the alarms page):
+/// how it went.
 pub async fn check(
     db: &DatabaseConnection,
     registry: &Registry,
     outbound: &Outbound,
+    links: &Links,
     name: &str,
 ) -> Result<Result<(), String>, AppError> {
     let id = id(db, name).await?;
@@ -66,6 +68,8 @@ pub async fn check(
         trigger: "check".into(),
         message: format!("a test message from alarm `{name}`"),
         time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        link: links.alarms(),
+        trace: None,
     };
     Ok(super::dispatch::send(
         db,

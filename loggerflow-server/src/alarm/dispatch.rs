@@ -26,9 +26,9 @@ use std::time::Duration;
 use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
 
-use super::{AlarmMessage, Fields, Outbound, Registry};
+use super::{AlarmMessage, Fields, Links, Outbound, Registry};
 use crate::store::alarm_events::{self, Claimed};
-use crate::store::{StoreError, alarms, begin_write, now_ms, projects};
+use crate::store::{StoreError, alarms, begin_write, groups, now_ms, payload, projects};
 
 /// How alarms are rate-limited.
 #[derive(Debug, Clone, Copy)]
@@ -48,14 +48,17 @@ impl Default for RateLimit {
     }
 }
 
-/// How events are delivered: the rate limit and the claim lease.
-#[derive(Debug, Clone, Copy)]
+/// How events are delivered: the rate limit, the claim lease, and the
+/// links messages carry.
+#[derive(Debug, Clone)]
 pub struct Delivery {
     /// Messages per alarm and project per window.
     pub rate: RateLimit,
     /// How long a server's claim on an event lasts before another server
     /// may take the event over (the same on every server of a database).
     pub lease: Duration,
+    /// Links to the dashboard (`--public-url`).
+    pub links: Links,
 }
 
 /// The default claim lease: a minute.
@@ -72,6 +75,7 @@ impl Default for Delivery {
         Self {
             rate: RateLimit::default(),
             lease: DEFAULT_LEASE,
+            links: Links::default(),
         }
     }
 }
@@ -122,7 +126,7 @@ pub async fn run(
                 if let Err(error) = super::thresholds::evaluate(&db).await {
                     tracing::warn!(%error, "threshold evaluation failed");
                 }
-                if let Err(error) = round(&db, &registry, &outbound, delivery, &me, &stop).await {
+                if let Err(error) = round(&db, &registry, &outbound, &delivery, &me, &stop).await {
                     tracing::warn!(%error, "alarm dispatch failed");
                 }
                 if *stop.borrow() {
@@ -197,7 +201,7 @@ async fn round(
     db: &DatabaseConnection,
     registry: &Registry,
     outbound: &Outbound,
-    delivery: Delivery,
+    delivery: &Delivery,
     me: &str,
     stop: &watch::Receiver<bool>,
 ) -> Result<(), StoreError> {
@@ -222,18 +226,7 @@ async fn round(
             if !reserve(db, event, delivery, me).await? {
                 continue;
             }
-            let delivered = deliver(
-                db,
-                registry,
-                outbound,
-                delivery,
-                event.alarm_id,
-                event.project_id,
-                &event.trigger,
-                event.message.clone(),
-                event.created_ms,
-            )
-            .await;
+            let delivered = deliver(db, registry, outbound, delivery, event).await;
             record(db, event.id, me, delivered).await?;
         }
         Ok::<(), StoreError>(())
@@ -256,30 +249,20 @@ pub(crate) async fn release(db: &DatabaseConnection, me: &str) {
     }
 }
 
-/// Delivers one event through `alarm`: from its renewed claim on, the whole
-/// delivery (the lookups included) fits in half the lease, so its owner is
-/// done before anyone may take it over.
-#[allow(clippy::too_many_arguments)]
+/// Delivers one event through its alarm: from its renewed claim on, the
+/// whole delivery (the lookups included) fits in half the lease, so its
+/// owner is done before anyone may take it over.
 async fn deliver(
     db: &DatabaseConnection,
     registry: &Registry,
     outbound: &Outbound,
-    delivery: Delivery,
-    alarm: i64,
-    project: i64,
-    trigger: &str,
-    message: String,
-    created_ms: i64,
+    delivery: &Delivery,
+    event: &Claimed,
 ) -> Result<(), String> {
     let timeout = delivery.send_timeout();
     tokio::time::timeout(timeout, async {
-        let message = AlarmMessage {
-            project: projects::name(db, project).await.unwrap_or_default(),
-            trigger: trigger.to_owned(),
-            message,
-            time: time(created_ms),
-        };
-        send(db, registry, outbound, alarm, message, MAX_SEND).await
+        let message = message(db, &delivery.links, event).await;
+        send(db, registry, outbound, event.alarm_id, message, MAX_SEND).await
     })
     .await
     .unwrap_or_else(|_| {
@@ -290,6 +273,53 @@ async fn deliver(
     })
 }
 
+/// The message of `event`: its project's name, the link to the page it is
+/// about, and the report's trace when it is about one (still stored).
+async fn message(db: &DatabaseConnection, links: &Links, event: &Claimed) -> AlarmMessage {
+    let project = projects::name(db, event.project_id)
+        .await
+        .unwrap_or_default();
+    let report = event
+        .report_id
+        .as_deref()
+        .and_then(|id| uuid::Uuid::parse_str(id).ok());
+    let link = match (&report, event.trigger.as_str()) {
+        (Some(id), _) => links.report(&project, id),
+        (None, "digest") => links.alarms(),
+        (None, _) => links.project(&project),
+    };
+    let trace = match report {
+        Some(id) => trace(db, event.project_id, id).await,
+        None => None,
+    };
+    AlarmMessage {
+        project,
+        trigger: event.trigger.clone(),
+        message: event.message.clone(),
+        time: time(event.created_ms),
+        link,
+        trace,
+    }
+}
+
+/// The stored report's trace as the dashboard's clean view shows it, cut at
+/// [`super::MAX_TRACE_BYTES`]; none once the report is gone (retention).
+async fn trace(db: &DatabaseConnection, project: i64, id: uuid::Uuid) -> Option<String> {
+    let body = groups::report_body(db, project, id).await.ok()??;
+    let report = payload::decode(&body).ok()?;
+    let mut text =
+        loggerflow_layer::trace::render::render(&report, loggerflow_layer::TraceMode::Clean);
+    if text.len() > super::MAX_TRACE_BYTES {
+        let mut end = super::MAX_TRACE_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push_str("\n…");
+    }
+    Some(text)
+}
+
 /// Decides whether `event` goes out now: true when it took a slot of its
 /// alarm's rate (`sent_ms` is set: it counts for every server from now on)
 /// and its claim was renewed; false when it joined the digest, or another
@@ -297,7 +327,7 @@ async fn deliver(
 async fn reserve(
     db: &DatabaseConnection,
     event: &Claimed,
-    delivery: Delivery,
+    delivery: &Delivery,
     me: &str,
 ) -> Result<bool, StoreError> {
     let txn = begin_write(db).await?;
@@ -375,7 +405,7 @@ async fn digests(
     db: &DatabaseConnection,
     registry: &Registry,
     outbound: &Outbound,
-    delivery: Delivery,
+    delivery: &Delivery,
     me: &str,
 ) -> Result<(), StoreError> {
     for (alarm, project) in alarm_events::held_pairs(db).await? {
@@ -420,10 +450,16 @@ async fn digests(
         );
         let digest = alarm_events::insert_digest(&txn, alarm, project, &text, me, now).await?;
         txn.commit().await?;
-        let outcome = deliver(
-            db, registry, outbound, delivery, alarm, project, "digest", text, now,
-        )
-        .await;
+        let event = Claimed {
+            id: digest,
+            project_id: project,
+            alarm_id: alarm,
+            trigger: "digest".into(),
+            message: text,
+            created_ms: now,
+            report_id: None,
+        };
+        let outcome = deliver(db, registry, outbound, delivery, &event).await;
         record(db, digest, me, outcome).await?;
     }
     Ok(())

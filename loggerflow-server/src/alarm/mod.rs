@@ -1,7 +1,8 @@
 //! Alarms: the server tells you when an app goes down, comes back, stops, or
 //! breaks in a new way.
 //!
-//! - [`Alarm`]: a channel kind (Telegram, Discord, file, generic webhook, or
+//! - [`Alarm`]: a channel kind (Telegram, Discord, Slack, e-mail, Microsoft
+//!   Teams, ntfy, file, generic webhook, or
 //!   yours), with the fields it needs; [`Registry`] holds the kinds.
 //! - [`admin`]: adding, checking, connecting and deleting alarms, shared by
 //!   the JSON API and the dashboard's forms.
@@ -16,6 +17,7 @@
 pub mod admin;
 pub mod channels;
 pub mod dispatch;
+pub mod links;
 pub mod outbound;
 pub mod thresholds;
 
@@ -24,6 +26,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+pub use links::Links;
 pub use outbound::Outbound;
 
 /// One field an alarm kind needs (the dashboard's form is built from these).
@@ -37,6 +40,11 @@ pub struct FieldSpec {
     pub secret: bool,
     /// Must be given.
     pub required: bool,
+    /// The values it may take (a menu in the form; the first is the
+    /// default), or any text when empty.
+    pub choices: &'static [&'static str],
+    /// Text of several lines (a PEM certificate): a text area in the form.
+    pub multiline: bool,
 }
 
 impl FieldSpec {
@@ -47,6 +55,8 @@ impl FieldSpec {
             label,
             secret: false,
             required: true,
+            choices: &[],
+            multiline: false,
         }
     }
 
@@ -57,6 +67,8 @@ impl FieldSpec {
             label,
             secret: true,
             required: true,
+            choices: &[],
+            multiline: false,
         }
     }
 
@@ -67,6 +79,8 @@ impl FieldSpec {
             label,
             secret: true,
             required: false,
+            choices: &[],
+            multiline: false,
         }
     }
 
@@ -77,7 +91,35 @@ impl FieldSpec {
             label,
             secret: false,
             required: false,
+            choices: &[],
+            multiline: false,
         }
+    }
+}
+
+impl FieldSpec {
+    /// An optional field that takes one of `choices` (the first is the
+    /// default when it is left empty).
+    pub const fn choice(
+        name: &'static str,
+        label: &'static str,
+        choices: &'static [&'static str],
+    ) -> Self {
+        Self {
+            name,
+            label,
+            secret: false,
+            required: false,
+            choices,
+            multiline: false,
+        }
+    }
+
+    /// The same field, of several lines.
+    #[must_use]
+    pub const fn multiline(mut self) -> Self {
+        self.multiline = true;
+        self
     }
 }
 
@@ -99,7 +141,19 @@ pub struct AlarmMessage {
     pub message: String,
     /// When the event happened (RFC 3339).
     pub time: String,
+    /// The dashboard page it is about: the report (`new_error`,
+    /// `regression`, `every_nth`), the project, or the alarms page (`check`,
+    /// `digest`). Only when the server knows its address (`--public-url`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    /// The report's trace (your frames, as the dashboard's clean view), at
+    /// most [`MAX_TRACE_BYTES`], for the events about a report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
 }
+
+/// The most of a trace an alarm message carries.
+pub const MAX_TRACE_BYTES: usize = 16 * 1024;
 
 /// A kind of alarm channel.
 ///
@@ -187,6 +241,18 @@ impl Kind {
         {
             return Err(format!("`{}` has no field `{unknown}`", self.name));
         }
+        for spec in self.fields.iter().filter(|f| !f.choices.is_empty()) {
+            if let Some(value) = fields.get(spec.name).map(|v| v.trim())
+                && !value.is_empty()
+                && !spec.choices.contains(&value)
+            {
+                return Err(format!(
+                    "`{}` is one of {}",
+                    spec.name,
+                    spec.choices.join(", ")
+                ));
+            }
+        }
         (self.build)(fields, outbound)
     }
 
@@ -231,6 +297,10 @@ impl Default for Registry {
         .with::<channels::Discord>()
         .with::<channels::File>()
         .with::<channels::Webhook>()
+        .with::<channels::Slack>()
+        .with::<channels::Email>()
+        .with::<channels::Teams>()
+        .with::<channels::Ntfy>()
     }
 }
 

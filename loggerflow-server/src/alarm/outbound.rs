@@ -100,6 +100,40 @@ impl Outbound {
         }
     }
 
+    /// The address a non-HTTP alarm (e-mail) connects to for `host` and
+    /// `port`, under the same policy as [`Outbound::http`]: resolved once,
+    /// so the address checked is the address used (no DNS rebinding in
+    /// between).
+    pub async fn resolve(&self, host: &str, port: u16) -> Result<SocketAddr, String> {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let addresses = if self.allow_private {
+            tokio::net::lookup_host((host, port))
+                .await
+                .map(Iterator::collect::<Vec<_>>)
+        } else {
+            public_addresses(host, port).await
+        };
+        match addresses {
+            Ok(list) => list
+                .into_iter()
+                .next()
+                .ok_or_else(|| "the target's name has no address".to_owned()),
+            Err(e) if e.kind() == std::io::ErrorKind::Other => Err(e.to_string()),
+            Err(e) => Err(format!("cannot resolve the target: {e}")),
+        }
+    }
+
+    /// Checks a host an alarm will connect to (not a URL): not an address
+    /// literal in a refused range. Names are checked when they are resolved
+    /// ([`Outbound::resolve`]), at every send.
+    pub fn check_host(&self, host: &str) -> Result<(), String> {
+        let literal = host.trim_start_matches('[').trim_end_matches(']');
+        match literal.parse::<IpAddr>().ok().and_then(refused_reason) {
+            Some(why) if !self.allow_private => Err(private_message(why)),
+            _ => Ok(()),
+        }
+    }
+
     /// The directory `file` alarms may write in, if the operator named one.
     pub fn alarm_dir(&self) -> Option<&Path> {
         self.alarm_dir.as_deref()
@@ -239,6 +273,32 @@ fn refused_v6(ip: Ipv6Addr) -> Option<&'static str> {
     }
 }
 
+/// The addresses of `host`, without those alarms may not reach; an error
+/// when none is left (naming the range refused, never the host).
+async fn public_addresses(host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+    let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await?.collect();
+    let mut why = None;
+    let public: Vec<SocketAddr> = resolved
+        .into_iter()
+        .filter(|addr| match refused_reason(addr.ip()) {
+            Some(reason) => {
+                why = Some(reason);
+                false
+            }
+            None => true,
+        })
+        .collect();
+    if public.is_empty() {
+        let message = match why {
+            Some(reason) => private_message(reason),
+            // the host may be part of a secret URL: not named
+            None => "the target's name has no address".to_owned(),
+        };
+        return Err(std::io::Error::other(message));
+    }
+    Ok(public)
+}
+
 /// A resolver that drops refused addresses and fails when none is left.
 struct PublicOnly;
 
@@ -246,27 +306,7 @@ impl reqwest::dns::Resolve for PublicOnly {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let resolved: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let mut why = None;
-            let public: Vec<SocketAddr> = resolved
-                .into_iter()
-                .filter(|addr| match refused_reason(addr.ip()) {
-                    Some(reason) => {
-                        why = Some(reason);
-                        false
-                    }
-                    None => true,
-                })
-                .collect();
-            if public.is_empty() {
-                let message = match why {
-                    Some(reason) => private_message(reason),
-                    // the host may be part of a secret URL: not named
-                    None => "the target's name has no address".to_owned(),
-                };
-                return Err(message.into());
-            }
+            let public = public_addresses(&host, 0).await?;
             Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
         })
     }

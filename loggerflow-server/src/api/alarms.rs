@@ -85,7 +85,15 @@ pub async fn check(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    match admin::check(&state.db, &state.config.alarms, &state.outbound, &name).await? {
+    match admin::check(
+        &state.db,
+        &state.config.alarms,
+        &state.outbound,
+        &state.config.links(),
+        &name,
+    )
+    .await?
+    {
         Ok(()) => Ok(Json(json!({ "ok": true }))),
         Err(error) => Ok(Json(json!({ "ok": false, "error": error }))),
     }

@@ -22,6 +22,7 @@ async fn enqueue_for<C: ConnectionTrait>(
     conn: &C,
     trigger: &str,
     message: &str,
+    report: Option<uuid::Uuid>,
     filter: sea_orm::Condition,
 ) -> Result<(), DbErr> {
     // PostgreSQL refuses NUL in text; app text may hold one
@@ -35,6 +36,7 @@ async fn enqueue_for<C: ConnectionTrait>(
         .expr(Expr::val(message))
         .expr(Expr::val(now_ms()))
         .expr(Expr::val("pending"))
+        .expr(Expr::val(report.map(|id| id.to_string())))
         .from(alarm_connection::Entity)
         .cond_where(filter)
         .to_owned();
@@ -47,6 +49,7 @@ async fn enqueue_for<C: ConnectionTrait>(
             Column::Message,
             Column::CreatedMs,
             Column::Status,
+            Column::ReportId,
         ])
         .select_from(select)
         .map_err(|e| DbErr::Custom(e.to_string()))?
@@ -63,14 +66,17 @@ fn subscribed(project: i64, trigger: &str) -> sea_orm::Condition {
         .add(alarm_connection::Column::Triggers.like(format!("%\"{trigger}\"%")))
 }
 
-/// Queues `trigger` for every alarm connected to `project` with that trigger.
+/// Queues `trigger` for every alarm connected to `project` with that
+/// trigger; `report` is the report it is about, if any (its page is the
+/// message's link).
 pub async fn enqueue<C: ConnectionTrait>(
     conn: &C,
     project: i64,
     trigger: &str,
     message: &str,
+    report: Option<uuid::Uuid>,
 ) -> Result<(), DbErr> {
-    enqueue_for(conn, trigger, message, subscribed(project, trigger)).await
+    enqueue_for(conn, trigger, message, report, subscribed(project, trigger)).await
 }
 
 /// Queues `trigger` for the one connection `connection` (a threshold that
@@ -82,7 +88,7 @@ pub async fn enqueue_for_connection<C: ConnectionTrait>(
     message: &str,
 ) -> Result<(), DbErr> {
     let filter = sea_orm::Condition::all().add(alarm_connection::Column::Id.eq(connection));
-    enqueue_for(conn, trigger, message, filter).await
+    enqueue_for(conn, trigger, message, None, filter).await
 }
 
 /// The distinct N of the project's connections with an `every_nth` trigger.
@@ -101,12 +107,14 @@ pub async fn every_nth_values<C: ConnectionTrait>(
         .await
 }
 
-/// Queues `every_nth` for connections whose N divides `count`.
+/// Queues `every_nth` for connections whose N divides `count`, about
+/// `report`.
 pub async fn enqueue_every_nth<C: ConnectionTrait>(
     conn: &C,
     project: i64,
     count: i64,
     message: &str,
+    report: Option<uuid::Uuid>,
 ) -> Result<(), DbErr> {
     let filter = subscribed(project, "every_nth")
         .add(alarm_connection::Column::EveryNth.gt(0))
@@ -115,7 +123,7 @@ pub async fn enqueue_every_nth<C: ConnectionTrait>(
                 .modulo(Expr::col(alarm_connection::Column::EveryNth))
                 .eq(0),
         );
-    enqueue_for(conn, "every_nth", message, filter).await
+    enqueue_for(conn, "every_nth", message, report, filter).await
 }
 
 /// One entry of the alarm history.
@@ -234,6 +242,8 @@ pub struct Claimed {
     pub message: String,
     /// When it was queued.
     pub created_ms: i64,
+    /// The report it is about, if any (a UUID).
+    pub report_id: Option<String>,
 }
 
 /// Starts the lease of claims made by servers of an older version (which
@@ -333,6 +343,7 @@ fn claim_statement(
             Column::Trigger,
             Column::Message,
             Column::CreatedMs,
+            Column::ReportId,
         ]))
         .to_owned()
 }

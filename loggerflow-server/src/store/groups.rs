@@ -326,6 +326,23 @@ pub struct StoredReport {
     pub newer: Option<String>,
 }
 
+/// The stored body of the report `id` of `project`, if it is still stored.
+pub async fn report_body(
+    db: &DatabaseConnection,
+    project: i64,
+    id: uuid::Uuid,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    use report::Column;
+    Ok(report::Entity::find()
+        .select_only()
+        .column(Column::Body)
+        .filter(Column::ProjectId.eq(project))
+        .filter(Column::Id.eq(id))
+        .into_tuple::<Vec<u8>>()
+        .one(db)
+        .await?)
+}
+
 /// The report `id` of `project` with its neighbours, if it is stored.
 pub async fn report(
     db: &DatabaseConnection,

@@ -189,7 +189,7 @@ pub async fn sweep_offline(
             "{who} is offline: no heartbeat for {} s",
             i64::from(row.heartbeat_s) * 3
         );
-        super::alarm_events::enqueue(&txn, row.project_id, "offline", &message).await?;
+        super::alarm_events::enqueue(&txn, row.project_id, "offline", &message, None).await?;
     }
     txn.commit().await?;
     Ok(rows.len() as u64)

@@ -690,8 +690,16 @@ impl Ctx<'_> {
             .map_err(store_err)
     }
 
-    async fn alarm(&self, project: i64, trigger: &str, message: &str) -> Result<(), IngestError> {
-        super::alarm_events::enqueue(self.txn, project, trigger, message)
+    /// Queues `trigger` for `project`'s alarms; `report` is the report it is
+    /// about, if any.
+    async fn alarm(
+        &self,
+        project: i64,
+        trigger: &str,
+        message: &str,
+        report: Option<uuid::Uuid>,
+    ) -> Result<(), IngestError> {
+        super::alarm_events::enqueue(self.txn, project, trigger, message, report)
             .await
             .map_err(store_err)
     }
@@ -717,7 +725,7 @@ impl Ctx<'_> {
             None => self.new.1 += 1,
             Some((status, _)) if status != "online" => {
                 let message = format!("{} (pid {}) is back online", hello.host, hello.pid);
-                self.alarm(project, "online", &message).await?;
+                self.alarm(project, "online", &message, None).await?;
             }
             Some(_) => {}
         }
@@ -776,7 +784,7 @@ impl Ctx<'_> {
                 .filter(|(s, _)| s != "online")
             {
                 let message = format!("instance {instance} is back online");
-                self.alarm(project, "online", &message).await?;
+                self.alarm(project, "online", &message, None).await?;
             }
             let known = super::instances::heartbeat_back(self.txn, instance, now, readings)
                 .await
@@ -850,6 +858,9 @@ impl Ctx<'_> {
             first_ms: i64,
             last_ms: i64,
             line: String,
+            /// The newest report of this batch stored in the group (the
+            /// alarms' link).
+            newest: Option<(i64, uuid::Uuid)>,
         }
         let mut groups: Vec<Group> = Vec::new();
         let mut by_key: HashMap<(i64, &str), usize> = HashMap::new();
@@ -875,6 +886,7 @@ impl Ctx<'_> {
                         first_ms: ts,
                         last_ms: ts,
                         line: report.title(),
+                        newest: None,
                     });
                     by_key.insert(key, groups.len() - 1);
                     groups.len() - 1
@@ -951,6 +963,9 @@ impl Ctx<'_> {
                 group.added += 1;
                 group.first_ms = group.first_ms.min(*ts);
                 group.last_ms = group.last_ms.max(*ts);
+                if group.newest.is_none_or(|(newest, _)| *ts >= newest) {
+                    group.newest = Some((*ts, *id));
+                }
             }
         }
         // in id order, as retention updates groups: two transactions that
@@ -966,6 +981,7 @@ impl Ctx<'_> {
                 group.first_ms,
                 group.last_ms,
                 &group.line,
+                group.newest.map(|(_, id)| id),
             )
             .await?;
         }
@@ -996,15 +1012,17 @@ impl Ctx<'_> {
         first_ms: i64,
         last_ms: i64,
         line: &str,
+        report: Option<uuid::Uuid>,
     ) -> Result<(), IngestError> {
         if count == 0 {
-            self.alarm(project, "new_error", &format!("new error: {line}"))
+            self.alarm(project, "new_error", &format!("new error: {line}"), report)
                 .await?;
         } else if state == "resolved" {
             self.alarm(
                 project,
                 "regression",
                 &format!("a resolved error is back: {line}"),
+                report,
             )
             .await?;
         }
@@ -1024,6 +1042,7 @@ impl Ctx<'_> {
                 project,
                 nth,
                 &format!("{nth} occurrences of: {line}"),
+                report,
             )
             .await
             .map_err(store_err)?;
@@ -1088,7 +1107,7 @@ impl Ctx<'_> {
                 "stopped" => format!("instance {instance} stopped (said goodbye)"),
                 _ => format!("instance {instance} is offline: its connection closed"),
             };
-            self.alarm(project, status, &message).await?;
+            self.alarm(project, status, &message, None).await?;
         }
         Ok(())
     }

@@ -94,6 +94,8 @@ pub async fn page(
                     label: f.label.into(),
                     secret: f.secret,
                     required: f.required,
+                    choices: f.choices.iter().map(|c| (*c).to_owned()).collect(),
+                    multiline: f.multiline,
                 })
                 .collect(),
         })
@@ -197,7 +199,15 @@ pub async fn connect(
 
 /// `POST /alarms/{name}/check`: sends a test message.
 pub async fn check(State(state): State<AppState>, Path(name): Path<String>) -> Redirect {
-    match admin::check(&state.db, &state.config.alarms, &state.outbound, &name).await {
+    match admin::check(
+        &state.db,
+        &state.config.alarms,
+        &state.outbound,
+        &state.config.links(),
+        &name,
+    )
+    .await
+    {
         Ok(Ok(())) => back(&format!("check of `{name}`: sent"), None),
         Ok(Err(e)) => back(&format!("check of `{name}` failed: {e}"), None),
         Err(e) => back(e.message(), None),

@@ -10,6 +10,8 @@ use sea_orm::ConnectionTrait;
 
 pub mod proxy;
 pub mod recorder;
+pub mod smtp;
+pub mod tls;
 
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,10 +10,21 @@ use std::time::Duration;
 
 use super::Server;
 
+/// One request as it arrived.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    /// Path and query.
+    pub uri: String,
+    pub headers: axum::http::HeaderMap,
+    pub body: serde_json::Value,
+}
+
 /// The stand-in; it stops with the test's runtime.
 pub struct Recorder {
     pub addr: SocketAddr,
     pub bodies: Arc<Mutex<Vec<serde_json::Value>>>,
+    pub requests: Arc<Mutex<Vec<Request>>>,
 }
 
 impl Recorder {
@@ -26,29 +37,46 @@ impl Recorder {
     /// `hold_first`.
     pub async fn start_with(delay: Duration, hold_first: bool) -> Self {
         let bodies: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+        let requests: Arc<Mutex<Vec<Request>>> = Arc::default();
         let seen = bodies.clone();
-        let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
-            let seen = seen.clone();
-            async move {
-                let value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
-                let first = {
-                    let mut bodies = seen.lock().expect("lock");
-                    bodies.push(value);
-                    bodies.len() == 1
-                };
-                if first && hold_first {
-                    std::future::pending::<()>().await;
+        let log = requests.clone();
+        let app = axum::Router::new().fallback(
+            move |method: axum::http::Method,
+                  uri: axum::http::Uri,
+                  headers: axum::http::HeaderMap,
+                  body: axum::body::Bytes| {
+                let (seen, log) = (seen.clone(), log.clone());
+                async move {
+                    let value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+                    log.lock().expect("lock").push(Request {
+                        method: method.to_string(),
+                        uri: uri.to_string(),
+                        headers,
+                        body: value.clone(),
+                    });
+                    let first = {
+                        let mut bodies = seen.lock().expect("lock");
+                        bodies.push(value);
+                        bodies.len() == 1
+                    };
+                    if first && hold_first {
+                        std::future::pending::<()>().await;
+                    }
+                    tokio::time::sleep(delay).await;
+                    axum::Json(serde_json::json!({ "ok": true }))
                 }
-                tokio::time::sleep(delay).await;
-                axum::Json(serde_json::json!({ "ok": true }))
-            }
-        });
+            },
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { addr, bodies }
+        Self {
+            addr,
+            bodies,
+            requests,
+        }
     }
 
     /// The text of each message so far (Telegram's `text`, a webhook's

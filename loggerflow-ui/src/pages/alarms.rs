@@ -68,11 +68,26 @@ pub fn alarms(page: AlarmsPage, visitor: &Visitor) -> String {
         .unwrap_or_default()
         .into_iter()
         .map(|f| {
-            let kind = if f.secret { "password" } else { "text" };
+            let name = format!("field.{}", f.name);
+            let input = if !f.choices.is_empty() {
+                let options: Vec<_> = f
+                    .choices
+                    .iter()
+                    .map(|c| view! { <option value=c.clone()>{c.clone()}</option> })
+                    .collect();
+                view! { <select name=name>{options}</select> }.into_any()
+            } else if f.multiline {
+                view! { <textarea name=name required=f.required rows="4" autocomplete="off"></textarea> }
+                    .into_any()
+            } else {
+                let kind = if f.secret { "password" } else { "text" };
+                view! { <input type=kind name=name required=f.required autocomplete="off" /> }
+                    .into_any()
+            };
             view! {
                 <label>
                     <span>{f.label}{if f.required { " *" } else { "" }}</span>
-                    <input type=kind name=format!("field.{}", f.name) required=f.required autocomplete="off" />
+                    {input}
                 </label>
             }
         })

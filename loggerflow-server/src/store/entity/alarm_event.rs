@@ -33,6 +33,9 @@ pub struct Model {
     pub claimed_ms: Option<i64>,
     /// The server whose expired claim was taken over.
     pub taken_over_from: Option<String>,
+    /// The report the event is about (`new_error`, `regression`,
+    /// `every_nth`), as a UUID: its page is the message's link.
+    pub report_id: Option<String>,
 }
 
 /// No relations are declared; queries join by id.

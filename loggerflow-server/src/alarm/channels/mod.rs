@@ -1,0 +1,164 @@
+//! The built-in alarm kinds, one module each, and what they share.
+//!
+//! Every HTTP kind reaches the network through [`Outbound::http`] and
+//! checks its URL with [`Outbound::check_url`]; `email` connects only to an
+//! address [`Outbound::resolve`] allows; the `file` kind writes only inside
+//! [`Outbound::alarm_dir`].
+//!
+//! [`Outbound::http`]: crate::alarm::Outbound::http
+//! [`Outbound::check_url`]: crate::alarm::Outbound::check_url
+//! [`Outbound::resolve`]: crate::alarm::Outbound::resolve
+//! [`Outbound::alarm_dir`]: crate::alarm::Outbound::alarm_dir
+
+mod discord;
+mod email;
+mod file;
+mod ntfy;
+mod slack;
+mod teams;
+mod telegram;
+mod webhook;
+
+pub use discord::Discord;
+pub use email::Email;
+pub use file::File;
+pub use ntfy::Ntfy;
+pub use slack::Slack;
+pub use teams::Teams;
+pub use telegram::Telegram;
+pub use webhook::Webhook;
+
+use super::{AlarmMessage, Fields};
+
+fn field(fields: &Fields, name: &str) -> String {
+    fields.get(name).cloned().unwrap_or_default()
+}
+
+/// Sends `request`; on failure, the status (never the answer's body, which
+/// could be anything the target returns) or the cause of the failure.
+async fn post(request: reqwest::RequestBuilder, secret: &str) -> Result<(), String> {
+    let scrub = |s: String| {
+        if secret.is_empty() {
+            s
+        } else {
+            s.replace(secret, super::MASK)
+        }
+    };
+    let response = request.send().await.map_err(|e| {
+        // the resolver's refusal is the most useful part of the chain
+        let e = e.without_url();
+        let mut cause = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(inner) = source {
+            cause = inner.to_string();
+            source = inner.source();
+        }
+        scrub(format!("request failed: {cause}"))
+    })?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    if status.is_redirection() {
+        return Err(format!(
+            "HTTP {}: redirects are not followed; give the final URL",
+            status.as_u16()
+        ));
+    }
+    Err(format!("HTTP {}", status.as_u16()))
+}
+
+/// A secret webhook URL (the whole URL is the credential) that takes a JSON
+/// POST: what Discord, Slack and Teams share.
+struct SecretHook {
+    url: reqwest::Url,
+    http: reqwest::Client,
+}
+
+impl SecretHook {
+    /// The field it is configured with.
+    const FIELD: &'static str = "webhook_url";
+
+    /// From the `webhook_url` field, checked under the outbound policy.
+    fn from_fields(fields: &Fields, outbound: &crate::alarm::Outbound) -> Result<Self, String> {
+        let url = outbound
+            .check_url(&field(fields, Self::FIELD))
+            .map_err(|e| format!("`{}`: {e}", Self::FIELD))?;
+        Ok(Self {
+            url,
+            http: outbound.http().clone(),
+        })
+    }
+
+    /// POSTs `body` as JSON; the URL never appears in the error.
+    async fn post(&self, body: &serde_json::Value) -> Result<(), String> {
+        post(
+            self.http.post(self.url.clone()).json(body),
+            self.url.as_str(),
+        )
+        .await
+    }
+}
+
+/// The message in one line: `[project] trigger: message`.
+fn summary(message: &AlarmMessage) -> String {
+    format!(
+        "[{}] {}: {}",
+        message.project, message.trigger, message.message
+    )
+}
+
+/// The message as one text: [`summary`], and the link on a line of its own
+/// when there is one.
+fn text(message: &AlarmMessage) -> String {
+    let mut text = summary(message);
+    if let Some(link) = &message.link {
+        text.push('\n');
+        text.push_str(link);
+    }
+    text
+}
+
+/// What happened, for people: the title of a message of `trigger`.
+fn headline(trigger: &str) -> &'static str {
+    match trigger {
+        "offline" => "App offline",
+        "online" => "App back online",
+        "stopped" => "App stopped",
+        "new_error" => "New error",
+        "regression" => "Regression",
+        "every_nth" => "Error repeating",
+        "cpu_high" => "CPU high",
+        "memory_high" => "Memory high",
+        "digest" => "Alarms held back",
+        "check" => "Alarm check",
+        _ => "Alarm",
+    }
+}
+
+/// `text` as one line: control characters (a newline above all) escaped.
+pub fn escape_line(text: &str) -> String {
+    let mut line = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() || crate::names::is_invisible(c) {
+            line.extend(c.escape_default());
+        } else {
+            line.push(c);
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_stays_one_line() {
+        assert_eq!(
+            escape_line("x\nANY LINE\r\n\u{1b}[31m\u{202e}"),
+            "x\\nANY LINE\\r\\n\\u{1b}[31m\\u{202e}"
+        );
+        assert_eq!(escape_line("plain — ünïcode"), "plain — ünïcode");
+    }
+}
