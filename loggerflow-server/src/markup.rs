@@ -26,6 +26,21 @@ pub fn slack(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// Text for Discord's markdown: every character that formats (`*`, `_`,
+/// `~`, `` ` ``, `|`, `>`, `#`, `-`, `[`, `]`, `(`, `)`, `<`, `@`, `\\`) is
+/// escaped with a backslash, so an app's title cannot make a masked link or
+/// a spoiler; mentions are off in the request itself.
+pub fn discord(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if "\\*_~`|>#-[]()<@".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// `text` cut to at most `max` characters, with `…` when cut.
 pub fn cut(text: &str, max: usize) -> String {
     match text.char_indices().nth(max.saturating_sub(1)) {
@@ -60,6 +75,14 @@ mod tests {
         assert_eq!(
             slack("<!channel> & <http://evil|x> *b*"),
             "&lt;!channel&gt; &amp; &lt;http://evil|x&gt; *b*"
+        );
+    }
+
+    #[test]
+    fn discord_markdown_is_escaped() {
+        assert_eq!(
+            discord("[x](http://evil) *b* ||s|| @everyone"),
+            "\\[x\\]\\(http://evil\\) \\*b\\* \\|\\|s\\|\\| \\@everyone"
         );
     }
 

@@ -278,7 +278,7 @@ async fn slack_email_teams_and_ntfy_send_what_they_should_with_a_link_back() {
         .expect("a MIME message");
     assert_eq!(
         parsed.subject(),
-        Some(format!("[LoggerFlow] New error: {PROJECT} — {message}").as_str())
+        Some(format!("[LoggerFlow] {PROJECT}: {message}").as_str())
     );
     let text = parsed.body_text(0).expect("a text part").into_owned();
     assert_eq!(

@@ -1,9 +1,11 @@
 //! `discord`: a channel's webhook.
 
-use super::{SecretHook, text};
+use super::{SecretHook, summary};
 use crate::alarm::{Alarm, AlarmMessage, FieldSpec, Fields, Outbound};
+use crate::markup::{cut, discord};
 
-/// Discord, through a webhook.
+/// Discord, through a webhook: the message as text, markdown escaped, no
+/// mentions.
 pub struct Discord(SecretHook);
 
 #[async_trait::async_trait]
@@ -22,7 +24,18 @@ impl Alarm for Discord {
 
     async fn send(&self, message: &AlarmMessage) -> Result<(), String> {
         let body =
-            serde_json::json!({ "content": text(message), "allowed_mentions": { "parse": [] } });
+            serde_json::json!({ "content": content(message), "allowed_mentions": { "parse": [] } });
         self.0.post(&body).await
     }
+}
+
+/// The message's `content`: [`summary`] with Discord's markdown escaped
+/// (within Discord's 2,000 characters), and the link on its own line.
+pub fn content(message: &AlarmMessage) -> String {
+    let mut content = cut(&discord(&summary(message)), 1800);
+    if let Some(link) = &message.link {
+        content.push('\n');
+        content.push_str(link);
+    }
+    content
 }

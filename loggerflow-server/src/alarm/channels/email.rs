@@ -202,17 +202,12 @@ impl Email {
     }
 }
 
-/// `[LoggerFlow] New error: shop`: one line, at most 200 characters.
+/// `[LoggerFlow] shop: new error: …`: one line, at most 200 characters.
 pub fn subject(message: &AlarmMessage) -> String {
-    let line: String = format!(
-        "[LoggerFlow] {}: {} — {}",
-        headline(&message.trigger),
-        message.project,
-        message.message
-    )
-    .chars()
-    .map(|c| if c.is_control() { ' ' } else { c })
-    .collect();
+    let line: String = format!("[LoggerFlow] {}: {}", message.project, message.message)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     cut(&line, 200)
 }
 

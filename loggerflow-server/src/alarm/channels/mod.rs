@@ -153,6 +153,59 @@ pub fn escape_line(text: &str) -> String {
 mod tests {
     use super::*;
 
+    /// A message about a report whose title is hostile, as each kind gets it.
+    fn sample() -> AlarmMessage {
+        AlarmMessage {
+            project: "Shop <b>&".into(),
+            trigger: "new_error".into(),
+            message: "new error: <!channel> *bold* <http://evil.example|x> & </pre><script>alert(1)</script>".into(),
+            time: "2026-11-30T09:15:00Z".into(),
+            link: Some("https://lf.example.com/projects/Shop%20%3Cb%3E&/reports/0193a8c4-7d1e-7000-8000-000000000001".into()),
+            trace: Some("<!channel> *bold* <http://evil.example|x> & </pre><script>alert(1)</script>\n   0: shop::pay::charge\n        at src/pay.rs:10".into()),
+        }
+    }
+
+    #[test]
+    fn each_kind_sends_this_for_a_new_error() {
+        let message = sample();
+        insta::assert_json_snapshot!("slack", slack::payload(&message));
+        insta::assert_json_snapshot!("teams", teams::payload(&message));
+        insta::assert_json_snapshot!("ntfy", ntfy::payload("ops-alerts", &message));
+        insta::assert_snapshot!(
+            "email",
+            format!(
+                "Subject: {}\n\n--- text/plain ---\n{}\n--- text/html ---\n{}\n",
+                email::subject(&message),
+                email::text_part(&message),
+                email::html_part(&message)
+            )
+        );
+        insta::assert_snapshot!("telegram", text(&message));
+        insta::assert_snapshot!("discord", discord::content(&message));
+    }
+
+    #[test]
+    fn the_readme_shows_the_messages_as_they_are_sent() {
+        let readme = include_str!("../../../../README.md");
+        let snapshots = [
+            include_str!("snapshots/loggerflow_server__alarm__channels__tests__slack.snap"),
+            include_str!("snapshots/loggerflow_server__alarm__channels__tests__teams.snap"),
+            include_str!("snapshots/loggerflow_server__alarm__channels__tests__ntfy.snap"),
+            include_str!("snapshots/loggerflow_server__alarm__channels__tests__email.snap"),
+            include_str!("snapshots/loggerflow_server__alarm__channels__tests__telegram.snap"),
+            include_str!("snapshots/loggerflow_server__alarm__channels__tests__discord.snap"),
+        ];
+        for snapshot in snapshots {
+            // insta's header, then the value
+            let value = snapshot.splitn(3, "---\n").nth(2).unwrap_or_default();
+            let block = format!("\n{}\n```", value.trim_end());
+            assert!(
+                readme.contains(&block),
+                "README.md (Alarms) should show, as sent:{block}"
+            );
+        }
+    }
+
     #[test]
     fn a_line_stays_one_line() {
         assert_eq!(
