@@ -81,6 +81,12 @@ async fn slack_email_teams_and_ntfy_send_what_they_should_with_a_link_back() {
     assert_eq!(field("ntfy", "topic")["required"], true, "{kinds}");
     assert_eq!(field("email", "password")["secret"], true, "{kinds}");
     assert_eq!(field("email", "to")["required"], true, "{kinds}");
+    assert_eq!(
+        field("email", "security")["choices"],
+        json!(["starttls", "tls", "none"]),
+        "{kinds}"
+    );
+    assert_eq!(field("email", "ca_cert")["multiline"], true, "{kinds}");
 
     // what each kind refuses, as a 400 that says why
     let refused = [
@@ -93,6 +99,8 @@ async fn slack_email_teams_and_ntfy_send_what_they_should_with_a_link_back() {
         json!({ "kind": "email", "name": "x", "fields": { "host": "mail.example.com\r\nRCPT TO:<x@y>",
             "from": "a@example.com", "to": "b@example.com" } }),
         json!({ "kind": "teams", "name": "x", "fields": {} }),
+        json!({ "kind": "email", "name": "x", "fields": { "host": "127.0.0.1", "security": "ssl",
+            "from": "a@example.com", "to": "b@example.com" } }),
     ];
     for body in refused {
         let (status, reply) = server.post("/api/v1/alarms", &body.to_string()).await;

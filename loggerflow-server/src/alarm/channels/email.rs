@@ -51,9 +51,10 @@ impl Alarm for Email {
         vec![
             FieldSpec::required("host", "SMTP server (host name)"),
             FieldSpec::optional("port", "Port (default 587, 465 with tls, 25 with none)"),
-            FieldSpec::optional(
+            FieldSpec::choice(
                 "security",
-                "starttls (default), tls, or none (a local relay)",
+                "Security (none: a local relay, no login)",
+                &["starttls", "tls", "none"],
             ),
             FieldSpec::optional("username", "Login"),
             FieldSpec::optional_secret("password", "Password"),
@@ -62,7 +63,8 @@ impl Alarm for Email {
             FieldSpec::optional(
                 "ca_cert",
                 "CA certificate (PEM), for a server with a private CA",
-            ),
+            )
+            .multiline(),
         ]
     }
 
