@@ -117,6 +117,11 @@ struct RunArgs {
     /// project's status and its errors of the last 24 h.
     #[arg(long, env = "LOGGERFLOW_PUBLIC_BADGES", hide_env_values = true)]
     public_badges: bool,
+    /// A token for Prometheus scrapers: `GET /metrics` with
+    /// `Authorization: Bearer TOKEN` (at least 16 characters) answers without
+    /// the login; with it set, `/metrics` needs the token or the login.
+    #[arg(long, env = "LOGGERFLOW_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
     /// Alarm messages per alarm and project, as COUNT/SECONDS (default 5/600); the rest become a digest.
     #[arg(long, env = "LOGGERFLOW_ALARM_RATE", value_parser = parse_rate, hide_env_values = true)]
     alarm_rate: Option<(i64, Duration)>,
@@ -351,6 +356,15 @@ fn run(args: RunArgs, alarms: crate::alarm::Registry) -> Result<(), String> {
         config.new_projects_per_hour = args.max_new_projects_per_hour;
         config.new_instances_per_hour = args.max_new_instances_per_hour;
         config.public_badges = args.public_badges;
+        config.metrics_token = match args.metrics_token {
+            Some(token) if token.trim().chars().count() < 16 => {
+                return Err(
+                    "--metrics-token (LOGGERFLOW_METRICS_TOKEN) must have at least 16 characters"
+                        .into(),
+                );
+            }
+            token => token.map(|t| t.trim().to_owned()),
+        };
         config.request_timeout = Duration::from_secs(args.request_timeout.max(1));
         config.body_limit = args.body_limit.max(16 * 1024);
         config.retention = Duration::from_secs(u64::from(args.retention_days) * 86_400);

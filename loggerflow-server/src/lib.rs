@@ -98,6 +98,10 @@ pub struct Config {
     /// Whether the status badges (`/badge/{project}/…svg`) are readable
     /// without the login.
     pub public_badges: bool,
+    /// The token Prometheus scrapers present for `GET /metrics`
+    /// (`Authorization: Bearer …`); when set, `/metrics` needs it or the
+    /// login.
+    pub metrics_token: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -133,6 +137,7 @@ impl std::fmt::Debug for Config {
             .field("new_projects_per_hour", &self.new_projects_per_hour)
             .field("new_instances_per_hour", &self.new_instances_per_hour)
             .field("public_badges", &self.public_badges)
+            .field("metrics_token", &masked(self.metrics_token.is_some()))
             .finish_non_exhaustive()
     }
 }
@@ -168,6 +173,7 @@ impl Config {
             new_projects_per_hour: 60,
             new_instances_per_hour: 3_600,
             public_badges: false,
+            metrics_token: None,
         }
     }
 

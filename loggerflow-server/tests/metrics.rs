@@ -149,3 +149,45 @@ async fn counters_follow_a_known_load_and_metrics_need_the_login() {
         other => panic!("a histogram, not {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_scraper_token_opens_metrics_and_nothing_else() {
+    let token = "scrape-0123456789abcdef";
+    let get = |server: &Server, path: &str, bearer: Option<&str>| {
+        let mut request = reqwest::Client::new().get(server.url(path));
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        async move {
+            let response = request.send().await.expect("GET");
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap_or_default())
+        }
+    };
+    // with a login: the token or the login
+    let db = Db::new(Backend::Sqlite).await;
+    let server = Server::start(&db.url, &["--auth", "ops:s3cret", "--metrics-token", token]);
+    let (status, text) = get(&server, "/metrics", Some(token)).await;
+    assert_eq!(status, 200, "{text}");
+    parse(&text);
+    assert_eq!(
+        get(&server, "/metrics", Some("scrape-wrong-token!"))
+            .await
+            .0,
+        401
+    );
+    assert_eq!(get(&server, "/metrics", None).await.0, 401);
+    assert_eq!(scrape(&server, Some(("ops", "s3cret"))).await.0, 200);
+    let (status, text) = get(&server, "/api/v1/projects", Some(token)).await;
+    assert_eq!(status, 401, "the token is for /metrics only: {text}");
+    drop(server);
+
+    // without a login: the token is still needed
+    let db = Db::new(Backend::Sqlite).await;
+    let server = Server::start(&db.url, &["--metrics-token", token]);
+    let (status, text) = get(&server, "/metrics", None).await;
+    assert_eq!(status, 401, "{text}");
+    assert!(text.contains("metrics_token_required"), "{text}");
+    assert_eq!(get(&server, "/metrics", Some(token)).await.0, 200);
+    assert_eq!(get(&server, "/api/v1/projects", None).await.0, 200);
+}

@@ -155,6 +155,26 @@ pub async fn guard(
     let headers = request.headers().clone();
     let jar = cookies(&headers);
     let path = request.uri().path().to_owned();
+    // a scraper's token opens `/metrics` and nothing else; with a token
+    // set, `/metrics` is never open to anyone without it or the login
+    if path == "/metrics"
+        && let Some(token) = &state.config.metrics_token
+    {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
+            return Ok(next.run(request).await);
+        }
+        if state.config.auth.is_none() {
+            return Err(AppError::new(
+                StatusCode::UNAUTHORIZED,
+                "metrics_token_required",
+                "`/metrics` needs `Authorization: Bearer TOKEN` with the server's --metrics-token",
+            ));
+        }
+    }
     // `/metrics` answers a scraper as the API does (401, not a login page)
     let is_api = path.starts_with("/api/") || path == "/metrics" || path.starts_with("/badge/");
     let safe = matches!(*request.method(), Method::GET | Method::HEAD);
