@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::recorder::Recorder;
 use common::smtp::SmtpSink;
-use common::{Backend, Db, Server, batch, hello};
+use common::{Backend, Db, FormClient, Server, batch, hello};
 use serde_json::{Value, json};
 
 const PROJECT: &str = "Shop <b>&";
@@ -369,4 +369,48 @@ async fn slack_email_teams_and_ntfy_send_what_they_should_with_a_link_back() {
     let mails = smtp.wait_for(2, Duration::from_secs(5)).await;
     let check = String::from_utf8_lossy(&mails[1].data).into_owned();
     assert!(check.contains(&format!("{PUBLIC}/alarms")), "{check}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_add_alarm_form_offers_the_new_kinds_and_adds_one() {
+    let db = Db::new(Backend::Sqlite).await;
+    let server = Server::start(&db.url, &["--allow-private-targets"]);
+    let browser = FormClient::new(&server).await;
+    let (status, html) = browser.get("/alarms?kind=email").await;
+    assert_eq!(status, 200);
+    for kind in ["slack", "email", "teams", "ntfy"] {
+        assert!(
+            html.contains(&format!("href=\"/alarms?kind={kind}\"")),
+            "{kind} is offered"
+        );
+    }
+    assert!(
+        html.contains(r#"<select name="field.security"><option value="starttls">starttls</option><option value="tls">tls</option><option value="none">none</option>"#),
+        "security is a menu"
+    );
+    assert!(
+        html.contains(r#"<textarea name="field.ca_cert""#),
+        "a text area"
+    );
+    assert!(
+        html.contains(r#"type="password" name="field.password""#),
+        "the password is a password input"
+    );
+    let added = browser
+        .post(
+            "/alarms/new",
+            "kind=ntfy&name=phone&field.server=&field.topic=ops-alerts&field.token=tk_x",
+        )
+        .await;
+    assert_eq!(added.status().as_u16(), 303);
+    let listed = server.get("/api/v1/alarms").await;
+    assert_eq!(listed["alarms"][0]["kind"], "ntfy", "{listed}");
+    assert_eq!(
+        listed["alarms"][0]["fields"]["token"], "********",
+        "{listed}"
+    );
+    assert_eq!(
+        listed["alarms"][0]["fields"]["topic"], "ops-alerts",
+        "{listed}"
+    );
 }

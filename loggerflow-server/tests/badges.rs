@@ -65,7 +65,7 @@ async fn badges_show_each_status_and_the_errors_of_the_day() {
         .await
         .expect("body");
     assert!(
-        raw.contains("Shop &lt;&amp;&quot;&apos;&gt;") && !raw.contains("<&"),
+        raw.contains("Shop &lt;&amp;&quot;&#39;&gt;") && !raw.contains("<&"),
         "{raw}"
     );
     // silent past 3 heartbeats of 1 s: offline
