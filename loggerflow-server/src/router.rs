@@ -76,6 +76,7 @@ pub fn router(state: AppState) -> Router {
     };
     let api = Router::new()
         .merge(private_badges)
+        .route("/api/v1/openapi.json", get(api::openapi::openapi_json))
         .route("/api/v1/projects", get(api::projects))
         .route("/metrics", get(api::prometheus))
         .route("/api/v1/dashboard/projects", get(web::projects::live))

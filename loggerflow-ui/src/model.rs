@@ -16,6 +16,7 @@ pub struct Visitor {
 
 /// One project on the projects page.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProjectRow {
     /// Name.
     pub name: String,
@@ -46,6 +47,7 @@ pub struct ProjectRow {
 /// The projects (home) page; also the body of `GET /live/projects`, which
 /// the page polls to update itself.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProjectsPage {
     /// Every visible project.
     pub projects: Vec<ProjectRow>,

@@ -84,11 +84,12 @@ pub async fn check(
 
 /// What connects an alarm to a project (the body of
 /// `POST /api/v1/projects/{project}/alarms`, or the dashboard's form).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct Connect {
     /// The alarm's name.
     pub alarm: String,
-    /// The triggers ([`TRIGGERS`]).
+    /// The triggers (`TRIGGERS`): `offline`, `online`, `stopped`, `new_error`,
+    /// `regression`, `every_nth`, `cpu_high`, `memory_high`.
     pub triggers: Vec<String>,
     /// N of `every_nth`.
     #[serde(default)]

@@ -30,7 +30,7 @@ pub use links::Links;
 pub use outbound::Outbound;
 
 /// One field an alarm kind needs (the dashboard's form is built from these).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FieldSpec {
     /// Key in the stored fields.
     pub name: &'static str,

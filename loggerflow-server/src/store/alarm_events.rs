@@ -127,7 +127,7 @@ pub async fn enqueue_every_nth<C: ConnectionTrait>(
 }
 
 /// One entry of the alarm history.
-#[derive(Debug, Clone, FromQueryResult, Serialize)]
+#[derive(Debug, Clone, FromQueryResult, Serialize, utoipa::ToSchema)]
 pub struct AlarmEventView {
     /// Row id.
     pub id: i64,

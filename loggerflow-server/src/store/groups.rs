@@ -13,7 +13,7 @@ use super::StoreError;
 use super::entity::{error_group, report};
 
 /// An error group as the API shows it.
-#[derive(Debug, Clone, Serialize, FromQueryResult)]
+#[derive(Debug, Clone, Serialize, FromQueryResult, utoipa::ToSchema)]
 pub struct GroupView {
     /// Group id.
     pub id: i64,
@@ -227,7 +227,7 @@ pub async fn reports_since(
 }
 
 /// A stored report with where it belongs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReportView {
     /// Its group.
     pub group_id: i64,

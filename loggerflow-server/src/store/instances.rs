@@ -12,7 +12,7 @@ use super::entity::{instance, server};
 use super::{StoreError, servers};
 
 /// An app instance as the API shows it.
-#[derive(Debug, Clone, Serialize, FromQueryResult)]
+#[derive(Debug, Clone, Serialize, FromQueryResult, utoipa::ToSchema)]
 pub struct InstanceView {
     /// Instance id.
     pub id: String,

@@ -47,7 +47,7 @@ pub async fn prune(db: &DatabaseConnection, cutoff_ms: i64) -> Result<u64, Store
 }
 
 /// One point of a metrics chart: averages over a bucket.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MetricPoint {
     /// Bucket start (ms).
     pub ts_ms: i64,

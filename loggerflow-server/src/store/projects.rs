@@ -16,7 +16,7 @@ use super::instances::InstanceView;
 use super::{StoreError, now_ms};
 
 /// A project as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ProjectView {
     /// Name.
     pub name: String,

@@ -58,6 +58,11 @@ pub async fn page(
 
 /// `GET /api/v1/dashboard/projects`: the projects page's data, polled by
 /// its live table.
+#[utoipa::path(get, path = "/api/v1/dashboard/projects", tag = "projects",
+    operation_id = "dashboard_projects",
+    summary = "The projects page's data (visible projects, last readings), polled by its live \
+        table",
+    responses((status = 200, description = "The page's data", body = ProjectsPage)))]
 pub async fn live(State(state): State<AppState>) -> Result<axum::Json<ProjectsPage>, AppError> {
     Ok(axum::Json(data(&state).await?))
 }
