@@ -41,6 +41,44 @@ pub fn discord(text: &str) -> String {
     out
 }
 
+/// `text` with its control characters (but line breaks and tabs) and its
+/// invisible formatting characters (bidirectional overrides, zero-width
+/// ones: [`crate::names::is_invisible`]) each replaced by `�`: what an app
+/// sends cannot reorder or hide a message's text, nor swell its JSON
+/// (`\u0001` is six bytes).
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if (c.is_control() && c != '\n' && c != '\t') || crate::names::is_invisible(c) {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// The longest prefix of `text` (cut with `…`) whose `escape`d form has at
+/// most `max` characters, escaped: no entity is cut in half, and a text that
+/// escaping lengthens still keeps as much as fits.
+pub fn fit(text: &str, max: usize, escape: impl Fn(&str) -> String) -> String {
+    let whole = escape(text);
+    if whole.chars().count() <= max {
+        return whole;
+    }
+    // the number of characters kept: the largest that fits
+    let (mut low, mut high) = (0usize, text.chars().count().min(max));
+    while low < high {
+        let mid = (low + high).div_ceil(2);
+        if escape(&cut(text, mid)).chars().count() <= max {
+            low = mid;
+        } else {
+            high = mid - 1;
+        }
+    }
+    escape(&cut(text, low.max(1)))
+}
+
 /// `text` cut to at most `max` characters, with `…` when cut.
 pub fn cut(text: &str, max: usize) -> String {
     match text.char_indices().nth(max.saturating_sub(1)) {
@@ -83,6 +121,24 @@ mod tests {
         assert_eq!(
             discord("[x](http://evil) *b* ||s|| @everyone"),
             "\\[x\\]\\(http://evil\\) \\*b\\* \\|\\|s\\|\\| \\@everyone"
+        );
+    }
+
+    #[test]
+    fn a_fit_keeps_as_much_as_its_escaped_form_allows() {
+        let amps = "&".repeat(5000);
+        let fitted = fit(&amps, 3000, slack);
+        assert!(fitted.chars().count() <= 3000, "{}", fitted.len());
+        assert!(fitted.len() > 2900, "keeps what fits, not just `…`");
+        assert!(fitted.ends_with("&amp;…"), "no entity cut in half");
+        assert_eq!(fit("short & sweet", 3000, slack), "short &amp; sweet");
+    }
+
+    #[test]
+    fn control_and_invisible_characters_become_visible() {
+        assert_eq!(
+            printable("a\u{1}b\u{202e}c\nd\te"),
+            "a\u{FFFD}b\u{FFFD}c\nd\te"
         );
     }
 

@@ -62,6 +62,13 @@ pub fn check(what: &str, name: &str, max: usize) -> Result<(), String> {
             "the {what} name has {chars} characters; at most {max} are allowed"
         ));
     }
+    // a path segment of only dots is read as `.` or `..` by every URL
+    // parser: no page, no API path, no link could name it
+    if name.chars().all(|c| c == '.') {
+        return Err(format!(
+            "the {what} name `{name}` is only dots, which no URL can hold"
+        ));
+    }
     if let Some(c) = name.chars().find(|c| c.is_control() || is_invisible(*c)) {
         return Err(format!(
             "the {what} name holds the control or invisible character U+{:04X}; names are printable text",
@@ -119,6 +126,14 @@ mod tests {
         for name in ["shop", "My Shop", "магазин", "店 🛒", "a-b_c.d:e/f", "👍🏽"] {
             assert!(check("project", name, MAX_NAME_CHARS).is_ok(), "{name}");
         }
+    }
+
+    #[test]
+    fn names_of_only_dots_are_refused() {
+        for name in [".", "..", "..."] {
+            assert!(check("project", name, MAX_NAME_CHARS).is_err(), "{name}");
+        }
+        assert!(check("project", "..a", MAX_NAME_CHARS).is_ok());
     }
 
     #[test]

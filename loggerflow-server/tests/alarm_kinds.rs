@@ -101,6 +101,11 @@ async fn slack_email_teams_and_ntfy_send_what_they_should_with_a_link_back() {
         json!({ "kind": "teams", "name": "x", "fields": {} }),
         json!({ "kind": "email", "name": "x", "fields": { "host": "127.0.0.1", "security": "ssl",
             "from": "a@example.com", "to": "b@example.com" } }),
+        json!({ "kind": "email", "name": "x", "fields": { "host": "127.0.0.1",
+            "from": "a@example.com", "to": "b@example.com",
+            "ca_cert": "-----BEGIN CERTIFICATE----- AAAA -----END CERTIFICATE-----" } }),
+        json!({ "kind": "email", "name": "x", "fields": { "host": "127.1",
+            "from": "a@example.com", "to": "b@example.com" } }),
     ];
     for body in refused {
         let (status, reply) = server.post("/api/v1/alarms", &body.to_string()).await;
@@ -199,8 +204,8 @@ async fn slack_email_teams_and_ntfy_send_what_they_should_with_a_link_back() {
                 { "type": "header", "text": { "type": "plain_text", "text": "New error: Shop &lt;b&gt;&amp;", "emoji": false } },
                 { "type": "section", "text": { "type": "plain_text", "text": escaped, "emoji": false } },
                 { "type": "section", "fields": [
-                    { "type": "mrkdwn", "text": "*Project*\nShop &lt;b&gt;&amp;", "verbatim": true },
-                    { "type": "mrkdwn", "text": "*Trigger*\n`new_error`", "verbatim": true },
+                    { "type": "plain_text", "text": "Project: Shop &lt;b&gt;&amp;", "emoji": false },
+                    { "type": "plain_text", "text": "Trigger: new_error", "emoji": false },
                 ] },
                 { "type": "context", "elements": [ { "type": "plain_text", "text": time, "emoji": false } ] },
                 { "type": "actions", "elements": [ {
@@ -412,5 +417,51 @@ async fn the_add_alarm_form_offers_the_new_kinds_and_adds_one() {
     assert_eq!(
         listed["alarms"][0]["fields"]["topic"], "ops-alerts",
         "{listed}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_an_smtp_peer_says_never_reaches_the_history() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    let db = Db::new(Backend::Sqlite).await;
+    let server = Server::start(&db.url, &["--allow-private-targets"]);
+    // greets like a mail server, then answers everything with its secrets
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut io = BufReader::new(tcp);
+                let _ = io.write_all(b"220 mail ESMTP\r\n").await;
+                let mut line = String::new();
+                while io.read_line(&mut line).await.unwrap_or(0) > 0 {
+                    let secret = "554-AWS_SECRET_ACCESS_KEY=abc123\r\n".repeat(100);
+                    let _ = io
+                        .write_all(
+                            format!("{secret}554 internal-host db-primary.corp\r\n").as_bytes(),
+                        )
+                        .await;
+                    line.clear();
+                }
+            });
+        }
+    });
+    create(
+        &server,
+        "email",
+        "leaky",
+        json!({ "host": "127.0.0.1", "port": port.to_string(), "security": "none",
+            "from": "a@example.com", "to": "b@example.com" }),
+    )
+    .await;
+    let (status, reply) = server.post("/api/v1/alarms/leaky/check", "").await;
+    assert_eq!((status, &reply["ok"]), (200, &json!(false)), "{reply}");
+    let error = reply["error"].as_str().unwrap_or_default();
+    assert!(
+        !error.contains("SECRET") && !error.contains("db-primary") && error.contains("554"),
+        "{error}"
     );
 }

@@ -167,7 +167,7 @@ pub async fn send(
     // aborted when this returns or is dropped (the caller's deadline): it
     // must not deliver after that, since another server may send it then
     let mut task = AbortOnDrop(tokio::spawn(async move { channel.send(&message).await }));
-    match tokio::time::timeout(timeout, &mut task.0).await {
+    let outcome = match tokio::time::timeout(timeout, &mut task.0).await {
         Ok(Ok(result)) => result,
         Ok(Err(join)) if join.is_panic() => Err("the alarm panicked".into()),
         Ok(Err(join)) => Err(join.to_string()),
@@ -175,8 +175,14 @@ pub async fn send(
             "the alarm timed out after {:.1} s",
             timeout.as_secs_f64()
         )),
-    }
+    };
+    // an error is shown on the alarms page and in the API: one short line,
+    // whatever a channel (a custom one, a peer's answer) put in it
+    outcome.map_err(|e| crate::markup::cut(&crate::markup::printable(&e), MAX_ERROR_CHARS))
 }
+
+/// The longest error an alarm's outcome keeps, in characters.
+pub const MAX_ERROR_CHARS: usize = 500;
 
 /// A spawned send, aborted when dropped.
 struct AbortOnDrop(tokio::task::JoinHandle<Result<(), String>>);
@@ -295,10 +301,10 @@ async fn message(db: &DatabaseConnection, links: &Links, event: &Claimed) -> Ala
     AlarmMessage {
         project,
         trigger: event.trigger.clone(),
-        message: event.message.clone(),
+        message: crate::markup::printable(&event.message),
         time: time(event.created_ms),
         link,
-        trace,
+        trace: trace.map(|t| crate::markup::printable(&t)),
     }
 }
 

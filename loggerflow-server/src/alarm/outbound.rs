@@ -123,15 +123,43 @@ impl Outbound {
         }
     }
 
-    /// Checks a host an alarm will connect to (not a URL): not an address
-    /// literal in a refused range. Names are checked when they are resolved
-    /// ([`Outbound::resolve`]), at every send.
+    /// Checks a host an alarm will connect to (not a URL): a name, or an
+    /// address written the standard way, not in a refused range. Names
+    /// are checked when they are resolved ([`Outbound::resolve`]), at every
+    /// send; here `localhost` is refused as loopback, and what a resolver
+    /// would read as an address (`2130706433`, `0x7f.1`, `127.1`) must be
+    /// written as one.
     pub fn check_host(&self, host: &str) -> Result<(), String> {
-        let literal = host.trim_start_matches('[').trim_end_matches(']');
-        match literal.parse::<IpAddr>().ok().and_then(refused_reason) {
-            Some(why) if !self.allow_private => Err(private_message(why)),
-            _ => Ok(()),
+        let literal = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        if let Ok(ip) = literal.parse::<IpAddr>() {
+            return match refused_reason(ip) {
+                Some(why) if !self.allow_private => Err(private_message(why)),
+                _ => Ok(()),
+            };
         }
+        if literal.contains([':', '%', '[', ']']) {
+            return Err("a host name or an address, without a port or a zone".into());
+        }
+        // no top-level domain is numeric: this is an address in another form
+        let last = literal
+            .trim_end_matches('.')
+            .rsplit('.')
+            .next()
+            .unwrap_or_default();
+        if !last.is_empty()
+            && (last.bytes().all(|b| b.is_ascii_digit())
+                || last.len() > 2 && last[..2].eq_ignore_ascii_case("0x"))
+        {
+            return Err("write an IPv4 address as four decimal numbers (a.b.c.d)".into());
+        }
+        let lower = literal.trim_end_matches('.').to_ascii_lowercase();
+        if !self.allow_private && (lower == "localhost" || lower.ends_with(".localhost")) {
+            return Err(private_message("loopback"));
+        }
+        Ok(())
     }
 
     /// The directory `file` alarms may write in, if the operator named one.
@@ -315,6 +343,40 @@ impl reqwest::dns::Resolve for PublicOnly {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hosts_in_other_forms_are_refused_when_added() {
+        let public = Outbound::default();
+        for host in [
+            "2130706433",
+            "0x7f000001",
+            "0177.0.0.1",
+            "127.1",
+            "[2130706433]",
+            "fe80::1%lo",
+            "localhost",
+            "mail.localhost.",
+            "127.0.0.1",
+            "[::1]",
+            "10.0.0.2",
+            "mail.example.com:25",
+        ] {
+            assert!(public.check_host(host).is_err(), "{host}");
+        }
+        for host in [
+            "mail.example.com",
+            "smtp.gmail.com.",
+            "8.8.8.8",
+            "[2001:db8::1]",
+            "a1.b2",
+        ] {
+            assert!(public.check_host(host).is_ok(), "{host}");
+        }
+        let private = Outbound::new(true, None);
+        assert!(private.check_host("127.0.0.1").is_ok());
+        assert!(private.check_host("localhost").is_ok());
+        assert!(private.check_host("127.1").is_err(), "still an odd form");
+    }
 
     fn refused(text: &str) -> bool {
         refused_reason(text.parse().expect("an address")).is_some()

@@ -126,7 +126,9 @@ pub async fn page(
 
 /// Back to the alarms page with a notice.
 fn back(notice: &str, kind: Option<&str>) -> Redirect {
-    let mut url = format!("/alarms?notice={}", loggerflow_ui::pages::segment(notice));
+    // a notice may quote what an alarm's target said: kept short in the URL
+    let notice = crate::markup::cut(notice, 600);
+    let mut url = format!("/alarms?notice={}", loggerflow_ui::pages::segment(&notice));
     if let Some(kind) = kind {
         url.push_str(&format!("&kind={}", loggerflow_ui::pages::segment(kind)));
     }

@@ -1,8 +1,8 @@
 //! `discord`: a channel's webhook.
 
-use super::{SecretHook, summary};
+use super::SecretHook;
 use crate::alarm::{Alarm, AlarmMessage, FieldSpec, Fields, Outbound};
-use crate::markup::{cut, discord};
+use crate::markup::{discord, fit};
 
 /// Discord, through a webhook: the message as text, markdown escaped, no
 /// mentions.
@@ -30,12 +30,7 @@ impl Alarm for Discord {
 }
 
 /// The message's `content`: [`summary`] with Discord's markdown escaped
-/// (within Discord's 2,000 characters), and the link on its own line.
+/// and the link on its own line, within Discord's 2,000 characters.
 pub fn content(message: &AlarmMessage) -> String {
-    let mut content = cut(&discord(&summary(message)), 1800);
-    if let Some(link) = &message.link {
-        content.push('\n');
-        content.push_str(link);
-    }
-    content
+    super::with_link(message, 2000, |text, max| fit(text, max, discord))
 }

@@ -9,7 +9,7 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::{field, headline};
-use crate::alarm::{Alarm, AlarmMessage, FieldSpec, Fields, MASK, Outbound};
+use crate::alarm::{Alarm, AlarmMessage, FieldSpec, Fields, Outbound};
 use crate::markup::{cut, html};
 
 /// How the connection to the SMTP server is protected.
@@ -37,7 +37,9 @@ pub struct Email {
     credentials: Option<(String, String)>,
     from: Mailbox,
     to: Mailboxes,
-    roots: Vec<Certificate>,
+    /// The TLS parameters (the name checked, the private CA if any), built
+    /// and checked when the alarm is added.
+    tls: Option<TlsParameters>,
     outbound: Outbound,
 }
 
@@ -81,6 +83,11 @@ impl Alarm for Email {
         outbound
             .check_host(&host)
             .map_err(|e| format!("`host`: {e}"))?;
+        let domain = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(&host)
+            .to_owned();
         let security = match field(fields, "security").trim() {
             "" | "starttls" => Security::StartTls,
             "tls" => Security::Tls,
@@ -127,6 +134,22 @@ impl Alarm for Email {
             None => Vec::new(),
             Some(pem) => pem_certificates(pem)?,
         };
+        let tls = match security {
+            Security::None if !roots.is_empty() => {
+                return Err("`ca_cert` is for `security` starttls or tls".into());
+            }
+            Security::None => None,
+            Security::StartTls | Security::Tls => {
+                let mut params = TlsParameters::builder(domain);
+                for root in roots {
+                    params = params.add_root_certificate(root);
+                }
+                Some(params.build_rustls().map_err(|_| {
+                    "`ca_cert` is not a certificate TLS can use (or `host` is not a name a certificate can have)"
+                        .to_owned()
+                })?)
+            }
+        };
         Ok(Self {
             host,
             port,
@@ -134,7 +157,7 @@ impl Alarm for Email {
             credentials,
             from,
             to,
-            roots,
+            tls,
             outbound: outbound.clone(),
         })
     }
@@ -142,26 +165,12 @@ impl Alarm for Email {
     async fn send(&self, message: &AlarmMessage) -> Result<(), String> {
         let email = self.email(message)?;
         // resolved once under the operator's policy; the name is still what
-        // the certificate is checked against
+        // the certificate is checked against (`tls`, built with it)
         let address = self.outbound.resolve(&self.host, self.port).await?;
-        let domain = self
-            .host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        let tls = || {
-            let mut params = TlsParameters::builder(domain.clone());
-            for root in &self.roots {
-                params = params.add_root_certificate(root.clone());
-            }
-            params
-                .build_rustls()
-                .map_err(|e| format!("TLS setup failed: {e}"))
-        };
-        let tls = match self.security {
-            Security::StartTls => Tls::Required(tls()?),
-            Security::Tls => Tls::Wrapper(tls()?),
-            Security::None => Tls::None,
+        let tls = match (self.security, &self.tls) {
+            (Security::StartTls, Some(params)) => Tls::Required(params.clone()),
+            (Security::Tls, Some(params)) => Tls::Wrapper(params.clone()),
+            _ => Tls::None,
         };
         let mut transport =
             AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(address.ip().to_string())
@@ -171,13 +180,11 @@ impl Alarm for Email {
         if let Some((username, password)) = &self.credentials {
             transport = transport.credentials(Credentials::new(username.clone(), password.clone()));
         }
-        let response = transport.build().send(email).await.map_err(|e| {
-            let text = format!("SMTP: {e}");
-            match &self.credentials {
-                Some((_, password)) => text.replace(password.as_str(), MASK),
-                None => text,
-            }
-        })?;
+        let response = transport
+            .build()
+            .send(email)
+            .await
+            .map_err(|e| failure(&e))?;
         if response.is_positive() {
             Ok(())
         } else {
@@ -201,6 +208,31 @@ impl Email {
                 html_part(message),
             ))
             .map_err(|e| format!("cannot build the e-mail: {e}"))
+    }
+}
+
+/// What went wrong, in lettre's terms and the server's reply code, never
+/// the text the peer sent (any host the policy allows could be made to
+/// show its banner or its secrets through an alarm's error).
+fn failure(error: &lettre::transport::smtp::Error) -> String {
+    let what = if error.is_timeout() {
+        "timed out"
+    } else if error.is_tls() {
+        "the TLS handshake failed (is the certificate valid for `host`?)"
+    } else if error.is_permanent() {
+        "the server refused the message"
+    } else if error.is_transient() {
+        "the server deferred the message (try again later)"
+    } else if error.is_response() {
+        "the server's answer is not SMTP"
+    } else if error.is_client() {
+        "the server does not offer what this alarm needs (STARTTLS or the login)"
+    } else {
+        "the connection failed"
+    };
+    match error.status() {
+        Some(code) => format!("SMTP: {what} (code {code})"),
+        None => format!("SMTP: {what}"),
     }
 }
 

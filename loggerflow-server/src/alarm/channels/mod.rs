@@ -108,11 +108,23 @@ fn summary(message: &AlarmMessage) -> String {
     )
 }
 
-/// The message as one text: [`summary`], and the link on a line of its own
-/// when there is one.
+/// The message as one text of at most 4,096 characters (Telegram's
+/// limit): [`summary`], and the link on a line of its own when there is one.
 fn text(message: &AlarmMessage) -> String {
-    let mut text = summary(message);
-    if let Some(link) = &message.link {
+    with_link(message, 4096, crate::markup::cut)
+}
+
+/// [`summary`] made to fit by `fit(text, max)`, then the link on its own
+/// line, in at most `max` characters; a link that would leave the summary
+/// less than 200 characters is left out.
+fn with_link(message: &AlarmMessage, max: usize, fit: impl Fn(&str, usize) -> String) -> String {
+    let link = message
+        .link
+        .as_deref()
+        .filter(|link| link.chars().count() + 200 < max);
+    let room = link.map_or(max, |link| max - link.chars().count() - 1);
+    let mut text = fit(&summary(message), room);
+    if let Some(link) = link {
         text.push('\n');
         text.push_str(link);
     }
@@ -182,6 +194,48 @@ mod tests {
         );
         insta::assert_snapshot!("telegram", text(&message));
         insta::assert_snapshot!("discord", discord::content(&message));
+    }
+
+    #[test]
+    fn every_message_fits_its_platform() {
+        // a project name that percent-encodes long, a title of characters
+        // that escaping lengthens, a trace of quotes
+        let project = "店".repeat(128);
+        let message = AlarmMessage {
+            project: project.clone(),
+            trigger: "new_error".into(),
+            message: format!("new error: {}", "&<\"".repeat(20_000)),
+            time: "2026-11-30T09:15:00Z".into(),
+            link: crate::alarm::Links::new(Some(
+                url::Url::parse("https://lf.example.com").expect("url"),
+            ))
+            .report(&project, &uuid::Uuid::nil()),
+            trace: Some("\"\\".repeat(8000)),
+        };
+        let size = |v: serde_json::Value| serde_json::to_vec(&v).expect("json").len();
+        assert!(size(teams::payload(&message)) < 28_000);
+        let slack = slack::payload(&message);
+        for block in slack["blocks"].as_array().expect("blocks") {
+            let text = block["text"]["text"].as_str().unwrap_or_default();
+            assert!(text.chars().count() <= 3000);
+        }
+        assert!(
+            slack["blocks"][1]["text"]["text"]
+                .as_str()
+                .expect("text")
+                .len()
+                > 2000
+        );
+        let discord = discord::content(&message);
+        assert!(
+            discord.chars().count() <= 2000,
+            "{}",
+            discord.chars().count()
+        );
+        assert!(discord.ends_with("/reports/00000000-0000-0000-0000-000000000000"));
+        assert!(text(&message).chars().count() <= 4096);
+        let ntfy = ntfy::payload("t", &message);
+        assert!(ntfy["message"].as_str().expect("message").len() <= 3503);
     }
 
     #[test]

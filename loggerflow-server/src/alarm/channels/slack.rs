@@ -4,20 +4,11 @@ use serde_json::{Value, json};
 
 use super::{SecretHook, headline};
 use crate::alarm::{Alarm, AlarmMessage, FieldSpec, Fields, Outbound};
-use crate::markup::{cut, slack as escape};
+use crate::markup::slack as escape;
 
-/// `text` escaped for Slack in at most `max` characters (cut before it is
-/// escaped, so no entity is cut in half).
+/// `text` escaped for Slack in at most `max` characters.
 fn fit(text: &str, max: usize) -> String {
-    let mut keep = max;
-    loop {
-        let escaped = escape(&cut(text, keep));
-        let over = escaped.chars().count().saturating_sub(max);
-        if over == 0 || keep <= 1 {
-            return escaped;
-        }
-        keep = keep.saturating_sub(over).max(1);
-    }
+    crate::markup::fit(text, max, escape)
 }
 
 /// Slack, through an incoming webhook
@@ -49,8 +40,8 @@ impl Alarm for Slack {
 
 /// The Block Kit message. What comes from apps (the message, the project)
 /// is escaped for Slack (`&`, `<`, `>`: no mention such as `<!channel>`, no
-/// link of its own) and the message goes in `plain_text`, where `*bold*`
-/// and the like stay as typed. Lengths stay within Slack's limits (a header
+/// link of its own) and goes in `plain_text`, where `*bold*` and the like
+/// stay as typed. Lengths stay within Slack's limits (a header
 /// 150 characters, a text 3,000).
 pub fn payload(message: &AlarmMessage) -> Value {
     let title = format!("{}: {}", headline(&message.trigger), message.project);
@@ -65,9 +56,10 @@ pub fn payload(message: &AlarmMessage) -> Value {
         }),
         json!({
             "type": "section",
+            // plain text: a project's name cannot bold or strike anything
             "fields": [
-                { "type": "mrkdwn", "text": format!("*Project*\n{}", fit(&message.project, 1000)), "verbatim": true },
-                { "type": "mrkdwn", "text": format!("*Trigger*\n`{}`", escape(&message.trigger)), "verbatim": true },
+                { "type": "plain_text", "text": fit(&format!("Project: {}", message.project), 1000), "emoji": false },
+                { "type": "plain_text", "text": fit(&format!("Trigger: {}", message.trigger), 1000), "emoji": false },
             ]
         }),
         json!({

@@ -33,6 +33,9 @@ impl Alarm for Teams {
     }
 }
 
+/// What the card's body may weigh as JSON, below Teams' ~28 KB per message.
+const MAX_CARD_BYTES: usize = 24 * 1024;
+
 /// A `TextRun`: plain text, never read as markdown (an app's title cannot
 /// make a link or a mention).
 fn run(text: &str) -> Value {
@@ -65,9 +68,14 @@ pub fn payload(message: &AlarmMessage) -> Value {
         ]}),
     ];
     if let Some(trace) = &message.trace {
-        body.push(json!({ "type": "RichTextBlock", "inlines": [
+        let block = json!({ "type": "RichTextBlock", "inlines": [
             json!({ "type": "TextRun", "text": cut_bytes(trace, 4096), "fontType": "Monospace", "size": "Small" }),
-        ]}));
+        ]});
+        // Teams refuses a message over ~28 KB: the trace goes first
+        let size = |v: &Value| serde_json::to_vec(v).map_or(usize::MAX, |b| b.len());
+        if size(&json!(body)) + size(&block) < MAX_CARD_BYTES {
+            body.push(block);
+        }
     }
     let mut card = json!({
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
