@@ -151,6 +151,7 @@ pub fn router(state: AppState) -> Router {
             crate::hosts::guard,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), deadline))
+        .layer(middleware::from_fn(crate::error::json_refusals))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             security_headers,

@@ -4,8 +4,8 @@
 //! types they answer with (the same types that serialize the answers), and
 //! [`Refusals`] adds what every route behind the login may answer besides:
 //! the login's, the CSRF check's, the Host check's, the deadline's and the
-//! database's refusals, and axum's plain-text refusals of a malformed
-//! parameter or body.
+//! database's refusals, and the refusals of a malformed parameter or body
+//! (axum's, given the one JSON shape by `error::json_refusals`).
 
 use std::sync::OnceLock;
 
@@ -13,7 +13,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
-use utoipa::{IntoParams, Modify, OpenApi, PartialSchema, ToSchema};
+use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
 use crate::error::AppError;
 
@@ -136,87 +136,65 @@ pub async fn openapi_json() -> Result<Response, AppError> {
 /// from the layers in front of every handler (`router.rs`).
 struct Refusals;
 
-/// Shared responses: (name, description, JSON refusal or axum's plain text).
-const SHARED: &[(&str, &str, bool)] = &[
+/// Shared responses: (name, description), each a JSON refusal.
+const SHARED: &[(&str, &str)] = &[
     (
         "BadRequest",
         "`host_not_allowed` (the request names a host the server does not answer to), or \
-         a malformed path or query parameter (axum's plain-text refusal)",
-        true,
+         `invalid_request` (a malformed path or query parameter)",
     ),
     (
         "Unauthorized",
         "`unauthorized`: the server runs with `--auth` and the request carries no valid \
          HTTP Basic credentials or session cookie (scripts are challenged with \
          `WWW-Authenticate: Basic`)",
-        true,
     ),
     (
         "Forbidden",
         "`csrf_token_mismatch` (a browser's request without its CSRF token in \
          `X-CSRF-Token`) or `cross_site_request` (another site's page sent it)",
-        true,
     ),
-    (
-        "NoSuchProject",
-        "`not_found`: no project of that name",
-        true,
-    ),
+    ("NoSuchProject", "`not_found`: no project of that name"),
     (
         "RequestTimeout",
         "`request_timeout`: the request took longer than `--request-timeout`",
-        true,
     ),
     (
         "TooManyAttempts",
         "`too_many_attempts`: too many wrong logins from this client; wait `Retry-After` \
          seconds",
-        true,
     ),
     (
         "StorageError",
         "`storage_error`: the database failed (the detail is in the server's log)",
-        true,
     ),
     (
         "StorageUnavailable",
         "`storage_unavailable`: the database does not answer; try again after \
          `Retry-After` seconds",
-        true,
     ),
     (
         "BodyTooLarge",
-        "The body is larger than the server accepts (axum's plain-text refusal)",
-        false,
+        "`body_too_large`: the body is larger than the server accepts",
     ),
     (
         "NotJson",
-        "The body is not sent as `application/json` (axum's plain-text refusal)",
-        false,
+        "`unsupported_media_type`: the body is not sent as `application/json`",
     ),
     (
         "InvalidBody",
-        "The body is JSON but not of the documented shape (axum's plain-text refusal)",
-        false,
+        "`invalid_body`: the body is JSON but not of the documented shape",
     ),
 ];
 
-/// The media type of axum's own refusals.
-const PLAIN: &str = "text/plain; charset=utf-8";
-
-/// A JSON [`ApiError`] response, or axum's plain-text one.
-fn shared_response(description: &str, json: bool) -> utoipa::openapi::Response {
-    let builder = ResponseBuilder::new().description(description);
-    let builder = if json {
-        builder.content(
+/// A JSON [`ApiError`] response.
+fn shared_response(description: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
             "application/json",
             Content::new(Some(Ref::from_schema_name("ApiError"))),
         )
-    } else {
-        builder
-    };
-    builder
-        .content(PLAIN, Content::new(Some(String::schema())))
         .build()
 }
 
@@ -240,11 +218,10 @@ impl Modify for Refusals {
                  CSRF token in `X-CSRF-Token`)",
             ))),
         );
-        for (name, description, json) in SHARED {
-            components.responses.insert(
-                (*name).to_owned(),
-                RefOr::T(shared_response(description, *json)),
-            );
+        for (name, description) in SHARED {
+            components
+                .responses
+                .insert((*name).to_owned(), RefOr::T(shared_response(description)));
         }
         for (path, item) in document.paths.paths.iter_mut() {
             let of_project = path.contains("{project}");
@@ -300,9 +277,6 @@ fn add_refusals(operation: &mut utoipa::openapi::path::Operation, changes: bool,
     // a route's own 400: the Host check's and axum's refusals too
     if let Some(RefOr::T(own)) = responses.get_mut("400") {
         own.description
-            .push_str("; or `host_not_allowed`, or a malformed parameter or body (plain text)");
-        own.content
-            .entry(PLAIN.to_owned())
-            .or_insert_with(|| Content::new(Some(String::schema())));
+            .push_str("; or `host_not_allowed`, or `invalid_request` (a malformed parameter)");
     }
 }
