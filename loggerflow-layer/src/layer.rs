@@ -226,10 +226,26 @@ impl LoggerFlowBuilder {
         self.config(|c| c.capture_panics = enabled)
     }
 
-    /// The release (version) reports carry.
+    /// The release (version) reports and the hello carry, e.g.
+    /// `env!("CARGO_PKG_VERSION")` or a git hash. Default: the
+    /// `LOGGERFLOW_RELEASE` environment variable, or none. The server
+    /// remembers in which release each error was first and last seen, and
+    /// which release a regression came back in.
     pub fn release(self, release: impl Into<String>) -> Self {
-        let release = release.into();
-        self.config(|c| c.release = Some(release))
+        let release = release.into().trim().to_owned();
+        self.config(|c| c.release = (!release.is_empty()).then_some(release))
+    }
+
+    /// The environment the app runs in (`production`, `staging`, …), sent
+    /// in the hello and in every report. Default: the
+    /// `LOGGERFLOW_ENVIRONMENT` environment variable, or `production`.
+    pub fn environment(self, environment: impl Into<String>) -> Self {
+        let environment = environment.into().trim().to_owned();
+        self.config(|c| {
+            if !environment.is_empty() {
+                c.environment = environment;
+            }
+        })
     }
 
     /// How many reports may wait for the worker (default 1024); beyond it

@@ -113,7 +113,7 @@ pub mod trace;
 pub use backlight::{Backlight, BacklitError, Color, TracebackBacklighter};
 pub use layer::{LoggerFlowBuilder, LoggerFlowLayer};
 pub use pipeline::{
-    FlushGuard, Handle, RetryPolicy, SinkStats, Stats, capture_error, capture_message,
-    capture_panic,
+    DEFAULT_ENVIRONMENT, FlushGuard, Handle, RetryPolicy, SinkStats, Stats, capture_error,
+    capture_message, capture_panic,
 };
 pub use protocol::{ErrorInfo, Frame, Level, Report, ReportId, ReportKind, SpanInfo, TraceMode};

@@ -280,6 +280,10 @@ pub struct Report {
     /// The application's release, if configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release: Option<String>,
+    /// The environment the application runs in (`production`, `staging`…);
+    /// none from older clients (the server files those under `production`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
 }
 
 /// The most a report weighs serialised (JSON): [`Report::bound`] guarantees
@@ -432,7 +436,8 @@ impl Report {
             + text(&self.host)
             + option(&self.module)
             + option(&self.file)
-            + option(&self.release);
+            + option(&self.release)
+            + option(&self.environment);
         for (key, value) in &self.fields {
             weight += text(key)
                 + match value {
@@ -484,7 +489,12 @@ impl Report {
         for text in [&mut self.target, &mut self.thread, &mut self.host] {
             cut_any |= cut(text, limits.short);
         }
-        for text in [&mut self.module, &mut self.file, &mut self.release] {
+        for text in [
+            &mut self.module,
+            &mut self.file,
+            &mut self.release,
+            &mut self.environment,
+        ] {
             cut_any |= cut_option(text, limits.short);
         }
         if self.fields.len() > MAX_FIELDS
@@ -636,6 +646,12 @@ pub struct Hello {
     pub trace_mode: TraceMode,
     /// Webhook or websocket.
     pub transport: Transport,
+    /// The application's release, if configured (none from older clients).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<String>,
+    /// The environment it runs in (none from older clients: `production`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
 }
 
 /// One message from an app instance to the server.
@@ -744,6 +760,7 @@ impl Report {
             thread: String::new(),
             host: String::new(),
             release: None,
+            environment: None,
         }
     }
 
@@ -914,6 +931,7 @@ mod bound_properties {
                         thread,
                         host,
                         release: None,
+                        environment: None,
                     }
                 },
             )

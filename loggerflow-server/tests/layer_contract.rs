@@ -145,6 +145,49 @@ async fn an_app_that_flushes_and_exits_loses_nothing() {
     }
 }
 
+/// The release and environment the deployment names
+/// (`LOGGERFLOW_RELEASE`, `LOGGERFLOW_ENVIRONMENT`) go from `error!` to the
+/// server: in the hello (the app's row), in every report, and to the
+/// filters of the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_release_and_environment_of_a_deployment_reach_the_api() {
+    let db = Db::new(Backend::Sqlite).await;
+    let server = Server::start(&db.url, &[]);
+    for kind in ["webhook", "websocket"] {
+        let name = format!("Deployed_{kind}");
+        let env = [
+            ("LOGGERFLOW_RELEASE", "2.4.1"),
+            ("LOGGERFLOW_ENVIRONMENT", "canary"),
+        ];
+        let result = run_app(kind, &server.base, &name, 3, &env);
+        assert!(result.flushed, "{kind}");
+        let reports = server
+            .get(&format!(
+                "/api/v1/projects/{name}/reports?environment=canary&release=2.4.1"
+            ))
+            .await;
+        let listed = reports["reports"].as_array().cloned().unwrap_or_default();
+        assert_eq!(listed.len(), 3, "{kind}: {reports}");
+        assert_eq!(listed[0]["release"], "2.4.1");
+        assert_eq!(listed[0]["environment"], "canary");
+        assert_eq!(listed[0]["report"]["environment"], "canary");
+        let errors = server
+            .get(&format!(
+                "/api/v1/projects/{name}/errors?environment=canary"
+            ))
+            .await;
+        assert_eq!(
+            errors["groups"][0]["first_release"],
+            serde_json::json!({ "environment": "canary", "release": "2.4.1" }),
+            "{kind}: {errors}"
+        );
+        let projects = server.get("/api/v1/projects").await;
+        let instance = &project(&projects, &name).expect("the project")["instances"][0];
+        assert_eq!(instance["release"], "2.4.1", "{kind}: {projects}");
+        assert_eq!(instance["environment"], "canary", "{kind}: {projects}");
+    }
+}
+
 /// With the server down, `flush()` says not everything made it, within
 /// its timeout.
 #[test]

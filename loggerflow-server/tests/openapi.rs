@@ -356,7 +356,8 @@ fn the_checker_refuses_what_a_schema_does_not_describe() {
     refuses(&health, extra);
     // deep: a field of an item of an array
     let page = json!({ "$ref": "#/components/schemas/Reports" });
-    let report = json!({ "group_id": 1, "instance_id": null, "report": {}, "cursor": "1:x" });
+    let report = json!({ "group_id": 1, "instance_id": null, "report": {}, "cursor": "1:x",
+        "release": null, "environment": "production" });
     let good = json!({ "project": "Shop", "reports": [report], "next": null });
     assert_conforms(&doc, &page, &good, "a page of reports");
     let mut bad = good.clone();

@@ -181,6 +181,8 @@ pub(crate) fn hello(
         heartbeat_s,
         trace_mode: context.trace_mode,
         transport,
+        release: context.release.clone(),
+        environment: Some(context.environment.clone()),
     }
 }
 

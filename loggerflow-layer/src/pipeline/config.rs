@@ -120,10 +120,23 @@ impl RetryPolicy {
     }
 }
 
+/// The environment of a layer that names none (and of reports that carry
+/// none).
+pub const DEFAULT_ENVIRONMENT: &str = "production";
+
+/// A non-empty environment variable, trimmed.
+fn env_value(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
 #[derive(Clone)]
 pub(crate) struct Config {
     pub(crate) project: String,
     pub(crate) release: Option<String>,
+    pub(crate) environment: String,
     pub(crate) host: String,
     pub(crate) cwd: Option<PathBuf>,
     pub(crate) event_level: tracing::Level,
@@ -147,7 +160,10 @@ impl Config {
     pub(crate) fn new(project: String) -> Self {
         Self {
             project,
-            release: None,
+            // the deployment says which release and where, unless the code does
+            release: env_value("LOGGERFLOW_RELEASE"),
+            environment: env_value("LOGGERFLOW_ENVIRONMENT")
+                .unwrap_or_else(|| DEFAULT_ENVIRONMENT.to_owned()),
             host: gethostname::gethostname().to_string_lossy().into_owned(),
             cwd: std::env::current_dir().ok(),
             event_level: tracing::Level::ERROR,

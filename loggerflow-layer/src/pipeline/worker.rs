@@ -136,6 +136,7 @@ async fn run(mut rx: mpsc::Receiver<Msg>, config: Arc<Config>, counters: Arc<Cou
                 project: config.project.clone(),
                 trace_mode: config.trace_mode,
                 release: config.release.clone(),
+                environment: config.environment.clone(),
                 ledger: Ledger::new(
                     Arc::clone(&counters.sinks[index]),
                     Arc::clone(&counters.losses),
@@ -509,6 +510,7 @@ pub(crate) fn build_report(captured: Captured, config: &Config) -> Report {
         thread: thread.to_string(),
         host: config.host.clone(),
         release: config.release.clone(),
+        environment: Some(config.environment.clone()),
     };
     report.bound();
     report

@@ -277,6 +277,8 @@ pub struct SinkContext {
     pub trace_mode: TraceMode,
     /// The release, if configured.
     pub release: Option<String>,
+    /// The environment (`production` unless configured).
+    pub environment: String,
     /// Where a sink that confirms later counts its deliveries.
     pub ledger: Ledger,
 }
@@ -289,6 +291,7 @@ impl SinkContext {
             project: project.into(),
             trace_mode,
             release: None,
+            environment: crate::pipeline::DEFAULT_ENVIRONMENT.to_owned(),
             ledger: Ledger::default(),
         }
     }

@@ -271,6 +271,7 @@ mod tests {
             thread: "tokio-runtime-worker".into(),
             host: "web-1".into(),
             release: Some("1.4.2".into()),
+            environment: Some("production".into()),
         }
     }
 

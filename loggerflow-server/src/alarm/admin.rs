@@ -100,6 +100,10 @@ pub struct Connect {
     pub memory_above_bytes: Option<i64>,
     /// …for this many seconds (default 300).
     pub for_seconds: Option<i64>,
+    /// Only events from these environments (`new_error` in `staging`…);
+    /// none or empty: every environment.
+    #[serde(default)]
+    pub environments: Vec<String>,
 }
 
 /// Attaches an alarm to a project (created when new).
@@ -134,6 +138,29 @@ pub async fn connect(
         ));
     }
     crate::names::project(project)?;
+    if body.environments.len() > 32 {
+        return Err(AppError::bad_request(
+            "invalid_environment",
+            "at most 32 environments per connection",
+        ));
+    }
+    let mut environments: Vec<String> = Vec::new();
+    for given in &body.environments {
+        let environment = crate::store::releases::environment(Some(given));
+        if environment != given.trim() {
+            return Err(AppError::bad_request(
+                "invalid_environment",
+                format!(
+                    "`{}` is not an environment name (printable, at most {} characters)",
+                    crate::names::bounded(given, 64),
+                    crate::store::releases::MAX_ENVIRONMENT_CHARS
+                ),
+            ));
+        }
+        if !environments.contains(&environment) {
+            environments.push(environment);
+        }
+    }
     let for_seconds = body.for_seconds.unwrap_or(300).clamp(1, 604_800);
     let alarm = id(db, &body.alarm).await?;
     let project_id = projects::ensure(db, project)
@@ -149,6 +176,8 @@ pub async fn connect(
             cpu_above: body.cpu_above,
             memory_above_bytes: body.memory_above_bytes,
             for_seconds,
+            environments: (!environments.is_empty())
+                .then(|| serde_json::to_string(&environments).unwrap_or_default()),
         },
     )
     .await?;

@@ -74,6 +74,30 @@ async fn project_id(state: &AppState, name: &str) -> Result<i64, AppError> {
 pub struct ErrorsQuery {
     /// Only the groups in this state: `open`, `resolved` or `ignored`.
     state: Option<String>,
+    /// Only the groups seen in this environment.
+    environment: Option<String>,
+    /// Only the groups seen in this release (of `environment` when given).
+    release: Option<String>,
+}
+
+/// The ids of `project`'s releases the filters name (none when there is no
+/// filter: everything).
+async fn releases_of(
+    state: &AppState,
+    project: i64,
+    environment: Option<&str>,
+    release: Option<&str>,
+) -> Result<Option<Vec<i64>>, AppError> {
+    let environment = environment.map(str::trim).filter(|e| !e.is_empty());
+    let release = release.map(str::trim);
+    if environment.is_none() && release.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(
+        crate::store::releases::matching(&state.db, project, environment, release)
+            .await
+            .map_err(crate::store::StoreError::from)?,
+    ))
 }
 
 fn check_state(state: &str) -> Result<(), AppError> {
@@ -111,7 +135,15 @@ pub async fn errors(
         check_state(s)?;
     }
     let id = project_id(&state, &project).await?;
-    let groups = groups::of_project(&state.db, id, query.state.as_deref()).await?;
+    let releases = releases_of(
+        &state,
+        id,
+        query.environment.as_deref(),
+        query.release.as_deref(),
+    )
+    .await?;
+    let groups =
+        groups::of_project(&state.db, id, query.state.as_deref(), releases.as_deref()).await?;
     Ok(Json(Errors { project, groups }))
 }
 
@@ -169,6 +201,10 @@ pub struct ReportsQuery {
     limit: Option<u64>,
     /// The page after this cursor (`next` of the previous page).
     before: Option<String>,
+    /// Only the reports from this environment.
+    environment: Option<String>,
+    /// Only the reports from this release (of `environment` when given).
+    release: Option<String>,
 }
 
 /// The answer of `GET /api/v1/projects/{project}/reports`.
@@ -213,10 +249,18 @@ pub async fn reports(
         None => None,
     };
     let id = project_id(&state, &project).await?;
+    let releases = releases_of(
+        &state,
+        id,
+        query.environment.as_deref(),
+        query.release.as_deref(),
+    )
+    .await?;
     let reports = groups::reports(
         &state.db,
         id,
         query.group,
+        releases.as_deref(),
         query.limit.unwrap_or(50),
         before,
     )

@@ -111,6 +111,8 @@ fn hello(body: &Value, transport: Transport) -> Result<Hello, AppError> {
         heartbeat_s: heartbeat,
         trace_mode,
         transport,
+        release: None,
+        environment: None,
     })
 }
 

@@ -66,17 +66,37 @@ fn subscribed(project: i64, trigger: &str) -> sea_orm::Condition {
         .add(alarm_connection::Column::Triggers.like(format!("%\"{trigger}\"%")))
 }
 
+/// The connections that listen to `environment`: those limited to none, and
+/// those whose list (a JSON array) names it. `None`: every connection.
+fn listening(environment: Option<&str>) -> sea_orm::Condition {
+    match environment {
+        None => sea_orm::Condition::all(),
+        Some(environment) => sea_orm::Condition::any()
+            .add(alarm_connection::Column::Environments.is_null())
+            .add(alarm_connection::Column::Environments.eq(""))
+            // the name as a JSON string, as it appears in the stored array
+            .add(
+                alarm_connection::Column::Environments.like(super::groups::contains(
+                    &serde_json::to_string(environment).unwrap_or_default(),
+                )),
+            ),
+    }
+}
+
 /// Queues `trigger` for every alarm connected to `project` with that
-/// trigger; `report` is the report it is about, if any (its page is the
-/// message's link).
+/// trigger (and listening to `environment`, when the event has one);
+/// `report` is the report it is about, if any (its page is the message's
+/// link).
 pub async fn enqueue<C: ConnectionTrait>(
     conn: &C,
     project: i64,
     trigger: &str,
     message: &str,
     report: Option<uuid::Uuid>,
+    environment: Option<&str>,
 ) -> Result<(), DbErr> {
-    enqueue_for(conn, trigger, message, report, subscribed(project, trigger)).await
+    let filter = subscribed(project, trigger).add(listening(environment));
+    enqueue_for(conn, trigger, message, report, filter).await
 }
 
 /// Queues `trigger` for the one connection `connection` (a threshold that
@@ -107,16 +127,18 @@ pub async fn every_nth_values<C: ConnectionTrait>(
         .await
 }
 
-/// Queues `every_nth` for connections whose N divides `count`, about
-/// `report`.
+/// Queues `every_nth` for connections whose N divides `count` (and that
+/// listen to `environment`), about `report`.
 pub async fn enqueue_every_nth<C: ConnectionTrait>(
     conn: &C,
     project: i64,
     count: i64,
     message: &str,
     report: Option<uuid::Uuid>,
+    environment: Option<&str>,
 ) -> Result<(), DbErr> {
     let filter = subscribed(project, "every_nth")
+        .add(listening(environment))
         .add(alarm_connection::Column::EveryNth.gt(0))
         .add(
             Expr::val(count)

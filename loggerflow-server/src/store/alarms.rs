@@ -88,6 +88,8 @@ pub struct Connection {
     pub memory_above_bytes: Option<i64>,
     /// How long a level must hold (s).
     pub for_seconds: i64,
+    /// The environments it listens to, as a JSON array (none: all).
+    pub environments: Option<String>,
 }
 
 /// Connects an alarm to a project, or replaces the connection (its
@@ -102,6 +104,7 @@ pub async fn connect(db: &DatabaseConnection, c: &Connection) -> Result<(), Stor
         cpu_above: Set(c.cpu_above),
         memory_above_bytes: Set(c.memory_above_bytes),
         for_seconds: Set(c.for_seconds),
+        environments: Set(c.environments.clone()),
         cpu_hot: Set(false),
         memory_hot: Set(false),
         ..Default::default()
@@ -114,6 +117,7 @@ pub async fn connect(db: &DatabaseConnection, c: &Connection) -> Result<(), Stor
                 Column::CpuAbove,
                 Column::MemoryAboveBytes,
                 Column::ForSeconds,
+                Column::Environments,
             ])
             .value(Column::CpuHot, Expr::val(false))
             .value(Column::MemoryHot, Expr::val(false))

@@ -9,8 +9,8 @@ use sea_orm::{
 };
 use serde::Serialize;
 
-use super::StoreError;
-use super::entity::{error_group, report};
+use super::entity::{error_group, group_release, report};
+use super::{StoreError, now_ms};
 
 /// An error group as the API shows it.
 #[derive(Debug, Clone, Serialize, FromQueryResult, utoipa::ToSchema)]
@@ -33,23 +33,138 @@ pub struct GroupView {
     pub state: String,
     /// Came back after being resolved.
     pub regressed: bool,
+    /// The release it was first seen in (of the environment asked for, or
+    /// of any), if its reports named one.
+    #[sea_orm(skip)]
+    pub first_release: Option<SeenIn>,
+    /// The release it was last seen in (likewise).
+    #[sea_orm(skip)]
+    pub last_release: Option<SeenIn>,
+    /// The release it came back in, the last time it did.
+    #[sea_orm(skip)]
+    pub regressed_in: Option<SeenIn>,
 }
 
-/// The groups of a project, most recent first, optionally of one state.
+/// A release and its environment, as answers name them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct SeenIn {
+    /// `production`, `staging`…
+    pub environment: String,
+    /// The release (`""`: the reports named none).
+    pub release: String,
+}
+
+/// The groups of a project, most recent first, optionally of one state and
+/// of the releases `releases` (seen in one of them; none: all groups).
 pub async fn of_project(
     db: &DatabaseConnection,
     project: i64,
     state: Option<&str>,
+    releases: Option<&[i64]>,
 ) -> Result<Vec<GroupView>, StoreError> {
     let mut select = error_group::Entity::find().filter(error_group::Column::ProjectId.eq(project));
     if let Some(state) = state {
         select = select.filter(error_group::Column::State.eq(state));
     }
-    Ok(select
+    if let Some(releases) = releases {
+        select = select.filter(error_group::Column::Id.in_subquery(in_releases(releases)));
+    }
+    let mut groups = select
         .order_by_desc(error_group::Column::LastSeenMs)
         .into_model::<GroupView>()
         .all(db)
-        .await?)
+        .await?;
+    let ids: Vec<i64> = groups.iter().map(|g| g.id).collect();
+    let regressed: Vec<(i64, i64)> = error_group::Entity::find()
+        .select_only()
+        .columns([
+            error_group::Column::Id,
+            error_group::Column::RegressedReleaseId,
+        ])
+        .filter(error_group::Column::Id.is_in(ids.iter().copied()))
+        .filter(error_group::Column::RegressedReleaseId.is_not_null())
+        .into_tuple()
+        .all(db)
+        .await?;
+    let seen = seen_in(db, &ids, releases).await?;
+    let regressed_ids: Vec<i64> = regressed.iter().map(|(_, r)| *r).collect();
+    let names = super::releases::named(db, &regressed_ids).await?;
+    for group in &mut groups {
+        if let Some((first, last)) = seen.get(&group.id) {
+            group.first_release = Some(first.clone());
+            group.last_release = Some(last.clone());
+        }
+        group.regressed_in = regressed
+            .iter()
+            .find(|(g, _)| *g == group.id)
+            .and_then(|(_, r)| names.iter().find(|n| n.id == *r))
+            .map(|n| SeenIn {
+                environment: n.environment.clone(),
+                release: n.version.clone(),
+            });
+    }
+    Ok(groups)
+}
+
+/// `SELECT group_id FROM group_releases WHERE release_id IN (…)`.
+fn in_releases(releases: &[i64]) -> sea_orm::sea_query::SelectStatement {
+    use sea_orm::sea_query::Query;
+    Query::select()
+        .column(group_release::Column::GroupId)
+        .from(group_release::Entity)
+        .and_where(group_release::Column::ReleaseId.is_in(releases.iter().copied()))
+        .to_owned()
+}
+
+/// The first and last release each of `groups` was seen in (among
+/// `releases` when given).
+pub async fn seen_in(
+    db: &DatabaseConnection,
+    groups: &[i64],
+    releases: Option<&[i64]>,
+) -> Result<std::collections::HashMap<i64, (SeenIn, SeenIn)>, StoreError> {
+    use group_release::Column;
+    let mut seen = std::collections::HashMap::new();
+    if groups.is_empty() {
+        return Ok(seen);
+    }
+    let mut select =
+        group_release::Entity::find().filter(Column::GroupId.is_in(groups.iter().copied()));
+    if let Some(releases) = releases {
+        select = select.filter(Column::ReleaseId.is_in(releases.iter().copied()));
+    }
+    let rows = select.all(db).await?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.release_id).collect();
+    let names = super::releases::named(db, &ids).await?;
+    let name = |id: i64| {
+        names
+            .iter()
+            .find(|n| n.id == id)
+            .map(|n| SeenIn {
+                environment: n.environment.clone(),
+                release: n.version.clone(),
+            })
+            .unwrap_or_default()
+    };
+    /// (time, release) of a group's first and last report.
+    type Ends = ((i64, i64), (i64, i64));
+    let mut span: std::collections::HashMap<i64, Ends> = std::collections::HashMap::new();
+    for row in &rows {
+        let entry = span.entry(row.group_id).or_insert((
+            (row.first_seen_ms, row.release_id),
+            (row.last_seen_ms, row.release_id),
+        ));
+        if row.first_seen_ms < entry.0.0 {
+            entry.0 = (row.first_seen_ms, row.release_id);
+        }
+        if row.last_seen_ms > entry.1.0 {
+            entry.1 = (row.last_seen_ms, row.release_id);
+        }
+    }
+    for (group, ((_, first), (_, last))) in span {
+        seen.insert(group, (name(first), name(last)));
+    }
+    Ok(seen)
 }
 
 /// How many groups one errors page shows.
@@ -57,7 +172,7 @@ pub const GROUPS_PER_PAGE: u64 = 50;
 
 /// A `LIKE` pattern matching text that contains `text` (its `%`, `_` and
 /// `\` escaped with `\`).
-fn contains(text: &str) -> LikeExpr {
+pub(crate) fn contains(text: &str) -> LikeExpr {
     let escaped = text
         .replace('\\', "\\\\")
         .replace('%', "\\%")
@@ -155,6 +270,9 @@ pub async fn page(
                     last_seen_ms: r.last_seen_ms,
                     state: r.state,
                     regressed: r.regressed,
+                    first_release: None,
+                    last_release: None,
+                    regressed_in: None,
                 },
                 r.newest.map(|id| id.to_string()),
             )
@@ -208,6 +326,10 @@ pub async fn set_state(
     if state != "open" {
         update = update.col_expr(Column::Regressed, Expr::val(false));
     }
+    if state == "resolved" {
+        // the Releases page counts the errors resolved since each release
+        update = update.col_expr(Column::ResolvedMs, Expr::val(now_ms()));
+    }
     Ok(update.exec(db).await?.rows_affected == 1)
 }
 
@@ -235,6 +357,11 @@ pub struct ReportView {
     pub instance_id: Option<String>,
     /// The report.
     pub report: serde_json::Value,
+    /// The release it came from (`null`: it named none).
+    pub release: Option<String>,
+    /// The environment it came from (`production` for reports that named
+    /// none, and those stored before environments were kept).
+    pub environment: String,
     /// The cursor for the next (older) page: pass it as `before`.
     pub cursor: String,
 }
@@ -246,6 +373,7 @@ struct PayloadRow {
     group_id: i64,
     instance_id: Option<String>,
     body: Vec<u8>,
+    release_id: Option<i64>,
 }
 
 /// Reports of a project (optionally of one group), newest first, `limit` at
@@ -254,6 +382,7 @@ pub async fn reports(
     db: &DatabaseConnection,
     project: i64,
     group: Option<i64>,
+    releases: Option<&[i64]>,
     limit: u64,
     before: Option<(i64, uuid::Uuid)>,
 ) -> Result<Vec<ReportView>, StoreError> {
@@ -268,11 +397,15 @@ pub async fn reports(
             Column::GroupId,
             Column::InstanceId,
             Column::Body,
+            Column::ReleaseId,
         ])
         .filter(Column::ProjectId.eq(project))
         .filter(older_than(before_ts, before_id));
     if let Some(group) = group {
         select = select.filter(Column::GroupId.eq(group));
+    }
+    if let Some(releases) = releases {
+        select = select.filter(Column::ReleaseId.is_in(releases.iter().copied()));
     }
     let rows = select
         .order_by_desc(Column::TsMs)
@@ -281,11 +414,24 @@ pub async fn reports(
         .into_model::<PayloadRow>()
         .all(db)
         .await?;
+    let ids: Vec<i64> = rows.iter().filter_map(|r| r.release_id).collect();
+    let names = super::releases::named(db, &ids).await?;
     Ok(rows
         .into_iter()
-        .map(|r| ReportView {
+        .map(|r| {
+            let named = r
+                .release_id
+                .and_then(|id| names.iter().find(|n| n.id == id));
+            (r, named)
+        })
+        .map(|(r, named)| ReportView {
             group_id: r.group_id,
             instance_id: r.instance_id,
+            release: named.map(|n| n.version.clone()).filter(|v| !v.is_empty()),
+            environment: named.map_or_else(
+                || super::releases::DEFAULT_ENVIRONMENT.to_owned(),
+                |n| n.environment.clone(),
+            ),
             report: super::payload::decode_json(&r.body)
                 .ok()
                 .and_then(|json| serde_json::from_slice(&json).ok())

@@ -42,6 +42,10 @@ pub struct InstanceView {
     pub memory_used_bytes: Option<i64>,
     /// Host memory total.
     pub memory_total_bytes: Option<i64>,
+    /// The release it runs (its hello), if it names one.
+    pub release: Option<String>,
+    /// The environment it runs in (none from clients that do not say).
+    pub environment: Option<String>,
     #[serde(skip)]
     pub(crate) project_id: i64,
 }
@@ -123,6 +127,7 @@ struct WentOffline {
     host: String,
     pid: i64,
     heartbeat_s: i32,
+    environment: Option<String>,
 }
 
 /// Marks online instances whose heartbeats stopped (3 × their interval) as
@@ -171,6 +176,7 @@ pub async fn sweep_offline(
             instance::Column::Host,
             instance::Column::Pid,
             instance::Column::HeartbeatS,
+            instance::Column::Environment,
         ]))
         .to_owned();
     // sea-orm's exec_with_returning uses RETURNING on SQLite only with its
@@ -189,7 +195,19 @@ pub async fn sweep_offline(
             "{who} is offline: no heartbeat for {} s",
             i64::from(row.heartbeat_s) * 3
         );
-        super::alarm_events::enqueue(&txn, row.project_id, "offline", &message, None).await?;
+        super::alarm_events::enqueue(
+            &txn,
+            row.project_id,
+            "offline",
+            &message,
+            None,
+            Some(
+                row.environment
+                    .as_deref()
+                    .unwrap_or(super::releases::DEFAULT_ENVIRONMENT),
+            ),
+        )
+        .await?;
     }
     txn.commit().await?;
     Ok(rows.len() as u64)
@@ -227,6 +245,10 @@ pub(crate) struct Hello {
     pub transport: String,
     /// Seconds between heartbeats.
     pub heartbeat_s: i32,
+    /// The release it runs, if it names one.
+    pub release: Option<String>,
+    /// The environment it runs in, if it names one.
+    pub environment: Option<String>,
 }
 
 /// Records a hello at `now`: a new instance, online; a known one is
@@ -246,6 +268,8 @@ pub(crate) async fn hello<C: ConnectionTrait>(
         client_version: Set(hello.client_version),
         transport: Set(hello.transport),
         heartbeat_s: Set(hello.heartbeat_s),
+        release: Set(hello.release),
+        environment: Set(hello.environment),
         status: Set("online".into()),
         started_ms: Set(now),
         last_seen_ms: Set(now),
@@ -261,6 +285,8 @@ pub(crate) async fn hello<C: ConnectionTrait>(
                 Column::ClientVersion,
                 Column::Transport,
                 Column::HeartbeatS,
+                Column::Release,
+                Column::Environment,
             ])
             .value(
                 Column::StatusSinceMs,

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod migration;
 pub mod payload;
 pub mod projects;
+pub mod releases;
 pub mod retention;
 pub mod servers;
 pub mod sessions;

@@ -210,6 +210,7 @@ pub async fn delete(db: &DatabaseConnection, name: &str) -> Result<bool, StoreEr
         .filter(report::Column::ProjectId.eq(id))
         .exec(&txn)
         .await?;
+    super::releases::delete_of_project(&txn, id).await?;
     error_group::Entity::delete_many()
         .filter(error_group::Column::ProjectId.eq(id))
         .exec(&txn)

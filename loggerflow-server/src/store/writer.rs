@@ -91,6 +91,10 @@ pub struct Prepared {
     body: Vec<u8>,
     fingerprint: String,
     title: String,
+    /// Its environment as stored (`production` when it names none).
+    environment: String,
+    /// Its release as stored (`""` when it names none).
+    release: String,
 }
 
 impl Op {
@@ -100,6 +104,8 @@ impl Op {
             body: super::payload::encode(&report)?,
             fingerprint: clean(&fingerprint(&report)),
             title: clean(&report.title()).chars().take(300).collect(),
+            environment: super::releases::environment(report.environment.as_deref()),
+            release: super::releases::version(report.release.as_deref()),
         };
         Ok(Op::Report {
             instance,
@@ -570,6 +576,32 @@ fn clean(text: &str) -> String {
     text.replace('\0', "")
 }
 
+/// The newest report a batch stored in a group: the alarms' link, and where
+/// it came from.
+struct Newest<'r> {
+    report: uuid::Uuid,
+    release: i64,
+    environment: &'r str,
+    version: &'r str,
+}
+
+impl Newest<'_> {
+    /// ` in 1.2.3 (staging)`, ` in 1.2.3`, ` (staging)` or nothing (no
+    /// release, production).
+    fn place(&self) -> String {
+        let environment = if self.environment == super::releases::DEFAULT_ENVIRONMENT {
+            String::new()
+        } else {
+            format!(" ({})", self.environment)
+        };
+        if self.version.is_empty() {
+            environment
+        } else {
+            format!(" in {}{environment}", self.version)
+        }
+    }
+}
+
 struct Ctx<'a> {
     txn: &'a DatabaseTransaction,
     backend: DbBackend,
@@ -699,7 +731,20 @@ impl Ctx<'_> {
         message: &str,
         report: Option<uuid::Uuid>,
     ) -> Result<(), IngestError> {
-        super::alarm_events::enqueue(self.txn, project, trigger, message, report)
+        self.alarm_in(project, trigger, message, report, None).await
+    }
+
+    /// [`Ctx::alarm`] for the connections that listen to `environment`
+    /// (all of them when it is `None`).
+    async fn alarm_in(
+        &self,
+        project: i64,
+        trigger: &str,
+        message: &str,
+        report: Option<uuid::Uuid>,
+        environment: Option<&str>,
+    ) -> Result<(), IngestError> {
+        super::alarm_events::enqueue(self.txn, project, trigger, message, report, environment)
             .await
             .map_err(store_err)
     }
@@ -742,6 +787,12 @@ impl Ctx<'_> {
             client_version: crate::names::bounded(&hello.client_version, 64),
             transport,
             heartbeat_s: i32::try_from(hello.heartbeat_s.clamp(1, 86_400)).unwrap_or(10),
+            release: Some(super::releases::version(hello.release.as_deref()))
+                .filter(|r| !r.is_empty()),
+            environment: hello
+                .environment
+                .as_deref()
+                .map(|e| super::releases::environment(Some(e))),
         };
         super::instances::hello(self.txn, hello, now)
             .await
@@ -859,12 +910,26 @@ impl Ctx<'_> {
             last_ms: i64,
             line: String,
             /// The newest report of this batch stored in the group (the
-            /// alarms' link).
-            newest: Option<(i64, uuid::Uuid)>,
+            /// alarms' link) and its release (index in `releases`).
+            newest: Option<(i64, uuid::Uuid, usize)>,
+            /// The oldest one (what a new error's alarm names).
+            oldest: Option<(i64, uuid::Uuid, usize)>,
+        }
+        /// A release the batch's reports name: its key, their times, its id.
+        struct Release<'r> {
+            project: i64,
+            environment: &'r str,
+            version: &'r str,
+            first_ms: i64,
+            last_ms: i64,
+            id: i64,
         }
         let mut groups: Vec<Group> = Vec::new();
         let mut by_key: HashMap<(i64, &str), usize> = HashMap::new();
-        let mut rows: Vec<(uuid::Uuid, usize, i64, [sea_orm::Value; 6])> =
+        let mut releases: Vec<Release<'_>> = Vec::new();
+        let mut by_release: HashMap<(i64, &str, &str), usize> = HashMap::new();
+        // (id, group, ts, release, values but the release id)
+        let mut rows: Vec<(uuid::Uuid, usize, i64, usize, [sea_orm::Value; 6])> =
             Vec::with_capacity(batch.len());
         let mut instances: HashMap<&str, ()> = HashMap::new();
         for (report, prepared, instance) in batch {
@@ -887,9 +952,35 @@ impl Ctx<'_> {
                         last_ms: ts,
                         line: report.title(),
                         newest: None,
+                        oldest: None,
                     });
                     by_key.insert(key, groups.len() - 1);
                     groups.len() - 1
+                }
+            };
+            let release_key = (
+                project,
+                prepared.environment.as_str(),
+                prepared.release.as_str(),
+            );
+            let release = match by_release.get(&release_key) {
+                Some(r) => {
+                    let known = &mut releases[*r];
+                    known.first_ms = known.first_ms.min(ts);
+                    known.last_ms = known.last_ms.max(ts);
+                    *r
+                }
+                None => {
+                    releases.push(Release {
+                        project,
+                        environment: &prepared.environment,
+                        version: &prepared.release,
+                        first_ms: ts,
+                        last_ms: ts,
+                        id: 0,
+                    });
+                    by_release.insert(release_key, releases.len() - 1);
+                    releases.len() - 1
                 }
             };
             let id = report.id.0;
@@ -897,6 +988,7 @@ impl Ctx<'_> {
                 id,
                 index,
                 ts,
+                release,
                 [
                     id.into(),
                     project.into(),
@@ -910,6 +1002,27 @@ impl Ctx<'_> {
                 instances.insert(instance, ());
             }
         }
+        // each release once, in key order (two servers upserting the same
+        // releases take their locks in the same order)
+        let mut order: Vec<usize> = (0..releases.len()).collect();
+        order.sort_unstable_by(|a, b| {
+            let (a, b) = (&releases[*a], &releases[*b]);
+            (a.project, a.environment, a.version).cmp(&(b.project, b.environment, b.version))
+        });
+        for r in order {
+            let release = &releases[r];
+            let id = super::releases::upsert(
+                self.txn,
+                release.project,
+                release.environment,
+                release.version,
+                release.first_ms,
+                release.last_ms,
+            )
+            .await
+            .map_err(store_err)?;
+            releases[r].id = id;
+        }
         let mut inserted: std::collections::HashSet<uuid::Uuid> = std::collections::HashSet::new();
         // hand-written on purpose: the hot path's multi-row INSERT of 200 rows
         // (ON CONFLICT … RETURNING), its placeholders chosen per backend
@@ -919,32 +1032,34 @@ impl Ctx<'_> {
         for chunk in rows.chunks(200) {
             let mut text = String::with_capacity(96 + chunk.len() * 32);
             text.push_str(
-                "INSERT INTO reports (id, project_id, group_id, instance_id, ts_ms, body) VALUES ",
+                "INSERT INTO reports (id, project_id, group_id, instance_id, ts_ms, body, release_id) VALUES ",
             );
-            let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * 6);
-            for (r, (_, _, _, row)) in chunk.iter().enumerate() {
+            let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * 7);
+            for (r, (_, _, _, release, row)) in chunk.iter().enumerate() {
                 if r > 0 {
                     text.push_str(", ");
                 }
                 if self.backend == DbBackend::Postgres {
-                    let n = r * 6;
+                    let n = r * 7;
                     let _ = write!(
                         text,
-                        "(${}, ${}, ${}, ${}, ${}, ${})",
+                        "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
                         n + 1,
                         n + 2,
                         n + 3,
                         n + 4,
                         n + 5,
-                        n + 6
+                        n + 6,
+                        n + 7
                     );
                 } else {
                     // SQLite binds `$n` by looking each name up
                     // (sqlite3_bind_parameter_name: 5 % of the server's CPU
                     // with 1,200 of them); `?` binds by position
-                    text.push_str("(?, ?, ?, ?, ?, ?)");
+                    text.push_str("(?, ?, ?, ?, ?, ?, ?)");
                 }
                 values.extend(row.iter().cloned());
+                values.push(releases[*release].id.into());
             }
             text.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id");
             for row in self
@@ -956,22 +1071,47 @@ impl Ctx<'_> {
                 inserted.insert(row.try_get("", "id").map_err(store_err)?);
             }
         }
-        for (id, index, ts, _) in &rows {
+        // (group, release) → (reports, first, last)
+        let mut seen: std::collections::BTreeMap<(i64, i64), (i64, i64, i64)> =
+            std::collections::BTreeMap::new();
+        for (id, index, ts, release, _) in &rows {
             // an id twice in one batch is stored (and counted) once
             if inserted.remove(id) {
                 let group = &mut groups[*index];
                 group.added += 1;
                 group.first_ms = group.first_ms.min(*ts);
                 group.last_ms = group.last_ms.max(*ts);
-                if group.newest.is_none_or(|(newest, _)| *ts >= newest) {
-                    group.newest = Some((*ts, *id));
+                if group.newest.is_none_or(|(newest, _, _)| *ts >= newest) {
+                    group.newest = Some((*ts, *id, *release));
                 }
+                if group.oldest.is_none_or(|(oldest, _, _)| *ts < oldest) {
+                    group.oldest = Some((*ts, *id, *release));
+                }
+                let entry = seen
+                    .entry((group.id, releases[*release].id))
+                    .or_insert((0, *ts, *ts));
+                entry.0 += 1;
+                entry.1 = entry.1.min(*ts);
+                entry.2 = entry.2.max(*ts);
             }
         }
         // in id order, as retention updates groups: two transactions that
         // update the same groups (two servers, or retention) cannot deadlock
         groups.sort_unstable_by_key(|g| g.id);
         for group in groups.iter().filter(|g| g.added > 0) {
+            let named = |(_, id, r): (i64, uuid::Uuid, usize)| Newest {
+                report: id,
+                release: releases[r].id,
+                environment: releases[r].environment,
+                version: releases[r].version,
+            };
+            // a new error is named where it first happened; a regression
+            // and a repeat where they happen now
+            let newest = if group.count == 0 {
+                group.oldest.map(named)
+            } else {
+                group.newest.map(named)
+            };
             self.grew(
                 group.project,
                 group.id,
@@ -981,9 +1121,15 @@ impl Ctx<'_> {
                 group.first_ms,
                 group.last_ms,
                 &group.line,
-                group.newest.map(|(_, id)| id),
+                newest,
             )
             .await?;
+        }
+        // in key order, as above
+        for ((group, release), (count, first, last)) in seen {
+            super::releases::group_seen(self.txn, group, release, count, first, last)
+                .await
+                .map_err(store_err)?;
         }
         let now = now_ms();
         for instance in instances.keys() {
@@ -1012,17 +1158,28 @@ impl Ctx<'_> {
         first_ms: i64,
         last_ms: i64,
         line: &str,
-        report: Option<uuid::Uuid>,
+        newest: Option<Newest<'_>>,
     ) -> Result<(), IngestError> {
+        let report = newest.as_ref().map(|n| n.report);
+        let environment = newest.as_ref().map(|n| n.environment);
+        // ` in 1.2.3 (staging)`: where it happened, when the app says
+        let place = newest.as_ref().map(Newest::place).unwrap_or_default();
         if count == 0 {
-            self.alarm(project, "new_error", &format!("new error: {line}"), report)
-                .await?;
+            self.alarm_in(
+                project,
+                "new_error",
+                &format!("new error{place}: {line}"),
+                report,
+                environment,
+            )
+            .await?;
         } else if state == "resolved" {
-            self.alarm(
+            self.alarm_in(
                 project,
                 "regression",
-                &format!("a resolved error is back: {line}"),
+                &format!("a resolved error is back{place}: {line}"),
                 report,
+                environment,
             )
             .await?;
         }
@@ -1041,8 +1198,9 @@ impl Ctx<'_> {
                 self.txn,
                 project,
                 nth,
-                &format!("{nth} occurrences of: {line}"),
+                &format!("{nth} occurrences of{place}: {line}"),
                 report,
+                environment,
             )
             .await
             .map_err(store_err)?;
@@ -1054,9 +1212,17 @@ impl Ctx<'_> {
                  last_seen_ms = CASE WHEN last_seen_ms < $3 THEN $3 ELSE last_seen_ms END, \
                  first_seen_ms = CASE WHEN first_seen_ms > $4 THEN $4 ELSE first_seen_ms END, \
                  regressed = CASE WHEN state = 'resolved' THEN TRUE ELSE regressed END, \
+                 regressed_release_id = CASE WHEN state = 'resolved' THEN $5 \
+                 ELSE regressed_release_id END, \
                  state = CASE WHEN state = 'resolved' THEN 'open' ELSE state END \
                  WHERE id = $1",
-                [group.into(), added.into(), last_ms.into(), first_ms.into()],
+                [
+                    group.into(),
+                    added.into(),
+                    last_ms.into(),
+                    first_ms.into(),
+                    newest.as_ref().map(|n| n.release).into(),
+                ],
             ))
             .await
             .map_err(store_err)?;

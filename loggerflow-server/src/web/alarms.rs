@@ -191,6 +191,13 @@ pub async fn connect(
             .and_then(|v| v.parse::<f64>().ok())
             .map(|mib| (mib * 1024.0 * 1024.0) as i64),
         for_seconds: number("for_seconds").and_then(|v| v.parse().ok()),
+        environments: form_value(&form, "environments")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(str::to_owned)
+            .collect(),
     };
     let project = form_value(&form, "project").unwrap_or_default().to_owned();
     match admin::connect(&state.db, &project, &body).await {

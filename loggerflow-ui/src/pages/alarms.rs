@@ -148,6 +148,7 @@ pub fn alarms(page: AlarmsPage, visitor: &Visitor) -> String {
                 <label><span>"CPU % above (cpu_high)"</span><input type="text" name="cpu_above" /></label>
                 <label><span>"Process memory MiB above (memory_high)"</span><input type="text" name="memory_above_mib" /></label>
                 <label><span>"For seconds"</span><input type="text" name="for_seconds" value="300" /></label>
+                <label><span>"Environments (comma-separated; empty: all)"</span><input type="text" name="environments" placeholder="production, staging" /></label>
                 <button type="submit">"Connect"</button>
             </form>
         </div>

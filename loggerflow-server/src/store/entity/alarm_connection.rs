@@ -29,6 +29,9 @@ pub struct Model {
     pub cpu_hot: bool,
     /// The memory threshold fired and has not recovered yet.
     pub memory_hot: bool,
+    /// The environments it listens to, as a JSON array (none: all).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub environments: Option<String>,
 }
 
 /// No relations are declared; queries join by id.

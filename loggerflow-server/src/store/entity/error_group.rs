@@ -30,6 +30,10 @@ pub struct Model {
     pub state: String,
     /// A resolved group that came back.
     pub regressed: bool,
+    /// The release it came back in, the last time it did.
+    pub regressed_release_id: Option<i64>,
+    /// When it was last resolved.
+    pub resolved_ms: Option<i64>,
 }
 
 /// No relations are declared; queries join by id.

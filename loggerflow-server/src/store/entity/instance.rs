@@ -49,6 +49,10 @@ pub struct Model {
     /// The Python websocket instance this one replaced (paired after its
     /// server died), once paired.
     pub resumed_from: Option<String>,
+    /// The release it runs (its hello), if it names one.
+    pub release: Option<String>,
+    /// The environment it runs in (its hello; none from older clients).
+    pub environment: Option<String>,
 }
 
 /// No relations are declared; queries join by id.

@@ -21,6 +21,9 @@ pub struct Model {
     pub ts_ms: i64,
     /// The `Report` as zstd-compressed JSON.
     pub body: Vec<u8>,
+    /// Its release and environment (none for reports stored before
+    /// releases were kept: `production`, no release).
+    pub release_id: Option<i64>,
 }
 
 /// No relations are declared; queries join by id.

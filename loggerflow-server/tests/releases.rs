@@ -1,0 +1,263 @@
+//! Releases and environments through a real server, on SQLite and
+//! PostgreSQL: what reports and hellos name is kept, filtered by, and named
+//! in alarms (a regression says the release it came back in), and alarm
+//! connections can listen to some environments only.
+
+mod common;
+
+use std::time::Duration;
+
+use common::recorder::Recorder;
+use common::{Db, Server, batch, new_id};
+use serde_json::{Value, json};
+
+/// A report of `project` with `message` (its group), from `release` in
+/// `environment` (absent when `None`, as older clients send them).
+/// `ago_s` seconds before now.
+fn report(
+    project: &str,
+    message: &str,
+    release: Option<&str>,
+    environment: Option<&str>,
+    ago_s: i64,
+) -> Value {
+    let at = chrono::Utc::now() - chrono::Duration::seconds(ago_s);
+    let mut report = json!({
+        "id": new_id(), "project": project, "timestamp": at.to_rfc3339(),
+        "level": "ERROR", "kind": "event", "message": message, "target": "shop::pay",
+        "thread": "main", "host": "h",
+        "frames": [{"function": "shop::pay::charge", "file": "src/pay.rs", "line": 10, "yours": true}]
+    });
+    if let Some(release) = release {
+        report["release"] = json!(release);
+    }
+    if let Some(environment) = environment {
+        report["environment"] = json!(environment);
+    }
+    json!({ "type": "report", "report": report })
+}
+
+fn hello(project: &str, instance: &str, release: &str, environment: &str) -> Value {
+    json!({
+        "type": "hello", "protocol": 1, "project": project, "instance": instance, "host": "web-1",
+        "pid": 7, "client_version": "test/1", "heartbeat_s": 30, "trace_mode": "full",
+        "transport": "webhook", "release": release, "environment": environment
+    })
+}
+
+async fn send(server: &Server, instance: &str, messages: Value) {
+    let (status, reply) = server
+        .post("/loggerflow/v1/batch", &batch(instance, messages))
+        .await;
+    assert_eq!(status, 200, "{reply}");
+}
+
+fn titles(answer: &Value) -> Vec<String> {
+    let mut titles: Vec<String> = answer["groups"]
+        .as_array()
+        .map(|g| {
+            g.iter()
+                .filter_map(|g| g["title"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    titles.sort();
+    titles
+}
+
+fn group<'a>(answer: &'a Value, title: &str) -> &'a Value {
+    answer["groups"]
+        .as_array()
+        .and_then(|g| g.iter().find(|g| g["title"] == title))
+        .unwrap_or_else(|| panic!("no group `{title}` in {answer}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn releases_and_environments_are_kept_filtered_and_named_in_alarms() {
+    for backend in common::BACKENDS {
+        let db = Db::new(backend).await;
+        let server = Server::start(&db.url, &["--allow-private-targets"]);
+        let chat = Recorder::start().await;
+        let alarm = json!({ "kind": "webhook", "name": "hook", "fields": {
+            "url": format!("http://{}/all", chat.addr) } });
+        assert_eq!(
+            server.post("/api/v1/alarms", &alarm.to_string()).await.0,
+            201
+        );
+        let alarm = json!({ "kind": "webhook", "name": "prod-only", "fields": {
+            "url": format!("http://{}/prod", chat.addr) } });
+        assert_eq!(
+            server.post("/api/v1/alarms", &alarm.to_string()).await.0,
+            201
+        );
+        for (alarm, environments) in [("hook", json!([])), ("prod-only", json!(["production"]))] {
+            let body = json!({ "alarm": alarm, "triggers": ["new_error", "regression"],
+                "environments": environments });
+            let (status, reply) = server
+                .post("/api/v1/projects/Shop/alarms", &body.to_string())
+                .await;
+            assert_eq!(status, 200, "{reply}");
+        }
+        let bad =
+            json!({ "alarm": "hook", "triggers": ["new_error"], "environments": ["a\u{202e}b"] });
+        let (status, reply) = server
+            .post("/api/v1/projects/Shop/alarms", &bad.to_string())
+            .await;
+        assert_eq!(
+            (status, reply["error"].as_str()),
+            (400, Some("invalid_environment"))
+        );
+
+        send(
+            &server,
+            "shop-1",
+            json!([
+                hello("Shop", "shop-1", "1.1.0", "staging"),
+                report("Shop", "timeout", Some("1.0.0"), Some("staging"), 50),
+                report("Shop", "timeout", Some("1.1.0"), Some("staging"), 40),
+                report("Shop", "card declined", Some("1.1.0"), Some("staging"), 30),
+                report("Shop", "timeout", Some("1.0.0"), Some("production"), 20),
+                // an older client: no release, no environment
+                report("Shop", "legacy", None, None, 10),
+            ]),
+        )
+        .await;
+
+        let all = server.get("/api/v1/projects/Shop/errors").await;
+        assert_eq!(
+            titles(&all),
+            ["card declined", "legacy", "timeout"],
+            "{backend:?}"
+        );
+        let timeout = group(&all, "timeout");
+        assert_eq!(
+            timeout["first_release"],
+            json!({ "environment": "staging", "release": "1.0.0" }),
+            "{all}"
+        );
+        assert_eq!(
+            timeout["last_release"],
+            json!({ "environment": "production", "release": "1.0.0" }),
+            "{all}"
+        );
+        let legacy = group(&all, "legacy");
+        assert_eq!(
+            legacy["first_release"],
+            json!({ "environment": "production", "release": "" }),
+            "{all}"
+        );
+        let staging = server
+            .get("/api/v1/projects/Shop/errors?environment=staging")
+            .await;
+        assert_eq!(titles(&staging), ["card declined", "timeout"], "{staging}");
+        assert_eq!(
+            group(&staging, "timeout")["last_release"],
+            json!({ "environment": "staging", "release": "1.1.0" }),
+            "within the environment asked for"
+        );
+        let production = server
+            .get("/api/v1/projects/Shop/errors?environment=production")
+            .await;
+        assert_eq!(titles(&production), ["legacy", "timeout"], "{production}");
+        assert_eq!(
+            group(&production, "timeout")["last_release"],
+            json!({ "environment": "production", "release": "1.0.0" })
+        );
+        let in_release = server
+            .get("/api/v1/projects/Shop/errors?release=1.1.0")
+            .await;
+        assert_eq!(titles(&in_release), ["card declined", "timeout"]);
+        let none = server
+            .get("/api/v1/projects/Shop/errors?environment=production&release=1.1.0")
+            .await;
+        assert_eq!(titles(&none), Vec::<String>::new());
+
+        let reports = server
+            .get("/api/v1/projects/Shop/reports?environment=staging&release=1.0.0")
+            .await;
+        let listed = reports["reports"].as_array().cloned().unwrap_or_default();
+        assert_eq!(listed.len(), 1, "{reports}");
+        assert_eq!(listed[0]["release"], "1.0.0");
+        assert_eq!(listed[0]["environment"], "staging");
+        let every = server.get("/api/v1/projects/Shop/reports").await;
+        let legacy_report = every["reports"]
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["report"]["message"] == "legacy"))
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(legacy_report["release"], Value::Null, "{every}");
+        assert_eq!(legacy_report["environment"], "production");
+
+        let projects = server.get("/api/v1/projects").await;
+        let instance = &common::project(&projects, "Shop").expect("Shop")["instances"][0];
+        assert_eq!(instance["release"], "1.1.0", "{projects}");
+        assert_eq!(instance["environment"], "staging", "{projects}");
+
+        // the new errors' alarms: "hook" hears all, "prod-only" production only
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while chat.requests.lock().expect("lock").len() < 4 && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let messages = |path: &str| {
+            let mut texts: Vec<String> = chat
+                .requests
+                .lock()
+                .expect("lock")
+                .iter()
+                .filter(|r| r.uri == path)
+                .filter_map(|r| r.body["message"].as_str().map(str::to_owned))
+                .collect();
+            texts.sort();
+            texts
+        };
+        assert_eq!(
+            messages("/all"),
+            [
+                "new error in 1.0.0 (staging): timeout",
+                "new error in 1.1.0 (staging): card declined",
+                "new error: legacy",
+            ],
+            "{backend:?}"
+        );
+        assert_eq!(messages("/prod"), ["new error: legacy"], "{backend:?}");
+
+        // resolved, then back in 1.2.0 on staging: the regression names it
+        let id = group(&all, "timeout")["id"].as_i64().expect("an id");
+        let (status, _) = server
+            .post(
+                &format!("/api/v1/projects/Shop/errors/{id}/state"),
+                r#"{"state": "resolved"}"#,
+            )
+            .await;
+        assert_eq!(status, 200);
+        send(
+            &server,
+            "shop-1",
+            json!([report("Shop", "timeout", Some("1.2.0"), Some("staging"), 0)]),
+        )
+        .await;
+        let after = server.get("/api/v1/projects/Shop/errors").await;
+        assert_eq!(
+            group(&after, "timeout")["regressed_in"],
+            json!({ "environment": "staging", "release": "1.2.0" }),
+            "{after}"
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while messages("/all").len() < 4 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            messages("/all")
+                .contains(&"a resolved error is back in 1.2.0 (staging): timeout".to_owned()),
+            "{:?}",
+            messages("/all")
+        );
+        assert_eq!(
+            messages("/prod"),
+            ["new error: legacy"],
+            "staging stays out"
+        );
+    }
+}
