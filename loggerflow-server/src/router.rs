@@ -113,6 +113,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/projects/{project}/reports/{id}", get(web::report::page))
         .route("/projects/{project}/metrics", get(web::metrics::page))
+        .route("/projects/{project}/releases", get(web::releases::page))
         .route("/alarms", get(web::alarms::page))
         .route("/alarms/new", post(web::alarms::add))
         .route("/alarms/connect", post(web::alarms::connect))

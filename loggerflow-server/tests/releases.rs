@@ -261,3 +261,126 @@ async fn releases_and_environments_are_kept_filtered_and_named_in_alarms() {
         );
     }
 }
+
+/// The text of each `<tr>` of `html`'s first table body, tags removed.
+fn rows(html: &str) -> Vec<String> {
+    let body = html
+        .split_once("<tbody>")
+        .and_then(|(_, rest)| rest.split_once("</tbody>"))
+        .map(|(body, _)| body)
+        .unwrap_or_default();
+    body.split("<tr>")
+        .skip(1)
+        .map(|row| {
+            let mut text = String::new();
+            let mut in_tag = false;
+            for c in row.chars() {
+                match c {
+                    '<' => {
+                        in_tag = true;
+                        text.push(' ');
+                    }
+                    '>' => in_tag = false,
+                    c if !in_tag => text.push(c),
+                    _ => {}
+                }
+            }
+            text.split_whitespace().collect::<Vec<_>>().join(" ")
+        })
+        .collect()
+}
+
+async fn page(server: &Server, path: &str) -> String {
+    let response = reqwest::get(server.url(path)).await.expect("GET");
+    assert_eq!(response.status().as_u16(), 200, "{path}");
+    response.text().await.expect("HTML")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_releases_page_and_the_errors_filters_show_what_was_seeded() {
+    let db = Db::new(common::Backend::Sqlite).await;
+    let server = Server::start(&db.url, &[]);
+    send(
+        &server,
+        "shop-1",
+        json!([
+            hello("Shop", "shop-1", "1.1.0", "staging"),
+            report("Shop", "timeout", Some("1.0.0"), Some("staging"), 50),
+            report("Shop", "timeout", Some("1.1.0"), Some("staging"), 40),
+            report("Shop", "card declined", Some("1.1.0"), Some("staging"), 30),
+            report("Shop", "disk full", Some("1.0.0"), Some("production"), 20),
+        ]),
+    )
+    .await;
+    // "disk full" resolved, then back in production 1.0.0: a regression
+    let all = server.get("/api/v1/projects/Shop/errors").await;
+    let id = group(&all, "disk full")["id"].as_i64().expect("an id");
+    let state = format!("/api/v1/projects/Shop/errors/{id}/state");
+    assert_eq!(server.post(&state, r#"{"state": "resolved"}"#).await.0, 200);
+    send(
+        &server,
+        "shop-1",
+        json!([report(
+            "Shop",
+            "disk full",
+            Some("1.0.0"),
+            Some("production"),
+            0
+        )]),
+    )
+    .await;
+
+    let html = page(&server, "/projects/Shop/releases").await;
+    let listed = rows(&html);
+    // release, environment, first seen, last seen, apps, new, regressions, resolved since
+    let row = |version: &str, environment: &str| {
+        listed
+            .iter()
+            .find(|r| r.starts_with(&format!("{version} {environment} ")))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {version} {environment} in {listed:?}"))
+    };
+    let tail = |row: String| {
+        row.split(' ')
+            .rev()
+            .take(4)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(tail(row("1.1.0", "staging")), "1 1 0 0", "{listed:?}");
+    assert_eq!(tail(row("1.0.0", "staging")), "0 1 0 0", "{listed:?}");
+    assert_eq!(tail(row("1.0.0", "production")), "0 1 1 0", "{listed:?}");
+    assert_eq!(listed.len(), 3);
+
+    let html = page(&server, "/projects/Shop?environment=staging").await;
+    let titles: Vec<String> = rows(&html)
+        .iter()
+        .map(|r| r.split(" 1.").next().unwrap_or_default().to_owned())
+        .collect();
+    assert!(
+        titles.iter().any(|t| t.starts_with("card declined"))
+            && titles.iter().any(|t| t.starts_with("timeout"))
+            && !titles.iter().any(|t| t.starts_with("disk full")),
+        "{titles:?}"
+    );
+    assert!(
+        html.contains("1.0.0 (staging) → 1.1.0 (staging)"),
+        "where it was seen"
+    );
+    assert!(html.contains(r#"href="/projects/Shop?environment=production""#));
+    assert!(
+        html.contains(r#"<option value="1.1.0""#),
+        "the release filter"
+    );
+    let html = page(&server, "/projects/Shop?environment=staging&release=1.0.0").await;
+    assert_eq!(
+        rows(&html).len(),
+        1,
+        "only timeout was seen in staging 1.0.0"
+    );
+    let html = page(&server, "/").await;
+    assert!(html.contains("1.1.0 (staging)"), "the release its app runs");
+}

@@ -42,6 +42,10 @@ pub struct ProjectRow {
     pub memory_used_bytes: Option<i64>,
     /// Host memory total (bytes).
     pub memory_total_bytes: Option<i64>,
+    /// The releases its online apps run (`1.3.0`, `1.2.0 (staging)`), if
+    /// they name any.
+    #[serde(default)]
+    pub release: Option<String>,
 }
 
 /// The projects (home) page; also the body of `GET /live/projects`, which
@@ -127,6 +131,9 @@ pub struct GroupRow {
     pub last_24h: Vec<u32>,
     /// The newest report's id.
     pub newest_report: Option<String>,
+    /// The releases it was first and last seen in (`1.2.0 → 1.3.1`), when
+    /// its reports named any.
+    pub releases: Option<String>,
 }
 
 /// The errors page of a project.
@@ -146,6 +153,14 @@ pub struct ErrorsPage {
     pub paged: bool,
     /// Now (ms).
     pub now_ms: i64,
+    /// The environments the project's reports came from.
+    pub environments: Vec<String>,
+    /// The environment shown (none: all).
+    pub environment: Option<String>,
+    /// The releases of that environment (or of all), newest first.
+    pub versions: Vec<String>,
+    /// The release shown (none: all).
+    pub release: Option<String>,
 }
 
 /// One frame of a trace as shown.
@@ -359,4 +374,36 @@ pub struct AlarmsPage {
     pub notice: Option<String>,
     /// The project the history is filtered to (`""`: all).
     pub history_project: String,
+}
+
+/// One release on a project's Releases page.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReleaseRow {
+    /// `production`, `staging`…
+    pub environment: String,
+    /// The release (`""`: reports that named none).
+    pub version: String,
+    /// Its first report (ms).
+    pub first_seen_ms: i64,
+    /// Its latest report (ms).
+    pub last_seen_ms: i64,
+    /// Apps online that run it.
+    pub apps: i64,
+    /// Errors first seen (in its environment) in it.
+    pub new_errors: i64,
+    /// Errors that came back in it.
+    pub regressions: i64,
+    /// Errors resolved since it was first seen.
+    pub resolved_since: i64,
+}
+
+/// A project's Releases page.
+#[derive(Debug, Clone, Default)]
+pub struct ReleasesPage {
+    /// Project name.
+    pub project: String,
+    /// Its releases, most recently seen first.
+    pub releases: Vec<ReleaseRow>,
+    /// Now (ms).
+    pub now_ms: i64,
 }

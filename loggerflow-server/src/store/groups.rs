@@ -203,6 +203,7 @@ pub async fn page(
     project: i64,
     state: Option<&str>,
     search: &str,
+    releases: Option<&[i64]>,
     after: Option<(i64, i64)>,
 ) -> Result<(Vec<(GroupView, Option<String>)>, Option<(i64, i64)>), StoreError> {
     use error_group::Column;
@@ -222,6 +223,9 @@ pub async fn page(
         .filter(Column::ProjectId.eq(project));
     if let Some(state) = state {
         select = select.filter(Column::State.eq(state));
+    }
+    if let Some(releases) = releases {
+        select = select.filter(Column::Id.in_subquery(in_releases(releases)));
     }
     if !search.is_empty() {
         // folded by the server on both sides (Unicode rules): titles are
@@ -256,9 +260,15 @@ pub async fn page(
     let next = more
         .then(|| rows.last().map(|r| (r.last_seen_ms, r.id)))
         .flatten();
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let seen = seen_in(db, &ids, releases).await?;
     let groups = rows
         .into_iter()
         .map(|r| {
+            let (first_release, last_release) = match seen.get(&r.id) {
+                Some((first, last)) => (Some(first.clone()), Some(last.clone())),
+                None => (None, None),
+            };
             (
                 GroupView {
                     id: r.id,
@@ -270,8 +280,8 @@ pub async fn page(
                     last_seen_ms: r.last_seen_ms,
                     state: r.state,
                     regressed: r.regressed,
-                    first_release: None,
-                    last_release: None,
+                    first_release,
+                    last_release,
                     regressed_in: None,
                 },
                 r.newest.map(|id| id.to_string()),

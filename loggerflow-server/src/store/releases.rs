@@ -211,3 +211,160 @@ pub async fn named<C: ConnectionTrait>(conn: &C, ids: &[i64]) -> Result<Vec<Name
         .all(conn)
         .await
 }
+
+/// The releases a Releases page lists at most (the most recently seen).
+pub const RELEASES_PER_PAGE: u64 = 100;
+
+/// One release on a project's Releases page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// `production`, `staging`…
+    pub environment: String,
+    /// The release (`""`: reports that named none).
+    pub version: String,
+    /// Its first report.
+    pub first_seen_ms: i64,
+    /// Its latest report.
+    pub last_seen_ms: i64,
+    /// Apps online that run it.
+    pub apps: i64,
+    /// Error groups first seen (in its environment) in it.
+    pub new_errors: i64,
+    /// Error groups that came back in it (their last regression).
+    pub regressions: i64,
+    /// Error groups resolved since it was first seen (and still resolved).
+    pub resolved_since: i64,
+}
+
+/// The Releases page of `project`: its most recently seen releases, each
+/// with its apps and errors, newest first.
+pub async fn summary<C: ConnectionTrait>(conn: &C, project: i64) -> Result<Vec<Summary>, DbErr> {
+    use sea_orm::QueryOrder;
+    use std::collections::HashMap;
+
+    use super::entity::instance;
+
+    let releases = release::Entity::find()
+        .filter(release::Column::ProjectId.eq(project))
+        .order_by_desc(release::Column::LastSeenMs)
+        .limit(RELEASES_PER_PAGE)
+        .all(conn)
+        .await?;
+    let ids: Vec<i64> = releases.iter().map(|r| r.id).collect();
+    // the groups seen in these releases, then all their rows (of any
+    // release): where each group was first seen, per environment
+    let groups: Vec<i64> = group_release::Entity::find()
+        .select_only()
+        .column(group_release::Column::GroupId)
+        .distinct()
+        .filter(group_release::Column::ReleaseId.is_in(ids.iter().copied()))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let rows = group_release::Entity::find()
+        .filter(group_release::Column::GroupId.is_in(groups.iter().copied()))
+        .all(conn)
+        .await?;
+    let all_ids: Vec<i64> = rows.iter().map(|r| r.release_id).collect();
+    let environments: HashMap<i64, String> = named(conn, &all_ids)
+        .await?
+        .into_iter()
+        .map(|n| (n.id, n.environment))
+        .collect();
+    let mut first: HashMap<(i64, &str), (i64, i64)> = HashMap::new();
+    for row in &rows {
+        let Some(environment) = environments.get(&row.release_id) else {
+            continue;
+        };
+        let entry = first
+            .entry((row.group_id, environment.as_str()))
+            .or_insert((row.first_seen_ms, row.release_id));
+        if (row.first_seen_ms, row.release_id) < *entry {
+            *entry = (row.first_seen_ms, row.release_id);
+        }
+    }
+    let mut new_errors: HashMap<i64, i64> = HashMap::new();
+    for (_, release) in first.values() {
+        *new_errors.entry(*release).or_default() += 1;
+    }
+    let regressed: Vec<i64> = error_group::Entity::find()
+        .select_only()
+        .column(error_group::Column::RegressedReleaseId)
+        .filter(error_group::Column::RegressedReleaseId.is_in(ids.iter().copied()))
+        .into_tuple::<Option<i64>>()
+        .all(conn)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    let resolved: Vec<Option<i64>> = error_group::Entity::find()
+        .select_only()
+        .column(error_group::Column::ResolvedMs)
+        .filter(error_group::Column::ProjectId.eq(project))
+        .filter(error_group::Column::State.eq("resolved"))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let apps: Vec<(Option<String>, Option<String>)> = instance::Entity::find()
+        .select_only()
+        .columns([instance::Column::Release, instance::Column::Environment])
+        .filter(instance::Column::ProjectId.eq(project))
+        .filter(instance::Column::Status.eq("online"))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(releases
+        .into_iter()
+        .map(|r| Summary {
+            apps: apps
+                .iter()
+                .filter(|(release, environment)| {
+                    release.as_deref().unwrap_or_default() == r.version
+                        && environment.as_deref().unwrap_or(DEFAULT_ENVIRONMENT) == r.environment
+                })
+                .count() as i64,
+            new_errors: new_errors.get(&r.id).copied().unwrap_or_default(),
+            regressions: regressed.iter().filter(|id| **id == r.id).count() as i64,
+            resolved_since: resolved
+                .iter()
+                .filter(|at| at.is_some_and(|at| at > r.first_seen_ms))
+                .count() as i64,
+            environment: r.environment,
+            version: r.version,
+            first_seen_ms: r.first_seen_ms,
+            last_seen_ms: r.last_seen_ms,
+        })
+        .collect())
+}
+
+/// The environments of `project`'s releases, and the releases of
+/// `environment` (or of all), most recently seen first: the errors page's
+/// filters.
+pub async fn filters<C: ConnectionTrait>(
+    conn: &C,
+    project: i64,
+    environment: Option<&str>,
+) -> Result<(Vec<String>, Vec<String>), DbErr> {
+    use sea_orm::QueryOrder;
+    let rows = release::Entity::find()
+        .filter(release::Column::ProjectId.eq(project))
+        .order_by_desc(release::Column::LastSeenMs)
+        .all(conn)
+        .await?;
+    let mut environments: Vec<String> = Vec::new();
+    let mut versions: Vec<String> = Vec::new();
+    for row in rows {
+        if !environments.contains(&row.environment) {
+            environments.push(row.environment.clone());
+        }
+        if environment.is_none_or(|e| e == row.environment)
+            && !row.version.is_empty()
+            && !versions.contains(&row.version)
+            && versions.len() < RELEASES_PER_PAGE as usize
+        {
+            versions.push(row.version);
+        }
+    }
+    environments.sort();
+    Ok((environments, versions))
+}

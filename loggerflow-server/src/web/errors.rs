@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::project_id;
 use crate::error::AppError;
 use crate::router::AppState;
-use crate::store::{groups, now_ms};
+use crate::store::{StoreError, groups, now_ms, releases};
 
 /// Query of the errors page.
 #[derive(Deserialize)]
@@ -19,6 +19,10 @@ pub struct ErrorsQuery {
     q: Option<String>,
     /// The cursor of the page: `{last_seen_ms}:{group id}`.
     after: Option<String>,
+    /// Only the groups seen in this environment.
+    environment: Option<String>,
+    /// Only the groups seen in this release.
+    release: Option<String>,
 }
 
 /// `GET /projects/{project}?state=&q=&after=`: one page of error groups.
@@ -44,7 +48,29 @@ pub async fn page(
                 })?,
         ),
     };
-    let (groups, next) = groups::page(&state.db, id, filter.as_deref(), &search, after).await?;
+    let environment = query.environment.filter(|e| !e.trim().is_empty());
+    let release = query.release.filter(|r| !r.trim().is_empty());
+    let releases = if environment.is_none() && release.is_none() {
+        None
+    } else {
+        Some(
+            releases::matching(&state.db, id, environment.as_deref(), release.as_deref())
+                .await
+                .map_err(StoreError::from)?,
+        )
+    };
+    let (environments, versions) = releases::filters(&state.db, id, environment.as_deref())
+        .await
+        .map_err(StoreError::from)?;
+    let (groups, next) = groups::page(
+        &state.db,
+        id,
+        filter.as_deref(),
+        &search,
+        releases.as_deref(),
+        after,
+    )
+    .await?;
     let now = now_ms();
     let ids: Vec<i64> = groups.iter().map(|(g, _)| g.id).collect();
     let hours = groups::hourly_counts(&state.db, &ids, now).await?;
@@ -71,6 +97,7 @@ pub async fn page(
                 state: g.state,
                 regressed: g.regressed,
                 last_24h,
+                releases: seen_label(g.first_release.as_ref(), g.last_release.as_ref()),
             }
         })
         .collect();
@@ -83,9 +110,43 @@ pub async fn page(
             next_cursor: next.map(|(seen, id)| format!("{seen}:{id}")),
             paged: after.is_some(),
             now_ms: now,
+            environments,
+            environment,
+            versions,
+            release,
         },
         &visitor,
     )))
+}
+
+/// `1.2.0 → 1.3.1 (staging)`: where a group was first and last seen, when
+/// its reports named a release or an environment other than production.
+fn seen_label(first: Option<&groups::SeenIn>, last: Option<&groups::SeenIn>) -> Option<String> {
+    let (first, last) = (first?, last?);
+    let name = |s: &groups::SeenIn| {
+        let release = if s.release.is_empty() {
+            "no release"
+        } else {
+            s.release.as_str()
+        };
+        if s.environment == releases::DEFAULT_ENVIRONMENT {
+            release.to_owned()
+        } else {
+            format!("{release} ({})", s.environment)
+        }
+    };
+    if first.release.is_empty()
+        && last.release.is_empty()
+        && first.environment == releases::DEFAULT_ENVIRONMENT
+        && last.environment == releases::DEFAULT_ENVIRONMENT
+    {
+        return None;
+    }
+    Some(if first == last {
+        name(first)
+    } else {
+        format!("{} → {}", name(first), name(last))
+    })
 }
 
 /// The form of the resolve / ignore / reopen buttons.

@@ -10,6 +10,7 @@ pub mod errors;
 pub mod hidden;
 pub mod metrics;
 pub mod projects;
+pub mod releases;
 pub mod report;
 pub mod settings;
 

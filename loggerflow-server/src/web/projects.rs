@@ -7,7 +7,7 @@ use loggerflow_ui::model::{ProjectRow, ProjectsPage, Visitor};
 
 use crate::error::AppError;
 use crate::router::AppState;
-use crate::store::{now_ms, projects, settings};
+use crate::store::{now_ms, projects, releases, settings};
 
 /// The projects page's data (also what its live island polls).
 pub async fn data(state: &AppState) -> Result<ProjectsPage, AppError> {
@@ -23,7 +23,22 @@ pub async fn data(state: &AppState) -> Result<ProjectsPage, AppError> {
                 .iter()
                 .find(|i| i.status == p.status)
                 .or(p.instances.first());
+            // what its online apps run, each release once
+            let mut running: Vec<String> = Vec::new();
+            for i in p.instances.iter().filter(|i| i.status == "online") {
+                let Some(release) = i.release.as_deref() else {
+                    continue;
+                };
+                let label = match i.environment.as_deref() {
+                    Some(e) if e != releases::DEFAULT_ENVIRONMENT => format!("{release} ({e})"),
+                    _ => release.to_owned(),
+                };
+                if !running.contains(&label) {
+                    running.push(label);
+                }
+            }
             ProjectRow {
+                release: (!running.is_empty()).then(|| running.join(", ")),
                 status_since_ms: newest.map(|i| i.status_since_ms),
                 cpu_percent: newest.and_then(|i| i.cpu_percent),
                 process_memory_bytes: newest.and_then(|i| i.process_memory_bytes),

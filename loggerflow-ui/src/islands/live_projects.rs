@@ -95,7 +95,10 @@ fn project_row(p: ProjectRow, now: i64, show_process: bool, csrf: &str) -> impl 
     let process = show_process.then(|| bar("proc", process_percent, proc_text));
     view! {
         <tr>
-            <td><a href=href.clone() class="project">{p.name}</a></td>
+            <td>
+                <a href=href.clone() class="project">{p.name}</a>
+                {p.release.map(|r| view! { <br /><span class="muted release" title="the release its online apps run">{r}</span> })}
+            </td>
             <td><span class=format!("status {}", p.status)>{p.status.clone()}</span> " " <span class="muted">{since}</span></td>
             <td class="num"><a href=href>{p.error_count}</a></td>
             <td class="title">{p.last_error.unwrap_or_default()}</td>

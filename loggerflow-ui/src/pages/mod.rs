@@ -6,6 +6,7 @@ mod hidden;
 mod login;
 mod metrics;
 mod projects;
+mod releases;
 mod report;
 mod settings;
 
@@ -15,6 +16,7 @@ pub use hidden::hidden;
 pub use login::login;
 pub use metrics::metrics;
 pub use projects::projects;
+pub use releases::releases;
 pub use report::report;
 pub use settings::settings;
 
