@@ -266,7 +266,7 @@ async fn alarms_are_added_connected_and_checked_through_plain_forms() {
     );
     let listed = page(&server, "/alarms").await;
     assert!(
-        listed.contains("Shop &lt;&amp;&gt;: offline,new_error"),
+        listed.contains("Shop &lt;&amp;&gt;: offline, new_error"),
         "{listed}"
     );
     // a form posted from another site's page is refused (CSRF)

@@ -141,6 +141,8 @@ pub struct AlarmConnectionView {
     pub project: Option<String>,
     /// Its triggers (JSON array).
     pub triggers: Option<String>,
+    /// The environments it listens to (JSON array; none: all).
+    pub environments: Option<String>,
 }
 
 /// Every alarm, once per connected project (or once when it has none).
@@ -157,6 +159,7 @@ pub async fn connections(db: &DatabaseConnection) -> Result<Vec<AlarmConnectionV
             "project",
         )
         .column(alarm_connection::Column::Triggers)
+        .column(alarm_connection::Column::Environments)
         .join_rev(
             JoinType::LeftJoin,
             alarm_connection::Entity::belongs_to(alarm::Entity)

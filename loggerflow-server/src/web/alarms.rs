@@ -31,8 +31,18 @@ pub async fn page(
 ) -> Result<Html<String>, AppError> {
     let mut rows: Vec<loggerflow_ui::model::AlarmRow> = Vec::new();
     for c in alarms::connections(&state.db).await? {
+        let list = |json: &str| -> String {
+            serde_json::from_str::<Vec<String>>(json)
+                .unwrap_or_default()
+                .join(", ")
+        };
         let connection = match (c.project, c.triggers) {
-            (Some(p), Some(t)) => format!("{p}: {}", t.trim_matches(['[', ']']).replace('"', "")),
+            (Some(p), Some(t)) => match c.environments.as_deref().map(list) {
+                Some(environments) if !environments.is_empty() => {
+                    format!("{p}: {} (in {environments})", list(&t))
+                }
+                _ => format!("{p}: {}", list(&t)),
+            },
             _ => String::new(),
         };
         match rows.last_mut().filter(|r| r.name == c.name) {
