@@ -636,6 +636,10 @@ pub struct Hello {
     pub trace_mode: TraceMode,
     /// Webhook or websocket.
     pub transport: Transport,
+    /// The app's other destinations for reports (its sinks' names, e.g.
+    /// `telegram`), shown on the projects page; absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backends: Vec<String>,
 }
 
 /// One message from an app instance to the server.

@@ -279,6 +279,9 @@ pub struct SinkContext {
     pub release: Option<String>,
     /// Where a sink that confirms later counts its deliveries.
     pub ledger: Ledger,
+    /// The names of the layer's sinks, in order (this one's too): a
+    /// lifecycle sink tells the server the others.
+    pub sinks: Vec<String>,
 }
 
 impl SinkContext {
@@ -290,6 +293,7 @@ impl SinkContext {
             trace_mode,
             release: None,
             ledger: Ledger::default(),
+            sinks: Vec::new(),
         }
     }
 }

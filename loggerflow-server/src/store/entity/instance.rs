@@ -49,6 +49,12 @@ pub struct Model {
     /// The Python websocket instance this one replaced (paired after its
     /// server died), once paired.
     pub resumed_from: Option<String>,
+    /// Where else its app sends reports (`, `-separated backend or sink
+    /// names, as its hello said; empty: none named).
+    pub backends: String,
+    /// The people its app's backends mention (`, `-separated, as a Python
+    /// app's handshake said).
+    pub authors: String,
 }
 
 /// No relations are declared; queries join by id.
