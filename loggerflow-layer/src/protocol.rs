@@ -652,6 +652,10 @@ pub struct Hello {
     /// The environment it runs in (none from older clients: `production`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub environment: Option<String>,
+    /// The app's other destinations for reports (its sinks' names, e.g.
+    /// `telegram`), shown on the projects page; absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backends: Vec<String>,
 }
 
 /// One message from an app instance to the server.

@@ -9,20 +9,27 @@ use std::time::Duration;
 use common::recorder::{Recorder, telegram_alarm};
 use common::{Backend, Db, Server, batch, heartbeat, hello, new_id, report};
 
+/// A server on `backend` whose Telegram alarm (a recorder) tells when
+/// `project` goes offline and comes back online.
+async fn status_alarms(backend: Backend, project: &str) -> (Db, Server, Recorder) {
+    let db = Db::new(backend).await;
+    let server = Server::start(&db.url, &["--allow-private-targets"]);
+    let recorder = Recorder::start().await;
+    telegram_alarm(
+        &server,
+        &recorder,
+        project,
+        serde_json::json!(["offline", "online"]),
+        0,
+    )
+    .await;
+    (db, server, recorder)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_app_that_stops_heartbeating_alarms_once_and_once_again_when_back() {
     for backend in common::BACKENDS {
-        let db = Db::new(backend).await;
-        let server = Server::start(&db.url, &["--allow-private-targets"]);
-        let recorder = Recorder::start().await;
-        telegram_alarm(
-            &server,
-            &recorder,
-            "Pay",
-            serde_json::json!(["offline", "online"]),
-            0,
-        )
-        .await;
+        let (_db, server, recorder) = status_alarms(backend, "Pay").await;
         let body = batch(
             "pay-1",
             serde_json::json!([hello("Pay", "pay-1", 1, "webhook"), heartbeat(1.0)]),
@@ -53,6 +60,42 @@ async fn an_app_that_stops_heartbeating_alarms_once_and_once_again_when_back() {
             .unwrap_or_default();
         assert_eq!(statuses, ["sent", "sent"], "{history}");
     }
+}
+
+/// A Python app sends no host and no pid: its status alarms name it by its
+/// instance (which names its project), whichever way it comes back (a
+/// heartbeat, or its handshake again after a restart).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_apps_status_alarms_name_the_app() {
+    let (_db, server, recorder) = status_alarms(Backend::Sqlite, "PyPay").await;
+    let handshake = serde_json::json!({
+        "project_name": "PyPay", "implementation": "webhook", "heartbeat": 1,
+        "connected_backends": "", "traceback": "full", "authors": "",
+        "last_readings": { "cpu": "4.8", "used_memory": "0.65", "total_memory": "23.54", "process_memory": "0.04" }
+    })
+    .to_string();
+    let beat = serde_json::json!({ "project_name": "PyPay", "last_readings": {} }).to_string();
+    let offline = "[PyPay] offline: py-webhook:PyPay is offline: no heartbeat for 3 s";
+    let online = "[PyPay] online: py-webhook:PyPay is back online";
+    assert_eq!(
+        server.post("/loggerflow/handshake", &handshake).await.0,
+        200
+    );
+    let texts = recorder.wait_for(1, Duration::from_secs(8)).await;
+    assert_eq!(texts, [offline]);
+    // back by a heartbeat (the webhook client never says hello again)
+    assert_eq!(server.post("/loggerflow/heartbeat", &beat).await.0, 200);
+    let texts = recorder.wait_for(2, Duration::from_secs(5)).await;
+    assert_eq!(texts[1..], [online]);
+    // silent again, then back by a new handshake (the app restarted)
+    let texts = recorder.wait_for(3, Duration::from_secs(8)).await;
+    assert_eq!(texts[2..], [offline]);
+    assert_eq!(
+        server.post("/loggerflow/handshake", &handshake).await.0,
+        200
+    );
+    let texts = recorder.wait_for(4, Duration::from_secs(5)).await;
+    assert_eq!(texts[3..], [online], "{texts:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

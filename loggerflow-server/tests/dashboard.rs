@@ -609,3 +609,117 @@ async fn each_project_shows_its_most_recent_error() {
         assert!(last("south").contains("timeout"), "{backend:?}: {projects}");
     }
 }
+
+/// The cells of a `<table class="fields">` row named `name`, as served.
+fn field_cell<'a>(html: &'a str, name: &str) -> &'a str {
+    html.split(&format!("<th>{name}</th><td>"))
+        .nth(1)
+        .and_then(|rest| rest.split("</td>").next())
+        .unwrap_or_else(|| panic!("no field {name}: {html}"))
+}
+
+/// A Python app's traceback (a multi-line field) keeps its lines on the
+/// report page: it is preformatted text; a one-line field stays plain.
+#[tokio::test]
+async fn a_python_traceback_keeps_its_lines_on_the_report_page() {
+    let (_db, server, xss_id) = seeded().await;
+    let traceback = "Traceback (most recent call last):\n  File \"/app/shop.py\", line 7, in charge\n    return 100 / 0\nZeroDivisionError: division by zero";
+    let body = serde_json::json!({ "project_name": "PyShop", "traceback": traceback });
+    let (status, _) = server
+        .post("/loggerflow/project_error", &body.to_string())
+        .await;
+    assert_eq!(status, 200);
+    let reports = server.get("/api/v1/projects/PyShop/reports?limit=1").await;
+    let id = reports["reports"][0]["report"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a report: {reports}"))
+        .to_owned();
+    let html = page(&server, &format!("/projects/PyShop/reports/{id}")).await;
+    let cell = field_cell(&html, "traceback");
+    assert!(cell.starts_with("<pre"), "preformatted: {cell}");
+    assert!(
+        cell.contains("Traceback (most recent call last):\n  File ")
+            && cell.contains("\nZeroDivisionError: division by zero</pre>"),
+        "its line breaks are kept: {cell}"
+    );
+    let html = page(
+        &server,
+        &format!("/projects/Shop%20%3C%26%3E/reports/{xss_id}"),
+    )
+    .await;
+    let note = field_cell(&html, "note");
+    assert!(
+        note.starts_with("&lt;img"),
+        "one line is plain text: {note}"
+    );
+}
+
+/// Process memory has a chart of its own, scaled to itself: its line is
+/// not flat at the bottom of the host's gigabytes.
+#[tokio::test]
+async fn process_memory_has_its_own_chart() {
+    let (_db, server, _) = seeded().await;
+    let html = page(&server, "/projects/Shop%20%3C%26%3E/metrics?window=1m").await;
+    // each chart, without Leptos's `<!>` markers
+    let charts: Vec<String> = html
+        .split(r#"<figure class="chart">"#)
+        .skip(1)
+        .map(|c| c.split("</figure>").next().unwrap_or_default())
+        .map(|c| c.replace("<!>", ""))
+        .collect();
+    let process = charts
+        .iter()
+        .find(|c| c.contains("Process memory"))
+        .unwrap_or_else(|| panic!("a process memory chart: {charts:?}"));
+    // the seeded heartbeat: 10,000,000 B of the process, 8 GB on the host
+    assert!(process.contains("max 9.5 MiB"), "{process}");
+    assert!(
+        process.contains(r#"cy="8.0""#),
+        "its one reading is at the top of its chart: {process}"
+    );
+    assert!(!process.contains("host"), "the host has its own: {process}");
+    let host = charts
+        .iter()
+        .find(|c| c.contains("Host memory"))
+        .unwrap_or_else(|| panic!("a host memory chart: {charts:?}"));
+    assert!(host.contains("max 7.5 GiB"), "{host}");
+    assert!(!host.contains("process"), "{host}");
+}
+
+/// The empty projects page's snippet names the address the page was
+/// served from, or the public URL when the server has one.
+#[tokio::test]
+async fn the_connect_snippet_names_this_servers_address() {
+    let db = Db::new(Backend::Sqlite).await;
+    let server = Server::start(&db.url, &[]);
+    let home = page(&server, "/").await;
+    assert!(
+        home.contains(&format!(
+            "WebhookLifecycle::new(\"http://127.0.0.1:{}/loggerflow/\")",
+            server.port()
+        )),
+        "{home}"
+    );
+    let by_name = reqwest::Client::new()
+        .get(server.url("/"))
+        .header("host", "localhost:9911")
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        by_name.contains("http://localhost:9911/loggerflow/"),
+        "{by_name}"
+    );
+    drop(server);
+    let db = Db::new(Backend::Sqlite).await;
+    let server = Server::start(&db.url, &["--public-url", "https://lf.example.com/tools/"]);
+    let home = page(&server, "/").await;
+    assert!(
+        home.contains("https://lf.example.com/tools/loggerflow/"),
+        "{home}"
+    );
+    assert!(!home.contains("127.0.0.1"), "{home}");
+}

@@ -190,3 +190,86 @@ async fn sigkill_twice_with_the_python_webhook_client_stores_nothing_twice() {
     );
     drop(guard);
 }
+
+/// The original's projects page shows each app's backends and authors: the
+/// Python 0.0.6 handshake sends both (webhook and websocket), a Rust app's
+/// hello names its sinks; the API and the projects page show them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_apps_backends_and_authors_are_shown() {
+    use loggerflow_layer::LoggerFlowLayer;
+    use loggerflow_layer::lifecycle::WebhookLifecycle;
+    use loggerflow_layer::sink::FileSink;
+
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/backends.py");
+    let dir = tempfile::tempdir().expect("tempdir");
+    for backend in BACKENDS {
+        let db = Db::new(backend).await;
+        let server = Server::start(&db.url, &[]);
+        let webhook = format!("{}/loggerflow/", server.base);
+        let websocket = format!("ws://127.0.0.1:{}/loggerflow/", server.port());
+        let log = dir.path().join("py.log");
+        let mut children = Vec::new();
+        for (kind, base, name) in [("webhook", &webhook, "PyHook"), ("ws", &websocket, "PyWs")] {
+            children.push(
+                Command::new(python())
+                    .arg(&script)
+                    .args([kind, base.as_str(), name, "3"])
+                    .arg(&log)
+                    .spawn()
+                    .expect("run the Python client"),
+            );
+        }
+        let file = dir.path().join("rust.log");
+        let layer: LoggerFlowLayer = LoggerFlowLayer::builder("RustApp")
+            .sink(FileSink::new(&file))
+            .sink(WebhookLifecycle::new(webhook.clone()).heartbeat(Duration::from_secs(1)))
+            .capture_panics(false)
+            .build();
+        let guard = layer.flush_guard();
+        let seen = server
+            .wait_for("/api/v1/projects", Duration::from_secs(20), |v| {
+                ["PyHook", "PyWs", "RustApp"]
+                    .iter()
+                    .all(|n| project(v, n).is_some_and(|p| p["status"] == "online"))
+            })
+            .await;
+        for name in ["PyHook", "PyWs"] {
+            let p = project(&seen, name)
+                .unwrap_or_else(|| panic!("{backend:?}: {name} missing: {seen}"));
+            assert_eq!(p["backends"], "TelegramBackend, FileBackend", "{p}");
+            assert_eq!(p["authors"], "@ann, @bob", "{p}");
+            assert_eq!(
+                p["instances"][0]["backends"],
+                "TelegramBackend, FileBackend"
+            );
+        }
+        let rust = project(&seen, "RustApp")
+            .unwrap_or_else(|| panic!("{backend:?}: RustApp missing: {seen}"));
+        assert_eq!(
+            rust["backends"],
+            format!("file:{}", file.display()),
+            "its sinks but the lifecycle one: {rust}"
+        );
+        assert_eq!(rust["authors"], "", "{rust}");
+        let html = reqwest::get(server.url("/"))
+            .await
+            .expect("GET /")
+            .text()
+            .await
+            .expect("body");
+        assert!(
+            html.contains("TelegramBackend, FileBackend") && html.contains("@ann, @bob"),
+            "{backend:?}: the projects page shows them: {html}"
+        );
+        assert!(html.contains(&format!("file:{}", file.display())), "{html}");
+        drop(guard);
+        drop(layer);
+        for mut child in children {
+            let status = child.wait().expect("wait");
+            assert!(
+                status.success(),
+                "{backend:?}: the Python client exited with {status}"
+            );
+        }
+    }
+}

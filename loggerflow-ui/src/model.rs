@@ -34,6 +34,10 @@ pub struct ProjectRow {
     pub last_heartbeat_ms: Option<i64>,
     /// `webhook`, `websocket`, or both.
     pub implementation: String,
+    /// Where else its apps send reports (backends or sinks), `, `-separated.
+    pub backends: String,
+    /// The people those backends mention, `, `-separated.
+    pub authors: String,
     /// Host CPU %.
     pub cpu_percent: Option<f64>,
     /// Process memory (bytes).
@@ -61,6 +65,10 @@ pub struct ProjectsPage {
     pub show_process_memory: bool,
     /// Now (ms), for "for 5 min" and "3 s ago".
     pub now_ms: i64,
+    /// Where apps send to (`http://host:port/loggerflow/`), for the empty
+    /// page's snippet; not in the polled data.
+    #[serde(skip)]
+    pub ingest_url: String,
 }
 
 /// A hidden project.

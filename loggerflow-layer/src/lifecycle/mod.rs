@@ -109,6 +109,10 @@ use crate::sink::SinkContext;
 /// The client name and version sent in hellos.
 pub(crate) const CLIENT: &str = concat!("loggerflow-rust/", env!("CARGO_PKG_VERSION"));
 
+/// How the names of the lifecycle sinks begin (`lifecycle:webhook`,
+/// `lifecycle:websocket`): a hello lists the other sinks.
+const LIFECYCLE_PREFIX: &str = "lifecycle:";
+
 /// How the lifecycle sinks are set up; every builder method changes one
 /// setting, in any order.
 #[derive(Debug, Clone)]
@@ -183,6 +187,14 @@ pub(crate) fn hello(
         transport,
         release: context.release.clone(),
         environment: Some(context.environment.clone()),
+        // the lifecycle sinks are how it reaches the server, not where else
+        // its reports go
+        backends: context
+            .sinks
+            .iter()
+            .filter(|name| !name.starts_with(LIFECYCLE_PREFIX))
+            .cloned()
+            .collect(),
     }
 }
 
@@ -201,4 +213,21 @@ pub(crate) fn join(base: &str, path: &str) -> String {
         base.trim_end_matches('/'),
         path.trim_start_matches('/')
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hello_lists_the_sinks_but_the_lifecycle_ones() {
+        let mut context = SinkContext::new("Shop", crate::trace::TraceMode::Clean);
+        context.sinks = vec![
+            "file:/var/log/shop.log".into(),
+            "lifecycle:webhook".into(),
+            "telegram".into(),
+        ];
+        let hello = hello(&context, "i-1", 10, Transport::Webhook);
+        assert_eq!(hello.backends, ["file:/var/log/shop.log", "telegram"]);
+    }
 }

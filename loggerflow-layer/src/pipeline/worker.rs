@@ -127,6 +127,7 @@ struct LaneTx {
 }
 
 async fn run(mut rx: mpsc::Receiver<Msg>, config: Arc<Config>, counters: Arc<Counters>) {
+    let names: Vec<String> = config.sinks.iter().map(|s| s.name().into_owned()).collect();
     let mut lanes: Vec<LaneTx> = config
         .sinks
         .iter()
@@ -141,6 +142,7 @@ async fn run(mut rx: mpsc::Receiver<Msg>, config: Arc<Config>, counters: Arc<Cou
                     Arc::clone(&counters.sinks[index]),
                     Arc::clone(&counters.losses),
                 ),
+                sinks: names.clone(),
             };
             let starting = Arc::clone(sink);
             tokio::spawn(async move { starting.start(&context).await });

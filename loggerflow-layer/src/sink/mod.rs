@@ -281,6 +281,9 @@ pub struct SinkContext {
     pub environment: String,
     /// Where a sink that confirms later counts its deliveries.
     pub ledger: Ledger,
+    /// The names of the layer's sinks, in order (this one's too): a
+    /// lifecycle sink tells the server the others.
+    pub sinks: Vec<String>,
 }
 
 impl SinkContext {
@@ -293,6 +296,7 @@ impl SinkContext {
             release: None,
             environment: crate::pipeline::DEFAULT_ENVIRONMENT.to_owned(),
             ledger: Ledger::default(),
+            sinks: Vec::new(),
         }
     }
 }

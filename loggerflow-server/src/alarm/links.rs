@@ -1,5 +1,6 @@
 //! Links from alarm messages back to the dashboard, under the server's
 //! public address (`--public-url`): without one, messages carry no link.
+//! The ingest address the empty projects page gives apps is one too.
 
 /// Builds dashboard URLs under the public address.
 #[derive(Debug, Clone, Default)]
@@ -40,6 +41,12 @@ impl Links {
     pub fn alarms(&self) -> Option<String> {
         self.page(&["alarms"])
     }
+
+    /// Where apps send to (`…/loggerflow/`), as the empty projects page
+    /// tells them.
+    pub fn ingest(&self) -> Option<String> {
+        self.page(&["loggerflow", ""])
+    }
 }
 
 #[cfg(test)]
@@ -70,6 +77,10 @@ mod tests {
         assert_eq!(
             links("http://10.0.0.2:8000/").alarms().as_deref(),
             Some("http://10.0.0.2:8000/alarms")
+        );
+        assert_eq!(
+            links("https://lf.example.com/tools").ingest().as_deref(),
+            Some("https://lf.example.com/tools/loggerflow/")
         );
         assert_eq!(Links::default().alarms(), None);
     }

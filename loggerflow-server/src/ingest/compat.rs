@@ -1,7 +1,8 @@
 //! The endpoints of the Python `loggerflow` 0.0.6 clients, so existing
 //! Python apps report here unchanged:
 //!
-//! - `POST {base}handshake` `{project_name, implementation, heartbeat, last_readings, …}`
+//! - `POST {base}handshake` `{project_name, implementation, heartbeat, last_readings,
+//!   connected_backends, authors, …}`
 //! - `POST {base}heartbeat` `{project_name, last_readings}`
 //! - `POST {base}project_error` `{project_name, traceback}`
 //! - websocket `{base}`: the handshake as the first frame, then frames with
@@ -83,6 +84,21 @@ pub fn readings(value: Option<&Value>) -> Metrics {
     }
 }
 
+/// A list the client sends as one string (`connected_backends`, `authors`:
+/// `"TelegramBackend, FileBackend"`), as names.
+fn names_in(body: &Value, key: &str) -> Vec<String> {
+    body.get(key)
+        .and_then(Value::as_str)
+        .map(|list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn hello(body: &Value, transport: Transport) -> Result<Hello, AppError> {
     let project = project_name(body)?;
     let default_heartbeat = match transport {
@@ -113,6 +129,7 @@ fn hello(body: &Value, transport: Transport) -> Result<Hello, AppError> {
         transport,
         release: None,
         environment: None,
+        backends: names_in(body, "connected_backends"),
     })
 }
 
@@ -192,7 +209,7 @@ async fn submit_known(
     match state.writer.submit_from(client, ops).await {
         Err(IngestError::UnknownInstance(_)) => {
             let mut retry = vec![
-                Op::Hello(fallback.clone()),
+                Op::hello(fallback.clone()),
                 Op::Heartbeat {
                     instance: fallback.instance.clone(),
                     metrics: Metrics::default(),
@@ -223,7 +240,11 @@ pub fn decode_handshake(bytes: &[u8]) -> Result<Vec<Op>, AppError> {
     let hello = hello(&body, transport)?;
     let instance = hello.instance.clone();
     let metrics = readings(body.get("last_readings"));
-    Ok(vec![Op::Hello(hello), Op::Heartbeat { instance, metrics }])
+    let authors = names_in(&body, "authors");
+    Ok(vec![
+        Op::Hello { hello, authors },
+        Op::Heartbeat { instance, metrics },
+    ])
 }
 
 /// Decodes a heartbeat body: the heartbeat, and the hello that introduces
@@ -396,7 +417,10 @@ async fn serve_socket(state: AppState, client: std::net::IpAddr, mut socket: Web
                         .submit_from(
                             client,
                             vec![
-                                Op::Hello(hello),
+                                Op::Hello {
+                                    hello,
+                                    authors: names_in(&body, "authors"),
+                                },
                                 Op::Heartbeat {
                                     instance: id.clone(),
                                     metrics,

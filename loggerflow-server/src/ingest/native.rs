@@ -53,7 +53,7 @@ fn to_ops(instance: &str, messages: Vec<Message>) -> Result<Vec<Op>, AppError> {
                             ),
                         ));
                     }
-                    Op::Hello(hello)
+                    Op::hello(hello)
                 }
                 Message::Heartbeat { metrics } => Op::Heartbeat {
                     instance: instance.to_owned(),
@@ -217,7 +217,7 @@ async fn serve_socket(state: AppState, client: std::net::IpAddr, mut socket: Web
                     tokio::time::Instant::now() + socket::silence_allowed(&state, heartbeat_s);
                 let id = hello.instance.clone();
                 vec![
-                    Op::Hello(hello),
+                    Op::hello(hello),
                     Op::Connected {
                         instance: id,
                         connection: connection.clone(),

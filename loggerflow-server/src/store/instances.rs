@@ -46,6 +46,12 @@ pub struct InstanceView {
     pub release: Option<String>,
     /// The environment it runs in (none from clients that do not say).
     pub environment: Option<String>,
+    /// Where else its app sends reports: backends or sinks, `, `-separated
+    /// (empty: none named).
+    pub backends: String,
+    /// The people its app's backends mention, `, `-separated (a Python
+    /// app's handshake names them).
+    pub authors: String,
     #[serde(skip)]
     pub(crate) project_id: i64,
 }
@@ -186,13 +192,9 @@ pub async fn sweep_offline(
         .all(&txn)
         .await?;
     for row in &rows {
-        let who = if row.host.is_empty() {
-            row.id.clone()
-        } else {
-            format!("{} (pid {})", row.host, row.pid)
-        };
         let message = format!(
-            "{who} is offline: no heartbeat for {} s",
+            "{} is offline: no heartbeat for {} s",
+            name(&row.id, &row.host, row.pid),
             i64::from(row.heartbeat_s) * 3
         );
         super::alarm_events::enqueue(
@@ -213,20 +215,47 @@ pub async fn sweep_offline(
     Ok(rows.len() as u64)
 }
 
+/// How messages and pages name an instance: `host (pid N)`, the host alone
+/// when its client sent no pid, and its id when it sent no host (a Python
+/// app's, `py-webhook:Shop`, which names its project).
+pub fn name(id: &str, host: &str, pid: i64) -> String {
+    match (host.is_empty(), pid) {
+        (true, _) => id.to_owned(),
+        (false, 0) => host.to_owned(),
+        (false, pid) => format!("{host} (pid {pid})"),
+    }
+}
+
 // What the writer (`store::writer`) writes of instances, in its
 // transaction: `C` is its savepoint.
 
-/// The status and project of instance `id`.
-pub(crate) async fn status_and_project<C: ConnectionTrait>(
+/// What the writer reads of an instance before it changes it.
+pub(crate) struct Previous {
+    /// `online`, `offline` or `stopped`.
+    pub status: String,
+    /// Its project.
+    pub project: i64,
+    /// Its [`name`].
+    pub name: String,
+}
+
+/// The status, project and name of instance `id`.
+pub(crate) async fn previous<C: ConnectionTrait>(
     conn: &C,
     id: &str,
-) -> Result<Option<(String, i64)>, DbErr> {
-    instance::Entity::find_by_id(id)
+) -> Result<Option<Previous>, DbErr> {
+    use instance::Column;
+    let row = instance::Entity::find_by_id(id)
         .select_only()
-        .columns([instance::Column::Status, instance::Column::ProjectId])
-        .into_tuple::<(String, i64)>()
+        .columns([Column::Status, Column::ProjectId, Column::Host, Column::Pid])
+        .into_tuple::<(String, i64, String, i64)>()
         .one(conn)
-        .await
+        .await?;
+    Ok(row.map(|(status, project, host, pid)| Previous {
+        status,
+        project,
+        name: name(id, &host, pid),
+    }))
 }
 
 /// What an instance says in its hello.
@@ -249,6 +278,26 @@ pub(crate) struct Hello {
     pub release: Option<String>,
     /// The environment it runs in, if it names one.
     pub environment: Option<String>,
+    /// Backends or sinks, as [`listed`].
+    pub backends: String,
+    /// Authors, as [`listed`].
+    pub authors: String,
+}
+
+/// Names a client listed (backends, authors) as stored: printable, at most
+/// 100 characters each, the first 20 different ones, `, `-separated.
+pub(crate) fn listed(names: &[String]) -> String {
+    let mut kept: Vec<String> = Vec::new();
+    for name in names {
+        let name = crate::names::bounded(name.trim(), 100);
+        if !name.is_empty() && !kept.contains(&name) {
+            kept.push(name);
+        }
+        if kept.len() == 20 {
+            break;
+        }
+    }
+    kept.join(", ")
 }
 
 /// Records a hello at `now`: a new instance, online; a known one is
@@ -270,6 +319,8 @@ pub(crate) async fn hello<C: ConnectionTrait>(
         heartbeat_s: Set(hello.heartbeat_s),
         release: Set(hello.release),
         environment: Set(hello.environment),
+        backends: Set(hello.backends),
+        authors: Set(hello.authors),
         status: Set("online".into()),
         started_ms: Set(now),
         last_seen_ms: Set(now),
@@ -287,6 +338,8 @@ pub(crate) async fn hello<C: ConnectionTrait>(
                 Column::HeartbeatS,
                 Column::Release,
                 Column::Environment,
+                Column::Backends,
+                Column::Authors,
             ])
             .value(
                 Column::StatusSinceMs,
@@ -443,4 +496,31 @@ pub(crate) async fn forget<C: ConnectionTrait>(
         .exec(conn)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_instance_is_named_by_what_its_client_sent() {
+        assert_eq!(name("i-1", "web-1", 42), "web-1 (pid 42)");
+        assert_eq!(name("i-1", "web-1", 0), "web-1");
+        assert_eq!(name("py-webhook:Shop", "", 0), "py-webhook:Shop");
+    }
+
+    #[test]
+    fn listed_names_are_printable_different_and_few() {
+        let names: Vec<String> = [" telegram ", "", "file:/a\nb", "telegram"]
+            .into_iter()
+            .map(str::to_owned)
+            .chain((0..30).map(|n| format!("sink{n}")))
+            .collect();
+        let stored = listed(&names);
+        assert!(
+            stored.starts_with("telegram, file:/ab, sink0, "),
+            "{stored}"
+        );
+        assert_eq!(stored.split(", ").count(), 20);
+    }
 }

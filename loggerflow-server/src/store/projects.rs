@@ -24,6 +24,11 @@ pub struct ProjectView {
     pub status: String,
     /// Implementation(s) of its instances.
     pub implementation: String,
+    /// Where else its apps send reports: the backends (or sinks) its
+    /// instances of its status named, `, `-separated.
+    pub backends: String,
+    /// The people those backends mention, `, `-separated.
+    pub authors: String,
     /// Heartbeat interval of its newest instance.
     pub heartbeat_s: Option<i32>,
     /// Newest heartbeat of any instance (ms).
@@ -81,6 +86,9 @@ pub async fn all(db: &DatabaseConnection) -> Result<Vec<ProjectView>, StoreError
             .find(|s| mine.iter().any(|i| i.status == *s))
             .unwrap_or("unknown")
             .to_owned();
+        let current: Vec<&InstanceView> = mine.iter().filter(|i| i.status == status).collect();
+        let backends = union(current.iter().map(|i| i.backends.as_str()));
+        let authors = union(current.iter().map(|i| i.authors.as_str()));
         let mut implementation: Vec<&str> = mine.iter().map(|i| i.transport.as_str()).collect();
         implementation.sort_unstable();
         implementation.dedup();
@@ -90,6 +98,8 @@ pub async fn all(db: &DatabaseConnection) -> Result<Vec<ProjectView>, StoreError
             name: p.name,
             status,
             implementation: implementation.join(", "),
+            backends,
+            authors,
             heartbeat_s: mine.first().map(|i| i.heartbeat_s),
             last_heartbeat_ms: mine.iter().map(|i| i.last_seen_ms).max(),
             error_count: t.map_or(0, |t| t.reports),
@@ -100,6 +110,17 @@ pub async fn all(db: &DatabaseConnection) -> Result<Vec<ProjectView>, StoreError
         });
     }
     Ok(views)
+}
+
+/// The names of `lists` (each `, `-separated), each once, in order.
+fn union<'a>(lists: impl Iterator<Item = &'a str>) -> String {
+    let mut names: Vec<&str> = Vec::new();
+    for name in lists.flat_map(|list| list.split(", ")) {
+        if !name.is_empty() && !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names.join(", ")
 }
 
 /// The title of each project's most recently seen group, in one query (the

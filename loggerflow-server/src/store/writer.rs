@@ -34,7 +34,13 @@ type ProjectCache = lru::LruCache<String, i64>;
 #[derive(Debug)]
 pub enum Op {
     /// An instance introduced itself.
-    Hello(Hello),
+    Hello {
+        /// What it said.
+        hello: Hello,
+        /// The people its backends mention (a Python app's handshake
+        /// names them; the native hello does not).
+        authors: Vec<String>,
+    },
     /// An instance is alive.
     Heartbeat {
         /// Its id.
@@ -98,6 +104,14 @@ pub struct Prepared {
 }
 
 impl Op {
+    /// An instance's hello, naming no authors.
+    pub fn hello(hello: Hello) -> Self {
+        Op::Hello {
+            hello,
+            authors: Vec::new(),
+        }
+    }
+
     /// A report to store, from `instance` when known.
     pub fn report(instance: Option<String>, report: Box<Report>) -> Result<Self, StoreError> {
         let prepared = Prepared {
@@ -646,7 +660,7 @@ impl Ctx<'_> {
                 reports.clear();
             }
             match op {
-                Op::Hello(hello) => self.hello(hello).await?,
+                Op::Hello { hello, authors } => self.hello(hello, authors).await?,
                 Op::Heartbeat { instance, metrics } => self.heartbeat(instance, metrics).await?,
                 Op::Report { .. } => {}
                 Op::Goodbye { instance } => self.status(instance, "stopped", true).await?,
@@ -716,8 +730,11 @@ impl Ctx<'_> {
     }
 
     /// The instance's status and project before this change.
-    async fn previous(&self, instance: &str) -> Result<Option<(String, i64)>, IngestError> {
-        super::instances::status_and_project(self.txn, instance)
+    async fn previous(
+        &self,
+        instance: &str,
+    ) -> Result<Option<super::instances::Previous>, IngestError> {
+        super::instances::previous(self.txn, instance)
             .await
             .map_err(store_err)
     }
@@ -763,23 +780,14 @@ impl Ctx<'_> {
         }
     }
 
-    async fn hello(&mut self, hello: &Hello) -> Result<(), IngestError> {
+    async fn hello(&mut self, hello: &Hello, authors: &[String]) -> Result<(), IngestError> {
         let project = self.project_id(&hello.project).await?;
-        let previous = self.previous(&hello.instance).await?;
-        match &previous {
-            None => self.new.1 += 1,
-            Some((status, _)) if status != "online" => {
-                let message = format!("{} (pid {}) is back online", hello.host, hello.pid);
-                self.alarm(project, "online", &message, None).await?;
-            }
-            Some(_) => {}
-        }
         let now = now_ms();
         let transport = serde_json::to_value(hello.transport)
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
-        let hello = super::instances::Hello {
+        let row = super::instances::Hello {
             id: clean(&hello.instance),
             project,
             host: crate::names::bounded(&hello.host, 255),
@@ -793,8 +801,20 @@ impl Ctx<'_> {
                 .environment
                 .as_deref()
                 .map(|e| super::releases::environment(Some(e))),
+            backends: super::instances::listed(&hello.backends),
+            authors: super::instances::listed(authors),
         };
-        super::instances::hello(self.txn, hello, now)
+        match self.previous(&hello.instance).await? {
+            None => self.new.1 += 1,
+            Some(previous) if previous.status != "online" => {
+                // named as it says now (a restarted app has a new pid)
+                let name = super::instances::name(&row.id, &row.host, row.pid);
+                let message = format!("{name} is back online");
+                self.alarm(project, "online", &message, None).await?;
+            }
+            Some(_) => {}
+        }
+        super::instances::hello(self.txn, row, now)
             .await
             .map_err(store_err)?;
         Ok(())
@@ -829,13 +849,14 @@ impl Ctx<'_> {
             .map_err(store_err)?;
         if !online {
             // offline or stopped before (it is back: alarm), or unknown
-            if let Some((_, project)) = self
+            if let Some(previous) = self
                 .previous(instance)
                 .await?
-                .filter(|(s, _)| s != "online")
+                .filter(|p| p.status != "online")
             {
-                let message = format!("instance {instance} is back online");
-                self.alarm(project, "online", &message, None).await?;
+                let message = format!("{} is back online", previous.name);
+                self.alarm(previous.project, "online", &message, None)
+                    .await?;
             }
             let known = super::instances::heartbeat_back(self.txn, instance, now, readings)
                 .await
@@ -1267,13 +1288,13 @@ impl Ctx<'_> {
         if always && updated == 0 {
             return Err(IngestError::UnknownInstance(instance.to_owned()));
         }
-        let changed = previous.filter(|(before, _)| before != status);
-        if let (1, Some((_, project))) = (updated, changed) {
+        let changed = previous.filter(|before| before.status != status);
+        if let (1, Some(before)) = (updated, changed) {
             let message = match status {
-                "stopped" => format!("instance {instance} stopped (said goodbye)"),
-                _ => format!("instance {instance} is offline: its connection closed"),
+                "stopped" => format!("{} stopped (said goodbye)", before.name),
+                _ => format!("{} is offline: its connection closed", before.name),
             };
-            self.alarm(project, status, &message, None).await?;
+            self.alarm(before.project, status, &message, None).await?;
         }
         Ok(())
     }

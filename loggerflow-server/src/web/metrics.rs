@@ -33,11 +33,7 @@ pub async fn page(
         .await?
         .into_iter()
         .map(|i| InstanceRow {
-            name: if i.host.is_empty() {
-                i.id.clone()
-            } else {
-                format!("{} (pid {})", i.host, i.pid)
-            },
+            name: instances::name(&i.id, &i.host, i.pid),
             transport: i.transport,
             client_version: i.client_version,
             status: i.status,

@@ -2,6 +2,8 @@
 
 use axum::Extension;
 use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::http::header::HOST;
 use axum::response::Html;
 use loggerflow_ui::model::{ProjectRow, ProjectsPage, Visitor};
 
@@ -51,6 +53,8 @@ pub async fn data(state: &AppState) -> Result<ProjectsPage, AppError> {
                 heartbeat_s: p.heartbeat_s,
                 last_heartbeat_ms: p.last_heartbeat_ms,
                 implementation: p.implementation,
+                backends: p.backends,
+                authors: p.authors,
             }
         })
         .collect();
@@ -59,6 +63,7 @@ pub async fn data(state: &AppState) -> Result<ProjectsPage, AppError> {
         hidden,
         show_process_memory: settings.show_process_memory,
         now_ms: now_ms(),
+        ingest_url: String::new(),
     })
 }
 
@@ -66,9 +71,21 @@ pub async fn data(state: &AppState) -> Result<ProjectsPage, AppError> {
 pub async fn page(
     State(state): State<AppState>,
     Extension(visitor): Extension<Visitor>,
+    headers: HeaderMap,
 ) -> Result<Html<String>, AppError> {
-    let page = data(&state).await?;
+    let mut page = data(&state).await?;
+    // `hosts::guard` let this `Host` in: it is a name the server answers to
+    let host = headers.get(HOST).and_then(|h| h.to_str().ok());
+    page.ingest_url = ingest_url(&state.config.links(), host);
     Ok(Html(loggerflow_ui::pages::projects(page, &visitor)))
+}
+
+/// Where apps send to: under the public URL when there is one, else at the
+/// address the page was asked for.
+fn ingest_url(links: &crate::alarm::Links, host: Option<&str>) -> String {
+    links
+        .ingest()
+        .unwrap_or_else(|| format!("http://{}/loggerflow/", host.unwrap_or("localhost")))
 }
 
 /// `GET /api/v1/dashboard/projects`: the projects page's data, polled by

@@ -28,7 +28,8 @@ pub fn LiveProjects(
         <table class="projects">
             <thead><tr>
                 <th>"Project"</th><th>"Status"</th><th>"Errors"</th><th>"Newest error"</th>
-                <th>"Heartbeat"</th><th>"Last readings"</th><th>"Implementation"</th><th></th>
+                <th>"Heartbeat"</th><th>"Last readings"</th><th>"Implementation"</th>
+                <th>"Backends"</th><th>"Authors"</th><th></th>
             </tr></thead>
             <tbody>
                 {move || {
@@ -49,7 +50,7 @@ pub fn LiveProjects(
                             <td>{format!("{} project(s)", p.projects.len())}</td>
                             <td>{format!("{online} online")}</td>
                             <td class="num">{errors}</td>
-                            <td colspan="5"></td>
+                            <td colspan="7"></td>
                         </tr>
                     }
                 }}
@@ -62,6 +63,15 @@ fn percent(part: Option<i64>, total: Option<i64>) -> Option<f64> {
     match (part, total) {
         (Some(u), Some(t)) if t > 0 => Some(u as f64 / t as f64 * 100.0),
         _ => None,
+    }
+}
+
+/// `names`, or `—` when there are none (as the original shows them).
+fn or_dash(names: String) -> String {
+    if names.is_empty() {
+        "—".into()
+    } else {
+        names
     }
 }
 
@@ -109,6 +119,8 @@ fn project_row(p: ProjectRow, now: i64, show_process: bool, csrf: &str) -> impl 
                 {bar("mem", memory_percent, mem_text)}
             </td>
             <td>{p.implementation}</td>
+            <td class="names">{or_dash(p.backends)}</td>
+            <td class="names">{or_dash(p.authors)}</td>
             <td class="actions">
                 <a href=metrics_href>"metrics"</a>
                 <form method="post" action=hide_action class="inline">

@@ -1,4 +1,5 @@
-//! Metrics of a project: CPU on one chart, memory (bytes) on another.
+//! Metrics of a project: CPU on one chart, the process's memory on a
+//! second, the host's on a third (each scaled to its own bytes).
 
 use leptos::prelude::*;
 
@@ -33,12 +34,19 @@ pub fn metrics(page: MetricsPage, visitor: &Visitor) -> String {
         Some(100.0),
         |v| format!("{v:.1} %"),
     );
-    let memory = line_chart(
-        "Memory",
+    // the process on a scale of its own: on the host's, its megabytes are a
+    // flat line at the bottom of the gigabytes
+    let process_memory = line_chart(
+        "Process memory",
+        vec![series("process", "c2", |p| p.process_memory_bytes)],
+        None,
+        bytes,
+    );
+    let host_memory = line_chart(
+        "Host memory",
         vec![
-            series("process", "c2", |p| p.process_memory_bytes),
-            series("host used", "c1", |p| p.memory_used_bytes),
-            series("host total", "c3", |p| p.memory_total_bytes),
+            series("used", "c1", |p| p.memory_used_bytes),
+            series("total", "c3", |p| p.memory_total_bytes),
         ],
         None,
         bytes,
@@ -68,7 +76,8 @@ pub fn metrics(page: MetricsPage, visitor: &Visitor) -> String {
         {notice}
         <nav class="filters">{windows}</nav>
         {cpu}
-        {memory}
+        {process_memory}
+        {host_memory}
         <h2>"Connected apps "
             <form method="post" action=format!("{base}/instances/clear") class="inline">
                 {csrf_input(visitor)}

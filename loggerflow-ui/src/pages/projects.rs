@@ -6,11 +6,16 @@ use crate::components::layout::{Refresh, document};
 use crate::islands::live_projects::LiveProjects;
 use crate::model::{ProjectsPage, Visitor};
 
-const CONNECT: &str = r#"let layer = LoggerFlowLayer::builder("MyApp")
-    .sink(WebhookLifecycle::new("http://127.0.0.1:8000/loggerflow/"))
+/// The four lines that connect an app sending to `ingest_url`.
+fn connect(ingest_url: &str) -> String {
+    format!(
+        r#"let layer = LoggerFlowLayer::builder("MyApp")
+    .sink(WebhookLifecycle::new({ingest_url:?}))
     .build();
 let _guard = layer.flush_guard();
-tracing_subscriber::registry().with(layer).init();"#;
+tracing_subscriber::registry().with(layer).init();"#
+    )
+}
 
 /// The projects page. Its table is a live island: with JavaScript it polls
 /// `/api/v1/dashboard/projects` every 5 s; without, the page refreshes
@@ -28,7 +33,7 @@ pub fn projects(page: ProjectsPage, visitor: &Visitor) -> String {
             <section class="empty">
                 <h1>"No apps yet"</h1>
                 <p>"Connect your first app with four lines (feature " <code>"lifecycle"</code> " of " <code>"loggerflow-layer"</code> "):"</p>
-                <pre class="code">{CONNECT}</pre>
+                <pre class="code">{connect(&page.ingest_url)}</pre>
                 <p class="muted">"It appears here as soon as it says hello."</p>
                 {hidden}
             </section>

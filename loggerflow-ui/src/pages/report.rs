@@ -20,7 +20,7 @@ pub fn report(page: ReportPage, visitor: &Visitor) -> String {
     let fields: Vec<_> = page
         .fields
         .into_iter()
-        .map(|(k, v)| view! { <tr><th>{k}</th><td>{v}</td></tr> })
+        .map(|(k, v)| view! { <tr><th>{k}</th><td>{field_value(v)}</td></tr> })
         .collect();
     let spans: Vec<_> = page
         .spans
@@ -51,4 +51,14 @@ pub fn report(page: ReportPage, visitor: &Visitor) -> String {
         }
     };
     document(&title, Refresh::Never, visitor, body)
+}
+
+/// A field's value: one with several lines (a Python app's `traceback`)
+/// keeps them, preformatted; one line is plain text.
+fn field_value(value: String) -> AnyView {
+    if value.contains('\n') {
+        view! { <pre class="field">{value}</pre> }.into_any()
+    } else {
+        value.into_any()
+    }
 }

@@ -53,6 +53,12 @@ pub struct Model {
     pub release: Option<String>,
     /// The environment it runs in (its hello; none from older clients).
     pub environment: Option<String>,
+    /// Where else its app sends reports (`, `-separated backend or sink
+    /// names, as its hello said; empty: none named).
+    pub backends: String,
+    /// The people its app's backends mention (`, `-separated, as a Python
+    /// app's handshake said).
+    pub authors: String,
 }
 
 /// No relations are declared; queries join by id.

@@ -15,6 +15,7 @@ mod m20261129_000009_servers;
 mod m20261130_000010_report_retention;
 mod m20261130_000011_compact_reports;
 mod m20261130_000012_alarm_links;
+mod m20261130_000013_instance_backends;
 mod m20261130_000014_releases;
 
 /// All migrations, oldest first.
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000010_report_retention::Migration),
             Box::new(m20261130_000011_compact_reports::Migration),
             Box::new(m20261130_000012_alarm_links::Migration),
+            Box::new(m20261130_000013_instance_backends::Migration),
             Box::new(m20261130_000014_releases::Migration),
         ]
     }
