@@ -80,24 +80,13 @@ pub struct ErrorsQuery {
     release: Option<String>,
 }
 
-/// The ids of `project`'s releases the filters name (none when there is no
-/// filter: everything).
-async fn releases_of(
-    state: &AppState,
+/// The release filter the query names, if any.
+fn filter_of(
     project: i64,
     environment: Option<&str>,
     release: Option<&str>,
-) -> Result<Option<Vec<i64>>, AppError> {
-    let environment = environment.map(str::trim).filter(|e| !e.is_empty());
-    let release = release.map(str::trim);
-    if environment.is_none() && release.is_none() {
-        return Ok(None);
-    }
-    Ok(Some(
-        crate::store::releases::matching(&state.db, project, environment, release)
-            .await
-            .map_err(crate::store::StoreError::from)?,
-    ))
+) -> Option<crate::store::releases::Filter> {
+    crate::store::releases::Filter::new(project, environment, release)
 }
 
 fn check_state(state: &str) -> Result<(), AppError> {
@@ -135,15 +124,8 @@ pub async fn errors(
         check_state(s)?;
     }
     let id = project_id(&state, &project).await?;
-    let releases = releases_of(
-        &state,
-        id,
-        query.environment.as_deref(),
-        query.release.as_deref(),
-    )
-    .await?;
-    let groups =
-        groups::of_project(&state.db, id, query.state.as_deref(), releases.as_deref()).await?;
+    let filter = filter_of(id, query.environment.as_deref(), query.release.as_deref());
+    let groups = groups::of_project(&state.db, id, query.state.as_deref(), filter.as_ref()).await?;
     Ok(Json(Errors { project, groups }))
 }
 
@@ -249,18 +231,12 @@ pub async fn reports(
         None => None,
     };
     let id = project_id(&state, &project).await?;
-    let releases = releases_of(
-        &state,
-        id,
-        query.environment.as_deref(),
-        query.release.as_deref(),
-    )
-    .await?;
+    let filter = filter_of(id, query.environment.as_deref(), query.release.as_deref());
     let reports = groups::reports(
         &state.db,
         id,
         query.group,
-        releases.as_deref(),
+        filter.as_ref(),
         query.limit.unwrap_or(50),
         before,
     )

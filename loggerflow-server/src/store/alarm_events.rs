@@ -66,21 +66,44 @@ fn subscribed(project: i64, trigger: &str) -> sea_orm::Condition {
         .add(alarm_connection::Column::Triggers.like(format!("%\"{trigger}\"%")))
 }
 
-/// The connections that listen to `environment`: those limited to none, and
-/// those whose list (a JSON array) names it. `None`: every connection.
-fn listening(environment: Option<&str>) -> sea_orm::Condition {
-    match environment {
-        None => sea_orm::Condition::all(),
-        Some(environment) => sea_orm::Condition::any()
-            .add(alarm_connection::Column::Environments.is_null())
-            .add(alarm_connection::Column::Environments.eq(""))
-            // the name as a JSON string, as it appears in the stored array
-            .add(
-                alarm_connection::Column::Environments.like(super::groups::contains(
-                    &serde_json::to_string(environment).unwrap_or_default(),
-                )),
-            ),
+/// `filter` narrowed to the connections that listen to `environment`:
+/// those limited to none, and those whose list names it exactly (the lists
+/// are decoded here: a pattern over their JSON text would match `x"staging`
+/// for `staging`, and SQLite's LIKE ignores case). `None`: every connection.
+async fn listening<C: ConnectionTrait>(
+    conn: &C,
+    filter: sea_orm::Condition,
+    environment: Option<&str>,
+) -> Result<Option<sea_orm::Condition>, DbErr> {
+    let Some(environment) = environment else {
+        return Ok(Some(filter));
+    };
+    let candidates: Vec<(i64, Option<String>)> = alarm_connection::Entity::find()
+        .select_only()
+        .columns([
+            alarm_connection::Column::Id,
+            alarm_connection::Column::Environments,
+        ])
+        .filter(filter.clone())
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let ids: Vec<i64> = candidates
+        .into_iter()
+        .filter(|(_, environments)| {
+            let listed: Vec<String> = environments
+                .as_deref()
+                .and_then(|json| serde_json::from_str(json).ok())
+                .unwrap_or_default();
+            listed.is_empty() || listed.iter().any(|e| e == environment)
+        })
+        .map(|(id, _)| id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(None);
     }
+    // a project's connections: a handful of ids
+    Ok(Some(filter.add(alarm_connection::Column::Id.is_in(ids))))
 }
 
 /// Queues `trigger` for every alarm connected to `project` with that
@@ -95,8 +118,10 @@ pub async fn enqueue<C: ConnectionTrait>(
     report: Option<uuid::Uuid>,
     environment: Option<&str>,
 ) -> Result<(), DbErr> {
-    let filter = subscribed(project, trigger).add(listening(environment));
-    enqueue_for(conn, trigger, message, report, filter).await
+    match listening(conn, subscribed(project, trigger), environment).await? {
+        Some(filter) => enqueue_for(conn, trigger, message, report, filter).await,
+        None => Ok(()),
+    }
 }
 
 /// Queues `trigger` for the one connection `connection` (a threshold that
@@ -138,14 +163,16 @@ pub async fn enqueue_every_nth<C: ConnectionTrait>(
     environment: Option<&str>,
 ) -> Result<(), DbErr> {
     let filter = subscribed(project, "every_nth")
-        .add(listening(environment))
         .add(alarm_connection::Column::EveryNth.gt(0))
         .add(
             Expr::val(count)
                 .modulo(Expr::col(alarm_connection::Column::EveryNth))
                 .eq(0),
         );
-    enqueue_for(conn, "every_nth", message, report, filter).await
+    match listening(conn, filter, environment).await? {
+        Some(filter) => enqueue_for(conn, "every_nth", message, report, filter).await,
+        None => Ok(()),
+    }
 }
 
 /// One entry of the alarm history.

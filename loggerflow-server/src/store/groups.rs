@@ -4,12 +4,13 @@
 
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, LikeExpr, Order, Query};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, FromQueryResult, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, FromQueryResult, JoinType,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::Serialize;
 
-use super::entity::{error_group, group_release, report};
+use super::entity::{error_group, group_release, release, report};
+use super::releases::Filter;
 use super::{StoreError, now_ms};
 
 /// An error group as the API shows it.
@@ -55,116 +56,159 @@ pub struct SeenIn {
 }
 
 /// The groups of a project, most recent first, optionally of one state and
-/// of the releases `releases` (seen in one of them; none: all groups).
+/// of a release filter (seen in one of its releases).
 pub async fn of_project(
     db: &DatabaseConnection,
     project: i64,
     state: Option<&str>,
-    releases: Option<&[i64]>,
+    filter: Option<&Filter>,
 ) -> Result<Vec<GroupView>, StoreError> {
     let mut select = error_group::Entity::find().filter(error_group::Column::ProjectId.eq(project));
     if let Some(state) = state {
         select = select.filter(error_group::Column::State.eq(state));
     }
-    if let Some(releases) = releases {
-        select = select.filter(error_group::Column::Id.in_subquery(in_releases(releases)));
+    if let Some(filter) = filter {
+        select = select.filter(in_filter(filter));
     }
     let mut groups = select
         .order_by_desc(error_group::Column::LastSeenMs)
         .into_model::<GroupView>()
         .all(db)
         .await?;
-    let ids: Vec<i64> = groups.iter().map(|g| g.id).collect();
-    let regressed: Vec<(i64, i64)> = error_group::Entity::find()
+    // of the whole project (no list of ids: a project may have many groups)
+    let mut of_project = Query::select()
+        .column(error_group::Column::Id)
+        .from(error_group::Entity)
+        .and_where(Expr::col(error_group::Column::ProjectId).eq(project))
+        .to_owned();
+    if let Some(state) = state {
+        of_project.and_where(Expr::col(error_group::Column::State).eq(state));
+    }
+    let seen = seen_in(
+        db,
+        group_release::Column::GroupId.in_subquery(of_project),
+        filter,
+    )
+    .await?;
+    let regressed: Vec<(i64, String, String)> = error_group::Entity::find()
         .select_only()
-        .columns([
-            error_group::Column::Id,
-            error_group::Column::RegressedReleaseId,
-        ])
-        .filter(error_group::Column::Id.is_in(ids.iter().copied()))
-        .filter(error_group::Column::RegressedReleaseId.is_not_null())
+        .column(error_group::Column::Id)
+        .column_as(
+            Expr::col((release::Entity, release::Column::Environment)),
+            "environment",
+        )
+        .column_as(
+            Expr::col((release::Entity, release::Column::Version)),
+            "version",
+        )
+        .join(
+            JoinType::InnerJoin,
+            error_group::Entity::belongs_to(release::Entity)
+                .from(error_group::Column::RegressedReleaseId)
+                .to(release::Column::Id)
+                .into(),
+        )
+        .filter(error_group::Column::ProjectId.eq(project))
         .into_tuple()
         .all(db)
         .await?;
-    let seen = seen_in(db, &ids, releases).await?;
-    let regressed_ids: Vec<i64> = regressed.iter().map(|(_, r)| *r).collect();
-    let names = super::releases::named(db, &regressed_ids).await?;
+    let regressed: std::collections::HashMap<i64, SeenIn> = regressed
+        .into_iter()
+        .map(|(group, environment, release)| {
+            (
+                group,
+                SeenIn {
+                    environment,
+                    release,
+                },
+            )
+        })
+        .collect();
     for group in &mut groups {
         if let Some((first, last)) = seen.get(&group.id) {
             group.first_release = Some(first.clone());
             group.last_release = Some(last.clone());
         }
-        group.regressed_in = regressed
-            .iter()
-            .find(|(g, _)| *g == group.id)
-            .and_then(|(_, r)| names.iter().find(|n| n.id == *r))
-            .map(|n| SeenIn {
-                environment: n.environment.clone(),
-                release: n.version.clone(),
-            });
+        group.regressed_in = regressed.get(&group.id).cloned();
     }
     Ok(groups)
 }
 
-/// `SELECT group_id FROM group_releases WHERE release_id IN (…)`.
-fn in_releases(releases: &[i64]) -> sea_orm::sea_query::SelectStatement {
-    use sea_orm::sea_query::Query;
-    Query::select()
+/// The groups a release filter selects: seen in one of its releases, or
+/// (production without a release asked for) stored before releases were
+/// kept.
+fn in_filter(filter: &Filter) -> Condition {
+    let seen = Query::select()
         .column(group_release::Column::GroupId)
         .from(group_release::Entity)
-        .and_where(group_release::Column::ReleaseId.is_in(releases.iter().copied()))
-        .to_owned()
+        .and_where(group_release::Column::ReleaseId.in_subquery(filter.ids.clone()))
+        .to_owned();
+    let condition = Condition::any().add(error_group::Column::Id.in_subquery(seen));
+    if filter.unlabelled {
+        let any = Query::select()
+            .column(group_release::Column::GroupId)
+            .from(group_release::Entity)
+            .to_owned();
+        condition.add(error_group::Column::Id.not_in_subquery(any))
+    } else {
+        condition
+    }
 }
 
-/// The first and last release each of `groups` was seen in (among
-/// `releases` when given).
+/// The first and last release each group `groups` selects was seen in
+/// (among the filter's releases when given), in one join.
 pub async fn seen_in(
     db: &DatabaseConnection,
-    groups: &[i64],
-    releases: Option<&[i64]>,
+    groups: sea_orm::sea_query::SimpleExpr,
+    filter: Option<&Filter>,
 ) -> Result<std::collections::HashMap<i64, (SeenIn, SeenIn)>, StoreError> {
     use group_release::Column;
-    let mut seen = std::collections::HashMap::new();
-    if groups.is_empty() {
-        return Ok(seen);
+    let mut select = group_release::Entity::find()
+        .select_only()
+        .columns([Column::GroupId, Column::FirstSeenMs, Column::LastSeenMs])
+        .column_as(
+            Expr::col((release::Entity, release::Column::Environment)),
+            "environment",
+        )
+        .column_as(
+            Expr::col((release::Entity, release::Column::Version)),
+            "version",
+        )
+        .join(
+            JoinType::InnerJoin,
+            group_release::Entity::belongs_to(release::Entity)
+                .from(Column::ReleaseId)
+                .to(release::Column::Id)
+                .into(),
+        )
+        .filter(groups);
+    if let Some(filter) = filter {
+        select = select.filter(Column::ReleaseId.in_subquery(filter.ids.clone()));
     }
-    let mut select =
-        group_release::Entity::find().filter(Column::GroupId.is_in(groups.iter().copied()));
-    if let Some(releases) = releases {
-        select = select.filter(Column::ReleaseId.is_in(releases.iter().copied()));
-    }
-    let rows = select.all(db).await?;
-    let ids: Vec<i64> = rows.iter().map(|r| r.release_id).collect();
-    let names = super::releases::named(db, &ids).await?;
-    let name = |id: i64| {
-        names
-            .iter()
-            .find(|n| n.id == id)
-            .map(|n| SeenIn {
-                environment: n.environment.clone(),
-                release: n.version.clone(),
-            })
-            .unwrap_or_default()
-    };
-    /// (time, release) of a group's first and last report.
-    type Ends = ((i64, i64), (i64, i64));
-    let mut span: std::collections::HashMap<i64, Ends> = std::collections::HashMap::new();
-    for row in &rows {
-        let entry = span.entry(row.group_id).or_insert((
-            (row.first_seen_ms, row.release_id),
-            (row.last_seen_ms, row.release_id),
-        ));
-        if row.first_seen_ms < entry.0.0 {
-            entry.0 = (row.first_seen_ms, row.release_id);
+    let rows: Vec<(i64, i64, i64, String, String)> = select.into_tuple().all(db).await?;
+    let mut seen: std::collections::HashMap<i64, (i64, SeenIn, i64, SeenIn)> =
+        std::collections::HashMap::new();
+    for (group, first, last, environment, release) in rows {
+        let named = SeenIn {
+            environment,
+            release,
+        };
+        let entry = seen
+            .entry(group)
+            .or_insert_with(|| (first, named.clone(), last, named.clone()));
+        if first < entry.0 {
+            entry.0 = first;
+            entry.1 = named.clone();
         }
-        if row.last_seen_ms > entry.1.0 {
-            entry.1 = (row.last_seen_ms, row.release_id);
+        if last > entry.2 {
+            entry.2 = last;
+            entry.3 = named;
         }
     }
-    for (group, ((_, first), (_, last))) in span {
-        seen.insert(group, (name(first), name(last)));
-    }
-    Ok(seen)
+    Ok(seen
+        .into_iter()
+        .map(|(group, (_, first, _, last))| (group, (first, last)))
+        .collect())
 }
 
 /// How many groups one errors page shows.
@@ -172,7 +216,7 @@ pub const GROUPS_PER_PAGE: u64 = 50;
 
 /// A `LIKE` pattern matching text that contains `text` (its `%`, `_` and
 /// `\` escaped with `\`).
-pub(crate) fn contains(text: &str) -> LikeExpr {
+fn contains(text: &str) -> LikeExpr {
     let escaped = text
         .replace('\\', "\\\\")
         .replace('%', "\\%")
@@ -203,7 +247,7 @@ pub async fn page(
     project: i64,
     state: Option<&str>,
     search: &str,
-    releases: Option<&[i64]>,
+    filter: Option<&Filter>,
     after: Option<(i64, i64)>,
 ) -> Result<(Vec<(GroupView, Option<String>)>, Option<(i64, i64)>), StoreError> {
     use error_group::Column;
@@ -224,8 +268,8 @@ pub async fn page(
     if let Some(state) = state {
         select = select.filter(Column::State.eq(state));
     }
-    if let Some(releases) = releases {
-        select = select.filter(Column::Id.in_subquery(in_releases(releases)));
+    if let Some(filter) = filter {
+        select = select.filter(in_filter(filter));
     }
     if !search.is_empty() {
         // folded by the server on both sides (Unicode rules): titles are
@@ -260,8 +304,14 @@ pub async fn page(
     let next = more
         .then(|| rows.last().map(|r| (r.last_seen_ms, r.id)))
         .flatten();
+    // the page's groups: at most `GROUPS_PER_PAGE` ids
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    let seen = seen_in(db, &ids, releases).await?;
+    let seen = seen_in(
+        db,
+        group_release::Column::GroupId.is_in(ids.iter().copied()),
+        filter,
+    )
+    .await?;
     let groups = rows
         .into_iter()
         .map(|r| {
@@ -392,7 +442,7 @@ pub async fn reports(
     db: &DatabaseConnection,
     project: i64,
     group: Option<i64>,
-    releases: Option<&[i64]>,
+    filter: Option<&Filter>,
     limit: u64,
     before: Option<(i64, uuid::Uuid)>,
 ) -> Result<Vec<ReportView>, StoreError> {
@@ -414,8 +464,12 @@ pub async fn reports(
     if let Some(group) = group {
         select = select.filter(Column::GroupId.eq(group));
     }
-    if let Some(releases) = releases {
-        select = select.filter(Column::ReleaseId.is_in(releases.iter().copied()));
+    if let Some(filter) = filter {
+        let mut matches = Condition::any().add(Column::ReleaseId.in_subquery(filter.ids.clone()));
+        if filter.unlabelled {
+            matches = matches.add(Column::ReleaseId.is_null());
+        }
+        select = select.filter(matches);
     }
     let rows = select
         .order_by_desc(Column::TsMs)

@@ -38,8 +38,15 @@ pub fn version(given: Option<&str>) -> String {
         .to_owned()
 }
 
-/// The id of `project`'s release `version` in `environment`, created if new,
-/// its first and last seen widened to `first_ms`..`last_ms`.
+/// How far behind a release's `last_seen_ms` may fall: within it, a batch
+/// does not write the row (every batch of a project touches its release:
+/// writing it each time would make one hot row that two servers' batches
+/// lock in turn, and deadlock on).
+pub const LAST_SEEN_SLACK_MS: i64 = 60_000;
+
+/// The id of `project`'s release `version` in `environment`, created if new;
+/// its first seen lowered to `first_ms`, and its last seen raised to
+/// `last_ms` when that is more than [`LAST_SEEN_SLACK_MS`] later.
 pub async fn upsert<C: ConnectionTrait>(
     conn: &C,
     project: i64,
@@ -49,46 +56,99 @@ pub async fn upsert<C: ConnectionTrait>(
     last_ms: i64,
 ) -> Result<i64, DbErr> {
     use release::Column;
-    let table = || Expr::col((release::Entity, Column::FirstSeenMs));
-    let last = || Expr::col((release::Entity, Column::LastSeenMs));
-    let insert = Query::insert()
-        .into_table(release::Entity)
-        .columns([
-            Column::ProjectId,
-            Column::Environment,
-            Column::Version,
-            Column::FirstSeenMs,
-            Column::LastSeenMs,
-        ])
-        .values_panic([
-            project.into(),
-            environment.into(),
-            version.into(),
-            first_ms.into(),
-            last_ms.into(),
-        ])
-        .on_conflict(
-            OnConflict::columns([Column::ProjectId, Column::Environment, Column::Version])
-                .value(
-                    Column::FirstSeenMs,
-                    Expr::case(table().gt(first_ms), first_ms).finally(table()),
-                )
-                .value(
-                    Column::LastSeenMs,
-                    Expr::case(last().lt(last_ms), last_ms).finally(last()),
-                )
-                .to_owned(),
-        )
-        .returning_col(Column::Id)
-        .to_owned();
-    let row = conn
-        .query_one(&insert)
-        .await?
-        .ok_or_else(|| DbErr::RecordNotInserted)?;
-    row.try_get_by_index::<i64>(0)
+    let find = || {
+        release::Entity::find()
+            .select_only()
+            .columns([Column::Id, Column::FirstSeenMs, Column::LastSeenMs])
+            .filter(Column::ProjectId.eq(project))
+            .filter(Column::Environment.eq(environment))
+            .filter(Column::Version.eq(version))
+            .into_tuple::<(i64, i64, i64)>()
+            .one(conn)
+    };
+    if find().await?.is_none() {
+        let insert = Query::insert()
+            .into_table(release::Entity)
+            .columns([
+                Column::ProjectId,
+                Column::Environment,
+                Column::Version,
+                Column::FirstSeenMs,
+                Column::LastSeenMs,
+            ])
+            .values_panic([
+                project.into(),
+                environment.into(),
+                version.into(),
+                first_ms.into(),
+                last_ms.into(),
+            ])
+            .on_conflict(
+                OnConflict::columns([Column::ProjectId, Column::Environment, Column::Version])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .to_owned();
+        conn.execute(&insert).await?;
+    }
+    let (id, first, last) = find().await?.ok_or(DbErr::RecordNotInserted)?;
+    if first_ms < first || last_ms > last + LAST_SEEN_SLACK_MS {
+        // conditional: a server that already moved it further locks nothing
+        release::Entity::update_many()
+            .col_expr(
+                Column::FirstSeenMs,
+                Expr::case(Expr::col(Column::FirstSeenMs).gt(first_ms), first_ms)
+                    .finally(Expr::col(Column::FirstSeenMs))
+                    .into(),
+            )
+            .col_expr(
+                Column::LastSeenMs,
+                Expr::case(Expr::col(Column::LastSeenMs).lt(last_ms), last_ms)
+                    .finally(Expr::col(Column::LastSeenMs))
+                    .into(),
+            )
+            .filter(Column::Id.eq(id))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(Column::FirstSeenMs.gt(first_ms))
+                    .add(Column::LastSeenMs.lt(last_ms - LAST_SEEN_SLACK_MS)),
+            )
+            .exec(conn)
+            .await?;
+    }
+    Ok(id)
 }
 
-/// Adds `count` reports of `group` in `release`, seen `first_ms`..`last_ms`.
+/// Whether `group` was seen in `environment` in a release other than
+/// `except` (those of the batch being written).
+pub async fn seen_before<C: ConnectionTrait>(
+    conn: &C,
+    group: i64,
+    environment: &str,
+    except: &[i64],
+) -> Result<bool, DbErr> {
+    let found = group_release::Entity::find()
+        .select_only()
+        .column(group_release::Column::ReleaseId)
+        .join(
+            sea_orm::JoinType::InnerJoin,
+            group_release::Entity::belongs_to(release::Entity)
+                .from(group_release::Column::ReleaseId)
+                .to(release::Column::Id)
+                .into(),
+        )
+        .filter(group_release::Column::GroupId.eq(group))
+        .filter(Expr::col((release::Entity, release::Column::Environment)).eq(environment))
+        .filter(group_release::Column::ReleaseId.is_not_in(except.iter().copied()))
+        .limit(1)
+        .into_tuple::<i64>()
+        .one(conn)
+        .await?;
+    Ok(found.is_some())
+}
+
+/// Adds `count` reports of `group` in `release`, seen `first_ms`..`last_ms`;
+/// returns the pair's count now (equal to `count`: the pair is new).
 pub async fn group_seen<C: ConnectionTrait>(
     conn: &C,
     group: i64,
@@ -96,7 +156,7 @@ pub async fn group_seen<C: ConnectionTrait>(
     count: i64,
     first_ms: i64,
     last_ms: i64,
-) -> Result<(), DbErr> {
+) -> Result<i64, DbErr> {
     use group_release::Column;
     let first = || Expr::col((group_release::Entity, Column::FirstSeenMs));
     let last = || Expr::col((group_release::Entity, Column::LastSeenMs));
@@ -132,9 +192,13 @@ pub async fn group_seen<C: ConnectionTrait>(
                 )
                 .to_owned(),
         )
+        .returning_col(Column::Count)
         .to_owned();
-    conn.execute(&insert).await?;
-    Ok(())
+    let row = conn
+        .query_one(&insert)
+        .await?
+        .ok_or(DbErr::RecordNotInserted)?;
+    row.try_get_by_index::<i64>(0)
 }
 
 /// Deletes a project's releases and their groups' rows (the project is
@@ -162,25 +226,49 @@ pub(crate) async fn delete_of_project<C: ConnectionTrait>(
     Ok(())
 }
 
-/// The ids of `project`'s releases in `environment` and/or of `version`
-/// (either may be absent), for the filters of the errors and reports.
-pub async fn matching<C: ConnectionTrait>(
-    conn: &C,
-    project: i64,
-    environment: Option<&str>,
-    version: Option<&str>,
-) -> Result<Vec<i64>, DbErr> {
-    let mut query = release::Entity::find()
-        .select_only()
-        .column(release::Column::Id)
-        .filter(release::Column::ProjectId.eq(project));
-    if let Some(environment) = environment {
-        query = query.filter(release::Column::Environment.eq(environment));
+/// A filter by environment and/or release, as the errors and reports
+/// filters take it: a subquery of release ids (never a list of ids, whose
+/// size an app could make unbounded).
+#[derive(Debug, Clone)]
+pub struct Filter {
+    /// `SELECT id FROM releases WHERE project_id = … [AND environment = …]
+    /// [AND version = …]`.
+    pub ids: sea_orm::sea_query::SelectStatement,
+    /// Whether rows stored before releases were kept (`release_id` NULL:
+    /// production, no release) match too.
+    pub unlabelled: bool,
+}
+
+impl Filter {
+    /// The filter of `environment` and `release` (each absent or empty:
+    /// any), normalised as stored values are; `None` when there is none.
+    pub fn new(project: i64, environment: Option<&str>, release: Option<&str>) -> Option<Self> {
+        let environment = environment
+            .filter(|e| !e.trim().is_empty())
+            .map(|e| self::environment(Some(e)));
+        let release = release
+            .filter(|r| !r.trim().is_empty())
+            .map(|r| version(Some(r)));
+        if environment.is_none() && release.is_none() {
+            return None;
+        }
+        let unlabelled = environment
+            .as_deref()
+            .is_none_or(|e| e == DEFAULT_ENVIRONMENT)
+            && release.is_none();
+        let mut ids = Query::select()
+            .column(release::Column::Id)
+            .from(release::Entity)
+            .and_where(Expr::col(release::Column::ProjectId).eq(project))
+            .to_owned();
+        if let Some(environment) = environment {
+            ids.and_where(Expr::col(release::Column::Environment).eq(environment));
+        }
+        if let Some(release) = release {
+            ids.and_where(Expr::col(release::Column::Version).eq(release));
+        }
+        Some(Self { ids, unlabelled })
     }
-    if let Some(version) = version {
-        query = query.filter(release::Column::Version.eq(version));
-    }
-    query.into_tuple::<i64>().all(conn).await
 }
 
 /// A release and environment of a report, for answers.
@@ -196,6 +284,9 @@ pub struct Named {
 
 /// The releases `ids`, for naming them in answers.
 pub async fn named<C: ConnectionTrait>(conn: &C, ids: &[i64]) -> Result<Vec<Named>, DbErr> {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -251,36 +342,37 @@ pub async fn summary<C: ConnectionTrait>(conn: &C, project: i64) -> Result<Vec<S
         .all(conn)
         .await?;
     let ids: Vec<i64> = releases.iter().map(|r| r.id).collect();
-    // the groups seen in these releases, then all their rows (of any
-    // release): where each group was first seen, per environment
-    let groups: Vec<i64> = group_release::Entity::find()
+    // every (group, release) row of the project with its environment, in
+    // one join: where each group was first seen, per environment
+    let rows: Vec<(i64, i64, i64, String)> = group_release::Entity::find()
         .select_only()
-        .column(group_release::Column::GroupId)
-        .distinct()
-        .filter(group_release::Column::ReleaseId.is_in(ids.iter().copied()))
+        .columns([
+            group_release::Column::GroupId,
+            group_release::Column::ReleaseId,
+            group_release::Column::FirstSeenMs,
+        ])
+        .column_as(
+            Expr::col((release::Entity, release::Column::Environment)),
+            "environment",
+        )
+        .join(
+            sea_orm::JoinType::InnerJoin,
+            group_release::Entity::belongs_to(release::Entity)
+                .from(group_release::Column::ReleaseId)
+                .to(release::Column::Id)
+                .into(),
+        )
+        .filter(Expr::col((release::Entity, release::Column::ProjectId)).eq(project))
         .into_tuple()
         .all(conn)
         .await?;
-    let rows = group_release::Entity::find()
-        .filter(group_release::Column::GroupId.is_in(groups.iter().copied()))
-        .all(conn)
-        .await?;
-    let all_ids: Vec<i64> = rows.iter().map(|r| r.release_id).collect();
-    let environments: HashMap<i64, String> = named(conn, &all_ids)
-        .await?
-        .into_iter()
-        .map(|n| (n.id, n.environment))
-        .collect();
     let mut first: HashMap<(i64, &str), (i64, i64)> = HashMap::new();
-    for row in &rows {
-        let Some(environment) = environments.get(&row.release_id) else {
-            continue;
-        };
+    for (group, release, first_seen, environment) in &rows {
         let entry = first
-            .entry((row.group_id, environment.as_str()))
-            .or_insert((row.first_seen_ms, row.release_id));
-        if (row.first_seen_ms, row.release_id) < *entry {
-            *entry = (row.first_seen_ms, row.release_id);
+            .entry((*group, environment.as_str()))
+            .or_insert((*first_seen, *release));
+        if (*first_seen, *release) < *entry {
+            *entry = (*first_seen, *release);
         }
     }
     let mut new_errors: HashMap<i64, i64> = HashMap::new();
@@ -337,34 +429,49 @@ pub async fn summary<C: ConnectionTrait>(conn: &C, project: i64) -> Result<Vec<S
         .collect())
 }
 
-/// The environments of `project`'s releases, and the releases of
-/// `environment` (or of all), most recently seen first: the errors page's
-/// filters.
+/// The environments a project's errors page offers at most.
+pub const MAX_ENVIRONMENTS_SHOWN: u64 = 50;
+
+/// The environments of `project`'s releases (at most
+/// [`MAX_ENVIRONMENTS_SHOWN`], by name), and the releases of `environment`
+/// (or of all; at most [`RELEASES_PER_PAGE`], most recently seen first): the
+/// errors page's filters.
 pub async fn filters<C: ConnectionTrait>(
     conn: &C,
     project: i64,
     environment: Option<&str>,
 ) -> Result<(Vec<String>, Vec<String>), DbErr> {
     use sea_orm::QueryOrder;
-    let rows = release::Entity::find()
+    let environments: Vec<String> = release::Entity::find()
+        .select_only()
+        .column(release::Column::Environment)
+        .distinct()
         .filter(release::Column::ProjectId.eq(project))
-        .order_by_desc(release::Column::LastSeenMs)
+        .order_by_asc(release::Column::Environment)
+        .limit(MAX_ENVIRONMENTS_SHOWN)
+        .into_tuple()
         .all(conn)
         .await?;
-    let mut environments: Vec<String> = Vec::new();
-    let mut versions: Vec<String> = Vec::new();
-    for row in rows {
-        if !environments.contains(&row.environment) {
-            environments.push(row.environment.clone());
-        }
-        if environment.is_none_or(|e| e == row.environment)
-            && !row.version.is_empty()
-            && !versions.contains(&row.version)
-            && versions.len() < RELEASES_PER_PAGE as usize
-        {
-            versions.push(row.version);
-        }
+    let mut versions = release::Entity::find()
+        .select_only()
+        .column(release::Column::Version)
+        .filter(release::Column::ProjectId.eq(project))
+        .filter(release::Column::Version.ne(""));
+    if let Some(environment) = environment {
+        versions =
+            versions.filter(release::Column::Environment.eq(self::environment(Some(environment))));
     }
-    environments.sort();
+    let rows: Vec<String> = versions
+        .order_by_desc(release::Column::LastSeenMs)
+        .limit(RELEASES_PER_PAGE * 4)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let mut seen = std::collections::HashSet::new();
+    let versions = rows
+        .into_iter()
+        .filter(|v| seen.insert(v.clone()))
+        .take(RELEASES_PER_PAGE as usize)
+        .collect();
     Ok((environments, versions))
 }

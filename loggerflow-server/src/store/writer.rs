@@ -810,9 +810,24 @@ impl Ctx<'_> {
                 // named as it says now (a restarted app has a new pid)
                 let name = super::instances::name(&row.id, &row.host, row.pid);
                 let message = format!("{name} is back online");
-                self.alarm(project, "online", &message, None).await?;
+                let environment = row
+                    .environment
+                    .as_deref()
+                    .unwrap_or(super::releases::DEFAULT_ENVIRONMENT);
+                self.alarm_in(project, "online", &message, None, Some(environment))
+                    .await?;
             }
             Some(_) => {}
+        }
+        // the release it runs is one of the project's, errors or not
+        if let Some(version) = &row.release {
+            let environment = row
+                .environment
+                .clone()
+                .unwrap_or_else(|| super::releases::DEFAULT_ENVIRONMENT.to_owned());
+            super::releases::upsert(self.txn, project, &environment, version, now, now)
+                .await
+                .map_err(store_err)?;
         }
         super::instances::hello(self.txn, row, now)
             .await
@@ -1093,7 +1108,11 @@ impl Ctx<'_> {
             }
         }
         // (group, release) → (reports, first, last)
-        let mut seen: std::collections::BTreeMap<(i64, i64), (i64, i64, i64)> =
+        /// A group's reports of one release in this batch: how many, the
+        /// first and last times, the oldest report and its release's index.
+        type Seen = (i64, i64, i64, uuid::Uuid, usize);
+        // (group, release) → its reports
+        let mut seen: std::collections::BTreeMap<(i64, i64), Seen> =
             std::collections::BTreeMap::new();
         for (id, index, ts, release, _) in &rows {
             // an id twice in one batch is stored (and counted) once
@@ -1110,11 +1129,74 @@ impl Ctx<'_> {
                 }
                 let entry = seen
                     .entry((group.id, releases[*release].id))
-                    .or_insert((0, *ts, *ts));
+                    .or_insert((0, *ts, *ts, *id, *release));
                 entry.0 += 1;
-                entry.1 = entry.1.min(*ts);
+                if *ts < entry.1 {
+                    entry.1 = *ts;
+                    entry.3 = *id;
+                }
                 entry.2 = entry.2.max(*ts);
             }
+        }
+        // first (so a new error's alarm is queued before its repeats'), in
+        // key order (as above): a group's first reports in an environment
+        // are a new error there (a group new to the project is new in each
+        // environment it came from)
+        let mut fresh: std::collections::BTreeMap<(i64, &str), (i64, uuid::Uuid, usize, bool)> =
+            std::collections::BTreeMap::new();
+        for ((group, release), (count, first, last, oldest, r)) in seen {
+            let total = super::releases::group_seen(self.txn, group, release, count, first, last)
+                .await
+                .map_err(store_err)?;
+            // only a new (group, release) pair may be the group's first in
+            // its environment: the common case costs nothing more
+            let new_pair = total == count;
+            let entry = fresh
+                .entry((group, releases[r].environment))
+                .or_insert((first, oldest, r, new_pair));
+            entry.3 &= new_pair;
+            if first < entry.0 {
+                *entry = (first, oldest, r, entry.3);
+            }
+        }
+        let lines: HashMap<i64, (i64, &str)> = groups
+            .iter()
+            .map(|g| (g.id, (g.project, g.line.as_str())))
+            .collect();
+        for ((group, environment), (_, report, r, all_new)) in fresh {
+            if !all_new {
+                continue;
+            }
+            let batch_releases: Vec<i64> = releases
+                .iter()
+                .filter(|x| x.environment == environment)
+                .map(|x| x.id)
+                .collect();
+            let before =
+                super::releases::seen_before(self.txn, group, environment, &batch_releases)
+                    .await
+                    .map_err(store_err)?;
+            if before {
+                continue;
+            }
+            let Some((project, line)) = lines.get(&group) else {
+                continue;
+            };
+            let place = Newest {
+                report,
+                release: releases[r].id,
+                environment,
+                version: releases[r].version,
+            }
+            .place();
+            self.alarm_in(
+                *project,
+                "new_error",
+                &format!("new error{place}: {line}"),
+                Some(report),
+                Some(environment),
+            )
+            .await?;
         }
         // in id order, as retention updates groups: two transactions that
         // update the same groups (two servers, or retention) cannot deadlock
@@ -1145,12 +1227,6 @@ impl Ctx<'_> {
                 newest,
             )
             .await?;
-        }
-        // in key order, as above
-        for ((group, release), (count, first, last)) in seen {
-            super::releases::group_seen(self.txn, group, release, count, first, last)
-                .await
-                .map_err(store_err)?;
         }
         let now = now_ms();
         for instance in instances.keys() {
@@ -1185,16 +1261,8 @@ impl Ctx<'_> {
         let environment = newest.as_ref().map(|n| n.environment);
         // ` in 1.2.3 (staging)`: where it happened, when the app says
         let place = newest.as_ref().map(Newest::place).unwrap_or_default();
-        if count == 0 {
-            self.alarm_in(
-                project,
-                "new_error",
-                &format!("new error{place}: {line}"),
-                report,
-                environment,
-            )
-            .await?;
-        } else if state == "resolved" {
+        // a new error's alarms go per environment, after `group_seen`
+        if count > 0 && state == "resolved" {
             self.alarm_in(
                 project,
                 "regression",
@@ -1219,7 +1287,7 @@ impl Ctx<'_> {
                 self.txn,
                 project,
                 nth,
-                &format!("{nth} occurrences of{place}: {line}"),
+                &format!("{nth} occurrences{place} of: {line}"),
                 report,
                 environment,
             )

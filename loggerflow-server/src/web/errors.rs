@@ -48,17 +48,16 @@ pub async fn page(
                 })?,
         ),
     };
-    let environment = query.environment.filter(|e| !e.trim().is_empty());
-    let release = query.release.filter(|r| !r.trim().is_empty());
-    let releases = if environment.is_none() && release.is_none() {
-        None
-    } else {
-        Some(
-            releases::matching(&state.db, id, environment.as_deref(), release.as_deref())
-                .await
-                .map_err(StoreError::from)?,
-        )
-    };
+    // as stored: trimmed, bounded, no control character (a NUL included)
+    let environment = query
+        .environment
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| releases::environment(Some(&e)));
+    let release = query
+        .release
+        .filter(|r| !r.trim().is_empty())
+        .map(|r| releases::version(Some(&r)));
+    let by_release = releases::Filter::new(id, environment.as_deref(), release.as_deref());
     let (environments, versions) = releases::filters(&state.db, id, environment.as_deref())
         .await
         .map_err(StoreError::from)?;
@@ -67,7 +66,7 @@ pub async fn page(
         id,
         filter.as_deref(),
         &search,
-        releases.as_deref(),
+        by_release.as_ref(),
         after,
     )
     .await?;

@@ -11,7 +11,9 @@ use sea_orm_migration::{prelude::*, schema::*};
 /// Adds `releases`, `group_releases`, `reports.release_id`,
 /// `error_groups.regressed_release_id` and `resolved_ms`,
 /// `instances.release` and `environment`, and
-/// `alarm_connections.environments`.
+/// `alarm_connections.environments`; the groups stored before get the
+/// release `production` / `""` (their reports keep `release_id` NULL,
+/// which the filters read as that release).
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -154,7 +156,25 @@ impl MigrationTrait for Migration {
                 .add_column(text_null(AlarmConnections::Environments))
                 .to_owned(),
         )
-        .await
+        .await?;
+        // what was stored before came from production, naming no release:
+        // its groups get that release, so their first release, the filters
+        // and the Releases page ("new in") count them where they began
+        let db = m.get_connection();
+        db.execute_unprepared(
+            "INSERT INTO releases (project_id, environment, version, first_seen_ms, last_seen_ms) \
+             SELECT project_id, 'production', '', MIN(first_seen_ms), MAX(last_seen_ms) \
+             FROM error_groups GROUP BY project_id",
+        )
+        .await?;
+        db.execute_unprepared(
+            "INSERT INTO group_releases (group_id, release_id, count, first_seen_ms, last_seen_ms) \
+             SELECT g.id, r.id, g.count, g.first_seen_ms, g.last_seen_ms \
+             FROM error_groups g JOIN releases r ON r.project_id = g.project_id \
+             AND r.environment = 'production' AND r.version = ''",
+        )
+        .await?;
+        Ok(())
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
