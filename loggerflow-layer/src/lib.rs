@@ -113,7 +113,9 @@ pub mod trace;
 pub use backlight::{Backlight, BacklitError, Color, TracebackBacklighter};
 pub use layer::{LoggerFlowBuilder, LoggerFlowLayer};
 pub use pipeline::{
-    DEFAULT_ENVIRONMENT, FlushGuard, Handle, RetryPolicy, SinkStats, Stats, capture_error,
-    capture_message, capture_panic,
+    FlushGuard, Handle, RetryPolicy, SinkStats, Stats, capture_error, capture_message,
+    capture_panic,
 };
-pub use protocol::{ErrorInfo, Frame, Level, Report, ReportId, ReportKind, SpanInfo, TraceMode};
+pub use protocol::{
+    DEFAULT_ENVIRONMENT, ErrorInfo, Frame, Level, Report, ReportId, ReportKind, SpanInfo, TraceMode,
+};

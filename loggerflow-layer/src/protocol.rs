@@ -624,6 +624,10 @@ pub enum Transport {
     Websocket,
 }
 
+/// The environment of a layer that names none (and of reports and hellos
+/// that carry none: the server files them under it).
+pub const DEFAULT_ENVIRONMENT: &str = "production";
+
 /// The first message of an app instance: who it is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hello {

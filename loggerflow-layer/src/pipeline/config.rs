@@ -120,9 +120,7 @@ impl RetryPolicy {
     }
 }
 
-/// The environment of a layer that names none (and of reports that carry
-/// none).
-pub const DEFAULT_ENVIRONMENT: &str = "production";
+use crate::protocol::DEFAULT_ENVIRONMENT;
 
 /// A non-empty environment variable, trimmed.
 fn env_value(name: &str) -> Option<String> {

@@ -10,6 +10,6 @@ pub(crate) mod guard;
 pub(crate) mod handle;
 pub(crate) mod worker;
 
-pub use config::{DEFAULT_ENVIRONMENT, RetryPolicy};
+pub use config::RetryPolicy;
 pub use guard::FlushGuard;
 pub use handle::{Handle, SinkStats, Stats, capture_error, capture_message, capture_panic};

@@ -294,7 +294,7 @@ impl SinkContext {
             project: project.into(),
             trace_mode,
             release: None,
-            environment: crate::pipeline::DEFAULT_ENVIRONMENT.to_owned(),
+            environment: crate::protocol::DEFAULT_ENVIRONMENT.to_owned(),
             ledger: Ledger::default(),
             sinks: Vec::new(),
         }
