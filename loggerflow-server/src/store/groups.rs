@@ -174,13 +174,7 @@ pub async fn seen_in(
             Expr::col((release::Entity, release::Column::Version)),
             "version",
         )
-        .join(
-            JoinType::InnerJoin,
-            group_release::Entity::belongs_to(release::Entity)
-                .from(Column::ReleaseId)
-                .to(release::Column::Id)
-                .into(),
-        )
+        .join(JoinType::InnerJoin, super::releases::to_release())
         .filter(groups);
     if let Some(filter) = filter {
         select = select.filter(Column::ReleaseId.in_subquery(filter.ids.clone()));

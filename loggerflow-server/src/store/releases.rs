@@ -119,6 +119,14 @@ pub async fn upsert<C: ConnectionTrait>(
     Ok(id)
 }
 
+/// `group_releases` joined to their release (its environment and version).
+pub(crate) fn to_release() -> sea_orm::RelationDef {
+    group_release::Entity::belongs_to(release::Entity)
+        .from(group_release::Column::ReleaseId)
+        .to(release::Column::Id)
+        .into()
+}
+
 /// Whether `group` was seen in `environment` in a release other than
 /// `except` (those of the batch being written).
 pub async fn seen_before<C: ConnectionTrait>(
@@ -130,13 +138,7 @@ pub async fn seen_before<C: ConnectionTrait>(
     let found = group_release::Entity::find()
         .select_only()
         .column(group_release::Column::ReleaseId)
-        .join(
-            sea_orm::JoinType::InnerJoin,
-            group_release::Entity::belongs_to(release::Entity)
-                .from(group_release::Column::ReleaseId)
-                .to(release::Column::Id)
-                .into(),
-        )
+        .join(sea_orm::JoinType::InnerJoin, to_release())
         .filter(group_release::Column::GroupId.eq(group))
         .filter(Expr::col((release::Entity, release::Column::Environment)).eq(environment))
         .filter(group_release::Column::ReleaseId.is_not_in(except.iter().copied()))
@@ -355,13 +357,7 @@ pub async fn summary<C: ConnectionTrait>(conn: &C, project: i64) -> Result<Vec<S
             Expr::col((release::Entity, release::Column::Environment)),
             "environment",
         )
-        .join(
-            sea_orm::JoinType::InnerJoin,
-            group_release::Entity::belongs_to(release::Entity)
-                .from(group_release::Column::ReleaseId)
-                .to(release::Column::Id)
-                .into(),
-        )
+        .join(sea_orm::JoinType::InnerJoin, to_release())
         .filter(Expr::col((release::Entity, release::Column::ProjectId)).eq(project))
         .into_tuple()
         .all(conn)
