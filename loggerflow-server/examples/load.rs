@@ -8,6 +8,7 @@
 //! target/release/examples/load                 # everything but `two`
 //! target/release/examples/load ingest idle     # some sections: idle, ingest, connections, two, compat
 //! target/release/examples/load compat          # ours against the Python original, in one run
+//! target/release/examples/load tabs            # 1,000 live dashboard tabs: memory, push latency, ingest
 //! target/release/examples/load compat http://127.0.0.1:8000 [loggerflow.db]   # any such server
 //! ```
 //!
@@ -36,6 +37,15 @@
 //!   servers, PostgreSQL and this tool share this machine's cores, so two
 //!   servers measure contention for one database and the same cores, not
 //!   scale-out onto separate machines; the printed note says so.
+//! - **tabs** (only when asked for: about a minute): 1,000 open dashboard
+//!   tabs, each a `GET /api/v1/events` stream read as it comes, on a server
+//!   with an SQLite database. The server's RSS before and after they open;
+//!   the push latency (one report posted every 300 ms, 30 times, to a project
+//!   one more stream listens to: from the POST to its `errors` event, and
+//!   from the acknowledgement); and the webhook ingest maximum (8 clients,
+//!   batches of 100) without tabs, with the 1,000 tabs (each told of every
+//!   change), and without them again, so the noise between the two runs
+//!   without tabs shows beside the difference.
 //! - **compat** (only when asked for: about a minute): the Python
 //!   LoggerFlow 0.0.6 protocol (`POST {base}handshake`, `heartbeat`,
 //!   `project_error`; websocket `{base}`: the handshake as the first frame,
@@ -851,6 +861,165 @@ async fn connections(count: usize, rows: &mut Vec<Row>) {
             mb(peak)
         ),
         "RSS ≤ 300 MB, CPU ≤ 50 %".into(),
+    ));
+}
+
+/// Opens a `GET /api/v1/events` stream (`query`: `?project=…` or empty) and
+/// reads it until the end; `seen` is told the time of each `errors` event
+/// about `project` (when given); `events` counts every event read.
+async fn tab(
+    http: reqwest::Client,
+    url: String,
+    project: Option<String>,
+    events: Arc<AtomicU64>,
+    opened: Arc<AtomicU64>,
+    seen: Option<tokio::sync::mpsc::UnboundedSender<Instant>>,
+) {
+    let Ok(mut response) = http.get(&url).send().await else {
+        return;
+    };
+    if !response.status().is_success() {
+        return;
+    }
+    opened.fetch_add(1, Ordering::Relaxed);
+    let needle = project.map(|p| format!("data: {{\"project\":\"{p}\"}}"));
+    let mut pending = String::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        pending.push_str(&String::from_utf8_lossy(&chunk));
+        // whole events end with a blank line
+        while let Some(end) = pending.find("\n\n") {
+            let event: String = pending.drain(..end + 2).collect();
+            if event.contains("event: ") {
+                events.fetch_add(1, Ordering::Relaxed);
+            }
+            if let (Some(needle), Some(seen)) = (&needle, &seen)
+                && event.contains(needle.as_str())
+            {
+                let _ = seen.send(Instant::now());
+            }
+        }
+    }
+}
+
+/// `count` live dashboard tabs on one server: their memory, the push
+/// latency, and the ingest maximum without and with them.
+async fn tabs(count: usize, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("tabs.db").display());
+    let server = Server::start(&url);
+    // the first run warms the server up (caches, the database's pages)
+    let (_, without_1) = webhook_max(&[&server], 8, 100).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, rss_before, _) = server.usage();
+
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
+    let events = Arc::new(AtomicU64::new(0));
+    let opened = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    let started = Instant::now();
+    for _ in 0..count {
+        tasks.push(tokio::spawn(tab(
+            http.clone(),
+            format!("{}/api/v1/events", server.base),
+            None,
+            events.clone(),
+            opened.clone(),
+            None,
+        )));
+    }
+    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    tasks.push(tokio::spawn(tab(
+        http.clone(),
+        format!("{}/api/v1/events?project=Latency", server.base),
+        Some("Latency".into()),
+        events.clone(),
+        opened.clone(),
+        Some(seen_tx),
+    )));
+    while opened.load(Ordering::Relaxed) < count as u64 + 1
+        && started.elapsed() < Duration::from_secs(60)
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let open = opened.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, rss_after, _) = server.usage();
+    rows.push(Row(
+        format!("{open} open dashboard tabs (event streams), idle, SQLite"),
+        format!(
+            "server RSS {} → {} (+{})",
+            mb(rss_before),
+            mb(rss_after),
+            mb(rss_after.saturating_sub(rss_before))
+        ),
+        "≤ 50 MB for 1,000 tabs".into(),
+    ));
+
+    // push latency: one report every 300 ms (beyond the coalescing window)
+    let mut from_post = Vec::new();
+    let mut from_ack = Vec::new();
+    let post = format!("{}/loggerflow/v1/batch", server.base);
+    for n in 0..30u64 {
+        while seen.try_recv().is_ok() {}
+        let mut messages = Vec::new();
+        if n == 0 {
+            messages.push(hello("Latency", "latency-1", "webhook", 60));
+        }
+        messages.push(serde_json::json!({"type": "report", "report": report("Latency", n)}));
+        let body =
+            serde_json::json!({"protocol": 1, "instance": "latency-1", "messages": messages});
+        let sent = Instant::now();
+        let Ok(reply) = http.post(&post).json(&body).send().await else {
+            continue;
+        };
+        let acked = Instant::now();
+        let ok = reply.status().is_success();
+        if let (true, Ok(Some(at))) = (
+            ok,
+            tokio::time::timeout(Duration::from_secs(5), seen.recv()).await,
+        ) {
+            from_post.push(at.duration_since(sent));
+            from_ack.push(at.saturating_duration_since(acked));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let heard = from_post.len();
+    let (p50, p99) = percentiles_of(&mut from_post);
+    let (a50, a99) = percentiles_of(&mut from_ack);
+    rows.push(Row(
+        format!("push latency with {open} tabs open: {heard} of 30 reports heard on a stream"),
+        format!(
+            "POST → event p50 {} / max {}; ack → event p50 {} / max {}",
+            ms(p50),
+            ms(p99),
+            ms(a50),
+            ms(a99)
+        ),
+        "a change on the page within 1 s".into(),
+    ));
+
+    let told = events.load(Ordering::Relaxed);
+    let (_, with_tabs) = webhook_max(&[&server], 8, 100).await;
+    let told = events.load(Ordering::Relaxed) - told;
+    for task in &tasks {
+        task.abort();
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, without_2) = webhook_max(&[&server], 8, 100).await;
+    rows.push(Row(
+        format!("webhook ingest max (8 clients × 100), SQLite, with {open} tabs open"),
+        format!(
+            "{with_tabs:.0} reports/s with the tabs ({told} events sent to them in {SECONDS} s); \
+             {without_1:.0} before and {without_2:.0} after without them"
+        ),
+        "no measurable cost".into(),
+    ));
+    notes.push(format!(
+        "tabs: the server, the {open} streams' reader (this tool) and the ingest clients share \
+         this machine's cores."
     ));
 }
 
@@ -1809,10 +1978,11 @@ async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     // `two` (a minute, and the PostgreSQL ingest again) and `compat` (the
     // Python original) only when asked for
-    let wants =
-        |s: &str| (args.is_empty() && s != "two" && s != "compat") || args.iter().any(|a| a == s);
+    let wants = |s: &str| {
+        (args.is_empty() && !["two", "compat", "tabs"].contains(&s)) || args.iter().any(|a| a == s)
+    };
     // `compat [URL [SQLITE_FILE]]`
-    let sections = ["idle", "ingest", "connections", "two", "compat"];
+    let sections = ["idle", "ingest", "connections", "two", "compat", "tabs"];
     let compat_args: Vec<&str> = args
         .iter()
         .skip_while(|a| *a != "compat")
@@ -1841,6 +2011,9 @@ async fn main() {
     }
     if wants("connections") {
         connections(10_000, &mut rows).await;
+    }
+    if wants("tabs") {
+        tabs(1_000, &mut rows, &mut notes).await;
     }
     if wants("compat") {
         compat(

@@ -20,6 +20,7 @@
 pub mod alarm;
 pub mod api;
 pub mod auth;
+pub mod changes;
 pub mod cli;
 pub mod connections;
 pub mod error;
@@ -278,13 +279,30 @@ impl Server {
         // who this process is to the others on the database: the holder of
         // its websockets (`instances.server_id`) and of its alarm claims
         let me = store::servers::new_id();
-        let (writer, writer_task) = store::writer::Writer::spawn(db.clone(), quota, me.clone());
+        // what changed, for the dashboard's live pages (on PostgreSQL also
+        // told to, and heard from, the other servers)
+        let changes = changes::Changes::new();
+        let (writer, writer_task) =
+            store::writer::Writer::spawn(db.clone(), quota, me.clone(), changes.clone());
         let outbound = alarm::Outbound::new(config.allow_private_targets, config.alarm_dir.clone());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let beat = tokio::spawn(tasks::beat(db.clone(), me.clone(), stop_rx.clone()));
         let sweeper = tokio::spawn(tasks::sweeper(
             db.clone(),
             config.sweep_every,
+            changes.clone(),
+            stop_rx.clone(),
+        ));
+        let coalescer = tokio::spawn(changes::run(
+            changes.clone(),
+            db.clone(),
+            me.clone(),
+            stop_rx.clone(),
+        ));
+        let heard = tokio::spawn(changes::listen(
+            changes.clone(),
+            config.database_url.clone(),
+            me.clone(),
             stop_rx.clone(),
         ));
         let retention = tokio::spawn(tasks::retention(
@@ -315,6 +333,7 @@ impl Server {
                 links: config.links(),
             },
             Duration::from_millis(500),
+            changes.clone(),
             stop_rx,
         ));
         let limits = connections::Limits {
@@ -333,6 +352,7 @@ impl Server {
             writer: writer.clone(),
             outbound,
             throttle: Arc::new(auth::throttle::Throttle::default()),
+            changes,
         };
         let app = router::router(state);
         let signal = async move {
@@ -367,7 +387,7 @@ impl Server {
                 "the alarm dispatcher did not stop in time; its claims expire after the lease"
             );
         }
-        for task in [sweeper, retention, prune, beat] {
+        for task in [sweeper, retention, prune, beat, coalescer, heard] {
             if tokio::time::timeout(Duration::from_millis(300), task)
                 .await
                 .is_err()

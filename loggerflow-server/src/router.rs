@@ -39,6 +39,8 @@ pub struct AppState {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Websockets being served (the shutdown waits for them to end).
     pub live_sockets: Arc<std::sync::atomic::AtomicUsize>,
+    /// What changed, told to the dashboard's live pages.
+    pub changes: crate::changes::Changes,
 }
 
 /// The server's routes.
@@ -80,6 +82,16 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/projects", get(api::projects))
         .route("/metrics", get(api::prometheus))
         .route("/api/v1/dashboard/projects", get(web::projects::live))
+        .route(
+            "/api/v1/dashboard/projects/{project}/errors",
+            get(web::errors::live),
+        )
+        .route(
+            "/api/v1/dashboard/projects/{project}/reports/{id}/neighbours",
+            get(web::report::neighbours),
+        )
+        .route("/api/v1/dashboard/alarm-events", get(web::alarms::history))
+        .route("/api/v1/events", get(api::events::stream))
         .route("/api/v1/projects/{project}/errors", get(api::errors))
         .route(
             "/api/v1/projects/{project}/errors/{group}/state",

@@ -28,15 +28,23 @@ pub async fn beat(db: DatabaseConnection, me: String, mut stop: watch::Receiver<
 }
 
 /// Marks instances offline once their heartbeats stop (every `every`),
-/// counting from this server's start for apps last heard before it.
-pub async fn sweeper(db: DatabaseConnection, every: Duration, mut stop: watch::Receiver<bool>) {
+/// counting from this server's start for apps last heard before it, and
+/// tells `changes` when it did.
+pub async fn sweeper(
+    db: DatabaseConnection,
+    every: Duration,
+    changes: crate::changes::Changes,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(every);
     let started = store::now_ms();
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                if let Err(error) = store::instances::sweep_offline(&db, store::now_ms(), started).await {
-                    tracing::warn!(%error, "status sweep failed");
+                match store::instances::sweep_offline(&db, store::now_ms(), started).await {
+                    Ok(0) => {}
+                    Ok(_) => changes.publish(crate::changes::Topic::Projects, None),
+                    Err(error) => tracing::warn!(%error, "status sweep failed"),
                 }
             }
             _ = stop.changed() => return,

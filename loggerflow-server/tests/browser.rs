@@ -340,3 +340,195 @@ async fn the_empty_state_shows_how_to_connect_an_app() {
     browser.screenshots("empty").await;
     browser.close().await;
 }
+
+/// Run as a child process by `pages_update_by_push_…`: an app (a layer with
+/// the websocket sink, `LF_LIVE_NAME` to `LF_LIVE_BASE`) that stays up
+/// until it is killed.
+#[test]
+fn child_live_app() {
+    use loggerflow_layer::LoggerFlowLayer;
+    use loggerflow_layer::lifecycle::WebSocketLifecycle;
+    use tracing_subscriber::prelude::*;
+    let (Ok(base), Ok(name)) = (std::env::var("LF_LIVE_BASE"), std::env::var("LF_LIVE_NAME"))
+    else {
+        return; // not a child: nothing to do
+    };
+    let sink = WebSocketLifecycle::new(format!("{}/loggerflow/", base.replacen("http", "ws", 1)))
+        .heartbeat(Duration::from_secs(1));
+    let layer: LoggerFlowLayer = LoggerFlowLayer::builder(&name)
+        .capture_panics(false)
+        .sink(sink)
+        .build();
+    let _ = tracing_subscriber::registry().with(layer).try_init();
+    std::thread::sleep(Duration::from_secs(300));
+}
+
+/// Fetches the page made so far (the live islands fetch with `fetch`; the
+/// event stream is not one).
+async fn fetches(c: &Client) -> u64 {
+    c.execute(
+        "return performance.getEntriesByType('resource').filter(e => e.initiatorType === 'fetch').length",
+        vec![],
+    )
+    .await
+    .expect("count fetches")
+    .as_u64()
+    .expect("a count")
+}
+
+/// Whether the page is still the one marked by `mark`.
+async fn not_reloaded(c: &Client) -> bool {
+    c.execute("return window.__no_reload === true", vec![])
+        .await
+        .expect("check")
+        == serde_json::json!(true)
+}
+
+async fn mark(c: &Client) {
+    c.execute("window.__no_reload = true", vec![])
+        .await
+        .expect("mark the page");
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+#[tokio::test]
+async fn pages_update_by_push_without_polling_and_catch_up_after_a_restart() {
+    let (_db, mut server, _) = seeded(&[]).await;
+    // an app that stays up, over a websocket
+    let mut app = Command::new(std::env::current_exe().expect("the test binary"))
+        .args([
+            "child_live_app",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("LF_LIVE_BASE", &server.base)
+        .env("LF_LIVE_NAME", "Live")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the app");
+    let online = server
+        .wait_for("/api/v1/projects", Duration::from_secs(20), |p| {
+            common::project(p, "Live").is_some_and(|p| p["status"] == "online")
+        })
+        .await;
+    assert_eq!(
+        common::project(&online, "Live").map(|p| p["status"].clone()),
+        Some(serde_json::json!("online")),
+        "{online}"
+    );
+
+    let browser = Browser::start().await;
+    let c = &browser.client;
+
+    // the errors page: idle, it asks the server for nothing (no polling),
+    // though the app's heartbeats change the projects every second
+    c.goto(&server.url("/projects/Shop")).await.expect("open");
+    browser.hydrated().await;
+    mark(c).await;
+    // the stream opened and the table caught up once
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = fetches(c).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(fetches(c).await, before, "an idle page made requests");
+
+    // an error sent now is in the table within 1 s, without a reload
+    c.execute(
+        "window.__seen = null; new MutationObserver(() => { \
+            if (window.__seen === null && document.querySelector('table.groups')?.textContent.includes('Live boom')) \
+                window.__seen = Date.now(); \
+         }).observe(document.body, {subtree: true, childList: true, characterData: true});",
+        vec![],
+    )
+    .await
+    .expect("watch the table");
+    let mut boom = report("Shop", &new_id(), 1);
+    boom["report"]["message"] = serde_json::json!("Live boom");
+    boom["report"]["target"] = serde_json::json!("shop::live");
+    boom["report"]["frames"] = serde_json::json!([
+        {"function": "shop::live::boom", "file": "src/live.rs", "line": 7, "yours": true}
+    ]);
+    let sent = now_ms();
+    let (status, _) = server
+        .post(
+            "/loggerflow/v1/batch",
+            &batch("shop-1", serde_json::json!([boom])),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let acked = now_ms();
+    c.wait()
+        .at_most(Duration::from_secs(5))
+        .for_element(Locator::XPath(
+            "//table[@class='groups']//a[contains(., 'Live boom')]",
+        ))
+        .await
+        .expect("the new error appeared without a reload");
+    let seen = c
+        .execute("return window.__seen", vec![])
+        .await
+        .expect("seen")
+        .as_i64()
+        .expect("a time");
+    println!(
+        "push: the new error was in the table {} ms after it was sent ({} ms after the server acknowledged it)",
+        seen - sent,
+        seen - acked
+    );
+    assert!(
+        seen - sent <= 1_000,
+        "the new error took {} ms to appear",
+        seen - sent
+    );
+    assert!(not_reloaded(c).await, "updated in place, not reloaded");
+    browser.screenshots("errors-live").await;
+
+    // the projects page: the app killed shows offline, in place
+    c.goto(&server.url("/")).await.expect("open /");
+    browser.hydrated().await;
+    mark(c).await;
+    let live_status = "//tr[td/a[text()='Live']]//span[contains(@class, 'status')]";
+    assert_eq!(
+        c.find(Locator::XPath(live_status))
+            .await
+            .expect("the app's row")
+            .text()
+            .await
+            .expect("text"),
+        "online"
+    );
+    let _ = app.kill();
+    let _ = app.wait();
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath(&format!("{live_status}[text()='offline']")))
+        .await
+        .expect("the killed app shows offline without a reload");
+    assert!(not_reloaded(c).await, "updated in place, not reloaded");
+
+    // the server restarts: the tab reconnects by itself and catches up
+    server.kill_and_restart();
+    let (status, _) = server
+        .post(
+            "/loggerflow/v1/batch",
+            &batch(
+                "after-1",
+                serde_json::json!([hello("AfterRestart", "after-1", 5, "webhook")]),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200);
+    c.wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::XPath(
+            "//table[@class='projects']//a[text()='AfterRestart']",
+        ))
+        .await
+        .expect("the tab caught up after the restart");
+    assert!(not_reloaded(c).await, "caught up in place, not reloaded");
+    browser.close().await;
+}

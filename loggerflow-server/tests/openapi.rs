@@ -51,7 +51,19 @@ async fn call(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let text = response.text().await.unwrap_or_default();
+    let text = if content_type.starts_with("text/event-stream") {
+        // a stream that stays open: its first event is the answer
+        let mut response = response;
+        tokio::time::timeout(std::time::Duration::from_secs(5), response.chunk())
+            .await
+            .expect("the stream's first event")
+            .ok()
+            .flatten()
+            .map(|chunk| String::from_utf8_lossy(&chunk).into_owned())
+            .unwrap_or_default()
+    } else {
+        response.text().await.unwrap_or_default()
+    };
     Answer {
         status,
         content_type,
@@ -449,10 +461,14 @@ async fn the_document_is_valid_and_every_operation_in_it_answers_as_documented()
     )
     .await;
     assert_eq!(connected.status, 200, "{}", connected.text);
+    // from a release, so the errors page's lists of releases are not empty
+    let report_id = new_id();
+    let mut first = report("Shop", &report_id, 1);
+    first["report"]["release"] = json!("1.0.0");
     let messages = json!([
         hello("Shop", "shop-1", 30, "webhook"),
         heartbeat(12.5),
-        report("Shop", &new_id(), 1)
+        first
     ]);
     let (status, reply) = server
         .post("/loggerflow/v1/batch", &batch("shop-1", messages))
@@ -476,7 +492,8 @@ async fn the_document_is_valid_and_every_operation_in_it_answers_as_documented()
         let path = template
             .replace("{project}", "Shop")
             .replace("{group}", &group.to_string())
-            .replace("{name}", "hook");
+            .replace("{name}", "hook")
+            .replace("{id}", &report_id);
         assert!(
             !path.contains('{'),
             "{what}: a path parameter the test has no value for"

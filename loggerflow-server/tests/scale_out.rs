@@ -826,3 +826,118 @@ async fn a_python_process_gone_with_its_server_is_not_masked_by_another_address(
     let _ = other.await;
     let _ = first.await;
 }
+
+/// An open `GET /api/v1/events` stream, read as text.
+struct Events {
+    response: reqwest::Response,
+    text: String,
+}
+
+impl Events {
+    async fn open(server: &Server, query: &str) -> Self {
+        let response = reqwest::get(server.url(&format!("/api/v1/events{query}")))
+            .await
+            .expect("open the stream");
+        assert_eq!(response.status().as_u16(), 200);
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .is_ok_and(|t| t.starts_with("text/event-stream"))
+        );
+        Self {
+            response,
+            text: String::new(),
+        }
+    }
+
+    /// Reads until the stream has said `needle` (everything read so far is
+    /// kept), or `within` passes.
+    async fn until(&mut self, needle: &str, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        while !self.text.contains(needle) {
+            match tokio::time::timeout_at(deadline, self.response.chunk()).await {
+                Ok(Ok(Some(chunk))) => self.text.push_str(&String::from_utf8_lossy(&chunk)),
+                _ => return false,
+            }
+        }
+        true
+    }
+}
+
+/// A dashboard tab open on server B hears of a report stored through server
+/// A (PostgreSQL NOTIFY/LISTEN), only about the project it asked for, and
+/// of an app that went offline there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tab_on_one_server_hears_of_changes_made_through_the_other() {
+    let db = Db::new(Backend::Postgres).await;
+    let a = Server::start(&db.url, &[]);
+    let b = Server::start(&db.url, &[]);
+    let mut shop = Events::open(&b, "?project=Shop").await;
+    let mut all = Events::open(&b, "").await;
+    assert!(shop.until("retry: 1000", Duration::from_secs(5)).await);
+    // B listens from its start; a moment for A's first NOTIFY to find it
+    let mut heard = false;
+    for n in 0..20 {
+        let body = batch(
+            "other-1",
+            serde_json::json!([
+                hello("Other", "other-1", 5, "webhook"),
+                common::report("Other", &new_id(), n),
+            ]),
+        );
+        assert_eq!(a.post("/loggerflow/v1/batch", &body).await.0, 200);
+        let body = batch(
+            "shop-2",
+            serde_json::json!([
+                hello("Shop", "shop-2", 1, "webhook"),
+                heartbeat(3.0),
+                common::report("Shop", &new_id(), n),
+            ]),
+        );
+        assert_eq!(a.post("/loggerflow/v1/batch", &body).await.0, 200);
+        if shop
+            .until(
+                "event: errors\ndata: {\"project\":\"Shop\"}",
+                Duration::from_millis(500),
+            )
+            .await
+        {
+            heard = true;
+            break;
+        }
+    }
+    assert!(
+        heard,
+        "B's stream said nothing of A's report: {:?}",
+        shop.text
+    );
+    assert!(
+        !shop.text.contains("\"Other\""),
+        "a stream about Shop heard of Other: {:?}",
+        shop.text
+    );
+    assert!(shop.text.contains("event: projects"), "{:?}", shop.text);
+    assert!(
+        all.until("{\"project\":\"Other\"}", Duration::from_secs(5))
+            .await,
+        "a stream about every project hears of Other: {:?}",
+        all.text
+    );
+    // Shop's app (heartbeat every 1 s) falls silent: the sweep marks it
+    // offline (on either server) and B's stream says so
+    shop.text.clear();
+    let offline = b
+        .wait_for("/api/v1/projects", Duration::from_secs(15), |p| {
+            project(p, "Shop").is_some_and(|p| p["status"] == "offline")
+        })
+        .await;
+    assert_eq!(
+        project(&offline, "Shop").map(|p| p["status"].clone()),
+        Some("offline".into())
+    );
+    assert!(
+        shop.until("event: projects", Duration::from_secs(5)).await,
+        "{:?}",
+        shop.text
+    );
+}

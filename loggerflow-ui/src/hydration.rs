@@ -72,29 +72,3 @@ pub fn replace_url(url: &str) {
     #[cfg(not(feature = "hydrate"))]
     let _ = url;
 }
-
-/// Fetches `url` as JSON every `every_ms` and hands each answer to `update`;
-/// a failed request is skipped (the next one tries again).
-#[cfg(feature = "hydrate")]
-pub fn poll_json<T>(url: &'static str, every_ms: u32, update: impl Fn(T) + Clone + 'static)
-where
-    T: serde::de::DeserializeOwned + 'static,
-{
-    use leptos::prelude::set_interval;
-    let tick = move || {
-        let update = update.clone();
-        leptos::task::spawn_local(async move {
-            let response = gloo_net::http::Request::get(url)
-                .header("Accept", "application/json")
-                .send()
-                .await;
-            if let Ok(response) = response
-                && response.ok()
-                && let Ok(value) = response.json::<T>().await
-            {
-                update(value);
-            }
-        });
-    };
-    set_interval(tick, std::time::Duration::from_millis(u64::from(every_ms)));
-}

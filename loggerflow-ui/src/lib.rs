@@ -21,6 +21,7 @@
 pub mod components;
 pub mod hydration;
 pub mod islands;
+pub mod live;
 pub mod model;
 pub mod pages;
 

@@ -52,8 +52,9 @@ pub struct ProjectRow {
     pub release: Option<String>,
 }
 
-/// The projects (home) page; also the body of `GET /live/projects`, which
-/// the page polls to update itself.
+/// The projects (home) page; also the body of
+/// `GET /api/v1/dashboard/projects`, which its live table fetches when the
+/// server says something changed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProjectsPage {
@@ -66,7 +67,7 @@ pub struct ProjectsPage {
     /// Now (ms), for "for 5 min" and "3 s ago".
     pub now_ms: i64,
     /// Where apps send to (`http://host:port/loggerflow/`), for the empty
-    /// page's snippet; not in the polled data.
+    /// page's snippet; not in the live data.
     #[serde(skip)]
     pub ingest_url: String,
 }
@@ -117,7 +118,8 @@ pub struct SettingsPage {
 }
 
 /// One error group.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GroupRow {
     /// Group id.
     pub id: i64,
@@ -145,7 +147,8 @@ pub struct GroupRow {
 }
 
 /// The errors page of a project.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorsPage {
     /// Project name.
     pub project: String,
@@ -316,7 +319,8 @@ pub struct AlarmRow {
 }
 
 /// One entry of the alarm history.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventRow {
     /// When (RFC 3339).
     pub time: String,
@@ -414,4 +418,25 @@ pub struct ReleasesPage {
     pub releases: Vec<ReleaseRow>,
     /// Now (ms).
     pub now_ms: i64,
+}
+
+/// A report's neighbours in its group (the report page's pager; also the
+/// body of `GET /api/v1/dashboard/projects/{project}/reports/{id}/neighbours`,
+/// which the pager fetches when the project's errors change).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Neighbours {
+    /// The next older report of its group.
+    pub older: Option<String>,
+    /// The next newer report of its group.
+    pub newer: Option<String>,
+}
+
+/// The alarm history as the alarms page shows it (the body of
+/// `GET /api/v1/dashboard/alarm-events`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct History {
+    /// Newest first, at most 200.
+    pub events: Vec<EventRow>,
 }

@@ -27,6 +27,7 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
 
 use super::{AlarmMessage, Fields, Links, Outbound, Registry};
+use crate::changes::{Changes, Topic};
 use crate::store::alarm_events::{self, Claimed};
 use crate::store::{StoreError, alarms, begin_write, groups, now_ms, payload, projects};
 
@@ -109,7 +110,9 @@ fn time(ms: i64) -> String {
 }
 
 /// Runs until `stop`: a round every `every`; `me` is this server's id
-/// ([`crate::store::servers::new_id`]), the owner of its claims.
+/// ([`crate::store::servers::new_id`]), the owner of its claims. A round
+/// that claimed events tells `changes` (the alarms page's history).
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     db: DatabaseConnection,
     me: String,
@@ -117,6 +120,7 @@ pub async fn run(
     outbound: Outbound,
     delivery: Delivery,
     every: Duration,
+    changes: Changes,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(every);
@@ -126,8 +130,14 @@ pub async fn run(
                 if let Err(error) = super::thresholds::evaluate(&db).await {
                     tracing::warn!(%error, "threshold evaluation failed");
                 }
-                if let Err(error) = round(&db, &registry, &outbound, &delivery, &me, &stop).await {
-                    tracing::warn!(%error, "alarm dispatch failed");
+                match round(&db, &registry, &outbound, &delivery, &me, &stop).await {
+                    Ok(false) => {}
+                    // the history changed: queued events went out or failed
+                    Ok(true) => changes.publish(Topic::Alarms, None),
+                    Err(error) => {
+                        changes.publish(Topic::Alarms, None);
+                        tracing::warn!(%error, "alarm dispatch failed");
+                    }
                 }
                 if *stop.borrow() {
                     // the round stopped before its next send: what it
@@ -210,7 +220,7 @@ async fn round(
     delivery: &Delivery,
     me: &str,
     stop: &watch::Receiver<bool>,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let now = now_ms();
     // a claim without a time was made by a server of an older version,
     // which may still be sending its batch (up to 1,000 events, 15 s
@@ -242,7 +252,7 @@ async fn round(
         // what this round claimed and did not start to send goes back
         release(db, me).await;
     }
-    sent
+    sent.map(|()| !claimed.is_empty())
 }
 
 /// Gives back this server's claims on events it has not started to send

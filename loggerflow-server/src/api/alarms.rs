@@ -299,5 +299,6 @@ pub async fn clear(
     Query(query): Query<EventsQuery>,
 ) -> Result<Json<Cleared>, AppError> {
     let deleted = admin::clear_history(&state.db, query.project.as_deref().unwrap_or("")).await?;
+    state.changes.publish(crate::changes::Topic::Alarms, None);
     Ok(Json(Cleared { deleted }))
 }

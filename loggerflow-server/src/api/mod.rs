@@ -162,6 +162,7 @@ pub async fn set_state(
     check_state(&body.state)?;
     let id = project_id(&state, &project).await?;
     if groups::set_state(&state.db, id, group, &body.state).await? {
+        state.changes.group_state(&project);
         Ok(Json(StateChanged {
             group,
             state: body.state,
@@ -299,6 +300,7 @@ pub async fn metrics(
 }
 
 pub mod alarms;
+pub mod events;
 
 /// `GET /metrics`: the server's own metrics in the Prometheus / OpenMetrics
 /// text format ([`crate::telemetry`]).

@@ -85,6 +85,10 @@ pub struct AlarmName {
         openapi_json,
         super::projects,
         crate::web::projects::live,
+        crate::web::errors::live,
+        crate::web::report::neighbours,
+        crate::web::alarms::history,
+        super::events::stream,
         super::errors,
         super::set_state,
         super::reports,
@@ -106,6 +110,8 @@ pub struct AlarmName {
         (name = "server", description = "Health, metrics and this document"),
         (name = "projects", description = "Projects, their error groups, reports and metrics"),
         (name = "alarms", description = "Alarms, their connections to projects, their history"),
+        (name = "dashboard", description = "What the dashboard's live pages fetch, and the \
+            stream of events that tells them when"),
     )
 )]
 pub struct ApiDoc;

@@ -22,6 +22,7 @@ use sea_orm::{
 use tokio::sync::{mpsc, oneshot};
 
 use super::{StoreError, fingerprint::fingerprint, now_ms, sql};
+use crate::changes::Topic;
 use crate::ingest::quota::{New, Quota};
 
 /// Project ids the writer remembers at most (the least recently used go).
@@ -193,6 +194,8 @@ struct Shared {
     /// This server's id (`store::servers`): the holder of the websockets
     /// whose connections it records.
     server: String,
+    /// Where committed changes are told (the dashboard's live pages).
+    changes: crate::changes::Changes,
 }
 
 /// Jobs in one transaction at most.
@@ -201,16 +204,22 @@ const MAX_BATCH: usize = 512;
 impl Writer {
     /// Starts the writer task on `db` for the server `server`
     /// ([`super::servers::new_id`]), creating projects and instances for
-    /// each client within `quota`. It ends once every `Writer` is dropped
-    /// and the queued jobs are written.
+    /// each client within `quota`, and telling `changes` what each commit
+    /// changed. It ends once every `Writer` is dropped and the queued jobs
+    /// are written.
     pub fn spawn(
         db: DatabaseConnection,
         quota: Quota,
         server: String,
+        changes: crate::changes::Changes,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(4096);
         let (deadline, deadline_rx) = tokio::sync::watch::channel(None);
-        let shared = Shared { quota, server };
+        let shared = Shared {
+            quota,
+            server,
+            changes,
+        };
         let task = tokio::spawn(run(db, rx, Arc::new(shared), deadline_rx));
         (
             Self {
@@ -389,6 +398,10 @@ async fn run(
             Work::DeleteProject { name, reply } => {
                 let outcome = super::projects::delete(&db, &name).await;
                 projects.clear();
+                if matches!(outcome, Ok(true)) {
+                    shared.changes.publish(Topic::Projects, None);
+                    shared.changes.publish(Topic::Errors, Some(&name));
+                }
                 let _ = reply.send(outcome);
             }
             Work::Prune {
@@ -478,6 +491,7 @@ async fn write_batch(
             for (name, id) in created {
                 projects.put(name, id);
             }
+            tell(&shared.changes, &ops, &outcomes);
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 let _ = reply.send(outcome);
             }
@@ -491,6 +505,35 @@ async fn write_batch(
                 ))));
             }
         }
+    }
+}
+
+/// Tells the dashboard's live pages what the committed jobs changed: every
+/// job changes the projects table (a status, readings, a count); reports
+/// change their project's errors.
+fn tell(
+    changes: &crate::changes::Changes,
+    jobs: &[(Option<IpAddr>, Vec<Op>)],
+    outcomes: &[Result<Done, IngestError>],
+) {
+    let mut any = false;
+    for ((_, ops), outcome) in jobs.iter().zip(outcomes) {
+        if outcome.is_err() {
+            continue;
+        }
+        any = true;
+        let mut last: Option<&str> = None;
+        for op in ops {
+            if let Op::Report { report, .. } = op
+                && last != Some(report.project.as_str())
+            {
+                last = Some(report.project.as_str());
+                changes.publish(Topic::Errors, Some(&clean(&report.project)));
+            }
+        }
+    }
+    if any {
+        changes.publish(Topic::Projects, None);
     }
 }
 

@@ -6,7 +6,7 @@ use axum::Extension;
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, Redirect};
-use loggerflow_ui::model::Visitor;
+use loggerflow_ui::model::{EventRow, History, Visitor};
 use serde::Deserialize;
 
 use crate::alarm::admin;
@@ -73,22 +73,7 @@ pub async fn page(
         }
     }
     let history_project = query.project.clone().unwrap_or_default();
-    let events = alarm_events::history(&state.db, &history_project, "", 200)
-        .await?
-        .into_iter()
-        .map(|e| loggerflow_ui::model::EventRow {
-            time: chrono::DateTime::from_timestamp_millis(e.created_ms)
-                .unwrap_or_default()
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            project: e.project,
-            alarm: e.alarm,
-            trigger: e.trigger,
-            message: e.message,
-            status: e.status,
-            error: e.error,
-            taken_over_from: e.taken_over_from,
-        })
-        .collect();
+    let events = history_rows(&state, &history_project).await?;
     let kinds: Vec<loggerflow_ui::model::KindForm> = state
         .config
         .alarms
@@ -132,6 +117,51 @@ pub async fn page(
         },
         &visitor,
     )))
+}
+
+/// Query of `GET /api/v1/dashboard/alarm-events`.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryQuery {
+    /// Only this project's alarms (none: all).
+    project: Option<String>,
+}
+
+/// `GET /api/v1/dashboard/alarm-events?project=`: the alarm history as the
+/// alarms page shows it, which its live table fetches when it changed.
+#[utoipa::path(get, path = "/api/v1/dashboard/alarm-events", tag = "dashboard",
+    operation_id = "dashboard_alarm_events",
+    summary = "The alarm history as the alarms page shows it (what its live table fetches)",
+    params(HistoryQuery),
+    responses((status = 200, description = "The newest 200 events", body = History)))]
+pub async fn history(
+    State(state): State<AppState>,
+    Query(query): Query<HistoryQuery>,
+) -> Result<axum::Json<History>, AppError> {
+    let project = query.project.unwrap_or_default();
+    Ok(axum::Json(History {
+        events: history_rows(&state, &project).await?,
+    }))
+}
+
+/// The newest 200 events of the history (of `project`; empty: all).
+async fn history_rows(state: &AppState, project: &str) -> Result<Vec<EventRow>, AppError> {
+    Ok(alarm_events::history(&state.db, project, "", 200)
+        .await?
+        .into_iter()
+        .map(|e| EventRow {
+            time: chrono::DateTime::from_timestamp_millis(e.created_ms)
+                .unwrap_or_default()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            project: e.project,
+            alarm: e.alarm,
+            trigger: e.trigger,
+            message: e.message,
+            status: e.status,
+            error: e.error,
+            taken_over_from: e.taken_over_from,
+        })
+        .collect())
 }
 
 /// Back to the alarms page with a notice.
@@ -244,7 +274,10 @@ pub async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> 
 /// `POST /alarms/clear`: clears the history.
 pub async fn clear_history(State(state): State<AppState>) -> Redirect {
     match admin::clear_history(&state.db, "").await {
-        Ok(n) => back(&format!("{n} history entries cleared"), None),
+        Ok(n) => {
+            state.changes.publish(crate::changes::Topic::Alarms, None);
+            back(&format!("{n} history entries cleared"), None)
+        }
         Err(e) => back(e.message(), None),
     }
 }

@@ -13,9 +13,12 @@ use crate::router::AppState;
 use crate::store::{StoreError, groups, now_ms, releases};
 
 /// Query of the errors page.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ErrorsQuery {
+    /// Only the groups in this state: `open`, `resolved` or `ignored`.
     state: Option<String>,
+    /// Only the groups whose title contains this text.
     q: Option<String>,
     /// The cursor of the page: `{last_seen_ms}:{group id}`.
     after: Option<String>,
@@ -32,7 +35,36 @@ pub async fn page(
     Path(project): Path<String>,
     Query(query): Query<ErrorsQuery>,
 ) -> Result<Html<String>, AppError> {
-    let id = project_id(&state, &project).await?;
+    let page = data(&state, project, query).await?;
+    Ok(Html(loggerflow_ui::pages::errors(page, &visitor)))
+}
+
+/// `GET /api/v1/dashboard/projects/{project}/errors?state=&q=&after=`: the
+/// errors page's data for the same query, which its live table fetches when
+/// the project's errors changed.
+#[utoipa::path(get, path = "/api/v1/dashboard/projects/{project}/errors", tag = "dashboard",
+    operation_id = "dashboard_errors",
+    summary = "The errors page's data for a query (what its live table fetches)",
+    params(crate::api::openapi::Project, ErrorsQuery),
+    responses(
+        (status = 200, description = "The page's data", body = ErrorsPage),
+        (status = 400, description = "`invalid_cursor`", body = crate::api::openapi::ApiError),
+        (status = 404, description = "`not_found`: no such project", body = crate::api::openapi::ApiError)))]
+pub async fn live(
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+    Query(query): Query<ErrorsQuery>,
+) -> Result<axum::Json<ErrorsPage>, AppError> {
+    Ok(axum::Json(data(&state, project, query).await?))
+}
+
+/// One page of `project`'s error groups for `query`.
+async fn data(
+    state: &AppState,
+    project: String,
+    query: ErrorsQuery,
+) -> Result<ErrorsPage, AppError> {
+    let id = project_id(state, &project).await?;
     let filter = query
         .state
         .filter(|s| matches!(s.as_str(), "open" | "resolved" | "ignored"));
@@ -100,22 +132,19 @@ pub async fn page(
             }
         })
         .collect();
-    Ok(Html(loggerflow_ui::pages::errors(
-        ErrorsPage {
-            project,
-            groups: rows,
-            state: filter,
-            search,
-            next_cursor: next.map(|(seen, id)| format!("{seen}:{id}")),
-            paged: after.is_some(),
-            now_ms: now,
-            environments,
-            environment,
-            versions,
-            release,
-        },
-        &visitor,
-    )))
+    Ok(ErrorsPage {
+        project,
+        groups: rows,
+        state: filter,
+        search,
+        next_cursor: next.map(|(seen, id)| format!("{seen}:{id}")),
+        paged: after.is_some(),
+        now_ms: now,
+        environments,
+        environment,
+        versions,
+        release,
+    })
 }
 
 /// `1.2.0 → 1.3.1 (staging)`: where a group was first and last seen, when
@@ -170,6 +199,7 @@ pub async fn set_state(
     if !groups::set_state(&state.db, id, group, &form.state).await? {
         return Err(AppError::not_found(format!("no group {group}")));
     }
+    state.changes.group_state(&project);
     Ok(Redirect::to(&format!(
         "/projects/{}",
         loggerflow_ui::pages::segment(&project)

@@ -52,6 +52,7 @@ pub async fn hide(
     if !projects::set_hidden(&state.db, &project, true).await? {
         return Err(AppError::not_found(format!("no project named `{project}`")));
     }
+    state.changes.publish(crate::changes::Topic::Projects, None);
     Ok(Redirect::to("/"))
 }
 
@@ -63,6 +64,7 @@ pub async fn unhide(
     if !projects::set_hidden(&state.db, &project, false).await? {
         return Err(AppError::not_found(format!("no project named `{project}`")));
     }
+    state.changes.publish(crate::changes::Topic::Projects, None);
     Ok(to_hidden(&format!(
         "`{project}` is back on the projects page"
     )))

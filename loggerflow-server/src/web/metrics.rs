@@ -80,6 +80,7 @@ pub async fn clear_instances(
 ) -> Result<Redirect, AppError> {
     let id = project_id(&state, &project).await?;
     let n = instances::clear(&state.db, id).await?;
+    state.changes.publish(crate::changes::Topic::Projects, None);
     Ok(Redirect::to(&format!(
         "/projects/{}/metrics?notice={}",
         loggerflow_ui::pages::segment(&project),

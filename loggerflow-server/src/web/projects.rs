@@ -1,4 +1,4 @@
-//! The projects page (`/`) and the data its live table polls.
+//! The projects page (`/`) and the data its live table fetches.
 
 use axum::Extension;
 use axum::extract::State;
@@ -11,7 +11,7 @@ use crate::error::AppError;
 use crate::router::AppState;
 use crate::store::{now_ms, projects, releases, settings};
 
-/// The projects page's data (also what its live island polls).
+/// The projects page's data (also what its live island fetches).
 pub async fn data(state: &AppState) -> Result<ProjectsPage, AppError> {
     let projects = projects::all(&state.db).await?;
     let settings = settings::load(&state.db).await?;
@@ -88,12 +88,12 @@ fn ingest_url(links: &crate::alarm::Links, host: Option<&str>) -> String {
         .unwrap_or_else(|| format!("http://{}/loggerflow/", host.unwrap_or("localhost")))
 }
 
-/// `GET /api/v1/dashboard/projects`: the projects page's data, polled by
-/// its live table.
+/// `GET /api/v1/dashboard/projects`: the projects page's data, which its
+/// live table fetches when the projects changed.
 #[utoipa::path(get, path = "/api/v1/dashboard/projects", tag = "projects",
     operation_id = "dashboard_projects",
-    summary = "The projects page's data (visible projects, last readings), polled by its live \
-        table",
+    summary = "The projects page's data (visible projects, last readings), what its live \
+        table fetches",
     responses((status = 200, description = "The page's data", body = ProjectsPage)))]
 pub async fn live(State(state): State<AppState>) -> Result<axum::Json<ProjectsPage>, AppError> {
     Ok(axum::Json(data(&state).await?))

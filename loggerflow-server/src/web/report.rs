@@ -5,7 +5,7 @@ use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Response};
 use loggerflow_layer::{Report, TraceMode};
-use loggerflow_ui::model::{FrameRow, ReportPage, TraceLine, Traces, Visitor};
+use loggerflow_ui::model::{FrameRow, Neighbours, ReportPage, TraceLine, Traces, Visitor};
 use serde::Deserialize;
 
 use super::project_id;
@@ -26,13 +26,7 @@ pub async fn page(
     Path((project, report_id)): Path<(String, String)>,
     Query(query): Query<ReportQuery>,
 ) -> Result<Response, AppError> {
-    let id = project_id(&state, &project).await?;
-    let not_found = || AppError::not_found(format!("no report {report_id}"));
-    // ids are UUIDs: anything else names no report
-    let uuid = uuid::Uuid::parse_str(&report_id).map_err(|_| not_found())?;
-    let stored = groups::report(&state.db, id, uuid)
-        .await?
-        .ok_or_else(not_found)?;
+    let stored = stored(&state, &project, &report_id).await?;
     let report: Report = payload::decode(&stored.body)?;
     let settings = settings::load(&state.db).await?;
     let mode: TraceMode = query
@@ -51,6 +45,45 @@ pub async fn page(
     );
     page.backlight = settings.backlight;
     Ok(Html(loggerflow_ui::pages::report(page, &visitor)).into_response())
+}
+
+/// `GET /api/v1/dashboard/projects/{project}/reports/{id}/neighbours`: the
+/// report's older and newer occurrence, which its page's pager fetches when
+/// the project's errors changed.
+#[utoipa::path(get, path = "/api/v1/dashboard/projects/{project}/reports/{id}/neighbours",
+    tag = "dashboard", operation_id = "dashboard_report_neighbours",
+    summary = "A report's older and newer occurrence in its group (what its page's pager fetches)",
+    params(crate::api::openapi::Project,
+        ("id" = String, Path, description = "The report's id (a UUID)")),
+    responses(
+        (status = 200, description = "Its neighbours", body = Neighbours),
+        (status = 404, description = "`not_found`: no such project or report",
+            body = crate::api::openapi::ApiError)))]
+pub async fn neighbours(
+    State(state): State<AppState>,
+    Path((project, report_id)): Path<(String, String)>,
+) -> Result<axum::Json<Neighbours>, AppError> {
+    let stored = stored(&state, &project, &report_id).await?;
+    Ok(axum::Json(Neighbours {
+        older: stored.older,
+        newer: stored.newer,
+    }))
+}
+
+/// The report `report_id` of `project` as stored (404 when either is
+/// unknown).
+async fn stored(
+    state: &AppState,
+    project: &str,
+    report_id: &str,
+) -> Result<groups::StoredReport, AppError> {
+    let id = project_id(state, project).await?;
+    let not_found = || AppError::not_found(format!("no report {report_id}"));
+    // ids are UUIDs: anything else names no report
+    let uuid = uuid::Uuid::parse_str(report_id).map_err(|_| not_found())?;
+    groups::report(&state.db, id, uuid)
+        .await?
+        .ok_or_else(not_found)
 }
 
 fn report_page(

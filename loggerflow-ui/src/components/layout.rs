@@ -18,7 +18,7 @@ pub enum Refresh {
     /// Reload every so many seconds.
     Every(u32),
     /// Reload every so many seconds only without JavaScript: with it, the
-    /// page's live island polls instead.
+    /// page's live island is updated by push instead.
     WithoutScript(u32),
 }
 

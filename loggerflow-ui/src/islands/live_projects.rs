@@ -1,5 +1,6 @@
-//! The projects table, live: it polls the server every few seconds and
-//! redraws, so status changes appear without a reload.
+//! The projects table, live: when the server's event stream says the
+//! projects changed (an app came, went, reported or sent readings), it
+//! fetches the table's data once and redraws, with no reload and no polling.
 
 use leptos::prelude::*;
 
@@ -7,9 +8,6 @@ use crate::components::chart::bar;
 use crate::components::format::{ago, bytes, duration};
 use crate::model::{ProjectRow, ProjectsPage};
 use crate::pages::segment;
-
-/// How often the table asks for fresh data.
-pub const POLL_MS: u32 = 3_000;
 
 /// The projects table with totals. `csrf` goes into its hide forms.
 #[island]
@@ -21,9 +19,12 @@ pub fn LiveProjects(
 ) -> impl IntoView {
     let page = RwSignal::new(page);
     #[cfg(feature = "hydrate")]
-    crate::hydration::poll_json("/api/v1/dashboard/projects", POLL_MS, move |fresh| {
-        page.set(fresh)
-    });
+    crate::live::refresh_on(
+        None,
+        &[crate::live::event::PROJECTS],
+        || "/api/v1/dashboard/projects".to_owned(),
+        move |fresh| page.set(fresh),
+    );
     view! {
         <table class="projects">
             <thead><tr>

@@ -4,6 +4,12 @@
 
 // `#[island]` generates props structs for serialization without docs
 #[allow(missing_docs)]
+pub mod live_errors;
+#[allow(missing_docs)]
+pub mod live_history;
+#[allow(missing_docs)]
+pub mod live_pager;
+#[allow(missing_docs)]
 pub mod live_projects;
 #[allow(missing_docs)]
 pub mod trace_switch;

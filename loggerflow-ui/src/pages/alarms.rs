@@ -4,7 +4,8 @@ use leptos::prelude::*;
 
 use super::segment;
 use crate::components::layout::{Refresh, csrf_input, document};
-use crate::model::{AlarmsPage, Visitor};
+use crate::islands::live_history::LiveHistory;
+use crate::model::{AlarmsPage, History, Visitor};
 
 /// The alarms page; it refreshes every 10 s.
 pub fn alarms(page: AlarmsPage, visitor: &Visitor) -> String {
@@ -24,28 +25,6 @@ pub fn alarms(page: AlarmsPage, visitor: &Visitor) -> String {
                     <td class="actions">
                         <form method="post" action=check class="inline">{csrf_input(visitor)}<button type="submit">"Check"</button></form>
                         <form method="post" action=delete class="inline">{csrf_input(visitor)}<button type="submit">"Delete"</button></form>
-                    </td>
-                </tr>
-            }
-        })
-        .collect();
-    let events: Vec<_> = page
-        .events
-        .into_iter()
-        .map(|e| {
-            view! {
-                <tr>
-                    <td class="muted">{e.time}</td>
-                    <td>{e.project}</td>
-                    <td>{e.alarm}</td>
-                    <td>{e.trigger}</td>
-                    <td class="title">{e.message}</td>
-                    <td><span class=format!("state {}", e.status)>{e.status.clone()}</span></td>
-                    <td class="muted">
-                        {e.error.unwrap_or_default()}
-                        {e.taken_over_from.map(|from| view! {
-                            <div>{format!("taken over from {from} (its claim expired)")}</div>
-                        })}
                     </td>
                 </tr>
             }
@@ -115,55 +94,55 @@ pub fn alarms(page: AlarmsPage, visitor: &Visitor) -> String {
             view! { <option value=p.clone() selected=selected>{p.clone()}</option> }
         })
         .collect();
-    let body = view! {
-        <h1>"Alarms"</h1>
-        {notice}
-        {if no_alarms {
-            view! { <p class="muted">"No alarms yet: add one below (or with " <code>"POST /api/v1/alarms"</code> ")."</p> }.into_any()
-        } else {
-            view! {
-                <table>
-                    <thead><tr><th>"Name"</th><th>"Kind"</th><th>"Fields"</th><th>"Projects and triggers"</th><th></th></tr></thead>
-                    <tbody>{alarms}</tbody>
-                </table>
-            }.into_any()
-        }}
-        <div class="forms">
-            <form method="post" action="/alarms/new" class="card">
-                {csrf_input(visitor)}
-                <h2>"Add alarm"</h2>
-                <nav class="filters">{kind_links}</nav>
-                <input type="hidden" name="kind" value=page.kind.clone() />
-                <label><span>"Name *"</span><input type="text" name="name" required=true /></label>
-                {inputs}
-                <button type="submit">"Add"</button>
+    let (events, history_project) = (page.events, page.history_project);
+    let body = move || {
+        view! {
+            <h1>"Alarms"</h1>
+            {notice}
+            {if no_alarms {
+                view! { <p class="muted">"No alarms yet: add one below (or with " <code>"POST /api/v1/alarms"</code> ")."</p> }.into_any()
+            } else {
+                view! {
+                    <table>
+                        <thead><tr><th>"Name"</th><th>"Kind"</th><th>"Fields"</th><th>"Projects and triggers"</th><th></th></tr></thead>
+                        <tbody>{alarms}</tbody>
+                    </table>
+                }.into_any()
+            }}
+            <div class="forms">
+                <form method="post" action="/alarms/new" class="card">
+                    {csrf_input(visitor)}
+                    <h2>"Add alarm"</h2>
+                    <nav class="filters">{kind_links}</nav>
+                    <input type="hidden" name="kind" value=page.kind.clone() />
+                    <label><span>"Name *"</span><input type="text" name="name" required=true /></label>
+                    {inputs}
+                    <button type="submit">"Add"</button>
+                </form>
+                <form method="post" action="/alarms/connect" class="card">
+                    {csrf_input(visitor)}
+                    <h2>"App connections"</h2>
+                    <label><span>"Project"</span><select name="project">{project_options}</select></label>
+                    <label><span>"Alarm"</span><select name="alarm">{alarm_options}</select></label>
+                    <div class="triggers">{trigger_boxes}</div>
+                    <label><span>"Every Nth (for every_nth)"</span><input type="text" name="every_nth" value="0" /></label>
+                    <label><span>"CPU % above (cpu_high)"</span><input type="text" name="cpu_above" /></label>
+                    <label><span>"Process memory MiB above (memory_high)"</span><input type="text" name="memory_above_mib" /></label>
+                    <label><span>"For seconds"</span><input type="text" name="for_seconds" value="300" /></label>
+                    <label><span>"Environments (comma-separated; empty: all)"</span><input type="text" name="environments" placeholder="production, staging" /></label>
+                    <button type="submit">"Connect"</button>
+                </form>
+            </div>
+            <h2>"History " <form method="post" action="/alarms/clear" class="inline">{csrf_input(visitor)}<button type="submit">"Clear"</button></form></h2>
+            <form method="get" action="/alarms" class="search">
+                <select name="project">
+                    <option value="">"all projects"</option>
+                    {history_options}
+                </select>
+                <button type="submit">"Filter"</button>
             </form>
-            <form method="post" action="/alarms/connect" class="card">
-                {csrf_input(visitor)}
-                <h2>"App connections"</h2>
-                <label><span>"Project"</span><select name="project">{project_options}</select></label>
-                <label><span>"Alarm"</span><select name="alarm">{alarm_options}</select></label>
-                <div class="triggers">{trigger_boxes}</div>
-                <label><span>"Every Nth (for every_nth)"</span><input type="text" name="every_nth" value="0" /></label>
-                <label><span>"CPU % above (cpu_high)"</span><input type="text" name="cpu_above" /></label>
-                <label><span>"Process memory MiB above (memory_high)"</span><input type="text" name="memory_above_mib" /></label>
-                <label><span>"For seconds"</span><input type="text" name="for_seconds" value="300" /></label>
-                <label><span>"Environments (comma-separated; empty: all)"</span><input type="text" name="environments" placeholder="production, staging" /></label>
-                <button type="submit">"Connect"</button>
-            </form>
-        </div>
-        <h2>"History " <form method="post" action="/alarms/clear" class="inline">{csrf_input(visitor)}<button type="submit">"Clear"</button></form></h2>
-        <form method="get" action="/alarms" class="search">
-            <select name="project">
-                <option value="">"all projects"</option>
-                {history_options}
-            </select>
-            <button type="submit">"Filter"</button>
-        </form>
-        <table>
-            <thead><tr><th>"Time"</th><th>"Project"</th><th>"Alarm"</th><th>"Trigger"</th><th>"Message"</th><th>"Status"</th><th>"Error"</th></tr></thead>
-            <tbody>{events}</tbody>
-        </table>
+            <LiveHistory history=History { events } project=history_project />
+        }
     };
-    document("Alarms", Refresh::Never, visitor, move || body)
+    document("Alarms", Refresh::Never, visitor, body)
 }

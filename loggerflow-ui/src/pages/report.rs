@@ -5,8 +5,9 @@ use leptos::prelude::*;
 
 use super::segment;
 use crate::components::layout::{Refresh, document};
+use crate::islands::live_pager::LivePager;
 use crate::islands::trace_switch::TraceSwitch;
-use crate::model::{ReportPage, Visitor};
+use crate::model::{Neighbours, ReportPage, Visitor};
 
 /// The report page.
 pub fn report(page: ReportPage, visitor: &Visitor) -> String {
@@ -27,8 +28,11 @@ pub fn report(page: ReportPage, visitor: &Visitor) -> String {
         .into_iter()
         .map(|s| view! { <li>{s}</li> })
         .collect();
-    let older = page.older.map(|id| view! { <a href=format!("{base}/reports/{}?mode={}", segment(&id), page.mode)>"← older"</a> });
-    let newer = page.newer.map(|id| view! { <a href=format!("{base}/reports/{}?mode={}", segment(&id), page.mode)>"newer →"</a> });
+    let neighbours = Neighbours {
+        older: page.older,
+        newer: page.newer,
+    };
+    let (project, id, mode) = (page.project.clone(), page.id.clone(), page.mode.clone());
     let title = page.title.clone();
     let body = move || {
         view! {
@@ -47,7 +51,7 @@ pub fn report(page: ReportPage, visitor: &Visitor) -> String {
             {(!fields.is_empty()).then(|| view! { <h2>"Fields"</h2><table class="fields">{fields}</table> })}
             {(!spans.is_empty()).then(|| view! { <h2>"Span trace"</h2><ol class="spans">{spans}</ol> })}
             <TraceSwitch traces=page.traces mode=page.mode here=here backlight=page.backlight />
-            <p class="pager">{older} " " {newer}</p>
+            <LivePager project=project id=id mode=mode neighbours=neighbours />
         }
     };
     document(&title, Refresh::Never, visitor, body)

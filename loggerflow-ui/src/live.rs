@@ -1,0 +1,264 @@
+//! Live updates by push: one stream of server-sent events per tab
+//! (`GET /api/v1/events`), and the refetch a live island does when the
+//! stream says that something it shows changed.
+//!
+//! The server sends an event when the data behind a page changed, not the
+//! data itself: `projects` (an app's status, readings or errors), `errors`
+//! (a project's groups and reports; its data is `{"project": name}`),
+//! `alarms` (the alarm history) and `resync` (the server may have missed
+//! changes: everything is fetched again). An island fetches its own JSON
+//! once per event it cares about (never on a timer), so an idle page makes
+//! no request at all. When the stream opens (the first time, and after every
+//! reconnect) each island fetches once: a tab that lost the stream, for
+//! example while the server restarted, catches up that way.
+
+/// The stream's address.
+pub const EVENTS_URL: &str = "/api/v1/events";
+
+/// The event names the server sends.
+pub mod event {
+    /// The projects table's data changed.
+    pub const PROJECTS: &str = "projects";
+    /// A project's error groups or reports changed (data: `{"project": name}`).
+    pub const ERRORS: &str = "errors";
+    /// The alarm history changed.
+    pub const ALARMS: &str = "alarms";
+    /// Changes may have been missed: fetch everything again.
+    pub const RESYNC: &str = "resync";
+}
+
+/// The data of an `errors` event.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ErrorsChanged {
+    /// The project whose errors changed.
+    pub project: String,
+}
+
+#[cfg(feature = "hydrate")]
+pub use client::refresh_on;
+
+#[cfg(feature = "hydrate")]
+mod client {
+    use std::cell::{Cell, RefCell};
+    use std::rc::Rc;
+    use std::time::Duration;
+
+    use leptos::wasm_bindgen::JsCast;
+    use leptos::wasm_bindgen::closure::Closure;
+    use web_sys::{EventSource, MessageEvent};
+
+    use super::{ErrorsChanged, event};
+
+    /// What a subscriber is told: the event's name and its data.
+    type Handler = Rc<dyn Fn(&str, &str)>;
+
+    /// The tab's one stream: its address, who listens, and the listeners
+    /// attached to the current `EventSource` (dropped with it).
+    #[derive(Default)]
+    struct Stream {
+        url: String,
+        handlers: Vec<Handler>,
+        source: Option<EventSource>,
+        listeners: Vec<Closure<dyn FnMut(web_sys::Event)>>,
+        /// The wait before the next reconnect of our own (the browser's
+        /// own retries do not count), doubled up to 30 s.
+        backoff_ms: u64,
+    }
+
+    thread_local! {
+        static STREAM: RefCell<Option<Stream>> = const { RefCell::new(None) };
+    }
+
+    const FIRST_BACKOFF_MS: u64 = 1_000;
+    const MAX_BACKOFF_MS: u64 = 30_000;
+
+    fn dispatch(name: &str, data: &str) {
+        let handlers = STREAM.with(|s| {
+            s.borrow()
+                .as_ref()
+                .map(|s| s.handlers.clone())
+                .unwrap_or_default()
+        });
+        for handler in handlers {
+            handler(name, data);
+        }
+    }
+
+    /// Opens (or reopens) the stream's `EventSource`.
+    fn connect() {
+        let Some(url) = STREAM.with(|s| s.borrow().as_ref().map(|s| s.url.clone())) else {
+            return;
+        };
+        let Ok(source) = EventSource::new(&url) else {
+            return;
+        };
+        let mut listeners = Vec::new();
+        let mut listen = |name: &'static str, on: Box<dyn FnMut(web_sys::Event)>| {
+            let closure = Closure::<dyn FnMut(web_sys::Event)>::wrap(on);
+            let _ = source.add_event_listener_with_callback(name, closure.as_ref().unchecked_ref());
+            listeners.push(closure);
+        };
+        // opened (first time or after a reconnect): catch up
+        listen(
+            "open",
+            Box::new(|_| {
+                STREAM.with(|s| {
+                    if let Some(s) = s.borrow_mut().as_mut() {
+                        s.backoff_ms = FIRST_BACKOFF_MS;
+                    }
+                });
+                dispatch(event::RESYNC, "");
+            }),
+        );
+        for name in [event::PROJECTS, event::ERRORS, event::ALARMS, event::RESYNC] {
+            listen(
+                name,
+                Box::new(move |e: web_sys::Event| {
+                    let data = e
+                        .dyn_ref::<MessageEvent>()
+                        .and_then(|m| m.data().as_string())
+                        .unwrap_or_default();
+                    dispatch(name, &data);
+                }),
+            );
+        }
+        // the browser reconnects by itself after a network error; after a
+        // refusal (a 401, a 503 while the server starts) it gives up, and
+        // so the tab tries again itself, a little later each time
+        listen(
+            "error",
+            Box::new(|_| {
+                let closed = STREAM.with(|s| {
+                    s.borrow()
+                        .as_ref()
+                        .and_then(|s| s.source.as_ref())
+                        .is_some_and(|source| source.ready_state() == EventSource::CLOSED)
+                });
+                if !closed {
+                    return;
+                }
+                let wait = STREAM.with(|s| {
+                    let mut s = s.borrow_mut();
+                    let s = s.as_mut()?;
+                    let wait = s.backoff_ms.max(FIRST_BACKOFF_MS);
+                    s.backoff_ms = (wait * 2).min(MAX_BACKOFF_MS);
+                    Some(wait)
+                });
+                if let Some(wait) = wait {
+                    leptos::prelude::set_timeout(connect, Duration::from_millis(wait));
+                }
+            }),
+        );
+        STREAM.with(|s| {
+            if let Some(s) = s.borrow_mut().as_mut() {
+                if let Some(old) = s.source.replace(source) {
+                    old.close();
+                }
+                s.listeners = listeners;
+            }
+        });
+    }
+
+    /// Adds `handler` to the tab's stream, opening it on first use (about
+    /// `project` when given: its `errors` events only).
+    fn subscribe(project: Option<&str>, handler: Handler) {
+        let open = STREAM.with(|s| {
+            let mut s = s.borrow_mut();
+            match s.as_mut() {
+                Some(stream) => {
+                    stream.handlers.push(handler);
+                    false
+                }
+                None => {
+                    let url = match project {
+                        Some(p) => {
+                            format!("{}?project={}", super::EVENTS_URL, crate::pages::segment(p))
+                        }
+                        None => super::EVENTS_URL.to_owned(),
+                    };
+                    *s = Some(Stream {
+                        url,
+                        handlers: vec![handler],
+                        backoff_ms: FIRST_BACKOFF_MS,
+                        ..Stream::default()
+                    });
+                    true
+                }
+            }
+        });
+        if open {
+            connect();
+        }
+    }
+
+    /// Fetches `url()` as JSON and hands it to `update` whenever one of
+    /// `events` arrives (for `errors`: about `project`), when the stream
+    /// opens, and on `resync`. One fetch at a time: events that arrive
+    /// during one cause one more fetch after it, not one each.
+    pub fn refresh_on<T>(
+        project: Option<String>,
+        events: &'static [&'static str],
+        url: impl Fn() -> String + 'static,
+        update: impl Fn(T) + 'static,
+    ) where
+        T: serde::de::DeserializeOwned + 'static,
+    {
+        let busy = Rc::new(Cell::new(false));
+        let again = Rc::new(Cell::new(false));
+        let url = Rc::new(url);
+        let update = Rc::new(update);
+        let fetch: Rc<dyn Fn()> = Rc::new({
+            let busy = Rc::clone(&busy);
+            let again = Rc::clone(&again);
+            move || {
+                if busy.replace(true) {
+                    again.set(true);
+                    return;
+                }
+                let (busy, again, url, update) = (
+                    Rc::clone(&busy),
+                    Rc::clone(&again),
+                    Rc::clone(&url),
+                    Rc::clone(&update),
+                );
+                leptos::task::spawn_local(async move {
+                    loop {
+                        again.set(false);
+                        let response = gloo_net::http::Request::get(&url())
+                            .header("Accept", "application/json")
+                            .send()
+                            .await;
+                        if let Ok(response) = response
+                            && response.ok()
+                            && let Ok(value) = response.json::<T>().await
+                        {
+                            update(value);
+                        }
+                        if !again.get() {
+                            break;
+                        }
+                    }
+                    busy.set(false);
+                });
+            }
+        });
+        let mine = project.clone();
+        subscribe(
+            project.as_deref(),
+            Rc::new(move |name: &str, data: &str| {
+                let wanted = match name {
+                    event::RESYNC => true,
+                    event::ERRORS => {
+                        events.contains(&event::ERRORS)
+                            && serde_json::from_str::<ErrorsChanged>(data)
+                                .is_ok_and(|c| mine.as_deref().is_none_or(|p| p == c.project))
+                    }
+                    other => events.contains(&other),
+                };
+                if wanted {
+                    fetch();
+                }
+            }),
+        );
+    }
+}
