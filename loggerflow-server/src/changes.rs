@@ -31,8 +31,14 @@ pub use loggerflow_ui::live::event;
 pub const CHANNEL: &str = "loggerflow_changes";
 
 /// How long the coalescer gathers changes after passing one on: at most
-/// one event per topic and project per window reaches a tab.
-pub const WINDOW: Duration = Duration::from_millis(200);
+/// one event per topic and project per window reaches a tab (the first
+/// change after a quiet spell goes at once).
+pub const WINDOW: Duration = Duration::from_millis(500);
+
+/// Readings alone (heartbeats: the projects table's bars) are passed on at
+/// most this often: thousands of apps beating every few seconds would
+/// otherwise have every projects tab fetch at every window.
+pub const READINGS_WINDOW: Duration = Duration::from_secs(2);
 
 /// Changes waiting for the coalescer at most; past it they are dropped and
 /// every tab is told to `resync` instead.
@@ -49,8 +55,11 @@ const MAX_PAYLOAD: usize = 7_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Topic {
-    /// The projects table (status, readings, counts, releases run).
+    /// The projects table (status, counts, releases run).
     Projects,
+    /// Only the projects table's readings (heartbeats): told as
+    /// `projects`, at most once per [`READINGS_WINDOW`].
+    Readings,
     /// A project's error groups and reports.
     Errors,
     /// The alarm history.
@@ -61,7 +70,7 @@ impl Topic {
     /// The event's name on the stream.
     pub fn event(self) -> &'static str {
         match self {
-            Topic::Projects => event::PROJECTS,
+            Topic::Projects | Topic::Readings => event::PROJECTS,
             Topic::Errors => event::ERRORS,
             Topic::Alarms => event::ALARMS,
         }
@@ -261,16 +270,39 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let postgres = db.get_database_backend() == DbBackend::Postgres;
+    let mut readings = Readings::default();
     loop {
+        let due = readings.due();
         tokio::select! {
             () = changes.inner.wake.notified() => {}
+            () = sleep_until(due) => {}
             _ = stop.changed() => return,
         }
-        let taken = changes.take();
-        match &taken {
-            None => changes.broadcast(Event::Resync),
+        let now = tokio::time::Instant::now();
+        let mut taken = changes.take();
+        match &mut taken {
+            None => {
+                readings.sent(now);
+                changes.broadcast(Event::Resync);
+            }
             Some(list) => {
-                for change in list {
+                // readings wait for their window, unless the projects
+                // table is told anyway
+                let projects = list.iter().any(|c| c.topic == Topic::Projects);
+                if list.iter().any(|c| c.topic == Topic::Readings) {
+                    readings.pending = true;
+                }
+                list.retain(|c| c.topic != Topic::Readings);
+                if projects {
+                    readings.sent(now);
+                } else if readings.ready(now) {
+                    readings.sent(now);
+                    list.push(Change {
+                        topic: Topic::Readings,
+                        project: None,
+                    });
+                }
+                for change in list.iter() {
                     changes.broadcast(Event::Changed(change.clone()));
                 }
             }
@@ -287,6 +319,41 @@ pub async fn run(
             () = tokio::time::sleep(WINDOW) => {}
             _ = stop.changed() => return,
         }
+    }
+}
+
+/// When the projects table was last told of a change, and whether readings
+/// are waiting for [`READINGS_WINDOW`] to pass since.
+#[derive(Default)]
+struct Readings {
+    last: Option<tokio::time::Instant>,
+    pending: bool,
+}
+
+impl Readings {
+    /// When the waiting readings are due (none: never).
+    fn due(&self) -> Option<tokio::time::Instant> {
+        self.pending.then(|| {
+            self.last
+                .map_or_else(tokio::time::Instant::now, |l| l + READINGS_WINDOW)
+        })
+    }
+
+    fn ready(&self, now: tokio::time::Instant) -> bool {
+        self.pending && self.last.is_none_or(|l| now >= l + READINGS_WINDOW)
+    }
+
+    fn sent(&mut self, now: tokio::time::Instant) {
+        self.last = Some(now);
+        self.pending = false;
+    }
+}
+
+/// Sleeps until `at`; never wakes without one.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -411,6 +478,20 @@ mod tests {
             ]
         );
         assert_eq!(changes.take(), Some(Vec::new()));
+    }
+
+    #[test]
+    fn readings_alone_wait_for_their_window() {
+        let t0 = tokio::time::Instant::now();
+        let mut readings = Readings::default();
+        assert_eq!(readings.due(), None, "nothing waits");
+        readings.pending = true;
+        assert!(readings.ready(t0), "the first goes at once");
+        readings.sent(t0);
+        readings.pending = true;
+        assert!(!readings.ready(t0 + Duration::from_secs(1)));
+        assert_eq!(readings.due(), Some(t0 + READINGS_WINDOW));
+        assert!(readings.ready(t0 + READINGS_WINDOW));
     }
 
     #[test]

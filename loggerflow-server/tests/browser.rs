@@ -485,6 +485,17 @@ async fn pages_update_by_push_without_polling_and_catch_up_after_a_restart() {
         seen - sent
     );
     assert!(not_reloaded(c).await, "updated in place, not reloaded");
+    // the table was drawn again in the browser: the stored HTML in it is
+    // still text and ran nothing
+    assert_ne!(c.title().await.expect("title"), "pwned");
+    assert!(browser.text("table.groups").await.contains(XSS));
+    assert!(
+        c.find_all(Locator::Css("img"))
+            .await
+            .expect("find")
+            .is_empty(),
+        "no element was made from app text"
+    );
     browser.screenshots("errors-live").await;
 
     // the projects page: the app killed shows offline, in place

@@ -179,7 +179,11 @@ async fn stored_html_runs_nothing_in_a_real_browser() {
                 "--disable-component-update",
                 "--disable-sync",
                 "--no-first-run",
-                "--virtual-time-budget=2000",
+                // not `--virtual-time-budget`: a live page keeps its event
+                // stream open, and virtual time waits for every request to
+                // end. This checks the HTML as served; tests/browser.rs checks
+                // it hydrated and redrawn by the live islands
+                "--timeout=5000",
             ])
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg("--dump-dom")

@@ -147,6 +147,9 @@ pub enum IngestError {
 pub struct Done {
     /// Reports stored (now or before: a re-sent id is acknowledged again).
     pub acked: Vec<ReportId>,
+    /// Whether a heartbeat brought an instance back online (for the live
+    /// pages: a status, not only readings).
+    back_online: bool,
 }
 
 struct Job {
@@ -508,20 +511,24 @@ async fn write_batch(
     }
 }
 
-/// Tells the dashboard's live pages what the committed jobs changed: every
-/// job changes the projects table (a status, readings, a count); reports
-/// change their project's errors.
+/// Tells the dashboard's live pages what the committed jobs changed: a job
+/// of heartbeats only changes the projects table's readings, any other its
+/// statuses or counts; reports change their project's errors.
 fn tell(
     changes: &crate::changes::Changes,
     jobs: &[(Option<IpAddr>, Vec<Op>)],
     outcomes: &[Result<Done, IngestError>],
 ) {
-    let mut any = false;
+    let (mut projects, mut readings) = (false, false);
     for ((_, ops), outcome) in jobs.iter().zip(outcomes) {
-        if outcome.is_err() {
+        let Ok(done) = outcome else {
             continue;
+        };
+        if !done.back_online && ops.iter().all(|op| matches!(op, Op::Heartbeat { .. })) {
+            readings = true;
+        } else {
+            projects = true;
         }
-        any = true;
         let mut last: Option<&str> = None;
         for op in ops {
             if let Op::Report { report, .. } = op
@@ -532,8 +539,10 @@ fn tell(
             }
         }
     }
-    if any {
+    if projects {
         changes.publish(Topic::Projects, None);
+    } else if readings {
+        changes.publish(Topic::Readings, None);
     }
 }
 
@@ -565,6 +574,7 @@ async fn write_jobs(
                 shared,
                 client,
                 new: (0, 0),
+                back_online: false,
             };
             match ctx.apply(ops).await {
                 // without a savepoint, a failed statement may have rolled
@@ -594,6 +604,7 @@ async fn write_jobs(
             shared,
             client,
             new: (0, 0),
+            back_online: false,
         };
         match ctx.apply(ops).await {
             Ok(done) => {
@@ -675,6 +686,8 @@ struct Ctx<'a> {
     /// New projects and instances this job makes (taken from the client's
     /// quota together, at its end).
     new: (u32, u32),
+    /// A heartbeat of this job found its instance not online.
+    back_online: bool,
 }
 
 fn store_err(e: sea_orm::DbErr) -> IngestError {
@@ -725,6 +738,7 @@ impl Ctx<'_> {
             self.reports(&reports).await?;
         }
         self.spend()?;
+        done.back_online = self.back_online;
         Ok(done)
     }
 
@@ -906,6 +920,7 @@ impl Ctx<'_> {
             .await
             .map_err(store_err)?;
         if !online {
+            self.back_online = true;
             // offline or stopped before (it is back: alarm), or unknown
             if let Some(previous) = self
                 .previous(instance)

@@ -140,7 +140,7 @@ fn group_row(g: GroupRow, base: &str, now: i64, csrf: &str) -> impl IntoView + u
         view! { <br /><span class="muted pruned" title=title>{format!("{} pruned", g.pruned)}</span> }
     });
     view! {
-        <tr data-group=g.id>
+        <tr>
             <td class="title"><a href=open_href>{g.title}</a> {regressed} {releases}</td>
             <td class="num">{g.count} {pruned}</td>
             <td>{sparkline(&g.last_24h)}</td>
