@@ -17,7 +17,7 @@
 //! behind, the listening connection dropped) the tabs are told to `resync`,
 //! and fetch everything they show.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -230,6 +230,14 @@ fn payloads(server: &str, changes: Option<Vec<Change>>) -> Vec<String> {
         };
         return serde_json::to_string(&notice).into_iter().collect();
     };
+    if changes.is_empty() {
+        // a beat: nothing changed, the server is alive
+        let notice = Notice {
+            server: server.to_owned(),
+            changes: Some(Vec::new()),
+        };
+        return serde_json::to_string(&notice).into_iter().collect();
+    }
     let mut out = Vec::new();
     let mut chunk: Vec<Change> = Vec::new();
     let mut size = server.len() + 32;
@@ -260,9 +268,83 @@ fn payloads(server: &str, changes: Option<Vec<Change>>) -> Vec<String> {
     out
 }
 
+/// How often each server says on [`CHANNEL`] that it is alive (its own
+/// listener hears it too): a listening connection that heard nothing for
+/// [`LISTEN_SILENCE`] is taken for dead and made again.
+pub const BEAT: Duration = Duration::from_secs(10);
+
+/// See [`BEAT`].
+pub const LISTEN_SILENCE: Duration = Duration::from_secs(35);
+
+/// When each change may next be passed on: the first of a change after a
+/// quiet spell at once, the next ones at most once per its window
+/// ([`WINDOW`]; [`READINGS_WINDOW`] for readings alone).
+#[derive(Default)]
+struct Schedule {
+    /// Changes passed on within their window, and when.
+    sent: HashMap<Change, tokio::time::Instant>,
+    /// Changes waiting for their window to pass.
+    waiting: HashSet<Change>,
+}
+
+impl Schedule {
+    fn window(change: &Change) -> Duration {
+        match change.topic {
+            Topic::Readings => READINGS_WINDOW,
+            _ => WINDOW,
+        }
+    }
+
+    /// Adds `changes` and takes those that may go now.
+    fn ready(&mut self, changes: Vec<Change>, now: tokio::time::Instant) -> Vec<Change> {
+        self.waiting.extend(changes);
+        let mut ready = Vec::new();
+        let sent = &self.sent;
+        self.waiting.retain(|change| {
+            let free = sent
+                .get(change)
+                .is_none_or(|at| now >= *at + Self::window(change));
+            if free {
+                ready.push(change.clone());
+            }
+            !free
+        });
+        let readings = Change {
+            topic: Topic::Readings,
+            project: None,
+        };
+        if ready.iter().any(|c| c.topic == Topic::Projects) {
+            // the projects table fetches its readings too
+            ready.retain(|c| c.topic != Topic::Readings);
+            self.waiting.remove(&readings);
+            self.sent.insert(readings, now);
+        }
+        for change in &ready {
+            self.sent.insert(change.clone(), now);
+        }
+        self.sent
+            .retain(|change, at| now < *at + Self::window(change));
+        ready
+    }
+
+    /// When the next waiting change may go (none: nothing waits).
+    fn due(&self) -> Option<tokio::time::Instant> {
+        self.waiting
+            .iter()
+            .filter_map(|change| self.sent.get(change).map(|at| *at + Self::window(change)))
+            .min()
+    }
+
+    /// Everything was passed on (a `resync`): nothing waits.
+    fn clear(&mut self) {
+        self.waiting.clear();
+    }
+}
+
 /// The coalescer: passes changes to this server's streams as they come, at
-/// most once per change and [`WINDOW`], and on PostgreSQL tells the other
-/// servers (`db`, as the server `me`). Runs until `stop`.
+/// most once per change and window ([`Schedule`]), and on PostgreSQL tells
+/// the other servers (`db`, as the server `me`), with a beat every
+/// [`BEAT`]. Runs until `stop`.
 pub async fn run(
     changes: Changes,
     db: DatabaseConnection,
@@ -270,82 +352,55 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let postgres = db.get_database_backend() == DbBackend::Postgres;
-    let mut readings = Readings::default();
+    let mut schedule = Schedule::default();
+    let mut beat = tokio::time::interval(BEAT);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // a NOTIFY failed: the others may have missed changes, and are told to
+    // fetch everything at the next one that works
+    let mut owed = false;
     loop {
-        let due = readings.due();
-        tokio::select! {
-            () = changes.inner.wake.notified() => {}
-            () = sleep_until(due) => {}
+        let due = schedule.due();
+        let beating = tokio::select! {
+            () = changes.inner.wake.notified() => false,
+            () = sleep_until(due) => false,
+            _ = beat.tick(), if postgres => true,
             _ = stop.changed() => return,
-        }
+        };
         let now = tokio::time::Instant::now();
-        let mut taken = changes.take();
-        match &mut taken {
+        let told = match changes.take() {
             None => {
-                readings.sent(now);
+                schedule.clear();
                 changes.broadcast(Event::Resync);
+                None
             }
             Some(list) => {
-                // readings wait for their window, unless the projects
-                // table is told anyway
-                let projects = list.iter().any(|c| c.topic == Topic::Projects);
-                if list.iter().any(|c| c.topic == Topic::Readings) {
-                    readings.pending = true;
-                }
-                list.retain(|c| c.topic != Topic::Readings);
-                if projects {
-                    readings.sent(now);
-                } else if readings.ready(now) {
-                    readings.sent(now);
-                    list.push(Change {
-                        topic: Topic::Readings,
-                        project: None,
-                    });
-                }
-                for change in list.iter() {
+                let ready = schedule.ready(list, now);
+                for change in &ready {
                     changes.broadcast(Event::Changed(change.clone()));
                 }
+                Some(ready)
             }
+        };
+        if !postgres {
+            continue;
         }
-        if postgres && taken.as_ref().is_none_or(|list| !list.is_empty()) {
-            for payload in payloads(&me, taken) {
-                // the database is down or slow: the rest waits no longer
-                if !notify(&db, &payload).await {
-                    break;
-                }
+        let sent = match told {
+            _ if owed => payloads(&me, None),
+            None => payloads(&me, None),
+            Some(list) if !list.is_empty() => payloads(&me, Some(list)),
+            Some(_) if beating => payloads(&me, Some(Vec::new())),
+            Some(_) => Vec::new(),
+        };
+        let mut failed = false;
+        for payload in sent {
+            // the database is down or slow: the rest waits no longer
+            if !notify(&db, &payload).await {
+                failed = true;
+                break;
             }
+            owed = false;
         }
-        tokio::select! {
-            () = tokio::time::sleep(WINDOW) => {}
-            _ = stop.changed() => return,
-        }
-    }
-}
-
-/// When the projects table was last told of a change, and whether readings
-/// are waiting for [`READINGS_WINDOW`] to pass since.
-#[derive(Default)]
-struct Readings {
-    last: Option<tokio::time::Instant>,
-    pending: bool,
-}
-
-impl Readings {
-    /// When the waiting readings are due (none: never).
-    fn due(&self) -> Option<tokio::time::Instant> {
-        self.pending.then(|| {
-            self.last
-                .map_or_else(tokio::time::Instant::now, |l| l + READINGS_WINDOW)
-        })
-    }
-
-    fn ready(&self, now: tokio::time::Instant) -> bool {
-        self.pending && self.last.is_none_or(|l| now >= l + READINGS_WINDOW)
-    }
-
-    fn sent(&mut self, now: tokio::time::Instant) {
-        self.last = Some(now);
-        self.pending = false;
+        owed |= failed;
     }
 }
 
@@ -416,8 +471,17 @@ pub async fn listen(changes: Changes, url: String, me: String, mut stop: watch::
         changes.broadcast(Event::Resync);
         loop {
             let received = tokio::select! {
-                received = listener.try_recv() => received,
+                received = tokio::time::timeout(LISTEN_SILENCE, listener.try_recv()) => received,
                 _ = stop.changed() => return,
+            };
+            // every server beats, this one too: silence means the
+            // connection died without a word (a firewall dropped it)
+            let Ok(received) = received else {
+                tracing::warn!(
+                    "heard nothing from the database for {} s; listening again",
+                    LISTEN_SILENCE.as_secs()
+                );
+                break;
             };
             match received {
                 Ok(Some(notification)) => {
@@ -480,18 +544,48 @@ mod tests {
         assert_eq!(changes.take(), Some(Vec::new()));
     }
 
+    fn projects(topic: Topic) -> Change {
+        Change {
+            topic,
+            project: None,
+        }
+    }
+
     #[test]
-    fn readings_alone_wait_for_their_window() {
+    fn each_change_goes_at_once_then_once_per_window() {
         let t0 = tokio::time::Instant::now();
-        let mut readings = Readings::default();
-        assert_eq!(readings.due(), None, "nothing waits");
-        readings.pending = true;
-        assert!(readings.ready(t0), "the first goes at once");
-        readings.sent(t0);
-        readings.pending = true;
-        assert!(!readings.ready(t0 + Duration::from_secs(1)));
-        assert_eq!(readings.due(), Some(t0 + READINGS_WINDOW));
-        assert!(readings.ready(t0 + READINGS_WINDOW));
+        let mut schedule = Schedule::default();
+        assert_eq!(schedule.ready(vec![errors("A")], t0), vec![errors("A")]);
+        assert_eq!(schedule.due(), None, "nothing waits");
+        // A again within its window waits; B, never sent, goes at once
+        let later = t0 + Duration::from_millis(100);
+        assert_eq!(
+            schedule.ready(vec![errors("A"), errors("B")], later),
+            vec![errors("B")]
+        );
+        assert_eq!(schedule.due(), Some(t0 + WINDOW));
+        assert_eq!(schedule.ready(Vec::new(), t0 + WINDOW), vec![errors("A")]);
+        assert_eq!(schedule.due(), None);
+    }
+
+    #[test]
+    fn readings_alone_wait_longer_and_go_with_the_projects() {
+        let t0 = tokio::time::Instant::now();
+        let mut schedule = Schedule::default();
+        let readings = projects(Topic::Readings);
+        assert_eq!(
+            schedule.ready(vec![readings.clone()], t0),
+            vec![readings.clone()]
+        );
+        let soon = t0 + WINDOW;
+        assert!(schedule.ready(vec![readings.clone()], soon).is_empty());
+        assert_eq!(schedule.due(), Some(t0 + READINGS_WINDOW));
+        // a status change tells the projects table; the readings go with it
+        assert_eq!(
+            schedule.ready(vec![projects(Topic::Projects)], soon),
+            vec![projects(Topic::Projects)]
+        );
+        assert_eq!(schedule.due(), None, "the readings were told");
     }
 
     #[test]

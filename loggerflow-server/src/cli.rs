@@ -77,6 +77,14 @@ struct RunArgs {
         hide_env_values = true
     )]
     max_connections: usize,
+    /// Dashboard tabs' event streams open at once (part of --max-connections); more are answered 503 and the tab tries again later.
+    #[arg(
+        long,
+        env = "LOGGERFLOW_MAX_EVENT_STREAMS",
+        default_value_t = 4_096,
+        hide_env_values = true
+    )]
+    max_event_streams: usize,
     /// Seconds a client has to send a request head (also the idle keep-alive limit and a websocket's time to say hello).
     #[arg(
         long,
@@ -350,6 +358,7 @@ fn run(args: RunArgs, alarms: crate::alarm::Registry) -> Result<(), String> {
             );
             config.max_connections = room;
         }
+        config.max_event_streams = args.max_event_streams;
         config.header_timeout = Duration::from_secs(args.header_timeout.max(1));
         config.websocket_idle_timeout = Duration::from_secs(args.websocket_idle_timeout.max(1));
         config.trust_forwarded_for = args.trust_forwarded_for;

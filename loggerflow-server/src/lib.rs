@@ -83,6 +83,9 @@ pub struct Config {
     pub allow_private_targets: bool,
     /// Connections served at once; more are answered 503.
     pub max_connections: usize,
+    /// Dashboard event streams (`GET /api/v1/events`) open at once, out of
+    /// `max_connections` (so ingest keeps the rest); more are answered 503.
+    pub max_event_streams: usize,
     /// The time a client has to send a request head, and the longest an
     /// idle keep-alive connection or a websocket without its hello is kept.
     pub header_timeout: Duration,
@@ -132,6 +135,7 @@ impl std::fmt::Debug for Config {
             .field("alarm_dir", &self.alarm_dir)
             .field("allow_private_targets", &self.allow_private_targets)
             .field("max_connections", &self.max_connections)
+            .field("max_event_streams", &self.max_event_streams)
             .field("header_timeout", &self.header_timeout)
             .field("websocket_idle_timeout", &self.websocket_idle_timeout)
             .field("trust_forwarded_for", &self.trust_forwarded_for)
@@ -168,6 +172,7 @@ impl Config {
             alarm_dir: None,
             allow_private_targets: false,
             max_connections: 16_384,
+            max_event_streams: 4_096,
             header_timeout: Duration::from_secs(15),
             websocket_idle_timeout: Duration::from_secs(60),
             trust_forwarded_for: false,
@@ -343,6 +348,11 @@ impl Server {
         let drain = config.request_timeout.min(SHUTDOWN_DRAIN);
         let (closing_tx, closing_rx) = tokio::sync::watch::channel(false);
         let live_sockets = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let streams = Arc::new(tokio::sync::Semaphore::new(
+            config
+                .max_event_streams
+                .min(tokio::sync::Semaphore::MAX_PERMITS),
+        ));
         let state = router::AppState {
             shutdown: closing_rx,
             live_sockets: Arc::clone(&live_sockets),
@@ -352,6 +362,7 @@ impl Server {
             writer: writer.clone(),
             outbound,
             throttle: Arc::new(auth::throttle::Throttle::default()),
+            streams,
             changes,
         };
         let app = router::router(state);

@@ -41,6 +41,8 @@ pub struct AppState {
     pub live_sockets: Arc<std::sync::atomic::AtomicUsize>,
     /// What changed, told to the dashboard's live pages.
     pub changes: crate::changes::Changes,
+    /// Room for more event streams (`--max-event-streams`).
+    pub streams: Arc<tokio::sync::Semaphore>,
 }
 
 /// The server's routes.

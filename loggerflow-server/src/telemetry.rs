@@ -99,6 +99,8 @@ pub struct Readings {
     pub writer_queue: usize,
     /// Websockets open (native and Python).
     pub websockets: usize,
+    /// Dashboard tabs' event streams open (`GET /api/v1/events`).
+    pub event_streams: usize,
     /// Apps by status (from the database).
     pub apps: Vec<(String, i64)>,
 }
@@ -154,6 +156,11 @@ pub fn encode(readings: &Readings) -> Result<String, std::fmt::Error> {
         gauge(readings.writer_queue),
     );
     registry.register("websockets", "Websockets open", gauge(readings.websockets));
+    registry.register(
+        "event_streams",
+        "Dashboard event streams open",
+        gauge(readings.event_streams),
+    );
     let apps: Family<StatusLabel, Gauge> = Family::default();
     for (status, count) in &readings.apps {
         apps.get_or_create(&StatusLabel {

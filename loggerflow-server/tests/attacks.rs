@@ -2034,3 +2034,90 @@ fn a_public_address_without_auth_needs_an_explicit_opt_in() {
     let _ = authed.wait();
     assert!(banner.is_ok_and(|b| b.contains("listening on http://")));
 }
+
+/// Dashboard event streams have a cap of their own (`--max-event-streams`),
+/// so tabs cannot take the connections ingest needs: over it a stream is
+/// refused with 503 and Retry-After while ingest is still answered; a
+/// stream closed makes room again. A `project` that is no project name is
+/// refused with 400 before anything is held for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_streams_over_their_cap_get_503_and_leave_room_for_ingest() {
+    let db = Db::new(Backend::Sqlite).await;
+    let server = Server::start(
+        &db.url,
+        &["--max-event-streams", "2", "--max-connections", "6"],
+    );
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
+    let open = || client.get(server.url("/api/v1/events")).send();
+    let first = open().await.expect("first");
+    let second = open().await.expect("second");
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (200, 200)
+    );
+    let third = open().await.expect("third");
+    assert_eq!(third.status().as_u16(), 503);
+    assert_eq!(third.headers()["retry-after"], "30");
+    let refusal: Value = third.json().await.expect("JSON");
+    assert_eq!(refusal["error"], "too_many_streams", "{refusal}");
+    // ingest still has room
+    let body = batch("i-1", json!([hello("Streams", "i-1", 5, "webhook")]));
+    assert_eq!(server.post("/loggerflow/v1/batch", &body).await.0, 200);
+    // a stream that ends makes room for another
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let again = open().await.expect("again");
+        if again.status().as_u16() == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no room after a stream closed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // a `project` longer than any name, or with a control character
+    for bad in ["x".repeat(2_000), "a%0Ab".to_owned()] {
+        let answer = Req::get(&format!("/api/v1/events?project={bad}"))
+            .send(server.port())
+            .await;
+        assert_eq!(answer.status, 400, "{answer:?}");
+        assert_eq!(answer.json()["error"], "invalid_name", "{answer:?}");
+    }
+    drop(second);
+}
+
+/// A NUL byte (which PostgreSQL refuses in text, even in a comparison) in a
+/// project name, a search or a history filter is an answer, not a 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nul_bytes_in_names_and_filters_are_answered_on_postgres() {
+    let db = Db::new(Backend::Postgres).await;
+    let server = Server::start(&db.url, &[]);
+    let id = new_id();
+    let body = batch(
+        "shop-1",
+        json!([
+            hello("Shop", "shop-1", 5, "webhook"),
+            report("Shop", &id, 1)
+        ]),
+    );
+    assert_eq!(server.post("/loggerflow/v1/batch", &body).await.0, 200);
+    for path in [
+        "/projects/%00".to_owned(),
+        "/projects/Shop?q=%00".to_owned(),
+        "/alarms?project=%00".to_owned(),
+        "/api/v1/projects/%00/errors".to_owned(),
+        "/api/v1/dashboard/projects/%00/errors".to_owned(),
+        "/api/v1/dashboard/projects/Shop/errors?q=%00".to_owned(),
+        "/api/v1/dashboard/alarm-events?project=%00".to_owned(),
+        format!("/api/v1/dashboard/projects/%00/reports/{id}/neighbours"),
+        "/api/v1/alarm-events?project=%00".to_owned(),
+    ] {
+        let answer = Req::get(&path).send(server.port()).await;
+        assert!(
+            matches!(answer.status, 200 | 400 | 404),
+            "{path}: {answer:?}"
+        );
+    }
+}

@@ -543,3 +543,45 @@ async fn pages_update_by_push_without_polling_and_catch_up_after_a_restart() {
     assert!(not_reloaded(c).await, "caught up in place, not reloaded");
     browser.close().await;
 }
+
+/// Browsers open at most six HTTP/1.1 connections to a server, and a live
+/// tab's stream holds one: a tab that is not shown closes its stream, so
+/// eight tabs open one after another all load, and the first one, shown
+/// again, catches up with what happened meanwhile.
+#[tokio::test]
+async fn eight_tabs_all_load_and_a_tab_shown_again_catches_up() {
+    let (_db, server, _) = seeded(&[]).await;
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    c.goto(&server.url("/")).await.expect("open /");
+    browser.hydrated().await;
+    mark(c).await;
+    let first = c.window().await.expect("the first tab");
+    for n in 2..=8 {
+        let tab = c.new_window(true).await.expect("a new tab");
+        c.switch_to_window(tab.handle).await.expect("switch");
+        tokio::time::timeout(Duration::from_secs(10), c.goto(&server.url("/")))
+            .await
+            .unwrap_or_else(|_| panic!("tab {n} did not load"))
+            .expect("open /");
+        browser.hydrated().await;
+    }
+    // a project comes while the first tab is in the background
+    let body = batch(
+        "bg-1",
+        serde_json::json!([hello("WhileHidden", "bg-1", 5, "webhook")]),
+    );
+    assert_eq!(server.post("/loggerflow/v1/batch", &body).await.0, 200);
+    c.switch_to_window(first)
+        .await
+        .expect("back to the first tab");
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath(
+            "//table[@class='projects']//a[text()='WhileHidden']",
+        ))
+        .await
+        .expect("the first tab caught up when shown again");
+    assert!(not_reloaded(c).await, "caught up in place, not reloaded");
+    browser.close().await;
+}

@@ -135,6 +135,18 @@ async fn counters_follow_a_known_load_and_metrics_need_the_login() {
     );
     assert_eq!(value(&after, "loggerflow_websockets", &[]), 0.0);
     assert_eq!(value(&after, "loggerflow_writer_queue", &[]), 0.0);
+    assert_eq!(value(&after, "loggerflow_event_streams", &[]), 0.0);
+    // a dashboard tab's event stream is counted while it is open
+    let stream = reqwest::Client::new()
+        .get(server.url("/api/v1/events"))
+        .basic_auth("ops", Some("s3cret"))
+        .send()
+        .await
+        .expect("open a stream");
+    assert_eq!(stream.status().as_u16(), 200);
+    let (_, text) = scrape(&server, Some(("ops", "s3cret"))).await;
+    assert_eq!(value(&parse(&text), "loggerflow_event_streams", &[]), 1.0);
+    drop(stream);
     // every write transaction is in the histograms: at least the two with reports
     let batches = after
         .samples

@@ -8,9 +8,13 @@
 //! `alarms` (the alarm history) and `resync` (the server may have missed
 //! changes: everything is fetched again). An island fetches its own JSON
 //! once per event it cares about (never on a timer), so an idle page makes
-//! no request at all. When the stream opens (the first time, and after every
-//! reconnect) each island fetches once: a tab that lost the stream, for
-//! example while the server restarted, catches up that way.
+//! no request at all; a busy one fetches each part at most once per its
+//! `gap` (the first change after a quiet spell at once). When the stream
+//! opens (the first time, and after every reconnect) each island fetches
+//! once: a tab that lost the stream, for example while the server
+//! restarted, catches up that way. A hidden tab closes its stream (browsers
+//! allow six HTTP/1.1 connections per server, and a stream holds one) and
+//! opens it again, catching up, when it is shown.
 
 /// The stream's address.
 pub const EVENTS_URL: &str = "/api/v1/events";
@@ -26,6 +30,18 @@ pub mod event {
     /// Changes may have been missed: fetch everything again.
     pub const RESYNC: &str = "resync";
 }
+
+/// The least time between two fetches of the projects table: never more
+/// than the 3 s the table polled at before, however busy the server.
+pub const PROJECTS_GAP: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The least time between two fetches of the other live parts (an errors
+/// table, a report's pager, the alarm history).
+pub const VIEW_GAP: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How often a live part moves its "3 s ago" on by itself between fetches
+/// (no request: its own clock).
+pub const TICK: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The data of an `errors` event.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -84,8 +100,30 @@ mod client {
         }
     }
 
-    /// Opens (or reopens) the stream's `EventSource`.
+    fn hidden() -> bool {
+        web_sys::window()
+            .and_then(|w| w.document())
+            .is_some_and(|d| d.hidden())
+    }
+
+    /// Closes the stream (the tab is hidden).
+    fn close() {
+        STREAM.with(|s| {
+            if let Some(s) = s.borrow_mut().as_mut() {
+                if let Some(source) = s.source.take() {
+                    source.close();
+                }
+                s.listeners.clear();
+            }
+        });
+    }
+
+    /// Opens (or reopens) the stream's `EventSource`, unless the tab is
+    /// hidden (it opens when shown).
     fn connect() {
+        if hidden() {
+            return;
+        }
         let Some(url) = STREAM.with(|s| s.borrow().as_ref().map(|s| s.url.clone())) else {
             return;
         };
@@ -187,61 +225,106 @@ mod client {
             }
         });
         if open {
+            // hidden: the stream closes; shown: it opens and catches up
+            let on_visibility = Closure::<dyn FnMut()>::new(|| {
+                if hidden() {
+                    close();
+                } else if STREAM.with(|s| s.borrow().as_ref().is_some_and(|s| s.source.is_none())) {
+                    connect();
+                }
+            });
+            if let Some(document) = web_sys::window().and_then(|w| w.document()) {
+                let _ = document.add_event_listener_with_callback(
+                    "visibilitychange",
+                    on_visibility.as_ref().unchecked_ref(),
+                );
+            }
+            // for as long as the page lives
+            on_visibility.forget();
             connect();
         }
     }
 
+    /// One island's refetching: at most one fetch at a time, and one per
+    /// `gap_ms` at most.
+    struct Refresher<T> {
+        url: Box<dyn Fn() -> String>,
+        update: Box<dyn Fn(T)>,
+        gap_ms: f64,
+        busy: Cell<bool>,
+        again: Cell<bool>,
+        scheduled: Cell<bool>,
+        last: Cell<f64>,
+    }
+
+    /// Fetches now, or once the gap since the last fetch passed, or after
+    /// the fetch in progress.
+    fn trigger<T: serde::de::DeserializeOwned + 'static>(r: &Rc<Refresher<T>>) {
+        if r.busy.get() {
+            r.again.set(true);
+            return;
+        }
+        if r.scheduled.get() {
+            return;
+        }
+        let now = web_sys::js_sys::Date::now();
+        let wait = r.last.get() + r.gap_ms - now;
+        if wait > 0.0 {
+            r.scheduled.set(true);
+            let later = Rc::clone(r);
+            leptos::prelude::set_timeout(
+                move || {
+                    later.scheduled.set(false);
+                    trigger(&later);
+                },
+                Duration::from_millis(wait as u64),
+            );
+            return;
+        }
+        r.busy.set(true);
+        r.last.set(now);
+        let r = Rc::clone(r);
+        leptos::task::spawn_local(async move {
+            let response = gloo_net::http::Request::get(&(r.url)())
+                .header("Accept", "application/json")
+                .send()
+                .await;
+            if let Ok(response) = response
+                && response.ok()
+                && let Ok(value) = response.json::<T>().await
+            {
+                (r.update)(value);
+            }
+            r.busy.set(false);
+            if r.again.replace(false) {
+                trigger(&r);
+            }
+        });
+    }
+
     /// Fetches `url()` as JSON and hands it to `update` whenever one of
     /// `events` arrives (for `errors`: about `project`), when the stream
-    /// opens, and on `resync`. One fetch at a time: events that arrive
-    /// during one cause one more fetch after it, not one each.
+    /// opens, and on `resync`; at most once per `gap` (the first after a
+    /// quiet spell at once), one fetch at a time.
     pub fn refresh_on<T>(
         project: Option<String>,
         events: &'static [&'static str],
+        gap: Duration,
         url: impl Fn() -> String + 'static,
         update: impl Fn(T) + 'static,
     ) where
         T: serde::de::DeserializeOwned + 'static,
     {
-        let busy = Rc::new(Cell::new(false));
-        let again = Rc::new(Cell::new(false));
-        let url = Rc::new(url);
-        let update = Rc::new(update);
-        let fetch: Rc<dyn Fn()> = Rc::new({
-            let busy = Rc::clone(&busy);
-            let again = Rc::clone(&again);
-            move || {
-                if busy.replace(true) {
-                    again.set(true);
-                    return;
-                }
-                let (busy, again, url, update) = (
-                    Rc::clone(&busy),
-                    Rc::clone(&again),
-                    Rc::clone(&url),
-                    Rc::clone(&update),
-                );
-                leptos::task::spawn_local(async move {
-                    loop {
-                        again.set(false);
-                        let response = gloo_net::http::Request::get(&url())
-                            .header("Accept", "application/json")
-                            .send()
-                            .await;
-                        if let Ok(response) = response
-                            && response.ok()
-                            && let Ok(value) = response.json::<T>().await
-                        {
-                            update(value);
-                        }
-                        if !again.get() {
-                            break;
-                        }
-                    }
-                    busy.set(false);
-                });
-            }
+        let refresher = Rc::new(Refresher {
+            url: Box::new(url),
+            update: Box::new(update),
+            gap_ms: gap.as_millis() as f64,
+            busy: Cell::new(false),
+            again: Cell::new(false),
+            scheduled: Cell::new(false),
+            last: Cell::new(f64::MIN),
         });
+        let fetch = move || trigger(&refresher);
         let mine = project.clone();
         subscribe(
             project.as_deref(),

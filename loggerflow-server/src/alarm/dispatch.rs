@@ -111,7 +111,8 @@ fn time(ms: i64) -> String {
 
 /// Runs until `stop`: a round every `every`; `me` is this server's id
 /// ([`crate::store::servers::new_id`]), the owner of its claims. A round
-/// that claimed events tells `changes` (the alarms page's history).
+/// that claimed events or sent a digest tells `changes` (the alarms page's
+/// history).
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
     db: DatabaseConnection,
@@ -134,10 +135,7 @@ pub async fn run(
                     Ok(false) => {}
                     // the history changed: queued events went out or failed
                     Ok(true) => changes.publish(Topic::Alarms, None),
-                    Err(error) => {
-                        changes.publish(Topic::Alarms, None);
-                        tracing::warn!(%error, "alarm dispatch failed");
-                    }
+                    Err(error) => tracing::warn!(%error, "alarm dispatch failed"),
                 }
                 if *stop.borrow() {
                     // the round stopped before its next send: what it
@@ -232,7 +230,7 @@ async fn round(
     let claimed = alarm_events::claim(db, me, now, now - delivery.lease_ms(), CLAIM_BATCH).await?;
     let sent = async {
         // held-back alarms are summed up before anything newer goes out
-        digests(db, registry, outbound, delivery, me).await?;
+        let digested = digests(db, registry, outbound, delivery, me).await?;
         for event in &claimed {
             // the server is stopping: no new send (the caller gives the
             // rest back)
@@ -245,14 +243,14 @@ async fn round(
             let delivered = deliver(db, registry, outbound, delivery, event).await;
             record(db, event.id, me, delivered).await?;
         }
-        Ok::<(), StoreError>(())
+        Ok::<bool, StoreError>(digested)
     }
     .await;
     if sent.is_err() {
         // what this round claimed and did not start to send goes back
         release(db, me).await;
     }
-    sent.map(|()| !claimed.is_empty())
+    sent.map(|digested| digested || !claimed.is_empty())
 }
 
 /// Gives back this server's claims on events it has not started to send
@@ -423,7 +421,8 @@ async fn digests(
     outbound: &Outbound,
     delivery: &Delivery,
     me: &str,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
+    let mut sent_any = false;
     for (alarm, project) in alarm_events::held_pairs(db).await? {
         // no room yet: nothing to lock (this runs every round while events
         // wait, and SQLite has one write lock for everything)
@@ -477,6 +476,7 @@ async fn digests(
         };
         let outcome = deliver(db, registry, outbound, delivery, &event).await;
         record(db, digest, me, outcome).await?;
+        sent_any = true;
     }
-    Ok(())
+    Ok(sent_any)
 }

@@ -165,6 +165,7 @@ pub async fn delete(
     Path(name): Path<String>,
 ) -> Result<StatusCode, AppError> {
     admin::delete(&state.db, &name).await?;
+    state.changes.publish(crate::changes::Topic::Alarms, None);
     Ok(StatusCode::NO_CONTENT)
 }
 

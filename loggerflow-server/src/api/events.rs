@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::Stream;
 use serde::Deserialize;
@@ -13,6 +14,7 @@ use tokio::sync::broadcast::error::RecvError;
 use utoipa::IntoParams;
 
 use crate::changes::{Event, Topic, event};
+use crate::error::AppError;
 use crate::router::AppState;
 
 /// How long a browser waits before it reconnects a stream that dropped.
@@ -27,6 +29,11 @@ pub struct EventsQuery {
     project: Option<String>,
 }
 
+/// The longest a stream stays open (plus up to 30 s, so that tabs opened
+/// together do not all reconnect together): then it ends and the browser
+/// opens a new one, whose login is checked again.
+const LIFETIME: Duration = Duration::from_secs(5 * 60);
+
 /// `GET /api/v1/events?project=`: what changed, as it happens.
 #[utoipa::path(get, path = "/api/v1/events", tag = "dashboard",
     operation_id = "events",
@@ -36,22 +43,43 @@ pub struct EventsQuery {
         reports changed), `alarms` (the alarm history changed), `resync` (changes may have \
         been missed: fetch everything again). The data is a hint, never the change itself: \
         fetch the view again (`/api/v1/dashboard/…`). A comment is sent every 15 s while \
-        nothing happens; the stream ends when the server stops (reconnect: it says `retry: \
-        1000`).",
+        nothing happens; the stream ends when the server stops and after about 5 minutes \
+        (reconnect: it says `retry: 1000`). At most `--max-event-streams` are open at once.",
     params(EventsQuery),
-    responses((status = 200, description = "The stream", content_type = "text/event-stream",
-        body = String)))]
+    responses(
+        (status = 200, description = "The stream", content_type = "text/event-stream",
+            body = String),
+        (status = 400, description = "`invalid_name`: `project` is no project name",
+            body = crate::api::openapi::ApiError),
+        (status = 503, description = "`too_many_streams`: try again after `Retry-After`",
+            body = crate::api::openapi::ApiError)))]
 pub async fn stream(
     State(state): State<AppState>,
     Query(query): Query<EventsQuery>,
-) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, AppError> {
+    if let Some(project) = &query.project {
+        crate::names::project(project)?;
+    }
+    let permit = Arc::clone(&state.streams)
+        .try_acquire_owned()
+        .map_err(|_| {
+            AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too_many_streams",
+                "this server has as many live dashboard tabs as it takes (--max-event-streams)",
+            )
+            .retry_after(30)
+        })?;
     let project: Option<Arc<str>> = query.project.map(Arc::from);
     let changes = state.changes.subscribe();
     let shutdown = state.shutdown.clone();
+    // the low bits of a v7 UUID are random
+    let jitter = Duration::from_millis((uuid::Uuid::now_v7().as_u128() % 30_000) as u64);
+    let ends = tokio::time::Instant::now() + LIFETIME + jitter;
     let first = SseEvent::default().retry(RETRY).comment("loggerflow");
     let events = futures_util::stream::unfold(
-        (changes, shutdown, project),
-        |(mut changes, mut shutdown, project)| async move {
+        (changes, shutdown, project, permit),
+        move |(mut changes, mut shutdown, project, permit)| async move {
             loop {
                 if *shutdown.borrow_and_update() {
                     return None;
@@ -61,6 +89,8 @@ pub async fn stream(
                     // the server stops: the stream ends, and the browser
                     // reconnects (to this server once it is back)
                     _ = shutdown.changed() => return None,
+                    // long enough: the browser opens a new one
+                    () = tokio::time::sleep_until(ends) => return None,
                 };
                 let sse = match received {
                     Ok(Event::Changed(change)) => {
@@ -81,7 +111,7 @@ pub async fn stream(
                     }
                     Err(RecvError::Closed) => return None,
                 };
-                return Some((Ok(sse), (changes, shutdown, project)));
+                return Some((Ok(sse), (changes, shutdown, project, permit)));
             }
         },
     );
@@ -89,5 +119,5 @@ pub async fn stream(
         futures_util::stream::once(async move { Ok(first) }),
         events,
     );
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

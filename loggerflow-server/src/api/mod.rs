@@ -318,6 +318,7 @@ pub async fn prometheus(
         websockets: state
             .live_sockets
             .load(std::sync::atomic::Ordering::Relaxed),
+        event_streams: state.changes.streams(),
         apps: crate::store::instances::count_by_status(&state.db).await?,
     };
     let text = crate::telemetry::encode(&readings).map_err(|e| {

@@ -28,6 +28,10 @@ pub async fn get(db: &DatabaseConnection, id: i64) -> Result<Option<Alarm>, Stor
 
 /// The id of the alarm named `name`.
 pub async fn id(db: &DatabaseConnection, name: &str) -> Result<Option<i64>, StoreError> {
+    // names are stored without NUL (PostgreSQL refuses it in text)
+    if name.contains('\0') {
+        return Ok(None);
+    }
     Ok(alarm::Entity::find()
         .select_only()
         .column(alarm::Column::Id)

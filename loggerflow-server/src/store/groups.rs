@@ -273,7 +273,8 @@ pub async fn page(
                 Expr::col((error_group::Entity, Column::TitleFolded)),
                 Func::lower(Expr::col((error_group::Entity, Column::Title))).into(),
             ])
-            .like(contains(&search.to_lowercase())),
+            // titles are stored without NUL (PostgreSQL refuses it)
+            .like(contains(&search.replace('\0', "").to_lowercase())),
         );
     }
     if let Some((seen, id)) = after {

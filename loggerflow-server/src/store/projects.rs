@@ -166,6 +166,11 @@ pub async fn names(db: &DatabaseConnection) -> Result<Vec<String>, StoreError> {
 
 /// The id of the project named `name`.
 pub async fn id(db: &DatabaseConnection, name: &str) -> Result<Option<i64>, StoreError> {
+    // names are stored without NUL (PostgreSQL refuses it in text, also in
+    // a comparison): such a name is no project's
+    if name.contains('\0') {
+        return Ok(None);
+    }
     Ok(project::Entity::find()
         .select_only()
         .column(project::Column::Id)
@@ -198,6 +203,9 @@ pub async fn set_hidden(
     name: &str,
     hidden: bool,
 ) -> Result<bool, StoreError> {
+    if name.contains('\0') {
+        return Ok(false);
+    }
     let result = project::Entity::update_many()
         .col_expr(project::Column::Hidden, Expr::value(hidden))
         .filter(project::Column::Name.eq(name))

@@ -404,6 +404,8 @@ async fn run(
                 if matches!(outcome, Ok(true)) {
                     shared.changes.publish(Topic::Projects, None);
                     shared.changes.publish(Topic::Errors, Some(&name));
+                    // its alarm history went with it
+                    shared.changes.publish(Topic::Alarms, None);
                 }
                 let _ = reply.send(outcome);
             }
@@ -415,6 +417,14 @@ async fn run(
                 reply,
             } => {
                 let outcome = prune(&db, project, target, limit, from).await;
+                if let Ok(chunk) = &outcome
+                    && chunk.deleted > 0
+                {
+                    // its groups' `pruned`, and reports a page may link to
+                    if let Ok(name) = super::projects::name(&db, project).await {
+                        shared.changes.publish(Topic::Errors, Some(&name));
+                    }
+                }
                 let _ = reply.send(outcome);
             }
             Work::Write(first) => {

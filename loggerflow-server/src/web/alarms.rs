@@ -266,7 +266,11 @@ pub async fn check(State(state): State<AppState>, Path(name): Path<String>) -> R
 /// `POST /alarms/{name}/delete`.
 pub async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> Redirect {
     match admin::delete(&state.db, &name).await {
-        Ok(()) => back(&format!("alarm `{name}` deleted"), None),
+        Ok(()) => {
+            // its history rows now name no alarm
+            state.changes.publish(crate::changes::Topic::Alarms, None);
+            back(&format!("alarm `{name}` deleted"), None)
+        }
         Err(e) => back(e.message(), None),
     }
 }

@@ -98,5 +98,7 @@ pub async fn save(
         },
     )
     .await?;
+    // the projects table shows process memory or not
+    state.changes.publish(crate::changes::Topic::Projects, None);
     Ok(Redirect::to("/settings?notice=saved"))
 }

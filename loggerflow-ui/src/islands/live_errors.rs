@@ -27,6 +27,7 @@ pub fn LiveErrors(
         crate::live::refresh_on(
             Some(project.clone()),
             &[crate::live::event::ERRORS],
+            crate::live::VIEW_GAP,
             move || {
                 let search = web_sys::window()
                     .and_then(|w| w.location().search().ok())
@@ -34,6 +35,11 @@ pub fn LiveErrors(
                 format!("{path}{search}")
             },
             move |fresh| page.set(fresh),
+        );
+        // "3 s ago" moves on between fetches
+        leptos::prelude::set_interval(
+            move || page.update(|p| p.now_ms += crate::live::TICK.as_millis() as i64),
+            crate::live::TICK,
         );
     }
     #[cfg(not(feature = "hydrate"))]

@@ -29,6 +29,7 @@ pub fn LiveHistory(
         crate::live::refresh_on(
             None,
             &[crate::live::event::ALARMS],
+            crate::live::VIEW_GAP,
             move || url.clone(),
             move |fresh| history.set(fresh),
         );

@@ -32,6 +32,7 @@ pub fn LivePager(
         crate::live::refresh_on(
             Some(project.clone()),
             &[crate::live::event::ERRORS],
+            crate::live::VIEW_GAP,
             move || url.clone(),
             move |fresh| neighbours.set(fresh),
         );

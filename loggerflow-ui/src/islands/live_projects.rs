@@ -19,12 +19,20 @@ pub fn LiveProjects(
 ) -> impl IntoView {
     let page = RwSignal::new(page);
     #[cfg(feature = "hydrate")]
-    crate::live::refresh_on(
-        None,
-        &[crate::live::event::PROJECTS],
-        || "/api/v1/dashboard/projects".to_owned(),
-        move |fresh| page.set(fresh),
-    );
+    {
+        crate::live::refresh_on(
+            None,
+            &[crate::live::event::PROJECTS],
+            crate::live::PROJECTS_GAP,
+            || "/api/v1/dashboard/projects".to_owned(),
+            move |fresh| page.set(fresh),
+        );
+        // "3 s ago" moves on between fetches
+        leptos::prelude::set_interval(
+            move || page.update(|p| p.now_ms += crate::live::TICK.as_millis() as i64),
+            crate::live::TICK,
+        );
+    }
     view! {
         <table class="projects">
             <thead><tr>
