@@ -33,7 +33,7 @@ pub const CHANNEL: &str = "loggerflow_changes";
 /// How long the coalescer gathers changes after passing one on: at most
 /// one event per topic and project per window reaches a tab (the first
 /// change after a quiet spell goes at once).
-pub const WINDOW: Duration = Duration::from_millis(500);
+pub const WINDOW: Duration = Duration::from_secs(1);
 
 /// Readings alone (heartbeats: the projects table's bars) are passed on at
 /// most this often: thousands of apps beating every few seconds would

@@ -2077,13 +2077,18 @@ async fn event_streams_over_their_cap_get_503_and_leave_room_for_ingest() {
         assert!(Instant::now() < deadline, "no room after a stream closed");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    // a `project` longer than any name, or with a control character
-    for bad in ["x".repeat(2_000), "a%0Ab".to_owned()] {
-        let answer = Req::get(&format!("/api/v1/events?project={bad}"))
+    // a `project` longer than any name, or with a control character; a
+    // topic that is none
+    for (query, code) in [
+        (format!("project={}", "x".repeat(2_000)), "invalid_name"),
+        ("project=a%0Ab".to_owned(), "invalid_name"),
+        ("topics=errors,secrets".to_owned(), "invalid_topics"),
+    ] {
+        let answer = Req::get(&format!("/api/v1/events?{query}"))
             .send(server.port())
             .await;
         assert_eq!(answer.status, 400, "{answer:?}");
-        assert_eq!(answer.json()["error"], "invalid_name", "{answer:?}");
+        assert_eq!(answer.json()["error"], code, "{answer:?}");
     }
     drop(second);
 }

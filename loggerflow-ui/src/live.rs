@@ -73,6 +73,10 @@ mod client {
     #[derive(Default)]
     struct Stream {
         url: String,
+        /// The project its `errors` events are about, if one.
+        project: Option<String>,
+        /// The events its islands listen to (the stream asks for these).
+        topics: Vec<&'static str>,
         handlers: Vec<Handler>,
         source: Option<EventSource>,
         listeners: Vec<Closure<dyn FnMut(web_sys::Event)>>,
@@ -199,31 +203,62 @@ mod client {
 
     /// Adds `handler` to the tab's stream, opening it on first use (about
     /// `project` when given: its `errors` events only).
-    fn subscribe(project: Option<&str>, handler: Handler) {
-        let open = STREAM.with(|s| {
+    /// The stream's address for `topics` (about `project`).
+    fn url(project: Option<&str>, topics: &[&str]) -> String {
+        let mut url = format!("{}?topics={}", super::EVENTS_URL, topics.join(","));
+        if let Some(p) = project {
+            url.push_str("&project=");
+            url.push_str(&crate::pages::segment(p));
+        }
+        url
+    }
+
+    fn subscribe(project: Option<&str>, topics: &[&'static str], handler: Handler) {
+        enum Then {
+            Open,
+            Reopen,
+            Nothing,
+        }
+        let then = STREAM.with(|s| {
             let mut s = s.borrow_mut();
             match s.as_mut() {
                 Some(stream) => {
                     stream.handlers.push(handler);
-                    false
+                    let before = stream.topics.len();
+                    for topic in topics {
+                        if !stream.topics.contains(topic) {
+                            stream.topics.push(topic);
+                        }
+                    }
+                    if stream.topics.len() == before {
+                        return Then::Nothing;
+                    }
+                    // another island wants more: ask for it
+                    stream.url = url(stream.project.as_deref(), &stream.topics);
+                    Then::Reopen
                 }
                 None => {
-                    let url = match project {
-                        Some(p) => {
-                            format!("{}?project={}", super::EVENTS_URL, crate::pages::segment(p))
-                        }
-                        None => super::EVENTS_URL.to_owned(),
-                    };
                     *s = Some(Stream {
-                        url,
+                        url: url(project, topics),
+                        project: project.map(str::to_owned),
+                        topics: topics.to_vec(),
                         handlers: vec![handler],
                         backoff_ms: FIRST_BACKOFF_MS,
                         ..Stream::default()
                     });
-                    true
+                    Then::Open
                 }
             }
         });
+        let open = match then {
+            Then::Nothing => false,
+            Then::Reopen => {
+                close();
+                connect();
+                false
+            }
+            Then::Open => true,
+        };
         if open {
             // hidden: the stream closes; shown: it opens and catches up
             let on_visibility = Closure::<dyn FnMut()>::new(|| {
@@ -328,6 +363,7 @@ mod client {
         let mine = project.clone();
         subscribe(
             project.as_deref(),
+            events,
             Rc::new(move |name: &str, data: &str| {
                 let wanted = match name {
                     event::RESYNC => true,

@@ -27,6 +27,36 @@ pub struct EventsQuery {
     /// Only this project's `errors` events (the other events are about
     /// every project).
     project: Option<String>,
+    /// Only these events, comma-separated: `projects`, `errors`, `alarms`
+    /// (none: all; `resync` is always sent).
+    topics: Option<String>,
+}
+
+/// The topics `topics` names (none: all), or a refusal.
+fn topics(topics: Option<&str>) -> Result<Vec<Topic>, AppError> {
+    let Some(list) = topics else {
+        return Ok(vec![
+            Topic::Projects,
+            Topic::Readings,
+            Topic::Errors,
+            Topic::Alarms,
+        ]);
+    };
+    let mut wanted = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        match name {
+            event::PROJECTS => wanted.extend([Topic::Projects, Topic::Readings]),
+            event::ERRORS => wanted.push(Topic::Errors),
+            event::ALARMS => wanted.push(Topic::Alarms),
+            _ => {
+                return Err(AppError::bad_request(
+                    "invalid_topics",
+                    "`topics` lists projects, errors and alarms, comma-separated",
+                ));
+            }
+        }
+    }
+    Ok(wanted)
 }
 
 /// The longest a stream stays open (plus up to 30 s, so that tabs opened
@@ -49,8 +79,8 @@ const LIFETIME: Duration = Duration::from_secs(5 * 60);
     responses(
         (status = 200, description = "The stream", content_type = "text/event-stream",
             body = String),
-        (status = 400, description = "`invalid_name`: `project` is no project name",
-            body = crate::api::openapi::ApiError),
+        (status = 400, description = "`invalid_name`: `project` is no project name; \
+            `invalid_topics`: `topics` names something else", body = crate::api::openapi::ApiError),
         (status = 503, description = "`too_many_streams`: try again after `Retry-After`",
             body = crate::api::openapi::ApiError)))]
 pub async fn stream(
@@ -60,6 +90,7 @@ pub async fn stream(
     if let Some(project) = &query.project {
         crate::names::project(project)?;
     }
+    let wanted = topics(query.topics.as_deref())?;
     let permit = Arc::clone(&state.streams)
         .try_acquire_owned()
         .map_err(|_| {
@@ -78,8 +109,8 @@ pub async fn stream(
     let ends = tokio::time::Instant::now() + LIFETIME + jitter;
     let first = SseEvent::default().retry(RETRY).comment("loggerflow");
     let events = futures_util::stream::unfold(
-        (changes, shutdown, project, permit),
-        move |(mut changes, mut shutdown, project, permit)| async move {
+        (changes, shutdown, project, wanted, permit),
+        move |(mut changes, mut shutdown, project, wanted, permit)| async move {
             loop {
                 if *shutdown.borrow_and_update() {
                     return None;
@@ -94,6 +125,9 @@ pub async fn stream(
                 };
                 let sse = match received {
                     Ok(Event::Changed(change)) => {
+                        if !wanted.contains(&change.topic) {
+                            continue;
+                        }
                         let data = match (&change.topic, change.project.as_deref()) {
                             (Topic::Errors, Some(p)) => {
                                 if project.as_deref().is_some_and(|wanted| wanted != p) {
@@ -111,7 +145,7 @@ pub async fn stream(
                     }
                     Err(RecvError::Closed) => return None,
                 };
-                return Some((Ok(sse), (changes, shutdown, project, permit)));
+                return Some((Ok(sse), (changes, shutdown, project, wanted, permit)));
             }
         },
     );
