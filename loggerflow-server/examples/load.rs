@@ -46,7 +46,9 @@
 //!   from the acknowledgement); and the webhook ingest maximum (8 clients,
 //!   batches of 100) without tabs, with the 1,000 tabs (each told of every
 //!   change), and without them again, so the noise between the two runs
-//!   without tabs shows beside the difference.
+//!   without tabs shows beside the difference. With `LOAD_TABS_FETCH=1` each
+//!   tab also fetches its view (`/api/v1/dashboard/projects/LoadHook/errors`)
+//!   after an event, at most once a second, as the dashboard does.
 //! - **compat** (only when asked for: about a minute): the Python
 //!   LoggerFlow 0.0.6 protocol (`POST {base}handshake`, `heartbeat`,
 //!   `project_error`; websocket `{base}`: the handshake as the first frame,
@@ -867,7 +869,10 @@ async fn connections(count: usize, rows: &mut Vec<Row>) {
 
 /// Opens a `GET /api/v1/events` stream (`query`: `?project=…` or empty) and
 /// reads it until the end; `seen` is told the time of each `errors` event
-/// about `project` (when given); `events` counts every event read.
+/// about `project` (when given); `events` counts every event read. With
+/// `view`, it fetches that URL after an event as the dashboard does (at
+/// most once a second), counted in `fetched`.
+#[allow(clippy::too_many_arguments)]
 async fn tab(
     http: reqwest::Client,
     url: String,
@@ -875,6 +880,8 @@ async fn tab(
     events: Arc<AtomicU64>,
     opened: Arc<AtomicU64>,
     seen: Option<tokio::sync::mpsc::UnboundedSender<Instant>>,
+    view: Option<String>,
+    fetched: Arc<AtomicU64>,
 ) {
     let Ok(mut response) = http.get(&url).send().await else {
         return;
@@ -885,18 +892,32 @@ async fn tab(
     opened.fetch_add(1, Ordering::Relaxed);
     let needle = project.map(|p| format!("data: {{\"project\":\"{p}\"}}"));
     let mut pending = String::new();
+    let mut last_fetch: Option<Instant> = None;
     while let Ok(Some(chunk)) = response.chunk().await {
         pending.push_str(&String::from_utf8_lossy(&chunk));
         // whole events end with a blank line
+        let mut fetch = false;
         while let Some(end) = pending.find("\n\n") {
             let event: String = pending.drain(..end + 2).collect();
             if event.contains("event: ") {
                 events.fetch_add(1, Ordering::Relaxed);
+                fetch = true;
             }
             if let (Some(needle), Some(seen)) = (&needle, &seen)
                 && event.contains(needle.as_str())
             {
                 let _ = seen.send(Instant::now());
+            }
+        }
+        if let Some(view) = &view
+            && fetch
+            && last_fetch.is_none_or(|at| at.elapsed() >= Duration::from_secs(1))
+        {
+            last_fetch = Some(Instant::now());
+            if let Ok(answer) = http.get(view).send().await
+                && answer.bytes().await.is_ok()
+            {
+                fetched.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -913,14 +934,16 @@ async fn tabs(count: usize, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (_, rss_before, _) = server.usage();
 
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()
-        .expect("client");
+    // connections kept for reuse, as a browser keeps them for a tab's fetches
+    let http = reqwest::Client::new();
     let events = Arc::new(AtomicU64::new(0));
     let opened = Arc::new(AtomicU64::new(0));
+    let fetched = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     let started = Instant::now();
+    // the tabs fetch their view after an event, as the dashboard does
+    let fetching = std::env::var("LOAD_TABS_FETCH").is_ok_and(|v| v == "1");
+    let view = format!("{}/api/v1/dashboard/projects/LoadHook/errors", server.base);
     for _ in 0..count {
         tasks.push(tokio::spawn(tab(
             http.clone(),
@@ -933,6 +956,8 @@ async fn tabs(count: usize, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
             events.clone(),
             opened.clone(),
             None,
+            fetching.then(|| view.clone()),
+            fetched.clone(),
         )));
     }
     let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
@@ -946,6 +971,8 @@ async fn tabs(count: usize, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
         events.clone(),
         opened.clone(),
         Some(seen_tx),
+        None,
+        fetched.clone(),
     )));
     while opened.load(Ordering::Relaxed) < count as u64 + 1
         && started.elapsed() < Duration::from_secs(60)
@@ -1011,17 +1038,26 @@ async fn tabs(count: usize, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
     ));
 
     let told = events.load(Ordering::Relaxed);
+    let views = fetched.load(Ordering::Relaxed);
     let (_, with_tabs) = webhook_max(&[&server], 8, 100).await;
     let told = events.load(Ordering::Relaxed) - told;
+    let views = fetched.load(Ordering::Relaxed) - views;
     for task in &tasks {
         task.abort();
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (_, without_2) = webhook_max(&[&server], 8, 100).await;
     rows.push(Row(
-        format!("webhook ingest max (8 clients × 100), SQLite, with {open} tabs open"),
         format!(
-            "{with_tabs:.0} reports/s with the tabs ({told} events sent to them in {SECONDS} s); \
+            "webhook ingest max (8 clients × 100), SQLite, with {open} tabs open{}",
+            if fetching {
+                ", each fetching its view after an event (≤ 1/s)"
+            } else {
+                ""
+            }
+        ),
+        format!(
+            "{with_tabs:.0} reports/s with the tabs ({told} events sent to them, {views} views fetched by them in {SECONDS} s); \
              {without_1:.0} before and {without_2:.0} after without them"
         ),
         "no measurable cost".into(),

@@ -107,6 +107,8 @@ struct Inner {
     pending: Mutex<Pending>,
     wake: Notify,
     events: broadcast::Sender<Event>,
+    /// Counts every change noted or heard ([`Changes::epoch`]).
+    epoch: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Default)]
@@ -139,6 +141,7 @@ impl Changes {
                 pending: Mutex::new(Pending::default()),
                 wake: Notify::new(),
                 events,
+                epoch: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }
@@ -146,6 +149,9 @@ impl Changes {
     /// Notes that `topic` changed (for [`Topic::Errors`]: of `project`).
     /// Never blocks: the coalescer passes it on.
     pub fn publish(&self, topic: Topic, project: Option<&str>) {
+        self.inner
+            .epoch
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         let change = Change {
             topic,
             project: match topic {
@@ -187,8 +193,18 @@ impl Changes {
         self.inner.events.receiver_count()
     }
 
+    /// A number that grows with every change noted here or heard from
+    /// another server: what was read at epoch `e` holds every change noted
+    /// before `e` was (the live views' cache, [`crate::web::views`]).
+    pub fn epoch(&self) -> u64 {
+        self.inner.epoch.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Passes `event` to the streams on this server only.
     fn broadcast(&self, event: Event) {
+        self.inner
+            .epoch
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         // no stream open: nothing to tell
         let _ = self.inner.events.send(event);
     }

@@ -363,6 +363,7 @@ impl Server {
             outbound,
             throttle: Arc::new(auth::throttle::Throttle::default()),
             streams,
+            views: Arc::default(),
             changes,
         };
         let app = router::router(state);

@@ -43,6 +43,8 @@ pub struct AppState {
     pub changes: crate::changes::Changes,
     /// Room for more event streams (`--max-event-streams`).
     pub streams: Arc<tokio::sync::Semaphore>,
+    /// The live views' answers, shared by the tabs that ask together.
+    pub views: Arc<web::views::Views>,
 }
 
 /// The server's routes.

@@ -137,11 +137,15 @@ pub struct HistoryQuery {
 pub async fn history(
     State(state): State<AppState>,
     Query(query): Query<HistoryQuery>,
-) -> Result<axum::Json<History>, AppError> {
+) -> Result<axum::response::Response, AppError> {
     let project = query.project.unwrap_or_default();
-    Ok(axum::Json(History {
-        events: history_rows(&state, &project).await?,
-    }))
+    let key = format!("history/{project}");
+    let history = async {
+        Ok(History {
+            events: history_rows(&state, &project).await?,
+        })
+    };
+    super::views::json(&state, key, history).await
 }
 
 /// The newest 200 events of the history (of `project`; empty: all).

@@ -13,7 +13,7 @@ use crate::router::AppState;
 use crate::store::{StoreError, groups, now_ms, releases};
 
 /// Query of the errors page.
-#[derive(Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ErrorsQuery {
     /// Only the groups in this state: `open`, `resolved` or `ignored`.
@@ -54,8 +54,9 @@ pub async fn live(
     State(state): State<AppState>,
     Path(project): Path<String>,
     Query(query): Query<ErrorsQuery>,
-) -> Result<axum::Json<ErrorsPage>, AppError> {
-    Ok(axum::Json(data(&state, project, query).await?))
+) -> Result<axum::response::Response, AppError> {
+    let key = format!("errors/{project}/{query:?}");
+    super::views::json(&state, key, data(&state, project, query)).await
 }
 
 /// One page of `project`'s error groups for `query`.

@@ -13,6 +13,7 @@ pub mod projects;
 pub mod releases;
 pub mod report;
 pub mod settings;
+pub mod views;
 
 use axum::extract::Path;
 use axum::http::{StatusCode, header};

@@ -95,6 +95,6 @@ fn ingest_url(links: &crate::alarm::Links, host: Option<&str>) -> String {
     summary = "The projects page's data (visible projects, last readings), what its live \
         table fetches",
     responses((status = 200, description = "The page's data", body = ProjectsPage)))]
-pub async fn live(State(state): State<AppState>) -> Result<axum::Json<ProjectsPage>, AppError> {
-    Ok(axum::Json(data(&state).await?))
+pub async fn live(State(state): State<AppState>) -> Result<axum::response::Response, AppError> {
+    super::views::json(&state, "projects".into(), data(&state)).await
 }

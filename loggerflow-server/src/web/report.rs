@@ -62,12 +62,16 @@ pub async fn page(
 pub async fn neighbours(
     State(state): State<AppState>,
     Path((project, report_id)): Path<(String, String)>,
-) -> Result<axum::Json<Neighbours>, AppError> {
-    let stored = stored(&state, &project, &report_id).await?;
-    Ok(axum::Json(Neighbours {
-        older: stored.older,
-        newer: stored.newer,
-    }))
+) -> Result<Response, AppError> {
+    let key = format!("neighbours/{project}/{report_id}");
+    let neighbours = async {
+        let stored = stored(&state, &project, &report_id).await?;
+        Ok(Neighbours {
+            older: stored.older,
+            newer: stored.newer,
+        })
+    };
+    super::views::json(&state, key, neighbours).await
 }
 
 /// The report `report_id` of `project` as stored (404 when either is
