@@ -461,10 +461,21 @@ pub async fn listen(changes: Changes, url: String, me: String, mut stop: watch::
     }
     let mut backoff = Duration::from_secs(1);
     loop {
+        // a network that swallows packets must not hold this forever
         let connected = async {
             let mut listener = PgListener::connect(&url).await?;
             listener.listen(CHANNEL).await?;
             Ok::<_, sea_orm::sqlx::Error>(listener)
+        };
+        let connected = async {
+            tokio::time::timeout(Duration::from_secs(10), connected)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(sea_orm::sqlx::Error::Io(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "no answer within 10 s",
+                    )))
+                })
         };
         let listener = tokio::select! {
             connected = connected => connected,

@@ -84,7 +84,8 @@ pub struct Config {
     /// Connections served at once; more are answered 503.
     pub max_connections: usize,
     /// Dashboard event streams (`GET /api/v1/events`) open at once, out of
-    /// `max_connections` (so ingest keeps the rest); more are answered 503.
+    /// `max_connections` (at most three quarters of it, so ingest keeps the
+    /// rest); more are answered 503.
     pub max_event_streams: usize,
     /// The time a client has to send a request head, and the longest an
     /// idle keep-alive connection or a websocket without its hello is kept.
@@ -348,9 +349,19 @@ impl Server {
         let drain = config.request_timeout.min(SHUTDOWN_DRAIN);
         let (closing_tx, closing_rx) = tokio::sync::watch::channel(false);
         let live_sockets = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        // tabs never take more than three quarters of the connections
+        let room = config.max_connections.saturating_mul(3) / 4;
+        if config.max_event_streams > room {
+            tracing::warn!(
+                asked = config.max_event_streams,
+                allowed = room,
+                "--max-event-streams is over three quarters of --max-connections: capped"
+            );
+        }
         let streams = Arc::new(tokio::sync::Semaphore::new(
             config
                 .max_event_streams
+                .min(room)
                 .min(tokio::sync::Semaphore::MAX_PERMITS),
         ));
         let state = router::AppState {

@@ -2077,6 +2077,32 @@ async fn event_streams_over_their_cap_get_503_and_leave_room_for_ingest() {
         assert!(Instant::now() < deadline, "no room after a stream closed");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // whatever --max-event-streams says, streams take at most three
+    // quarters of --max-connections
+    let small = Server::start(
+        &db.url.replace("lf.db", "lf2.db"),
+        &["--max-connections", "8"],
+    );
+    let mut held = Vec::new();
+    for _ in 0..6 {
+        let stream = client
+            .get(small.url("/api/v1/events"))
+            .send()
+            .await
+            .expect("a stream");
+        assert_eq!(stream.status().as_u16(), 200);
+        held.push(stream);
+    }
+    let seventh = client
+        .get(small.url("/api/v1/events"))
+        .send()
+        .await
+        .expect("seventh");
+    assert_eq!(seventh.status().as_u16(), 503);
+    let body = batch("i-2", json!([hello("Streams", "i-2", 5, "webhook")]));
+    assert_eq!(small.post("/loggerflow/v1/batch", &body).await.0, 200);
+    drop(held);
+
     // a `project` longer than any name, or with a control character; a
     // topic that is none
     for (query, code) in [
@@ -2125,4 +2151,8 @@ async fn nul_bytes_in_names_and_filters_are_answered_on_postgres() {
             "{path}: {answer:?}"
         );
     }
+    let cleared = Req::delete("/api/v1/alarm-events?project=a%00")
+        .send(server.port())
+        .await;
+    assert_eq!(cleared.status, 200, "{cleared:?}");
 }

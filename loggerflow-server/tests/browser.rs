@@ -545,11 +545,12 @@ async fn pages_update_by_push_without_polling_and_catch_up_after_a_restart() {
 }
 
 /// Browsers open at most six HTTP/1.1 connections to a server, and a live
-/// tab's stream holds one: a tab that is not shown closes its stream, so
-/// eight tabs open one after another all load, and the first one, shown
-/// again, catches up with what happened meanwhile.
+/// stream holds one: the tabs and windows of one browser share one stream
+/// (the first holds it and passes its events on), so eight windows, all
+/// shown, all load, the server holds one stream for them, and a window
+/// updates with what happened while others were opened.
 #[tokio::test]
-async fn eight_tabs_all_load_and_a_tab_shown_again_catches_up() {
+async fn eight_windows_share_one_stream_all_load_and_update() {
     let (_db, server, _) = seeded(&[]).await;
     let browser = Browser::start().await;
     let c = &browser.client;
@@ -558,15 +559,35 @@ async fn eight_tabs_all_load_and_a_tab_shown_again_catches_up() {
     mark(c).await;
     let first = c.window().await.expect("the first tab");
     for n in 2..=8 {
-        let tab = c.new_window(true).await.expect("a new tab");
-        c.switch_to_window(tab.handle).await.expect("switch");
+        // a window of its own: shown, not a background tab
+        let window = c.new_window(false).await.expect("a new window");
+        c.switch_to_window(window.handle).await.expect("switch");
         tokio::time::timeout(Duration::from_secs(10), c.goto(&server.url("/")))
             .await
-            .unwrap_or_else(|_| panic!("tab {n} did not load"))
+            .unwrap_or_else(|_| panic!("window {n} did not load"))
             .expect("open /");
         browser.hydrated().await;
     }
-    // a project comes while the first tab is in the background
+    let visible = c
+        .execute("return document.visibilityState", vec![])
+        .await
+        .expect("visibility");
+    assert_eq!(visible, serde_json::json!("visible"));
+    let metrics = reqwest::get(server.url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("loggerflow_event_streams 1\n"),
+        "one stream for the eight windows: {}",
+        metrics
+            .lines()
+            .find(|l| l.starts_with("loggerflow_event_streams "))
+            .unwrap_or("no gauge")
+    );
+    // a project comes while the first window is not the current one
     let body = batch(
         "bg-1",
         serde_json::json!([hello("WhileHidden", "bg-1", 5, "webhook")]),
@@ -581,7 +602,7 @@ async fn eight_tabs_all_load_and_a_tab_shown_again_catches_up() {
             "//table[@class='projects']//a[text()='WhileHidden']",
         ))
         .await
-        .expect("the first tab caught up when shown again");
+        .expect("the first window shows the new project");
     assert!(not_reloaded(c).await, "caught up in place, not reloaded");
     browser.close().await;
 }

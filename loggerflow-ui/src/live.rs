@@ -83,6 +83,11 @@ mod client {
         /// The wait before the next reconnect of our own (the browser's
         /// own retries do not count), doubled up to 30 s.
         backoff_ms: u64,
+        /// Shared with this browser's other tabs of the server: the
+        /// channel they tell each other on.
+        shared: Option<web_sys::BroadcastChannel>,
+        /// This tab holds the one stream (and tells the others).
+        leader: bool,
     }
 
     thread_local! {
@@ -104,6 +109,79 @@ mod client {
         }
     }
 
+    /// Tells this tab's islands, and, when this tab holds the stream, the
+    /// browser's other tabs of this server.
+    fn tell(name: &str, data: &str) {
+        dispatch(name, data);
+        STREAM.with(|s| {
+            if let Some(s) = s.borrow().as_ref()
+                && s.leader
+                && let Some(channel) = &s.shared
+            {
+                let _ = channel.post_message(&format!("{name}\n{data}").into());
+            }
+        });
+    }
+
+    /// The name of the lock and the channel the tabs share the stream by.
+    const SHARED: &str = "loggerflow-live";
+
+    /// Shares one stream among this browser's tabs of the server: browsers
+    /// open at most six HTTP/1.1 connections to a server, and each stream
+    /// holds one. The tab that holds the lock `SHARED` (Web Locks) opens the
+    /// stream and passes every event on (a `BroadcastChannel`); when it
+    /// closes, the next tab waiting for the lock takes over, and its stream's
+    /// opening makes every tab catch up. False where the browser has no Web
+    /// Locks (pages served over plain HTTP to another host are no secure
+    /// context): each tab then has its own stream.
+    fn share() -> bool {
+        use web_sys::js_sys::{Function, Promise, Reflect};
+        let Some(window) = web_sys::window() else {
+            return false;
+        };
+        let locks = Reflect::get(&window.navigator(), &"locks".into()).unwrap_or_default();
+        let request = Reflect::get(&locks, &"request".into()).unwrap_or_default();
+        let (Some(request), Ok(channel)) = (
+            request.dyn_ref::<Function>(),
+            web_sys::BroadcastChannel::new(SHARED),
+        ) else {
+            return false;
+        };
+        // what the tab holding the stream passes on
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(|m: MessageEvent| {
+            if let Some(text) = m.data().as_string()
+                && let Some((name, data)) = text.split_once('\n')
+            {
+                dispatch(name, data);
+            }
+        });
+        channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        on_message.forget();
+        // granted once no other tab holds it; held as long as the page lives
+        let granted = Closure::<dyn FnMut(leptos::wasm_bindgen::JsValue) -> Promise>::new(|_| {
+            STREAM.with(|s| {
+                if let Some(s) = s.borrow_mut().as_mut() {
+                    s.leader = true;
+                    s.url = super::EVENTS_URL.to_owned();
+                }
+            });
+            connect();
+            Promise::new(&mut |_, _| {})
+        });
+        let asked = request
+            .call2(&locks, &SHARED.into(), granted.as_ref().unchecked_ref())
+            .is_ok();
+        granted.forget();
+        if asked {
+            STREAM.with(|s| {
+                if let Some(s) = s.borrow_mut().as_mut() {
+                    s.shared = Some(channel);
+                }
+            });
+        }
+        asked
+    }
+
     fn hidden() -> bool {
         web_sys::window()
             .and_then(|w| w.document())
@@ -122,10 +200,11 @@ mod client {
         });
     }
 
-    /// Opens (or reopens) the stream's `EventSource`, unless the tab is
-    /// hidden (it opens when shown).
+    /// Opens (or reopens) the stream's `EventSource`, unless the tab has a
+    /// stream of its own and is hidden (it opens when shown).
     fn connect() {
-        if hidden() {
+        let shared = STREAM.with(|s| s.borrow().as_ref().is_some_and(|s| s.shared.is_some()));
+        if !shared && hidden() {
             return;
         }
         let Some(url) = STREAM.with(|s| s.borrow().as_ref().map(|s| s.url.clone())) else {
@@ -149,7 +228,7 @@ mod client {
                         s.backoff_ms = FIRST_BACKOFF_MS;
                     }
                 });
-                dispatch(event::RESYNC, "");
+                tell(event::RESYNC, "");
             }),
         );
         for name in [event::PROJECTS, event::ERRORS, event::ALARMS, event::RESYNC] {
@@ -160,7 +239,7 @@ mod client {
                         .dyn_ref::<MessageEvent>()
                         .and_then(|m| m.data().as_string())
                         .unwrap_or_default();
-                    dispatch(name, &data);
+                    tell(name, &data);
                 }),
             );
         }
@@ -201,8 +280,6 @@ mod client {
         });
     }
 
-    /// Adds `handler` to the tab's stream, opening it on first use (about
-    /// `project` when given: its `errors` events only).
     /// The stream's address for `topics` (about `project`).
     fn url(project: Option<&str>, topics: &[&str]) -> String {
         let mut url = format!("{}?topics={}", super::EVENTS_URL, topics.join(","));
@@ -213,6 +290,9 @@ mod client {
         url
     }
 
+    /// Adds `handler` to the tab's stream, opening it on first use: shared
+    /// with the browser's other tabs where it can be, else the tab's own
+    /// (about `project` when given, and `topics`).
     fn subscribe(project: Option<&str>, topics: &[&'static str], handler: Handler) {
         enum Then {
             Open,
@@ -224,6 +304,10 @@ mod client {
             match s.as_mut() {
                 Some(stream) => {
                     stream.handlers.push(handler);
+                    // a shared stream tells of everything
+                    if stream.shared.is_some() {
+                        return Then::Nothing;
+                    }
                     let before = stream.topics.len();
                     for topic in topics {
                         if !stream.topics.contains(topic) {
@@ -259,7 +343,10 @@ mod client {
             }
             Then::Open => true,
         };
-        if open {
+        if open && share() {
+            // the stream may have been open for a while: catch up once
+            dispatch(event::RESYNC, "");
+        } else if open {
             // hidden: the stream closes; shown: it opens and catches up
             let on_visibility = Closure::<dyn FnMut()>::new(|| {
                 if hidden() {

@@ -131,11 +131,13 @@ pub async fn run(
                 if let Err(error) = super::thresholds::evaluate(&db).await {
                     tracing::warn!(%error, "threshold evaluation failed");
                 }
-                match round(&db, &registry, &outbound, &delivery, &me, &stop).await {
-                    Ok(false) => {}
-                    // the history changed: queued events went out or failed
-                    Ok(true) => changes.publish(Topic::Alarms, None),
-                    Err(error) => tracing::warn!(%error, "alarm dispatch failed"),
+                let (changed, done) = round(&db, &registry, &outbound, &delivery, &me, &stop).await;
+                // the history changed: events claimed, sent or failed, a digest
+                if changed {
+                    changes.publish(Topic::Alarms, None);
+                }
+                if let Err(error) = done {
+                    tracing::warn!(%error, "alarm dispatch failed");
                 }
                 if *stop.borrow() {
                     // the round stopped before its next send: what it
@@ -218,19 +220,30 @@ async fn round(
     delivery: &Delivery,
     me: &str,
     stop: &watch::Receiver<bool>,
-) -> Result<bool, StoreError> {
+) -> (bool, Result<(), StoreError>) {
     let now = now_ms();
     // a claim without a time was made by a server of an older version,
     // which may still be sending its batch (up to 1,000 events, 15 s
     // each): it expires `OLDER_CLAIM_GRACE_MS` after it is first seen
-    alarm_events::adopt_untimed_claims(db, now + OLDER_CLAIM_GRACE_MS - delivery.lease_ms())
-        .await?;
+    let adopted =
+        alarm_events::adopt_untimed_claims(db, now + OLDER_CLAIM_GRACE_MS - delivery.lease_ms())
+            .await;
+    if let Err(error) = adopted {
+        return (false, Err(error));
+    }
     // pending events, and those whose claim expired (their server died or
     // hung); on PostgreSQL rows another server is claiming are skipped
-    let claimed = alarm_events::claim(db, me, now, now - delivery.lease_ms(), CLAIM_BATCH).await?;
+    let claimed =
+        match alarm_events::claim(db, me, now, now - delivery.lease_ms(), CLAIM_BATCH).await {
+            Ok(claimed) => claimed,
+            Err(error) => return (false, Err(error)),
+        };
+    // what the history shows changed: claimed events (now `sending`), a
+    // digest sent
+    let mut changed = !claimed.is_empty();
     let sent = async {
         // held-back alarms are summed up before anything newer goes out
-        let digested = digests(db, registry, outbound, delivery, me).await?;
+        changed |= digests(db, registry, outbound, delivery, me).await?;
         for event in &claimed {
             // the server is stopping: no new send (the caller gives the
             // rest back)
@@ -243,14 +256,14 @@ async fn round(
             let delivered = deliver(db, registry, outbound, delivery, event).await;
             record(db, event.id, me, delivered).await?;
         }
-        Ok::<bool, StoreError>(digested)
+        Ok::<(), StoreError>(())
     }
     .await;
     if sent.is_err() {
         // what this round claimed and did not start to send goes back
         release(db, me).await;
     }
-    sent.map(|digested| digested || !claimed.is_empty())
+    (changed, sent)
 }
 
 /// Gives back this server's claims on events it has not started to send

@@ -236,6 +236,8 @@ pub async fn connect(
     Json(body): Json<Connect>,
 ) -> Result<Json<Connected>, AppError> {
     admin::connect(&state.db, &project, &body).await?;
+    // the project may be new: the projects table lists it
+    state.changes.publish(crate::changes::Topic::Projects, None);
     Ok(Json(Connected {
         project,
         alarm: body.alarm,

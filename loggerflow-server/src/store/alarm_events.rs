@@ -265,6 +265,10 @@ pub async fn history(
 /// Deletes finished history entries (of one project, or all with `""`);
 /// returns how many.
 pub async fn clear(db: &DatabaseConnection, project: &str) -> Result<u64, StoreError> {
+    // names are stored without NUL (PostgreSQL refuses it in text)
+    if project.contains('\0') {
+        return Ok(0);
+    }
     let mut delete = alarm_event::Entity::delete_many()
         .filter(Column::Status.is_not_in(["pending", "sending", "digested"]));
     if !project.is_empty() {

@@ -245,7 +245,11 @@ pub async fn connect(
     };
     let project = form_value(&form, "project").unwrap_or_default().to_owned();
     match admin::connect(&state.db, &project, &body).await {
-        Ok(()) => back(&format!("`{}` connected to `{project}`", body.alarm), None),
+        Ok(()) => {
+            // the project may be new: the projects table lists it
+            state.changes.publish(crate::changes::Topic::Projects, None);
+            back(&format!("`{}` connected to `{project}`", body.alarm), None)
+        }
         Err(e) => back(e.message(), None),
     }
 }

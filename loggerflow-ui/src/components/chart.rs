@@ -34,8 +34,9 @@ pub fn line_chart(
     let top = y_max
         .unwrap_or_else(|| all.iter().map(|(_, v)| *v).fold(0.0, f64::max))
         .max(1e-9);
-    let span = (t1 - t0).max(1) as f64;
-    let x = move |t: i64| PAD + (t - t0) as f64 / span * (W - 2.0 * PAD);
+    // no points: t0 > t1 (the fold's start), and nothing is drawn
+    let span = t1.saturating_sub(t0).max(1) as f64;
+    let x = move |t: i64| PAD + t.saturating_sub(t0) as f64 / span * (W - 2.0 * PAD);
     let y = move |v: f64| H - PAD - (v / top).clamp(0.0, 1.0) * (H - 2.0 * PAD);
     let empty = all.is_empty();
     let legend: Vec<_> = series
