@@ -2,11 +2,12 @@
 //! them from every server sharing the database.
 //!
 //! Whatever changes what a page shows says so here ([`Changes::publish`]):
-//! the writer after each commit (reports, hellos, heartbeats, status), the
-//! status sweeper, the alarm dispatcher, and the forms and API calls that
-//! change a group's state or hide a project. One task ([`run`]) coalesces
-//! those notes (the first change is passed on at once; more of the same in
-//! the next [`WINDOW`] become one) and broadcasts them to the streams of
+//! the writer after each commit (reports, hellos, heartbeats, status,
+//! pruning, deleted projects), the status sweeper, the alarm dispatcher, and
+//! the forms and API calls that resolve, hide, connect, delete, clear or
+//! change settings. One task ([`run`]) coalesces those notes (the first
+//! change is passed on at once; more of the same in the next [`WINDOW`]
+//! become one) and broadcasts them to the streams of
 //! `GET /api/v1/events` ([`crate::api::events`]), which tell each tab what
 //! to fetch again (see `loggerflow_ui::live`).
 //!
