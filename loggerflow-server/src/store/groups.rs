@@ -90,28 +90,22 @@ pub async fn of_project(
         filter,
     )
     .await?;
-    let regressed: Vec<(i64, String, String)> = error_group::Entity::find()
-        .select_only()
-        .column(error_group::Column::Id)
-        .column_as(
-            Expr::col((release::Entity, release::Column::Environment)),
-            "environment",
-        )
-        .column_as(
-            Expr::col((release::Entity, release::Column::Version)),
-            "version",
-        )
-        .join(
-            JoinType::InnerJoin,
-            error_group::Entity::belongs_to(release::Entity)
-                .from(error_group::Column::RegressedReleaseId)
-                .to(release::Column::Id)
-                .into(),
-        )
-        .filter(error_group::Column::ProjectId.eq(project))
-        .into_tuple()
-        .all(db)
-        .await?;
+    let regressed: Vec<(i64, String, String)> = with_release_names(
+        error_group::Entity::find()
+            .select_only()
+            .column(error_group::Column::Id),
+    )
+    .join(
+        JoinType::InnerJoin,
+        error_group::Entity::belongs_to(release::Entity)
+            .from(error_group::Column::RegressedReleaseId)
+            .to(release::Column::Id)
+            .into(),
+    )
+    .filter(error_group::Column::ProjectId.eq(project))
+    .into_tuple()
+    .all(db)
+    .await?;
     let regressed: std::collections::HashMap<i64, SeenIn> = regressed
         .into_iter()
         .map(|(group, environment, release)| {
@@ -132,6 +126,20 @@ pub async fn of_project(
         group.regressed_in = regressed.get(&group.id).cloned();
     }
     Ok(groups)
+}
+
+/// `select` with the joined release's environment and version, as
+/// `environment` and `version` (the caller joins `release`).
+fn with_release_names<E: EntityTrait>(select: sea_orm::Select<E>) -> sea_orm::Select<E> {
+    select
+        .column_as(
+            Expr::col((release::Entity, release::Column::Environment)),
+            "environment",
+        )
+        .column_as(
+            Expr::col((release::Entity, release::Column::Version)),
+            "version",
+        )
 }
 
 /// The groups a release filter selects: seen in one of its releases, or
@@ -163,19 +171,13 @@ pub async fn seen_in(
     filter: Option<&Filter>,
 ) -> Result<std::collections::HashMap<i64, (SeenIn, SeenIn)>, StoreError> {
     use group_release::Column;
-    let mut select = group_release::Entity::find()
-        .select_only()
-        .columns([Column::GroupId, Column::FirstSeenMs, Column::LastSeenMs])
-        .column_as(
-            Expr::col((release::Entity, release::Column::Environment)),
-            "environment",
-        )
-        .column_as(
-            Expr::col((release::Entity, release::Column::Version)),
-            "version",
-        )
-        .join(JoinType::InnerJoin, super::releases::to_release())
-        .filter(groups);
+    let mut select = with_release_names(group_release::Entity::find().select_only().columns([
+        Column::GroupId,
+        Column::FirstSeenMs,
+        Column::LastSeenMs,
+    ]))
+    .join(JoinType::InnerJoin, super::releases::to_release())
+    .filter(groups);
     if let Some(filter) = filter {
         select = select.filter(Column::ReleaseId.in_subquery(filter.ids.clone()));
     }
