@@ -123,8 +123,18 @@ fn refused_reports_are_isolated_and_dropped_the_rest_delivered() {
     log(&normal(0));
     log(&["poison".to_owned()]);
     log(&normal(5));
-    // the server forgets the app (its database was replaced)
-    std::thread::sleep(Duration::from_millis(300));
+    // once the app is known and its first ten reports are in (however
+    // slowly the machine got there), the server forgets it (its database
+    // was replaced)
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let picky = shared.lock().unwrap_or_else(PoisonError::into_inner);
+        if (picky.hellos >= 1 && picky.stored.len() >= 10) || Instant::now() > deadline {
+            break;
+        }
+        drop(picky);
+        std::thread::sleep(Duration::from_millis(20));
+    }
     shared
         .lock()
         .unwrap_or_else(PoisonError::into_inner)

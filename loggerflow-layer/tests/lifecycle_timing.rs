@@ -104,8 +104,9 @@ async fn batch(State(shared): State<Shared>, body: Bytes) -> Response {
 /// 5,000 `error!` events, each with a backtrace to resolve, logged as fast as
 /// the app can while the webhook lifecycle heartbeats every second: every
 /// report arrives, and from the start of the burst until its last report
-/// arrived no two heartbeats are more than two intervals apart (the server
-/// marks an app offline after three missed ones).
+/// arrived the app never falls silent for the three intervals after which
+/// the server marks it offline (typically the largest gap is 1.1–1.5
+/// intervals: a heartbeat goes between two exchanges of a debug build).
 #[test]
 fn heartbeats_keep_their_cadence_through_a_burst_of_errors_with_backtraces() {
     let _serial = serial();
@@ -189,16 +190,16 @@ fn heartbeats_keep_their_cadence_through_a_burst_of_errors_with_backtraces() {
         "every report arrived (stats: {stats:?})"
     );
     assert!(
-        first.is_some_and(|first| first <= 2 * HEARTBEAT),
+        first.is_some_and(|first| first < 3 * HEARTBEAT),
         "a heartbeat went early in the burst: the first after {first:?}"
     );
     assert!(
-        tail.is_some_and(|tail| tail <= 2 * HEARTBEAT),
+        tail.is_some_and(|tail| tail < 3 * HEARTBEAT),
         "heartbeats went on to the end of the burst: the last {tail:?} before its last report"
     );
     assert!(
-        largest <= 2 * HEARTBEAT,
-        "no gap between heartbeats over two intervals: largest {largest:?}, gaps {gaps:?}"
+        largest < 3 * HEARTBEAT,
+        "no gap between heartbeats as long as three intervals: largest {largest:?}, gaps {gaps:?}"
     );
 }
 
@@ -379,8 +380,16 @@ async fn serve(
 /// A thousand apps on `WebSocketLifecycle` lose their sockets in the same
 /// instant (a server restart): every one comes back within 5 s, and their
 /// reconnects are spread over the jittered backoff window (0.5–1 s) instead
-/// of arriving in lockstep: the first and last are at least 300 ms apart and
-/// no 50 ms window holds more than a fifth of them.
+/// of arriving in lockstep.
+///
+/// "Spread" is judged by quantiles of the accept times, which a stall of the
+/// machine can only move later, never earlier: the median is at least
+/// 675 ms (jitter: about 750 ms; every app waiting the bare 0.5 s: about
+/// 590 ms here in a debug build, the time to take 1,000 reconnects in turn),
+/// and the fastest tenth is in by 800 ms (jitter: about 550 ms; every app
+/// waiting the longest: 1 s). The busiest 50 ms window is printed, not
+/// asserted: a 100 ms stall of a loaded 2-core machine packs a fifth of the
+/// reconnects into one window (seen in CI), lockstep only about a third.
 #[test]
 fn a_thousand_websocket_apps_reconnect_spread_over_the_backoff_window() {
     let _serial = serial();
@@ -483,11 +492,12 @@ fn a_thousand_websocket_apps_reconnect_spread_over_the_backoff_window() {
         "every app reconnected within 5 s: last after {last:?}"
     );
     assert!(
-        last - first >= Duration::from_millis(300),
-        "reconnects are spread: first {first:?}, last {last:?}"
+        median >= Duration::from_millis(675),
+        "half the apps waited out the jitter, not just the 0.5 s minimum: median {median:?}"
     );
+    let tenth = offsets[offsets.len() / 10];
     assert!(
-        busiest * 5 <= apps,
-        "no 50 ms window holds more than a fifth of the reconnects: {busiest} of {apps}"
+        tenth <= Duration::from_millis(800),
+        "the fastest tenth did not all wait the longest: 10th percentile {tenth:?}"
     );
 }

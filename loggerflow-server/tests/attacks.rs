@@ -1181,7 +1181,10 @@ async fn ws_closed_within(ws: &mut Ws, limit: Duration) -> (Option<Duration>, Ve
 // Timeouts (a server with --header-timeout 2 --websocket-idle-timeout 2).
 // ---------------------------------------------------------------------------
 
-const CUT: Duration = Duration::from_millis(4500);
+/// The bound on a cut that is due after 2 s: generous for a loaded machine
+/// (the tests run their clients together), and still below the 10 s the
+/// trickle and the silent clients would otherwise last.
+const CUT: Duration = Duration::from_secs(8);
 
 /// Headers trickled a line every 500 ms are cut at the header timeout.
 async fn trickled_headers_are_cut(port: u16) {
@@ -1297,7 +1300,7 @@ async fn quiet_websocket_is_closed(port: u16) {
     let (closed, texts) = ws_closed_within(&mut ws, Duration::from_secs(12)).await;
     let took = closed.expect("a quiet websocket stayed open for 12 s");
     assert!(
-        took < Duration::from_secs(6),
+        took < Duration::from_secs(9),
         "a quiet websocket lived {took:?}"
     );
     assert!(
@@ -1580,7 +1583,7 @@ async fn noise_without_hello_is_closed(port: u16, path: &str) {
     noise.await;
     let took = started.elapsed();
     assert!(
-        took < Duration::from_secs(6),
+        took < Duration::from_secs(9),
         "{path}: a websocket sending noise without a hello lived {took:?}"
     );
 }

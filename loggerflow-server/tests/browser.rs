@@ -7,6 +7,7 @@
 
 mod common;
 
+use std::os::unix::process::CommandExt as _;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -34,6 +35,9 @@ impl Browser {
             .map(|a| a.port())
             .expect("a free port");
         let driver = Command::new(chromedriver)
+            // its own process group, so that a test that fails takes its
+            // Chromium down with it (Drop)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -115,8 +119,20 @@ impl Browser {
         self.size(1400, 900).await;
     }
 
-    async fn close(mut self) {
+    async fn close(self) {
         let _ = self.client.clone().close().await;
+        // Drop ends the processes
+    }
+}
+
+impl Drop for Browser {
+    /// Kills chromedriver and the Chromium it started (its process group),
+    /// also when a test panics before `close`.
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.driver.id())])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -376,6 +392,20 @@ async fn fetches(c: &Client) -> u64 {
     .expect("a count")
 }
 
+/// The page's fetch count once it has held still for 1.5 s (at most 20 s).
+async fn settled(c: &Client) -> u64 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut count = fetches(c).await;
+    loop {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let now = fetches(c).await;
+        if now == count || std::time::Instant::now() > deadline {
+            return now;
+        }
+        count = now;
+    }
+}
+
 /// Whether the page is still the one marked by `mark`.
 async fn not_reloaded(c: &Client) -> bool {
     c.execute("return window.__no_reload === true", vec![])
@@ -430,9 +460,9 @@ async fn pages_update_by_push_without_polling_and_catch_up_after_a_restart() {
     c.goto(&server.url("/projects/Shop")).await.expect("open");
     browser.hydrated().await;
     mark(c).await;
-    // the stream opened and the table caught up once
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let before = fetches(c).await;
+    // the stream opened and the table caught up once: wait until that is
+    // over (the count holds for 1.5 s), however slow the machine is
+    let before = settled(c).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(fetches(c).await, before, "an idle page made requests");
 

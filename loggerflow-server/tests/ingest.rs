@@ -276,7 +276,7 @@ async fn silence_means_offline_and_goodbye_means_stopped() {
                 .map(|p| p["status"].clone())
         };
         let seen = server
-            .wait_for("/api/v1/projects", Duration::from_secs(8), |v| {
+            .wait_for("/api/v1/projects", Duration::from_secs(20), |v| {
                 status(v, "Quiet") == Some(serde_json::json!("offline"))
             })
             .await;

@@ -38,7 +38,9 @@ async fn python_webhook_and_websocket_clients_report_unchanged() {
             children.push(
                 Command::new(python())
                     .arg(&script)
-                    .args([kind, base.as_str(), name, "2", "4"])
+                    // 7 s: the checks below need it online, and importing
+                    // its packages takes seconds on a loaded machine
+                    .args([kind, base.as_str(), name, "2", "7"])
                     .spawn()
                     .expect("run the Python client"),
             );
@@ -151,7 +153,13 @@ async fn sigkill_twice_with_the_python_webhook_client_stores_nothing_twice() {
         });
         guard
     });
-    tokio::time::sleep(Duration::from_millis(2000)).await;
+    // the first kill once the Python client has been heard (it stops posting
+    // errors after a failed post, so it must have started before)
+    server
+        .wait_for("/api/v1/projects", Duration::from_secs(30), |v| {
+            project(v, "KillPy").is_some_and(|p| p["error_count"].as_i64() >= Some(1))
+        })
+        .await;
     server.kill_and_restart();
     tokio::time::sleep(Duration::from_millis(600)).await;
     server.kill_and_restart();
