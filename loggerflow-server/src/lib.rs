@@ -376,6 +376,7 @@ impl Server {
             streams,
             views: Arc::default(),
             changes,
+            logouts: auth::Logouts::default(),
         };
         let app = router::router(state);
         let signal = async move {

@@ -188,7 +188,7 @@ async fn changes_through_one_server_are_seen_by_the_other_at_once() {
     // an alarm added through A fires for an error sent to B
     telegram_alarm(&a, &recorder, name, serde_json::json!(["new_error"]), 0).await;
     assert_eq!(send(serde_json::json!([new_error(name, 1)])).await.0, 200);
-    let texts = recorder.wait_for(1, Duration::from_secs(10)).await;
+    let texts = recorder.wait_for(1, Duration::from_secs(20)).await;
     assert_eq!(texts.len(), 1, "{texts:?}");
     assert!(texts[0].contains("failure number 1"), "{texts:?}");
     // removed through A: B's next new error sends nothing
@@ -256,7 +256,9 @@ async fn stored_reports(url: &str, name: &str) -> (i64, i64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_claimed_by_a_killed_server_is_sent_by_another_after_the_lease() {
     let db = Db::new(Backend::Postgres).await;
-    let flags = ["--allow-private-targets", "--alarm-claim-lease", "3"];
+    // a lease longer than B takes to start on a loaded machine, so that B
+    // sees the claim still held
+    let flags = ["--allow-private-targets", "--alarm-claim-lease", "6"];
     let mut a = Server::start(&db.url, &flags);
     let recorder = Recorder::start_with(Duration::ZERO, true).await;
     let name = "Lease";
@@ -276,7 +278,7 @@ async fn an_event_claimed_by_a_killed_server_is_sent_by_another_after_the_lease(
     let b = Server::start(&db.url, &flags);
     let events = b.get(&format!("/api/v1/alarm-events?project={name}")).await;
     assert_eq!(events["events"][0]["status"], "sending", "{events}");
-    let texts = recorder.wait_for(2, Duration::from_secs(12)).await;
+    let texts = recorder.wait_for(2, Duration::from_secs(25)).await;
     assert_eq!(texts.len(), 2, "B sent it after the lease: {texts:?}");
     assert_eq!(texts[0], texts[1]);
     let events = b
@@ -431,7 +433,7 @@ async fn a_killed_servers_websocket_apps_go_offline_once_and_come_back_on_the_ot
     let _ = servers[victim].child.wait();
     // the apps cannot reconnect yet: the survivor's sweeper marks the
     // victim's apps offline (3 missed heartbeats), once
-    let offline = recorder.wait_for(on_victim, Duration::from_secs(10)).await;
+    let offline = recorder.wait_for(on_victim, Duration::from_secs(20)).await;
     assert_eq!(offline.len(), on_victim, "{offline:?}");
     assert!(offline.iter().all(|t| t.contains("offline")), "{offline:?}");
     proxy.resume();
@@ -655,7 +657,7 @@ async fn a_hung_python_websocket_process_alarms_although_another_connects() {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     tokio::time::sleep(Duration::from_millis(500)).await;
     let other = python_websocket_app(url.clone(), "Hung".into(), stop.clone());
-    let texts = recorder.wait_for(1, Duration::from_secs(10)).await;
+    let texts = recorder.wait_for(1, Duration::from_secs(20)).await;
     assert_eq!(texts.len(), 1, "{texts:?}");
     assert!(texts[0].contains("offline"), "{texts:?}");
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -711,7 +713,7 @@ async fn a_claim_without_a_time_is_left_to_its_older_server_for_a_while() {
     )
     .await
     .expect("update");
-    let texts = recorder.wait_for(1, Duration::from_secs(10)).await;
+    let texts = recorder.wait_for(1, Duration::from_secs(20)).await;
     assert_eq!(texts.len(), 1, "{texts:?}");
     let events = server
         .wait_for(
@@ -835,7 +837,15 @@ struct Events {
 
 impl Events {
     async fn open(server: &Server, query: &str) -> Self {
-        let response = reqwest::get(server.url(&format!("/api/v1/events{query}")))
+        Self::open_as(server, query, "").await
+    }
+
+    /// Opens a stream with `cookie` (a login session's, or none).
+    async fn open_as(server: &Server, query: &str, cookie: &str) -> Self {
+        let response = reqwest::Client::new()
+            .get(server.url(&format!("/api/v1/events{query}")))
+            .header("cookie", cookie)
+            .send()
             .await
             .expect("open the stream");
         assert_eq!(response.status().as_u16(), 200);
@@ -847,6 +857,19 @@ impl Events {
         Self {
             response,
             text: String::new(),
+        }
+    }
+
+    /// Whether the server ended the stream within `within` (what it says
+    /// meanwhile is kept).
+    async fn ended(&mut self, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(deadline, self.response.chunk()).await {
+                Ok(Ok(Some(chunk))) => self.text.push_str(&String::from_utf8_lossy(&chunk)),
+                Ok(Ok(None) | Err(_)) => return true,
+                Err(_) => return false,
+            }
         }
     }
 
@@ -862,6 +885,64 @@ impl Events {
         }
         true
     }
+}
+
+/// A tab's stream ends with its login session: at once when it logs out
+/// through the server the stream is on, and at the stream's next session
+/// check (every 15 s) when it logs out through another server. A new
+/// stream with the old cookie is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_stream_ends_with_its_login_session_on_every_server() {
+    let db = Db::new(Backend::Postgres).await;
+    let flags = ["--auth", "admin:pw"];
+    let a = Server::start(&db.url, &flags);
+    let b = Server::start(&db.url, &flags);
+    let here = FormClient::login(&a, "admin", "pw").await;
+    let there = FormClient::login(&a, "admin", "pw").await;
+    let mut on_a = Events::open_as(&a, "", &here.cookie).await;
+    let mut on_b = Events::open_as(&b, "", &there.cookie).await;
+    assert!(on_a.until("retry: 1000", Duration::from_secs(5)).await);
+    assert!(on_b.until("retry: 1000", Duration::from_secs(5)).await);
+
+    // logged out through A: A's stream of that session ends at once
+    assert_eq!(here.post("/logout", "").await.status().as_u16(), 303);
+    let started = std::time::Instant::now();
+    assert!(
+        on_a.ended(Duration::from_secs(3)).await,
+        "the stream outlived its logout"
+    );
+    eprintln!(
+        "the stream on A ended {:?} after the logout",
+        started.elapsed()
+    );
+    let again = reqwest::Client::new()
+        .get(a.url("/api/v1/events"))
+        .header("cookie", &here.cookie)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(
+        again.status().as_u16(),
+        401,
+        "a stream for a logged-out session"
+    );
+
+    // the other session's stream on B is not touched by that logout; its
+    // own logout, through A, reaches B by B's check of the session
+    assert!(
+        !on_b.ended(Duration::from_secs(1)).await,
+        "another session's stream ended"
+    );
+    assert_eq!(there.post("/logout", "").await.status().as_u16(), 303);
+    let started = std::time::Instant::now();
+    assert!(
+        on_b.ended(Duration::from_secs(25)).await,
+        "the stream on B outlived a logout through A"
+    );
+    eprintln!(
+        "the stream on B ended {:?} after the logout through A",
+        started.elapsed()
+    );
 }
 
 /// A dashboard tab open on server B hears of a report stored through server

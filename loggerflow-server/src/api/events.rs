@@ -5,6 +5,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -13,6 +14,7 @@ use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 use utoipa::IntoParams;
 
+use crate::auth::SessionKey;
 use crate::changes::{Event, Topic, event};
 use crate::error::AppError;
 use crate::router::AppState;
@@ -64,6 +66,68 @@ fn topics(topics: Option<&str>) -> Result<Vec<Topic>, AppError> {
 /// opens a new one, whose login is checked again.
 const LIFETIME: Duration = Duration::from_secs(5 * 60);
 
+/// How often a stream opened under a login session checks that the session
+/// is still live (a logout through another server, an expiry, a replaced
+/// database); a logout through this server ends it at once.
+const SESSION_CHECK: Duration = Duration::from_secs(15);
+
+/// What a stream waits on besides the changes.
+struct Ends {
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    at: tokio::time::Instant,
+    /// The login session it was opened under, its logouts and its checks.
+    session: Option<Session>,
+    db: sea_orm::DatabaseConnection,
+}
+
+/// The login session a stream was opened under.
+struct Session {
+    key: SessionKey,
+    logouts: tokio::sync::broadcast::Receiver<Arc<str>>,
+    check: tokio::time::Interval,
+    /// A look in the table is owed (kept across a cancelled wait).
+    due: bool,
+}
+
+impl Ends {
+    /// Resolves when the stream must end: the server stops, the lifetime
+    /// is over, or its session ended. Cancel-safe: a look in the table that
+    /// was interrupted is made at the next call.
+    async fn reached(&mut self) {
+        loop {
+            let Some(session) = &mut self.session else {
+                tokio::select! {
+                    _ = self.shutdown.changed() => return,
+                    () = tokio::time::sleep_until(self.at) => return,
+                }
+            };
+            if session.due {
+                match crate::store::sessions::alive(&self.db, &session.key.0).await {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    // a database that does not answer ends no stream (its
+                    // events are hints); the next check looks again
+                    Err(e) => tracing::debug!(error = %e, "event stream: session check failed"),
+                }
+                session.due = false;
+            }
+            tokio::select! {
+                _ = self.shutdown.changed() => return,
+                () = tokio::time::sleep_until(self.at) => return,
+                ended = session.logouts.recv() => match ended {
+                    Ok(ended) if *ended == *session.key.0 => return,
+                    Ok(_) => {}
+                    // missed some: look in the table
+                    Err(RecvError::Lagged(_)) => session.due = true,
+                    // the server's state is gone: it is stopping
+                    Err(RecvError::Closed) => return,
+                },
+                _ = session.check.tick() => session.due = true,
+            }
+        }
+    }
+}
+
 /// `GET /api/v1/events?project=`: what changed, as it happens.
 #[utoipa::path(get, path = "/api/v1/events", tag = "dashboard",
     operation_id = "events",
@@ -73,8 +137,8 @@ const LIFETIME: Duration = Duration::from_secs(5 * 60);
         reports changed), `alarms` (the alarm history changed), `resync` (changes may have \
         been missed: fetch everything again). The data is a hint, never the change itself: \
         fetch the view again (`/api/v1/dashboard/…`). A comment is sent every 15 s while \
-        nothing happens; the stream ends when the server stops and after about 5 minutes \
-        (reconnect: it says `retry: 1000`). At most `--max-event-streams` are open at once.",
+        nothing happens; the stream ends when the server stops, after about 5 minutes, and \
+        when the login session it was opened with ends (reconnect: it says `retry: 1000`). At most `--max-event-streams` are open at once.",
     params(EventsQuery),
     responses(
         (status = 200, description = "The stream", content_type = "text/event-stream",
@@ -85,6 +149,7 @@ const LIFETIME: Duration = Duration::from_secs(5 * 60);
             body = crate::api::openapi::ApiError)))]
 pub async fn stream(
     State(state): State<AppState>,
+    session: Option<Extension<SessionKey>>,
     Query(query): Query<EventsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, AppError> {
     if let Some(project) = &query.project {
@@ -103,25 +168,39 @@ pub async fn stream(
         })?;
     let project: Option<Arc<str>> = query.project.map(Arc::from);
     let changes = state.changes.subscribe();
-    let shutdown = state.shutdown.clone();
     // the low bits of a v7 UUID are random
     let jitter = Duration::from_millis((uuid::Uuid::now_v7().as_u128() % 30_000) as u64);
-    let ends = tokio::time::Instant::now() + LIFETIME + jitter;
+    let ends = Ends {
+        shutdown: state.shutdown.clone(),
+        at: tokio::time::Instant::now() + LIFETIME + jitter,
+        session: session.map(|Extension(key)| {
+            let first = tokio::time::Instant::now() + SESSION_CHECK;
+            let mut check = tokio::time::interval_at(first, SESSION_CHECK);
+            check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            Session {
+                key,
+                logouts: state.logouts.subscribe(),
+                check,
+                due: false,
+            }
+        }),
+        db: state.db.clone(),
+    };
     let first = SseEvent::default().retry(RETRY).comment("loggerflow");
     let events = futures_util::stream::unfold(
-        (changes, shutdown, project, wanted, permit),
-        move |(mut changes, mut shutdown, project, wanted, permit)| async move {
+        (changes, ends, project, wanted, permit),
+        move |(mut changes, mut ends, project, wanted, permit)| async move {
             loop {
-                if *shutdown.borrow_and_update() {
+                if *ends.shutdown.borrow_and_update() {
                     return None;
                 }
                 let received = tokio::select! {
                     received = changes.recv() => received,
-                    // the server stops: the stream ends, and the browser
-                    // reconnects (to this server once it is back)
-                    _ = shutdown.changed() => return None,
-                    // long enough: the browser opens a new one
-                    () = tokio::time::sleep_until(ends) => return None,
+                    // the server stops (the browser reconnects, to this
+                    // server once it is back), the stream has lived long
+                    // enough (the browser opens a new one, its login checked
+                    // again), or its session ended (the new one is refused)
+                    () = ends.reached() => return None,
                 };
                 let sse = match received {
                     Ok(Event::Changed(change)) => {
@@ -145,7 +224,7 @@ pub async fn stream(
                     }
                     Err(RecvError::Closed) => return None,
                 };
-                return Some((Ok(sse), (changes, shutdown, project, wanted, permit)));
+                return Some((Ok(sse), (changes, ends, project, wanted, permit)));
             }
         },
     );

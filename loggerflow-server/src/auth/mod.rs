@@ -20,10 +20,15 @@
 //! started with; cookies are `Secure` when the public URL is https; a 401
 //! challenges with `WWW-Authenticate` only clients that are not browsers,
 //! so an expired session never pops the browser's password box.
+//!
+//! What stays open after its request was let in (a tab's event stream)
+//! ends with its session: at once on a logout through the same server
+//! ([`Logouts`]), otherwise when it next checks ([`sessions::alive`]).
 
 pub mod throttle;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::Form;
 use axum::body::Body;
@@ -41,6 +46,36 @@ use crate::store::sessions;
 
 /// The cookie of a login session.
 pub const SESSION_COOKIE: &str = "lf_session";
+
+/// The login session a request was let in by (its key in the table), in the
+/// request's extensions: what an answer that stays open checks again.
+#[derive(Debug, Clone)]
+pub struct SessionKey(pub Arc<str>);
+
+/// Logouts on this server, as they happen: the event streams opened under
+/// a session end at once when it does.
+#[derive(Debug, Clone)]
+pub struct Logouts(tokio::sync::broadcast::Sender<Arc<str>>);
+
+impl Default for Logouts {
+    fn default() -> Self {
+        Self(tokio::sync::broadcast::channel(64).0)
+    }
+}
+
+impl Logouts {
+    /// Tells every listener that the session `key` ended.
+    pub fn tell(&self, key: &str) {
+        // nobody listening is fine
+        let _ = self.0.send(Arc::from(key));
+    }
+
+    /// The logouts from now on (a listener that falls behind is told
+    /// `Lagged` and should check its session in the table).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<str>> {
+        self.0.subscribe()
+    }
+}
 /// The cookie of the CSRF token when the server runs without `--auth`.
 pub const CSRF_COOKIE: &str = "lf_csrf";
 
@@ -192,6 +227,7 @@ pub async fn guard(
             token
         }
     };
+    let mut session_key = None;
     let visitor = match &state.config.auth {
         Some((user, password)) => match basic_attempt(&headers, user, password) {
             Some(right) => {
@@ -221,11 +257,14 @@ pub async fn guard(
                     None => None,
                 };
                 match session {
-                    Some(s) => Visitor {
-                        user: Some(s.user),
-                        csrf: s.csrf_token,
-                        auth: true,
-                    },
+                    Some(s) => {
+                        session_key = Some(SessionKey(Arc::from(s.key)));
+                        Visitor {
+                            user: Some(s.user),
+                            csrf: s.csrf_token,
+                            auth: true,
+                        }
+                    }
                     None if safe && !is_api => {
                         let target = request
                             .uri()
@@ -285,6 +324,9 @@ pub async fn guard(
         }
     }
     request.extensions_mut().insert(visitor);
+    if let Some(key) = session_key {
+        request.extensions_mut().insert(key);
+    }
     let mut response = next.run(request).await;
     if let Some(cookie) = new_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
         response.headers_mut().append(header::SET_COOKIE, cookie);
@@ -392,7 +434,8 @@ pub async fn logout(
         .get(SESSION_COOKIE)
         .filter(|t| is_token(t))
     {
-        sessions::delete(&state.db, token, &credentials_tag(&state)).await?;
+        let key = sessions::delete(&state.db, token, &credentials_tag(&state)).await?;
+        state.logouts.tell(&key);
     }
     let mut response = Redirect::to("/login").into_response();
     let cookie = format!(

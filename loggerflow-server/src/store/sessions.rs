@@ -19,6 +19,9 @@ pub const SESSION_TTL_MS: i64 = 7 * 24 * 3_600_000;
 /// A logged-in browser.
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct Session {
+    /// The session's key in the table (a digest of its cookie's token and
+    /// of the credentials): what [`alive`] looks up.
+    pub key: String,
     /// Who logged in.
     pub user: String,
     /// The token its forms must carry.
@@ -62,12 +65,13 @@ pub async fn create(
 ) -> Result<(String, Session), StoreError> {
     let token = random_token();
     let session = Session {
+        key: hash(&token, credentials),
         user: user.to_owned(),
         csrf_token: random_token(),
     };
     let now = now_ms();
     session::Entity::insert(session::ActiveModel {
-        token_hash: Set(hash(&token, credentials)),
+        token_hash: Set(session.key.clone()),
         csrf_token: Set(session.csrf_token.clone()),
         user: Set(session.user.clone()),
         created_ms: Set(now),
@@ -87,6 +91,7 @@ pub async fn find(
 ) -> Result<Option<Session>, StoreError> {
     Ok(session::Entity::find()
         .select_only()
+        .column_as(session::Column::TokenHash, "key")
         .columns([session::Column::User, session::Column::CsrfToken])
         .filter(session::Column::TokenHash.eq(hash(token, credentials)))
         .filter(session::Column::ExpiresMs.gt(now_ms()))
@@ -95,16 +100,29 @@ pub async fn find(
         .await?)
 }
 
-/// Ends the session of `token` (logout).
+/// Whether the session of `key` ([`Session::key`]) is still live: not
+/// logged out, not expired, not lost with a replaced database.
+pub async fn alive(db: &DatabaseConnection, key: &str) -> Result<bool, StoreError> {
+    Ok(session::Entity::find()
+        .select_only()
+        .column(session::Column::TokenHash)
+        .filter(session::Column::TokenHash.eq(key))
+        .filter(session::Column::ExpiresMs.gt(now_ms()))
+        .into_tuple::<String>()
+        .one(db)
+        .await?
+        .is_some())
+}
+
+/// Ends the session of `token` (logout); returns its key.
 pub async fn delete(
     db: &DatabaseConnection,
     token: &str,
     credentials: &str,
-) -> Result<(), StoreError> {
-    session::Entity::delete_by_id(hash(token, credentials))
-        .exec(db)
-        .await?;
-    Ok(())
+) -> Result<String, StoreError> {
+    let key = hash(token, credentials);
+    session::Entity::delete_by_id(key.clone()).exec(db).await?;
+    Ok(key)
 }
 
 /// Deletes expired sessions; returns how many.
