@@ -328,6 +328,9 @@ impl Server {
             config.prune_every,
             stop_rx.clone(),
         ));
+        // the login sessions of open event streams, looked up now and then
+        let sessions = auth::watch::SessionWatch::default();
+        let session_checks = tokio::spawn(sessions.clone().run(db.clone(), stop_rx.clone()));
         let alarms = tokio::spawn(alarm::dispatch::run(
             db.clone(),
             me,
@@ -376,7 +379,7 @@ impl Server {
             streams,
             views: Arc::default(),
             changes,
-            logouts: auth::Logouts::default(),
+            sessions: sessions.clone(),
         };
         let app = router::router(state);
         let signal = async move {
@@ -411,7 +414,15 @@ impl Server {
                 "the alarm dispatcher did not stop in time; its claims expire after the lease"
             );
         }
-        for task in [sweeper, retention, prune, beat, coalescer, heard] {
+        for task in [
+            sweeper,
+            retention,
+            prune,
+            beat,
+            coalescer,
+            heard,
+            session_checks,
+        ] {
             if tokio::time::timeout(Duration::from_millis(300), task)
                 .await
                 .is_err()

@@ -45,8 +45,8 @@ pub struct AppState {
     pub streams: Arc<tokio::sync::Semaphore>,
     /// The live views' answers, shared by the tabs that ask together.
     pub views: Arc<web::views::Views>,
-    /// Logouts through this server (the streams of a session end with it).
-    pub logouts: auth::Logouts,
+    /// The login sessions of open event streams (which end with them).
+    pub sessions: auth::watch::SessionWatch,
 }
 
 /// The server's routes.

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::proxy::Proxy;
@@ -928,20 +929,52 @@ async fn an_event_stream_ends_with_its_login_session_on_every_server() {
     );
 
     // the other session's stream on B is not touched by that logout; its
-    // own logout, through A, reaches B by B's check of the session
+    // own logout, through A, reaches B by B's look-up of the sessions of its
+    // streams (every 15 s), while reports keep its stream busy
     assert!(
         !on_b.ended(Duration::from_secs(1)).await,
         "another session's stream ended"
     );
+    let feeding = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let feed = {
+        let feeding = Arc::clone(&feeding);
+        let url = a.url("/loggerflow/v1/batch");
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut n = 0;
+            while feeding.load(std::sync::atomic::Ordering::Relaxed) {
+                let body = batch(
+                    "busy-1",
+                    serde_json::json!([
+                        hello("Busy", "busy-1", 30, "webhook"),
+                        common::report("Busy", &new_id(), n),
+                    ]),
+                );
+                let _ = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await;
+                n += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
     assert_eq!(there.post("/logout", "").await.status().as_u16(), 303);
     let started = std::time::Instant::now();
-    assert!(
-        on_b.ended(Duration::from_secs(25)).await,
-        "the stream on B outlived a logout through A"
-    );
+    let ended = on_b.ended(Duration::from_secs(20)).await;
+    feeding.store(false, std::sync::atomic::Ordering::Relaxed);
+    let _ = feed.await;
+    assert!(ended, "the stream on B outlived a logout through A by 20 s");
     eprintln!(
         "the stream on B ended {:?} after the logout through A",
         started.elapsed()
+    );
+    assert!(
+        on_b.text.contains("event: errors"),
+        "B's stream heard of the reports meanwhile: {:?}",
+        on_b.text
     );
 }
 

@@ -230,4 +230,45 @@ mod tests {
         let hello = hello(&context, "i-1", 10, Transport::Webhook);
         assert_eq!(hello.backends, ["file:/var/log/shop.log", "telegram"]);
     }
+
+    /// The first wait after a lost connection (what every app of a
+    /// restarted server waits) is spread over 0.5–1 s: 10,000 of them fill
+    /// each tenth of the window with 5–15 % of the waits, so a server
+    /// restart is not met by every app in the same instant. The later waits
+    /// double, up to 15–30 s; the server's `Retry-After` is a floor.
+    #[test]
+    fn waits_are_jittered_over_the_window_and_double() {
+        use std::time::Duration;
+        let mut tenths = [0usize; 10];
+        for _ in 0..10_000 {
+            let wait = Backoff::new().next(None);
+            assert!(
+                (Duration::from_millis(500)..=Duration::from_millis(1000)).contains(&wait),
+                "{wait:?}"
+            );
+            let tenth = usize::try_from((wait.as_millis() - 500) / 50).unwrap_or(9);
+            tenths[tenth.min(9)] += 1;
+        }
+        for (i, n) in tenths.iter().enumerate() {
+            assert!(
+                (500..=1500).contains(n),
+                "{}–{} ms holds {n} of 10,000: {tenths:?}",
+                500 + 50 * i,
+                550 + 50 * i
+            );
+        }
+        let mut backoff = Backoff::new();
+        let waits: Vec<Duration> = (0..12).map(|_| backoff.next(None)).collect();
+        assert!(waits[1] >= Duration::from_secs(1), "{waits:?}");
+        assert!(
+            waits[11] >= Duration::from_secs(15) && waits[11] <= Duration::from_secs(30),
+            "{waits:?}"
+        );
+        assert_eq!(
+            Backoff::new().next(Some(Duration::from_secs(60))),
+            Duration::from_secs(60)
+        );
+        backoff.reset();
+        assert!(backoff.next(None) <= Duration::from_secs(1));
+    }
 }

@@ -15,6 +15,7 @@ use tokio::sync::broadcast::error::RecvError;
 use utoipa::IntoParams;
 
 use crate::auth::SessionKey;
+use crate::auth::watch::Watched;
 use crate::changes::{Event, Topic, event};
 use crate::error::AppError;
 use crate::router::AppState;
@@ -66,65 +67,11 @@ fn topics(topics: Option<&str>) -> Result<Vec<Topic>, AppError> {
 /// opens a new one, whose login is checked again.
 const LIFETIME: Duration = Duration::from_secs(5 * 60);
 
-/// How often a stream opened under a login session checks that the session
-/// is still live (a logout through another server, an expiry, a replaced
-/// database); a logout through this server ends it at once.
-const SESSION_CHECK: Duration = Duration::from_secs(15);
-
-/// What a stream waits on besides the changes.
-struct Ends {
-    shutdown: tokio::sync::watch::Receiver<bool>,
-    at: tokio::time::Instant,
-    /// The login session it was opened under, its logouts and its checks.
-    session: Option<Session>,
-    db: sea_orm::DatabaseConnection,
-}
-
-/// The login session a stream was opened under.
-struct Session {
-    key: SessionKey,
-    logouts: tokio::sync::broadcast::Receiver<Arc<str>>,
-    check: tokio::time::Interval,
-    /// A look in the table is owed (kept across a cancelled wait).
-    due: bool,
-}
-
-impl Ends {
-    /// Resolves when the stream must end: the server stops, the lifetime
-    /// is over, or its session ended. Cancel-safe: a look in the table that
-    /// was interrupted is made at the next call.
-    async fn reached(&mut self) {
-        loop {
-            let Some(session) = &mut self.session else {
-                tokio::select! {
-                    _ = self.shutdown.changed() => return,
-                    () = tokio::time::sleep_until(self.at) => return,
-                }
-            };
-            if session.due {
-                match crate::store::sessions::alive(&self.db, &session.key.0).await {
-                    Ok(true) => {}
-                    Ok(false) => return,
-                    // a database that does not answer ends no stream (its
-                    // events are hints); the next check looks again
-                    Err(e) => tracing::debug!(error = %e, "event stream: session check failed"),
-                }
-                session.due = false;
-            }
-            tokio::select! {
-                _ = self.shutdown.changed() => return,
-                () = tokio::time::sleep_until(self.at) => return,
-                ended = session.logouts.recv() => match ended {
-                    Ok(ended) if *ended == *session.key.0 => return,
-                    Ok(_) => {}
-                    // missed some: look in the table
-                    Err(RecvError::Lagged(_)) => session.due = true,
-                    // the server's state is gone: it is stopping
-                    Err(RecvError::Closed) => return,
-                },
-                _ = session.check.tick() => session.due = true,
-            }
-        }
+/// Resolves when the session `watched` ends; never without one.
+async fn session_gone(watched: &mut Option<Watched>) {
+    match watched {
+        Some(watched) => watched.gone().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -167,40 +114,46 @@ pub async fn stream(
             .retry_after(30)
         })?;
     let project: Option<Arc<str>> = query.project.map(Arc::from);
+    // watched from before its last look-up, so that a logout in between is
+    // heard: the session ends the stream
+    let mut watched = None;
+    if let Some(Extension(SessionKey(key))) = session {
+        let watch = state.sessions.watch(Arc::clone(&key));
+        if crate::store::sessions::live(&state.db, std::slice::from_ref(&key))
+            .await?
+            .is_empty()
+        {
+            return Err(AppError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "the login session ended",
+            ));
+        }
+        watched = Some(watch);
+    }
     let changes = state.changes.subscribe();
+    let shutdown = state.shutdown.clone();
     // the low bits of a v7 UUID are random
     let jitter = Duration::from_millis((uuid::Uuid::now_v7().as_u128() % 30_000) as u64);
-    let ends = Ends {
-        shutdown: state.shutdown.clone(),
-        at: tokio::time::Instant::now() + LIFETIME + jitter,
-        session: session.map(|Extension(key)| {
-            let first = tokio::time::Instant::now() + SESSION_CHECK;
-            let mut check = tokio::time::interval_at(first, SESSION_CHECK);
-            check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            Session {
-                key,
-                logouts: state.logouts.subscribe(),
-                check,
-                due: false,
-            }
-        }),
-        db: state.db.clone(),
-    };
+    let ends = tokio::time::Instant::now() + LIFETIME + jitter;
     let first = SseEvent::default().retry(RETRY).comment("loggerflow");
     let events = futures_util::stream::unfold(
-        (changes, ends, project, wanted, permit),
-        move |(mut changes, mut ends, project, wanted, permit)| async move {
+        (changes, shutdown, watched, project, wanted, permit),
+        move |(mut changes, mut shutdown, mut watched, project, wanted, permit)| async move {
             loop {
-                if *ends.shutdown.borrow_and_update() {
+                if *shutdown.borrow_and_update() {
                     return None;
                 }
                 let received = tokio::select! {
                     received = changes.recv() => received,
-                    // the server stops (the browser reconnects, to this
-                    // server once it is back), the stream has lived long
-                    // enough (the browser opens a new one, its login checked
-                    // again), or its session ended (the new one is refused)
-                    () = ends.reached() => return None,
+                    // the server stops: the stream ends, and the browser
+                    // reconnects (to this server once it is back)
+                    _ = shutdown.changed() => return None,
+                    // long enough: the browser opens a new one, its login
+                    // checked again
+                    () = tokio::time::sleep_until(ends) => return None,
+                    // its login session ended: the next one is refused
+                    () = session_gone(&mut watched) => return None,
                 };
                 let sse = match received {
                     Ok(Event::Changed(change)) => {
@@ -224,7 +177,10 @@ pub async fn stream(
                     }
                     Err(RecvError::Closed) => return None,
                 };
-                return Some((Ok(sse), (changes, ends, project, wanted, permit)));
+                return Some((
+                    Ok(sse),
+                    (changes, shutdown, watched, project, wanted, permit),
+                ));
             }
         },
     );

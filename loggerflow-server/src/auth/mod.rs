@@ -22,10 +22,12 @@
 //! so an expired session never pops the browser's password box.
 //!
 //! What stays open after its request was let in (a tab's event stream)
-//! ends with its session: at once on a logout through the same server
-//! ([`Logouts`]), otherwise when it next checks ([`sessions::alive`]).
+//! ends with its session: at once on a logout through the same server,
+//! otherwise at the next look-up of the open streams' sessions
+//! ([`watch`]).
 
 pub mod throttle;
+pub mod watch;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -52,30 +54,6 @@ pub const SESSION_COOKIE: &str = "lf_session";
 #[derive(Debug, Clone)]
 pub struct SessionKey(pub Arc<str>);
 
-/// Logouts on this server, as they happen: the event streams opened under
-/// a session end at once when it does.
-#[derive(Debug, Clone)]
-pub struct Logouts(tokio::sync::broadcast::Sender<Arc<str>>);
-
-impl Default for Logouts {
-    fn default() -> Self {
-        Self(tokio::sync::broadcast::channel(64).0)
-    }
-}
-
-impl Logouts {
-    /// Tells every listener that the session `key` ended.
-    pub fn tell(&self, key: &str) {
-        // nobody listening is fine
-        let _ = self.0.send(Arc::from(key));
-    }
-
-    /// The logouts from now on (a listener that falls behind is told
-    /// `Lagged` and should check its session in the table).
-    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<str>> {
-        self.0.subscribe()
-    }
-}
 /// The cookie of the CSRF token when the server runs without `--auth`.
 pub const CSRF_COOKIE: &str = "lf_csrf";
 
@@ -433,9 +411,10 @@ pub async fn logout(
     if let Some(token) = cookies(&headers)
         .get(SESSION_COOKIE)
         .filter(|t| is_token(t))
+        && let Some(key) = sessions::delete(&state.db, token, &credentials_tag(&state)).await?
     {
-        let key = sessions::delete(&state.db, token, &credentials_tag(&state)).await?;
-        state.logouts.tell(&key);
+        // its streams end now
+        state.sessions.ended(&key);
     }
     let mut response = Redirect::to("/login").into_response();
     let cookie = format!(

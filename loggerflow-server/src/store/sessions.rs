@@ -100,29 +100,37 @@ pub async fn find(
         .await?)
 }
 
-/// Whether the session of `key` ([`Session::key`]) is still live: not
+/// Which of the sessions `keys` ([`Session::key`]) are still live: not
 /// logged out, not expired, not lost with a replaced database.
-pub async fn alive(db: &DatabaseConnection, key: &str) -> Result<bool, StoreError> {
+pub async fn live(
+    db: &DatabaseConnection,
+    keys: &[std::sync::Arc<str>],
+) -> Result<std::collections::HashSet<String>, StoreError> {
+    if keys.is_empty() {
+        return Ok(std::collections::HashSet::new());
+    }
     Ok(session::Entity::find()
         .select_only()
         .column(session::Column::TokenHash)
-        .filter(session::Column::TokenHash.eq(key))
+        .filter(session::Column::TokenHash.is_in(keys.iter().map(|k| k.to_string())))
         .filter(session::Column::ExpiresMs.gt(now_ms()))
         .into_tuple::<String>()
-        .one(db)
+        .all(db)
         .await?
-        .is_some())
+        .into_iter()
+        .collect())
 }
 
-/// Ends the session of `token` (logout); returns its key.
+/// Ends the session of `token` (logout); returns its key when there was
+/// one to end.
 pub async fn delete(
     db: &DatabaseConnection,
     token: &str,
     credentials: &str,
-) -> Result<String, StoreError> {
+) -> Result<Option<String>, StoreError> {
     let key = hash(token, credentials);
-    session::Entity::delete_by_id(key.clone()).exec(db).await?;
-    Ok(key)
+    let deleted = session::Entity::delete_by_id(key.clone()).exec(db).await?;
+    Ok((deleted.rows_affected > 0).then_some(key))
 }
 
 /// Deletes expired sessions; returns how many.
