@@ -20,7 +20,7 @@ pub const SESSION_TTL_MS: i64 = 7 * 24 * 3_600_000;
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct Session {
     /// The session's key in the table (a digest of its cookie's token and
-    /// of the credentials): what [`alive`] looks up.
+    /// of the credentials): what [`live`] looks up.
     pub key: String,
     /// Who logged in.
     pub user: String,
@@ -106,13 +106,20 @@ pub async fn live(
     db: &DatabaseConnection,
     keys: &[std::sync::Arc<str>],
 ) -> Result<std::collections::HashSet<String>, StoreError> {
-    if keys.is_empty() {
+    let Some(first) = keys.first() else {
         return Ok(std::collections::HashSet::new());
-    }
+    };
+    // padded to a power of two with repeats of the first: a handful of
+    // statement texts, not one per length (the connections' statement cache)
+    let padded = keys
+        .iter()
+        .chain(std::iter::repeat(first))
+        .take(keys.len().next_power_of_two())
+        .map(|k| k.to_string());
     Ok(session::Entity::find()
         .select_only()
         .column(session::Column::TokenHash)
-        .filter(session::Column::TokenHash.is_in(keys.iter().map(|k| k.to_string())))
+        .filter(session::Column::TokenHash.is_in(padded))
         .filter(session::Column::ExpiresMs.gt(now_ms()))
         .into_tuple::<String>()
         .all(db)
