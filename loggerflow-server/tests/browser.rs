@@ -528,6 +528,33 @@ async fn pages_update_by_push_without_polling_and_catch_up_after_a_restart() {
     );
     browser.screenshots("errors-live").await;
 
+    // the Releases page: a report of a new release adds its row, in place
+    c.goto(&server.url("/projects/Shop/releases"))
+        .await
+        .expect("open the releases");
+    browser.hydrated().await;
+    mark(c).await;
+    settled(c).await;
+    let mut shipped = report("Shop", &new_id(), 2);
+    shipped["report"]["release"] = serde_json::json!("9.9.9-live");
+    shipped["report"]["environment"] = serde_json::json!("staging");
+    let (status, _) = server
+        .post(
+            "/loggerflow/v1/batch",
+            &batch("shop-1", serde_json::json!([shipped])),
+        )
+        .await;
+    assert_eq!(status, 200);
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath(
+            "//table[contains(@class, 'releases')]//tr[td[2][text()='staging']]//a[text()='9.9.9-live']",
+        ))
+        .await
+        .expect("the new release appeared without a reload");
+    assert!(not_reloaded(c).await, "updated in place, not reloaded");
+    browser.screenshots("releases-live").await;
+
     // the projects page: the app killed shows offline, in place
     c.goto(&server.url("/")).await.expect("open /");
     browser.hydrated().await;

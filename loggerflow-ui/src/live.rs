@@ -51,7 +51,7 @@ pub struct ErrorsChanged {
 }
 
 #[cfg(feature = "hydrate")]
-pub use client::refresh_on;
+pub use client::{ages_move_on, refresh_on};
 
 #[cfg(feature = "hydrate")]
 mod client {
@@ -422,6 +422,19 @@ mod client {
                 trigger(&r);
             }
         });
+    }
+
+    /// Moves the `now_ms` of the view in `page` on by [`super::TICK`] every
+    /// tick, so its "3 s ago" ages move on between fetches.
+    pub fn ages_move_on<T: Send + Sync + 'static>(
+        page: leptos::prelude::RwSignal<T>,
+        now_ms: fn(&mut T) -> &mut i64,
+    ) {
+        use leptos::prelude::Update as _;
+        leptos::prelude::set_interval(
+            move || page.update(|p| *now_ms(p) += super::TICK.as_millis() as i64),
+            super::TICK,
+        );
     }
 
     /// Fetches `url()` as JSON and hands it to `update` whenever one of

@@ -389,7 +389,8 @@ pub struct AlarmsPage {
 }
 
 /// One release on a project's Releases page.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReleaseRow {
     /// `production`, `staging`…
     pub environment: String,
@@ -409,8 +410,11 @@ pub struct ReleaseRow {
     pub resolved_since: i64,
 }
 
-/// A project's Releases page.
-#[derive(Debug, Clone, Default)]
+/// A project's Releases page (also the body of
+/// `GET /api/v1/dashboard/projects/{project}/releases`, which its live table
+/// fetches when the project's errors or apps change).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReleasesPage {
     /// Project name.
     pub project: String,

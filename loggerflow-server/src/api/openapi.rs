@@ -87,6 +87,7 @@ pub struct AlarmName {
         crate::web::projects::live,
         crate::web::errors::live,
         crate::web::report::neighbours,
+        crate::web::releases::live,
         crate::web::alarms::history,
         super::events::stream,
         super::errors,

@@ -36,11 +36,7 @@ pub fn LiveErrors(
             },
             move |fresh| page.set(fresh),
         );
-        // "3 s ago" moves on between fetches
-        leptos::prelude::set_interval(
-            move || page.update(|p| p.now_ms += crate::live::TICK.as_millis() as i64),
-            crate::live::TICK,
-        );
+        crate::live::ages_move_on(page, |p| &mut p.now_ms);
     }
     #[cfg(not(feature = "hydrate"))]
     let _ = &project;

@@ -27,11 +27,7 @@ pub fn LiveProjects(
             || "/api/v1/dashboard/projects".to_owned(),
             move |fresh| page.set(fresh),
         );
-        // "3 s ago" moves on between fetches
-        leptos::prelude::set_interval(
-            move || page.update(|p| p.now_ms += crate::live::TICK.as_millis() as i64),
-            crate::live::TICK,
-        );
+        crate::live::ages_move_on(page, |p| &mut p.now_ms);
     }
     view! {
         <table class="projects">

@@ -12,4 +12,6 @@ pub mod live_pager;
 #[allow(missing_docs)]
 pub mod live_projects;
 #[allow(missing_docs)]
+pub mod live_releases;
+#[allow(missing_docs)]
 pub mod trace_switch;
