@@ -100,6 +100,10 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/dashboard/projects/{project}/releases",
             get(web::releases::live),
         )
+        .route(
+            "/api/v1/dashboard/projects/{project}/metrics",
+            get(web::metrics::live),
+        )
         .route("/api/v1/dashboard/alarm-events", get(web::alarms::history))
         .route("/api/v1/events", get(api::events::stream))
         .route("/api/v1/projects/{project}/errors", get(api::errors))

@@ -2146,6 +2146,7 @@ async fn nul_bytes_in_names_and_filters_are_answered_on_postgres() {
         "/api/v1/dashboard/projects/Shop/errors?q=%00".to_owned(),
         "/api/v1/dashboard/alarm-events?project=%00".to_owned(),
         "/api/v1/dashboard/projects/%00/releases".to_owned(),
+        "/api/v1/dashboard/projects/%00/metrics?window=%00".to_owned(),
         format!("/api/v1/dashboard/projects/%00/reports/{id}/neighbours"),
         "/api/v1/alarm-events?project=%00".to_owned(),
     ] {

@@ -272,6 +272,7 @@ async fn projects_update_live_and_a_report_switches_full_to_clean_in_place() {
 
     // hide a project with its button (a plain form with the CSRF token)
     c.goto(&server.url("/")).await.expect("open /");
+    mark(c).await;
     c.find(Locator::XPath(
         "//tr[td/a[text()='Latecomer']]//button[text()='hide']",
     ))
@@ -280,10 +281,16 @@ async fn projects_update_live_and_a_report_switches_full_to_clean_in_place() {
     .click()
     .await
     .expect("click");
-    c.wait()
-        .for_element(Locator::Css("table.projects"))
-        .await
-        .expect("back on the projects page");
+    // the form's answer is a new page (a redirect to the projects page):
+    // wait for it, so that the next navigation does not cut the POST short
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !reloaded_and_complete(c).await && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        reloaded_and_complete(c).await,
+        "the hide form's answer never loaded"
+    );
     c.goto(&server.url("/hidden")).await.expect("open /hidden");
     assert!(browser.text("table.projects").await.contains("Latecomer"));
     for (name, path) in [
@@ -404,6 +411,18 @@ async fn settled(c: &Client) -> u64 {
         }
         count = now;
     }
+}
+
+/// Whether a new page replaced the one marked by `mark`, and is loaded.
+async fn reloaded_and_complete(c: &Client) -> bool {
+    c.execute(
+        "return window.__no_reload !== true && document.readyState === 'complete'",
+        vec![],
+    )
+    .await
+    .ok()
+    .and_then(|v| v.as_bool())
+    .unwrap_or(false)
 }
 
 /// Whether the page is still the one marked by `mark`.
@@ -554,6 +573,36 @@ async fn pages_update_by_push_without_polling_and_catch_up_after_a_restart() {
         .expect("the new release appeared without a reload");
     assert!(not_reloaded(c).await, "updated in place, not reloaded");
     browser.screenshots("releases-live").await;
+
+    // the metrics page: an app that starts shows in place, with its readings
+    c.goto(&server.url("/projects/Shop/metrics"))
+        .await
+        .expect("open the metrics");
+    browser.hydrated().await;
+    mark(c).await;
+    settled(c).await;
+    let mut started = hello("Shop", "shop-metrics", 30, "webhook");
+    started["host"] = serde_json::json!("metrics-host");
+    started["pid"] = serde_json::json!(7);
+    let (status, _) = server
+        .post(
+            "/loggerflow/v1/batch",
+            &batch(
+                "shop-metrics",
+                serde_json::json!([started, heartbeat(42.0)]),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200);
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath(
+            "//table[@class='instances']//tr[td[contains(., 'metrics-host')]]//span[text()='online']",
+        ))
+        .await
+        .expect("the new app appeared without a reload");
+    assert!(not_reloaded(c).await, "updated in place, not reloaded");
+    browser.screenshots("metrics-live").await;
 
     // the projects page: the app killed shows offline, in place
     c.goto(&server.url("/")).await.expect("open /");

@@ -29,7 +29,15 @@ pub mod event {
     pub const ALARMS: &str = "alarms";
     /// Changes may have been missed: fetch everything again.
     pub const RESYNC: &str = "resync";
+    /// Not sent by itself: a `projects` event whose data is
+    /// `{"readings": true}` (only new readings from heartbeats). A live part
+    /// that shows readings asks for it besides [`PROJECTS`].
+    pub const READINGS: &str = "readings";
 }
+
+/// The least time between two fetches of a project's releases (their
+/// figures are heavier to count and change slowly).
+pub const RELEASES_GAP: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The least time between two fetches of the projects table: never more
 /// than the 3 s the table polled at before, however busy the server.
@@ -42,6 +50,14 @@ pub const VIEW_GAP: std::time::Duration = std::time::Duration::from_secs(1);
 /// How often a live part moves its "3 s ago" on by itself between fetches
 /// (no request: its own clock).
 pub const TICK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The data of a `projects` event.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ProjectsChanged {
+    /// Only new readings came (heartbeats).
+    #[serde(default)]
+    pub readings: bool,
+}
 
 /// The data of an `errors` event.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -63,7 +79,7 @@ mod client {
     use leptos::wasm_bindgen::closure::Closure;
     use web_sys::{EventSource, MessageEvent};
 
-    use super::{ErrorsChanged, event};
+    use super::{ErrorsChanged, ProjectsChanged, event};
 
     /// What a subscriber is told: the event's name and its data.
     type Handler = Rc<dyn Fn(&str, &str)>;
@@ -438,9 +454,10 @@ mod client {
     }
 
     /// Fetches `url()` as JSON and hands it to `update` whenever one of
-    /// `events` arrives (for `errors`: about `project`), when the stream
-    /// opens, and on `resync`; at most once per `gap` (the first after a
-    /// quiet spell at once), one fetch at a time.
+    /// `events` arrives (for `errors`: about `project`; `projects` that
+    /// brought only readings only when `events` has [`event::READINGS`]),
+    /// when the stream opens, and on `resync`; at most once per `gap` (the
+    /// first after a quiet spell at once), one fetch at a time.
     pub fn refresh_on<T>(
         project: Option<String>,
         events: &'static [&'static str],
@@ -461,9 +478,15 @@ mod client {
         });
         let fetch = move || trigger(&refresher);
         let mine = project.clone();
+        // `readings` is no topic of the stream: they come as `projects`
+        let topics: Vec<&'static str> = events
+            .iter()
+            .copied()
+            .filter(|e| *e != event::READINGS)
+            .collect();
         subscribe(
             project.as_deref(),
-            events,
+            &topics,
             Rc::new(move |name: &str, data: &str| {
                 let wanted = match name {
                     event::RESYNC => true,
@@ -471,6 +494,12 @@ mod client {
                         events.contains(&event::ERRORS)
                             && serde_json::from_str::<ErrorsChanged>(data)
                                 .is_ok_and(|c| mine.as_deref().is_none_or(|p| p == c.project))
+                    }
+                    event::PROJECTS => {
+                        let readings =
+                            serde_json::from_str::<ProjectsChanged>(data).is_ok_and(|c| c.readings);
+                        events.contains(&event::PROJECTS)
+                            && (!readings || events.contains(&event::READINGS))
                     }
                     other => events.contains(&other),
                 };

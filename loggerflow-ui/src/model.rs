@@ -253,7 +253,8 @@ pub struct ReportPage {
 }
 
 /// One chart point.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MetricPoint {
     /// Time (ms).
     pub ts_ms: i64,
@@ -270,7 +271,8 @@ pub struct MetricPoint {
 }
 
 /// One connected app (instance) on the metrics page.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InstanceRow {
     /// Host and pid, or the instance id.
     pub name: String,
@@ -286,8 +288,11 @@ pub struct InstanceRow {
     pub last_seen_ms: i64,
 }
 
-/// The metrics page.
-#[derive(Debug, Clone, Default)]
+/// The metrics page (also the body of
+/// `GET /api/v1/dashboard/projects/{project}/metrics`, which its live charts
+/// fetch when the project's apps sent readings or changed status).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MetricsPage {
     /// The project's connected apps, newest first.
     pub instances: Vec<InstanceRow>,

@@ -83,7 +83,8 @@ async fn session_gone(watched: &mut Option<Watched>) {
         table changed), `errors` (data `{\"project\": name}`: that project's error groups or \
         reports changed), `alarms` (the alarm history changed), `resync` (changes may have \
         been missed: fetch everything again). The data is a hint, never the change itself: \
-        fetch the view again (`/api/v1/dashboard/…`). A comment is sent every 15 s while \
+        fetch the view again (`/api/v1/dashboard/…`). A `projects` event whose data is \
+        `{\"readings\": true}` brought only new readings (CPU, memory) from heartbeats. A comment is sent every 15 s while \
         nothing happens; the stream ends when the server stops, after about 5 minutes, and \
         when the login session it was opened with ends (reconnect: it says `retry: 1000`). At most `--max-event-streams` are open at once.",
     params(EventsQuery),
@@ -167,6 +168,9 @@ pub async fn stream(
                                 }
                                 serde_json::json!({ "project": p }).to_string()
                             }
+                            // only new readings: what shows no reading may
+                            // skip it
+                            (Topic::Readings, _) => r#"{"readings":true}"#.to_owned(),
                             _ => "{}".to_owned(),
                         };
                         SseEvent::default().event(change.topic.event()).data(data)

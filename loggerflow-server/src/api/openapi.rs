@@ -88,6 +88,7 @@ pub struct AlarmName {
         crate::web::errors::live,
         crate::web::report::neighbours,
         crate::web::releases::live,
+        crate::web::metrics::live,
         crate::web::alarms::history,
         super::events::stream,
         super::errors,

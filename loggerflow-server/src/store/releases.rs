@@ -378,6 +378,8 @@ pub async fn summary<C: ConnectionTrait>(conn: &C, project: i64) -> Result<Vec<S
     let regressed: Vec<i64> = error_group::Entity::find()
         .select_only()
         .column(error_group::Column::RegressedReleaseId)
+        // the project's groups (its index), not every project's
+        .filter(error_group::Column::ProjectId.eq(project))
         .filter(error_group::Column::RegressedReleaseId.is_in(ids.iter().copied()))
         .into_tuple::<Option<i64>>()
         .all(conn)

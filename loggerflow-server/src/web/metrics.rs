@@ -28,7 +28,51 @@ pub async fn page(
     Path(project): Path<String>,
     Query(query): Query<MetricsQuery>,
 ) -> Result<Html<String>, AppError> {
-    let id = project_id(&state, &project).await?;
+    let mut page = data(&state, project, query.window.as_deref()).await?;
+    page.notice = query.notice;
+    Ok(Html(loggerflow_ui::pages::metrics(page, &visitor)))
+}
+
+/// Query of `GET /api/v1/dashboard/projects/{project}/metrics`.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WindowQuery {
+    /// The chart window: `1m`, `5m`, `30m`, `1h`, `3h`, `1d`, `3d`, `7d`
+    /// (`5m` when absent or unknown).
+    window: Option<String>,
+}
+
+/// `GET /api/v1/dashboard/projects/{project}/metrics?window=`: what the
+/// metrics page shows, which its live charts fetch when the project changed.
+#[utoipa::path(get, path = "/api/v1/dashboard/projects/{project}/metrics", tag = "dashboard",
+    operation_id = "dashboard_metrics",
+    summary = "A project's charts and apps as its metrics page shows them (what its live charts fetch)",
+    params(crate::api::openapi::Project, WindowQuery),
+    responses(
+        (status = 200, description = "The page's data", body = MetricsPage),
+        (status = 404, description = "`not_found`: no such project", body = crate::api::openapi::ApiError)))]
+pub async fn live(
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+    Query(query): Query<WindowQuery>,
+) -> Result<axum::response::Response, AppError> {
+    let (window, _) = window(query.window.as_deref());
+    let key = format!("metrics/{project}/{window}");
+    super::views::json(&state, key, data(&state, project, Some(window))).await
+}
+
+/// The window named `asked` (`5m` when none or unknown), and its length.
+fn window(asked: Option<&str>) -> (&'static str, i64) {
+    metrics::window(asked.unwrap_or("5m")).unwrap_or(("5m", 300_000))
+}
+
+/// `project`'s charts over `window`, and its apps.
+async fn data(
+    state: &AppState,
+    project: String,
+    window: Option<&str>,
+) -> Result<MetricsPage, AppError> {
+    let id = project_id(state, &project).await?;
     let instances = instances::of_project(&state.db, id)
         .await?
         .into_iter()
@@ -41,8 +85,7 @@ pub async fn page(
             last_seen_ms: i.last_seen_ms,
         })
         .collect();
-    let window = query.window.unwrap_or_else(|| "5m".into());
-    let (window, window_ms) = metrics::window(&window).unwrap_or(("5m", 300_000));
+    let (window, window_ms) = self::window(window);
     let points = metrics::chart(&state.db, id, window_ms)
         .await?
         .into_iter()
@@ -55,21 +98,18 @@ pub async fn page(
             memory_total_bytes: p.memory_total_bytes,
         })
         .collect();
-    Ok(Html(loggerflow_ui::pages::metrics(
-        MetricsPage {
-            project,
-            window: window.into(),
-            windows: metrics::WINDOWS
-                .iter()
-                .map(|(n, _)| (*n).to_owned())
-                .collect(),
-            points,
-            instances,
-            now_ms: now_ms(),
-            notice: query.notice,
-        },
-        &visitor,
-    )))
+    Ok(MetricsPage {
+        project,
+        window: window.into(),
+        windows: metrics::WINDOWS
+            .iter()
+            .map(|(n, _)| (*n).to_owned())
+            .collect(),
+        points,
+        instances,
+        now_ms: now_ms(),
+        notice: None,
+    })
 }
 
 /// `POST /projects/{project}/instances/clear`: forgets the project's apps

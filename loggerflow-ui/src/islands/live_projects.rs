@@ -22,7 +22,7 @@ pub fn LiveProjects(
     {
         crate::live::refresh_on(
             None,
-            &[crate::live::event::PROJECTS],
+            &[crate::live::event::PROJECTS, crate::live::event::READINGS],
             crate::live::PROJECTS_GAP,
             || "/api/v1/dashboard/projects".to_owned(),
             move |fresh| page.set(fresh),

@@ -22,9 +22,9 @@ pub fn LiveReleases(
         let url = format!("/api/v1/dashboard/projects/{}/releases", segment(&project));
         crate::live::refresh_on(
             Some(project.clone()),
+            // not readings: no figure of a release is one
             &[crate::live::event::ERRORS, crate::live::event::PROJECTS],
-            // apps' heartbeats change the projects table every few seconds
-            crate::live::PROJECTS_GAP,
+            crate::live::RELEASES_GAP,
             move || url.clone(),
             move |fresh| page.set(fresh),
         );

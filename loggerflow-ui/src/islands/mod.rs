@@ -8,6 +8,8 @@ pub mod live_errors;
 #[allow(missing_docs)]
 pub mod live_history;
 #[allow(missing_docs)]
+pub mod live_metrics;
+#[allow(missing_docs)]
 pub mod live_pager;
 #[allow(missing_docs)]
 pub mod live_projects;
