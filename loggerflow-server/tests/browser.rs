@@ -413,6 +413,35 @@ async fn settled(c: &Client) -> u64 {
     }
 }
 
+/// Opens `path` and, once it settled, ingests `body`: what `xpath` finds
+/// shows on the page within 10 s, without a reload (screenshots `name`).
+async fn updates_in_place(
+    browser: &Browser,
+    server: &Server,
+    path: &str,
+    body: String,
+    xpath: &str,
+    name: &str,
+) {
+    let c = &browser.client;
+    c.goto(&server.url(path)).await.expect("open");
+    browser.hydrated().await;
+    mark(c).await;
+    settled(c).await;
+    let (status, _) = server.post("/loggerflow/v1/batch", &body).await;
+    assert_eq!(status, 200);
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath(xpath))
+        .await
+        .unwrap_or_else(|e| panic!("{path}: {xpath} did not appear without a reload: {e}"));
+    assert!(
+        not_reloaded(c).await,
+        "{path}: updated in place, not reloaded"
+    );
+    browser.screenshots(name).await;
+}
+
 /// Whether a new page replaced the one marked by `mark`, and is loaded.
 async fn reloaded_and_complete(c: &Client) -> bool {
     c.execute(
@@ -548,61 +577,35 @@ async fn pages_update_by_push_without_polling_and_catch_up_after_a_restart() {
     browser.screenshots("errors-live").await;
 
     // the Releases page: a report of a new release adds its row, in place
-    c.goto(&server.url("/projects/Shop/releases"))
-        .await
-        .expect("open the releases");
-    browser.hydrated().await;
-    mark(c).await;
-    settled(c).await;
     let mut shipped = report("Shop", &new_id(), 2);
     shipped["report"]["release"] = serde_json::json!("9.9.9-live");
     shipped["report"]["environment"] = serde_json::json!("staging");
-    let (status, _) = server
-        .post(
-            "/loggerflow/v1/batch",
-            &batch("shop-1", serde_json::json!([shipped])),
-        )
-        .await;
-    assert_eq!(status, 200);
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::XPath(
-            "//table[contains(@class, 'releases')]//tr[td[2][text()='staging']]//a[text()='9.9.9-live']",
-        ))
-        .await
-        .expect("the new release appeared without a reload");
-    assert!(not_reloaded(c).await, "updated in place, not reloaded");
-    browser.screenshots("releases-live").await;
+    updates_in_place(
+        &browser,
+        &server,
+        "/projects/Shop/releases",
+        batch("shop-1", serde_json::json!([shipped])),
+        "//table[contains(@class, 'releases')]//tr[td[2][text()='staging']]//a[text()='9.9.9-live']",
+        "releases-live",
+    )
+    .await;
 
     // the metrics page: an app that starts shows in place, with its readings
-    c.goto(&server.url("/projects/Shop/metrics"))
-        .await
-        .expect("open the metrics");
-    browser.hydrated().await;
-    mark(c).await;
-    settled(c).await;
     let mut started = hello("Shop", "shop-metrics", 30, "webhook");
     started["host"] = serde_json::json!("metrics-host");
     started["pid"] = serde_json::json!(7);
-    let (status, _) = server
-        .post(
-            "/loggerflow/v1/batch",
-            &batch(
-                "shop-metrics",
-                serde_json::json!([started, heartbeat(42.0)]),
-            ),
-        )
-        .await;
-    assert_eq!(status, 200);
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::XPath(
-            "//table[@class='instances']//tr[td[contains(., 'metrics-host')]]//span[text()='online']",
-        ))
-        .await
-        .expect("the new app appeared without a reload");
-    assert!(not_reloaded(c).await, "updated in place, not reloaded");
-    browser.screenshots("metrics-live").await;
+    updates_in_place(
+        &browser,
+        &server,
+        "/projects/Shop/metrics",
+        batch(
+            "shop-metrics",
+            serde_json::json!([started, heartbeat(42.0)]),
+        ),
+        "//table[@class='instances']//tr[td[contains(., 'metrics-host')]]//span[text()='online']",
+        "metrics-live",
+    )
+    .await;
 
     // the projects page: the app killed shows offline, in place
     c.goto(&server.url("/")).await.expect("open /");
