@@ -272,6 +272,8 @@ async fn projects_update_live_and_a_report_switches_full_to_clean_in_place() {
 
     // hide a project with its button (a plain form with the CSRF token)
     c.goto(&server.url("/")).await.expect("open /");
+    browser.hydrated().await;
+    settled(c).await;
     mark(c).await;
     c.find(Locator::XPath(
         "//tr[td/a[text()='Latecomer']]//button[text()='hide']",
@@ -414,13 +416,14 @@ async fn settled(c: &Client) -> u64 {
 }
 
 /// Opens `path` and, once it settled, ingests `body`: what `xpath` finds
-/// shows on the page within 10 s, without a reload (screenshots `name`).
+/// shows on the page `within`, without a reload (screenshots `name`).
 async fn updates_in_place(
     browser: &Browser,
     server: &Server,
     path: &str,
     body: String,
     xpath: &str,
+    within: Duration,
     name: &str,
 ) {
     let c = &browser.client;
@@ -431,7 +434,7 @@ async fn updates_in_place(
     let (status, _) = server.post("/loggerflow/v1/batch", &body).await;
     assert_eq!(status, 200);
     c.wait()
-        .at_most(Duration::from_secs(10))
+        .at_most(within)
         .for_element(Locator::XPath(xpath))
         .await
         .unwrap_or_else(|e| panic!("{path}: {xpath} did not appear without a reload: {e}"));
@@ -586,6 +589,8 @@ async fn pages_update_by_push_without_polling_and_catch_up_after_a_restart() {
         "/projects/Shop/releases",
         batch("shop-1", serde_json::json!([shipped])),
         "//table[contains(@class, 'releases')]//tr[td[2][text()='staging']]//a[text()='9.9.9-live']",
+        // at most one fetch per 10 s (the stream's opening asked for one)
+        Duration::from_secs(25),
         "releases-live",
     )
     .await;
@@ -603,6 +608,7 @@ async fn pages_update_by_push_without_polling_and_catch_up_after_a_restart() {
             serde_json::json!([started, heartbeat(42.0)]),
         ),
         "//table[@class='instances']//tr[td[contains(., 'metrics-host')]]//span[text()='online']",
+        Duration::from_secs(10),
         "metrics-live",
     )
     .await;

@@ -252,9 +252,10 @@ pub struct ReportPage {
     pub backlight: bool,
 }
 
-/// One chart point.
+/// One chart point (in the API's document: `ChartPoint`, apart from the
+/// metrics endpoint's own `MetricPoint`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ChartPoint))]
 pub struct MetricPoint {
     /// Time (ms).
     pub ts_ms: i64,

@@ -89,13 +89,15 @@ async fn data(
     let points = metrics::chart(&state.db, id, window_ms)
         .await?
         .into_iter()
+        // averages rounded (0.01 %, whole bytes): what a chart can show,
+        // in a third of the JSON
         .map(|p| MetricPoint {
             ts_ms: p.ts_ms,
-            cpu_percent: p.cpu_percent,
-            process_cpu_percent: p.process_cpu_percent,
-            process_memory_bytes: p.process_memory_bytes,
-            memory_used_bytes: p.memory_used_bytes,
-            memory_total_bytes: p.memory_total_bytes,
+            cpu_percent: (p.cpu_percent * 100.0).round() / 100.0,
+            process_cpu_percent: (p.process_cpu_percent * 100.0).round() / 100.0,
+            process_memory_bytes: p.process_memory_bytes.round(),
+            memory_used_bytes: p.memory_used_bytes.round(),
+            memory_total_bytes: p.memory_total_bytes.round(),
         })
         .collect();
     Ok(MetricsPage {

@@ -32,8 +32,7 @@ pub fn LiveMetrics(
         crate::live::refresh_on(
             Some(project.clone()),
             &[crate::live::event::PROJECTS, crate::live::event::READINGS],
-            // readings come with every app's heartbeat
-            crate::live::PROJECTS_GAP,
+            gap(&window),
             move || url.clone(),
             move |fresh| page.set(fresh),
         );
@@ -42,8 +41,11 @@ pub fn LiveMetrics(
     #[cfg(not(feature = "hydrate"))]
     let _ = (&project, &window);
     let base = format!("/projects/{}", segment(&project));
+    // drawn again only when a fetch brought other points (not when the
+    // ages move on)
+    let points = Memo::new(move |_| page.with(|p| p.points.clone()));
     view! {
-        {move || charts(&page.get().points)}
+        {move || charts(&points.get())}
         <h2>"Connected apps "
             <form method="post" action=format!("{base}/instances/clear") class="inline">
                 <input type="hidden" name="csrf" value=csrf />
@@ -53,14 +55,29 @@ pub fn LiveMetrics(
         <table class="instances">
             <thead><tr><th>"App"</th><th>"Status"</th><th>"Last message"</th><th>"Transport"</th><th>"Client"</th></tr></thead>
             <tbody>
-                {move || {
-                    let p = page.get();
-                    let now = p.now_ms;
-                    p.instances.into_iter().map(|i| instance_row(i, now)).collect::<Vec<_>>()
-                }}
+                {move || page.with(|p| {
+                    p.instances
+                        .iter()
+                        .map(|i| instance_row(i.clone(), p.now_ms))
+                        .collect::<Vec<_>>()
+                })}
             </tbody>
         </table>
     }
+}
+
+/// The least time between two fetches for the chart `window`: its buckets
+/// (a 300th of it), at least [`crate::live::PROJECTS_GAP`] and at most 30 s
+/// (an app's status shows within that).
+#[cfg(feature = "hydrate")]
+fn gap(window: &str) -> std::time::Duration {
+    let seconds = match window {
+        "1h" => 12,
+        "3h" | "1d" | "3d" | "7d" => 30,
+        "30m" => 6,
+        _ => 3,
+    };
+    std::time::Duration::from_secs(seconds).max(crate::live::PROJECTS_GAP)
 }
 
 /// The three charts of `points`.
