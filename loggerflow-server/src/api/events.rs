@@ -84,9 +84,11 @@ async fn session_gone(watched: &mut Option<Watched>) {
         reports changed), `alarms` (the alarm history changed), `resync` (changes may have \
         been missed: fetch everything again). The data is a hint, never the change itself: \
         fetch the view again (`/api/v1/dashboard/…`). A `projects` event whose data is \
-        `{\"readings\": true}` brought only new readings (CPU, memory) from heartbeats. A comment is sent every 15 s while \
-        nothing happens; the stream ends when the server stops, after about 5 minutes, and \
-        when the login session it was opened with ends (reconnect: it says `retry: 1000`). At most `--max-event-streams` are open at once.",
+        `{\"readings\": true}` brought only new readings (CPU, memory) from heartbeats. \
+        A comment is sent every 15 s while nothing happens; the stream ends when the \
+        server stops, after about 5 minutes, and when the login session it was opened \
+        with ends (reconnect: it says `retry: 1000`). At most `--max-event-streams` are \
+        open at once.",
     params(EventsQuery),
     responses(
         (status = 200, description = "The stream", content_type = "text/event-stream",
