@@ -440,15 +440,39 @@ mod client {
         });
     }
 
-    /// Moves the `now_ms` of the view in `page` on by [`super::TICK`] every
-    /// tick, so its "3 s ago" ages move on between fetches.
+    /// Moves the `now_ms` of the view in `page` on every [`super::TICK`], so
+    /// its "3 s ago" ages move on between fetches: the browser's clock plus
+    /// how far ahead the server's was when the view came, never back.
     pub fn ages_move_on<T: Send + Sync + 'static>(
         page: leptos::prelude::RwSignal<T>,
         now_ms: fn(&mut T) -> &mut i64,
     ) {
-        use leptos::prelude::Update as _;
+        use leptos::prelude::{Track as _, Update as _, UpdateUntracked as _};
+        let clock = || web_sys::js_sys::Date::now() as i64;
+        // what a tick wrote last, and the server's lead on this clock
+        let written = Rc::new(Cell::new(None::<i64>));
+        let lead = Rc::new(Cell::new(0i64));
+        {
+            let (written, lead) = (Rc::clone(&written), Rc::clone(&lead));
+            // a view the server sent (not a tick's): its clock, as it comes
+            leptos::prelude::Effect::new(move |_| {
+                page.track();
+                page.update_untracked(|p| {
+                    let now = *now_ms(p);
+                    if written.get() != Some(now) {
+                        lead.set(now - clock());
+                    }
+                });
+            });
+        }
         leptos::prelude::set_interval(
-            move || page.update(|p| *now_ms(p) += super::TICK.as_millis() as i64),
+            move || {
+                page.update(|p| {
+                    let now = now_ms(p);
+                    *now = (clock() + lead.get()).max(*now);
+                    written.set(Some(*now));
+                })
+            },
             super::TICK,
         );
     }
