@@ -90,7 +90,7 @@ async fn data(
         .await?
         .into_iter()
         // averages rounded (0.01 %, whole bytes): what a chart can show,
-        // in a third of the JSON
+        // without 17-digit fractions in the JSON and the island's data
         .map(|p| MetricPoint {
             ts_ms: p.ts_ms,
             cpu_percent: (p.cpu_percent * 100.0).round() / 100.0,
