@@ -147,12 +147,13 @@ async fn a_full_disk_is_answered_503_loses_nothing_acknowledged_and_recovers() {
             let client = client.clone();
             let batch_url = server.url("/loggerflow/v1/batch");
             async move {
+                // each acknowledged batch: (client, n, ids)
                 let mut acked = Vec::new();
                 for n in 0..200 {
                     let (status, retry, code, ids) =
                         post_batch(&client, &batch_url, client_no * 1000 + n, 300, 2000).await;
                     match status {
-                        200 => acked.extend(ids),
+                        200 => acked.push((client_no, n, ids)),
                         _ => return (acked, Some((status, retry, code, ids))),
                     }
                 }
@@ -161,9 +162,13 @@ async fn a_full_disk_is_answered_503_loses_nothing_acknowledged_and_recovers() {
         })
         .collect();
     let mut acked: HashSet<String> = HashSet::new();
+    let mut batches = Vec::new();
     let mut refusals = Vec::new();
-    for (ids, refusal) in futures_util::future::join_all(senders).await {
-        acked.extend(ids);
+    for (sent, refusal) in futures_util::future::join_all(senders).await {
+        for (client_no, n, ids) in sent {
+            acked.extend(ids.iter().cloned());
+            batches.push((client_no, n, ids));
+        }
         refusals.extend(refusal);
     }
     assert_eq!(
@@ -207,13 +212,27 @@ async fn a_full_disk_is_answered_503_loses_nothing_acknowledged_and_recovers() {
         "writes did not resume once space returned",
     )
     .await;
+    let resent: HashSet<String> = refused_ids.iter().cloned().collect();
     acked.extend(refused_ids);
     let stored = stored_ids(&url).await;
-    let lost: Vec<&String> = acked.difference(&stored).collect();
+    let lost: HashSet<&String> = acked.difference(&stored).collect();
+    // on a failure, which batches: (client, n, how many lost, of how many
+    // that client had acknowledged), and whether the resent one
+    let where_lost: Vec<(usize, usize, usize, usize)> = batches
+        .iter()
+        .filter_map(|(client_no, n, ids)| {
+            let missing = ids.iter().filter(|id| lost.contains(id)).count();
+            let of = batches.iter().filter(|b| b.0 == *client_no).count();
+            (missing > 0).then_some((*client_no, *n, missing, of))
+        })
+        .collect();
     assert!(
         lost.is_empty(),
-        "{} acknowledged reports are not stored",
-        lost.len()
+        "{} acknowledged reports are not stored: acknowledged batches (client, n, lost, \
+         batches the client had acknowledged) {where_lost:?}; {} of the batch resent after \
+         space returned",
+        lost.len(),
+        lost.iter().filter(|id| resent.contains(**id)).count()
     );
     assert_eq!(
         stored.len(),
