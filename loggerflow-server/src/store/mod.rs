@@ -134,6 +134,14 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, StoreError> {
                 .pragma("wal_autocheckpoint", "256")
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(5))
+        })
+        // a pooled connection is handed out only outside any transaction:
+        // see `outside_transactions`
+        .map_sqlx_sqlite_before_acquire(|conn, _| {
+            Box::pin(async move { Ok(outside_transactions::<sea_orm::sqlx::Sqlite>(conn)) })
+        })
+        .map_sqlx_postgres_before_acquire(|conn, _| {
+            Box::pin(async move { Ok(outside_transactions::<sea_orm::sqlx::Postgres>(conn)) })
         });
     let db = Database::connect(options)
         .await
@@ -142,6 +150,22 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, StoreError> {
         .await
         .map_err(|e| StoreError::Other(format!("cannot migrate {}: {e}", redact(url))))?;
     Ok(db)
+}
+
+/// Whether a pooled connection is outside any transaction, as sqlx counts
+/// them (else the pool closes it and hands out another).
+///
+/// sqlx counts a connection's open transactions and lowers the count only
+/// when its `COMMIT` / `ROLLBACK` succeeds. On a full disk SQLite may fail the
+/// rollback of a failed write, or roll the transaction back by itself: the
+/// connection came back to the pool with a count of 1 and, in the first
+/// case, a transaction still open. sea-orm then began the next write there
+/// as a `SAVEPOINT` and "committed" it with a `RELEASE` that committed
+/// nothing: the writer acknowledged batches that a later rollback threw
+/// away (4,500 reports in one run of `tests/disk_full.rs` under load).
+fn outside_transactions<DB: sea_orm::sqlx::Database>(conn: &mut DB::Connection) -> bool {
+    use sqlx_core::transaction::TransactionManager as _;
+    DB::TransactionManager::get_transaction_depth(conn) == 0
 }
 
 /// The PostgreSQL advisory lock key the migrations run under ("LFMIGRAT").
@@ -217,6 +241,51 @@ pub fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A pooled SQLite connection left inside a transaction (what a failed
+    /// rollback on a full disk leaves) is not handed out again: a write
+    /// "committed" there would commit nothing (`outside_transactions`).
+    #[tokio::test]
+    async fn a_connection_left_inside_a_transaction_is_not_handed_out() {
+        use sqlx_core::transaction::TransactionManager as _;
+        let dir = tempfile::tempdir().expect("a directory");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = connect(&url).await.expect("connect");
+        // every connection the pool may hold (4), each left inside a counted
+        // transaction
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            let mut conn = db
+                .get_sqlite_connection_pool()
+                .acquire()
+                .await
+                .expect("a connection");
+            <sea_orm::sqlx::Sqlite as sea_orm::sqlx::Database>::TransactionManager::begin(
+                &mut conn, None,
+            )
+            .await
+            .expect("begin");
+            held.push(conn);
+        }
+        drop(held);
+        let txn = begin_write(&db).await.expect("begin the write");
+        txn.execute_unprepared("INSERT INTO settings (key, value) VALUES ('probe', '1')")
+            .await
+            .expect("write");
+        txn.commit().await.expect("commit");
+        // another pool of its own sees the write
+        let other = Database::connect(url.as_str())
+            .await
+            .expect("connect again");
+        let seen = other
+            .query_one_raw(sea_orm::Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT value FROM settings WHERE key = 'probe'",
+            ))
+            .await
+            .expect("read");
+        assert!(seen.is_some(), "the acknowledged write was committed");
+    }
 
     #[test]
     fn passwords_are_redacted() {
