@@ -156,13 +156,15 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, StoreError> {
 /// them (else the pool closes it and hands out another).
 ///
 /// sqlx counts a connection's open transactions and lowers the count only
-/// when its `COMMIT` / `ROLLBACK` succeeds. On a full disk SQLite may fail the
-/// rollback of a failed write, or roll the transaction back by itself: the
-/// connection came back to the pool with a count of 1 and, in the first
-/// case, a transaction still open. sea-orm then began the next write there
-/// as a `SAVEPOINT` and "committed" it with a `RELEASE` that committed
-/// nothing: the writer acknowledged batches that a later rollback threw
-/// away (4,500 reports in one run of `tests/disk_full.rs` under load).
+/// when its `COMMIT` / `ROLLBACK` succeeds. On a full disk SQLite rolls a
+/// failed commit back by itself, so the rollback after it fails and the
+/// connection comes back to the pool counting 1 transaction. sea-orm begins
+/// the next write there as a `SAVEPOINT`; when that one's commit failed too,
+/// the `ROLLBACK TO` after it succeeded and left a real transaction open
+/// under the count. The writes after that were `SAVEPOINT`s inside it, their
+/// "commits" `RELEASE`s that committed nothing: the writer acknowledged
+/// batches that a later rollback threw away (4,500 reports in one run of
+/// `tests/disk_full.rs` under load).
 fn outside_transactions<DB: sea_orm::sqlx::Database>(conn: &mut DB::Connection) -> bool {
     use sqlx_core::transaction::TransactionManager as _;
     DB::TransactionManager::get_transaction_depth(conn) == 0
