@@ -329,8 +329,12 @@ impl Server {
             stop_rx.clone(),
         ));
         // the login sessions of open event streams, looked up now and then
+        // (only with --auth: without it no stream has a session)
         let sessions = auth::watch::SessionWatch::default();
-        let session_checks = tokio::spawn(sessions.clone().run(db.clone(), stop_rx.clone()));
+        let session_checks = config
+            .auth
+            .is_some()
+            .then(|| tokio::spawn(sessions.clone().run(db.clone(), stop_rx.clone())));
         let alarms = tokio::spawn(alarm::dispatch::run(
             db.clone(),
             me,
@@ -414,15 +418,10 @@ impl Server {
                 "the alarm dispatcher did not stop in time; its claims expire after the lease"
             );
         }
-        for task in [
-            sweeper,
-            retention,
-            prune,
-            beat,
-            coalescer,
-            heard,
-            session_checks,
-        ] {
+        for task in [sweeper, retention, prune, beat, coalescer, heard]
+            .into_iter()
+            .chain(session_checks)
+        {
             if tokio::time::timeout(Duration::from_millis(300), task)
                 .await
                 .is_err()

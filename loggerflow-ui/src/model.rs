@@ -305,6 +305,8 @@ pub struct MetricsPage {
     pub project: String,
     /// The window shown.
     pub window: String,
+    /// Its length (ms).
+    pub window_ms: i64,
     /// Every window offered.
     pub windows: Vec<String>,
     /// The points, oldest first.

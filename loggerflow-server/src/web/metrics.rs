@@ -103,6 +103,7 @@ async fn data(
     Ok(MetricsPage {
         project,
         window: window.into(),
+        window_ms,
         windows: metrics::WINDOWS
             .iter()
             .map(|(n, _)| (*n).to_owned())

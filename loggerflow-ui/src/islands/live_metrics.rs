@@ -21,6 +21,8 @@ pub fn LiveMetrics(
 ) -> impl IntoView {
     let project = page.project.clone();
     let window = page.window.clone();
+    #[cfg(feature = "hydrate")]
+    let gap = gap(page.window_ms);
     let page = RwSignal::new(page);
     #[cfg(feature = "hydrate")]
     {
@@ -32,7 +34,7 @@ pub fn LiveMetrics(
         crate::live::refresh_on(
             Some(project.clone()),
             &[crate::live::event::PROJECTS, crate::live::event::READINGS],
-            gap(&window),
+            gap,
             move || url.clone(),
             move |fresh| page.set(fresh),
         );
@@ -66,18 +68,16 @@ pub fn LiveMetrics(
     }
 }
 
-/// The least time between two fetches for the chart `window`: its buckets
-/// (a 300th of it), at least [`crate::live::PROJECTS_GAP`] and at most 30 s
-/// (an app's status shows within that).
+/// The least time between two fetches for a chart window of `window_ms`:
+/// its buckets (a 300th of it), at least [`crate::live::PROJECTS_GAP`] and at
+/// most 30 s (an app's status shows within that).
 #[cfg(feature = "hydrate")]
-fn gap(window: &str) -> std::time::Duration {
-    let seconds = match window {
-        "1h" => 12,
-        "3h" | "1d" | "3d" | "7d" => 30,
-        "30m" => 6,
-        _ => 3,
-    };
-    std::time::Duration::from_secs(seconds).max(crate::live::PROJECTS_GAP)
+fn gap(window_ms: i64) -> std::time::Duration {
+    let bucket = std::time::Duration::from_millis(u64::try_from(window_ms / 300).unwrap_or(0));
+    bucket.clamp(
+        crate::live::PROJECTS_GAP,
+        std::time::Duration::from_secs(30),
+    )
 }
 
 /// The three charts of `points`.
